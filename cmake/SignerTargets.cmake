@@ -1,0 +1,47 @@
+# INTERFACE targets every signerd target links: warnings, hardening, sanitizers.
+
+add_library(signer_warnings INTERFACE)
+target_compile_options(signer_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wpointer-arith -Wcast-qual -Wstrict-prototypes
+  -Wmissing-prototypes -Wformat=2 -Wformat-security -Wvla -Wundef -Wconversion
+  -Wno-sign-conversion -Wimplicit-fallthrough -Wnull-dereference)
+if(SIGNER_WERROR)
+  target_compile_options(signer_warnings INTERFACE -Werror)
+endif()
+
+add_library(signer_hardening INTERFACE)
+target_compile_options(signer_hardening INTERFACE
+  -fstack-protector-strong -fstack-clash-protection -fcf-protection=full -fPIE
+  $<$<NOT:$<CONFIG:Debug>>:-D_FORTIFY_SOURCE=2>)
+target_link_options(signer_hardening INTERFACE -pie -Wl,-z,relro,-z,now,-z,noexecstack)
+
+add_library(signer_sanitizers INTERFACE)
+if(SIGNER_SANITIZE)
+  target_compile_options(signer_sanitizers INTERFACE
+    -fsanitize=${SIGNER_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(signer_sanitizers INTERFACE -fsanitize=${SIGNER_SANITIZE})
+endif()
+
+add_library(signer_build_flags INTERFACE)
+target_link_libraries(signer_build_flags INTERFACE signer_warnings signer_hardening signer_sanitizers)
+target_compile_definitions(signer_build_flags INTERFACE _GNU_SOURCE)
+
+# signer_module(NAME SOURCES ... HEADERS ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
+# A static library per module. Its public headers are linked into an include root of its own
+# (build/include/NAME/<path from the repository root>), so "common/cursor.h" is visible only to
+# targets that link common. Dependencies linked PRIVATE do not pass their headers on: a module
+# that includes what it does not depend on fails to build.
+function(signer_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;HEADERS;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  set(root ${CMAKE_BINARY_DIR}/include/${name})
+  foreach(h IN LISTS M_HEADERS)
+    get_filename_component(abs ${h} ABSOLUTE)
+    file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${abs})
+    get_filename_component(dir ${root}/${rel} DIRECTORY)
+    file(MAKE_DIRECTORY ${dir})
+    file(CREATE_LINK ${abs} ${root}/${rel} SYMBOLIC)
+  endforeach()
+  add_library(${name} STATIC ${M_SOURCES} ${M_HEADERS})
+  target_include_directories(${name} PUBLIC ${root})
+  target_link_libraries(${name} PUBLIC ${M_PUBLIC_DEPS} PRIVATE signer_build_flags ${M_PRIVATE_DEPS})
+endfunction()

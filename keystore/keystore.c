@@ -1,0 +1,454 @@
+/* The generic half of the keystore: names, versions, lifecycle rules and the catalogue cache,
+ * over a backend (PKCS#11) that stores key pairs and catalogue records. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "keystore/keystore.h"
+#include "p11.h"
+
+struct ks_entry {
+	struct ks_key key;
+	char label[96];
+};
+
+struct keystore {
+	const struct ks_backend_ops *ops;
+	void *backend;
+	pthread_mutex_t mu; /* guards the catalogue cache below */
+	struct ks_entry *entries;
+	size_t n_entries;
+};
+
+static const char *const ks_state_names[KS_STATE_COUNT_] = {
+	[KS_STATE_PRE_ACTIVATION] = "pre-activation",
+	[KS_STATE_ACTIVE] = "active",
+	[KS_STATE_SUSPENDED] = "suspended",
+	[KS_STATE_DEACTIVATED] = "deactivated",
+	[KS_STATE_COMPROMISED] = "compromised",
+	[KS_STATE_DESTROYED] = "destroyed",
+};
+
+int ks_name_check(const char *name)
+{
+	size_t len = name == NULL ? 0 : strlen(name);
+
+	/* [a-z0-9][a-z0-9-]{0,62} */
+	if (len == 0 || len > KS_NAME_MAX)
+		return sg_fail(SG_ERR_INVALID_ARGUMENT, "a key name has 1 to %d characters",
+			       KS_NAME_MAX);
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+			  (ch == '-' && i > 0);
+
+		if (!ok)
+			return sg_fail(SG_ERR_INVALID_ARGUMENT,
+				       "key name '%s' may hold only a-z, 0-9 and '-', and must not "
+				       "start with '-'",
+				       name);
+	}
+	return SG_OK;
+}
+
+const char *ks_chain_name(enum ks_chain chain)
+{
+	switch (chain) {
+	case KS_CHAIN_SOLANA:
+		return "solana";
+	case KS_CHAIN_EVM:
+		return "evm";
+	}
+	return "unknown";
+}
+
+int ks_chain_parse(const char *text, enum ks_chain *out)
+{
+	if (strcmp(text, "solana") == 0)
+		*out = KS_CHAIN_SOLANA;
+	else if (strcmp(text, "evm") == 0)
+		*out = KS_CHAIN_EVM;
+	else
+		return sg_fail(SG_ERR_INVALID_ARGUMENT, "chain '%s' is neither solana nor evm",
+			       text);
+	return SG_OK;
+}
+
+const char *ks_state_name(enum ks_state state)
+{
+	return (unsigned)state < KS_STATE_COUNT_ ? ks_state_names[state] : "unknown";
+}
+
+int ks_state_parse(const char *text, enum ks_state *out)
+{
+	for (int i = 0; i < KS_STATE_COUNT_; i++) {
+		if (strcmp(text, ks_state_names[i]) == 0) {
+			*out = (enum ks_state)i;
+			return SG_OK;
+		}
+	}
+	return sg_fail(SG_ERR_INVALID_ARGUMENT, "'%s' is not a key state", text);
+}
+
+/* SP 800-57 part 1 rev. 5, figure 3: pre-activation -> active | compromised | destroyed;
+ * active -> suspended | deactivated | compromised; suspended -> active | deactivated |
+ * compromised; deactivated -> compromised | destroyed; compromised -> destroyed. */
+bool ks_state_transition_allowed(enum ks_state from, enum ks_state to)
+{
+	static const unsigned allowed[KS_STATE_COUNT_] = {
+		[KS_STATE_PRE_ACTIVATION] = 1u << KS_STATE_ACTIVE | 1u << KS_STATE_COMPROMISED |
+					    1u << KS_STATE_DESTROYED,
+		[KS_STATE_ACTIVE] = 1u << KS_STATE_SUSPENDED | 1u << KS_STATE_DEACTIVATED |
+				    1u << KS_STATE_COMPROMISED,
+		[KS_STATE_SUSPENDED] = 1u << KS_STATE_ACTIVE | 1u << KS_STATE_DEACTIVATED |
+				       1u << KS_STATE_COMPROMISED,
+		[KS_STATE_DEACTIVATED] = 1u << KS_STATE_COMPROMISED | 1u << KS_STATE_DESTROYED,
+		[KS_STATE_COMPROMISED] = 1u << KS_STATE_DESTROYED,
+		[KS_STATE_DESTROYED] = 0,
+	};
+
+	if ((unsigned)from >= KS_STATE_COUNT_ || (unsigned)to >= KS_STATE_COUNT_)
+		return false;
+	return (allowed[from] >> to & 1u) != 0;
+}
+
+static void ks_label_format(char *out, size_t outsz, const char *name, uint32_t version)
+{
+	snprintf(out, outsz, "signerd/%s/%u", name, version);
+}
+
+void ks_records_free(struct ks_record *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(recs[i].blob);
+	free(recs);
+}
+
+static int ks_entry_compare(const void *a, const void *b)
+{
+	const struct ks_key *x = &((const struct ks_entry *)a)->key;
+	const struct ks_key *y = &((const struct ks_entry *)b)->key;
+	int c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return c;
+	return x->version < y->version ? -1 : x->version > y->version;
+}
+
+/* Two records of one version exist for a moment while one replaces the other (and after a crash
+ * at that moment): transitions only ever grow, so the one with more of them is the newer. Takes
+ * sorted entries, keeps one per version, returns how many. */
+static size_t ks_entries_dedup(struct ks_entry *entries, size_t n)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (out > 0 && ks_entry_compare(&entries[out - 1], &entries[i]) == 0) {
+			if (entries[i].key.n_transitions > entries[out - 1].key.n_transitions)
+				entries[out - 1] = entries[i];
+			continue;
+		}
+		entries[out++] = entries[i];
+	}
+	return out;
+}
+
+/* Re-reads the catalogue from the token; called with ks->mu held. A record whose label does
+ * not match its content, or that has no key pair, is a damaged token: say so, don't guess. */
+static int ks_catalogue_refresh(struct keystore *ks)
+{
+	struct ks_record *recs = NULL;
+	struct ks_entry *entries = NULL;
+	size_t n = 0;
+	int r;
+
+	r = ks->ops->records_load(ks->backend, &recs, &n);
+	if (r != SG_OK)
+		return r;
+	entries = calloc(n == 0 ? 1 : n, sizeof(*entries));
+	if (entries == NULL) {
+		r = sg_fail(SG_ERR_NOMEM, "loading the key catalogue");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ks_entry *e = &entries[i];
+		char expect[sizeof(e->label)];
+
+		r = ks_record_decode(recs[i].blob, recs[i].blob_len, &e->key);
+		if (r != SG_OK) {
+			r = sg_context(r, "token object '%s'", recs[i].label);
+			goto out;
+		}
+		ks_label_format(expect, sizeof(expect), e->key.name, e->key.version);
+		if (strcmp(expect, recs[i].label) != 0) {
+			r = sg_fail(SG_ERR_MALFORMED,
+				    "token object '%s' holds the record of '%s', not its own",
+				    recs[i].label, expect);
+			goto out;
+		}
+		memcpy(e->label, recs[i].label, sizeof(e->label));
+		memcpy(e->key.public_key, recs[i].public_key, recs[i].public_key_len);
+		e->key.public_key_len = recs[i].public_key_len;
+	}
+	qsort(entries, n, sizeof(*entries), ks_entry_compare);
+	n = ks_entries_dedup(entries, n);
+	free(ks->entries);
+	ks->entries = entries;
+	ks->n_entries = n;
+	entries = NULL;
+out:
+	free(entries);
+	ks_records_free(recs, n);
+	return r;
+}
+
+/* With ks->mu held. version 0: the newest active version, else the newest. */
+static struct ks_entry *ks_entry_find(struct keystore *ks, const char *name, uint32_t version)
+{
+	struct ks_entry *newest = NULL, *active = NULL;
+
+	for (size_t i = 0; i < ks->n_entries; i++) {
+		struct ks_entry *e = &ks->entries[i];
+
+		if (strcmp(e->key.name, name) != 0)
+			continue;
+		if (version != 0 && e->key.version == version)
+			return e;
+		newest = e; /* sorted by version */
+		if (e->key.state == KS_STATE_ACTIVE)
+			active = e;
+	}
+	if (version != 0)
+		return NULL;
+	return active != NULL ? active : newest;
+}
+
+int ks_open(const struct ks_config *cfg, struct keystore **out)
+{
+	struct keystore *ks;
+	int r;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return sg_fail(SG_ERR_INTERNAL, "libsodium failed to initialise");
+	ks = calloc(1, sizeof(*ks));
+	if (ks == NULL)
+		return sg_fail(SG_ERR_NOMEM, "opening the keystore");
+	ks->ops = &ks_pkcs11_ops;
+	pthread_mutex_init(&ks->mu, NULL);
+	r = ks->ops->open(cfg, &ks->backend);
+	if (r != SG_OK)
+		goto out;
+	pthread_mutex_lock(&ks->mu);
+	r = ks_catalogue_refresh(ks);
+	pthread_mutex_unlock(&ks->mu);
+	if (r != SG_OK)
+		goto out;
+	*out = ks;
+	ks = NULL;
+out:
+	ks_close(ks);
+	return r;
+}
+
+void ks_close(struct keystore *ks)
+{
+	if (ks == NULL)
+		return;
+	if (ks->backend != NULL)
+		ks->ops->close(ks->backend);
+	pthread_mutex_destroy(&ks->mu);
+	free(ks->entries);
+	free(ks);
+}
+
+int ks_key_generate(struct keystore *ks, const char *name, enum ks_chain chain,
+		    struct ks_key *out)
+{
+	struct ks_key key;
+	char label[96];
+	uint8_t *blob = NULL;
+	size_t blob_len = 0;
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	if ((r = ks_name_check(name)) != SG_OK)
+		return r;
+	if (chain != KS_CHAIN_SOLANA && chain != KS_CHAIN_EVM)
+		return sg_fail(SG_ERR_INVALID_ARGUMENT, "unknown chain %d", (int)chain);
+	memset(&key, 0, sizeof(key));
+	snprintf(key.name, sizeof(key.name), "%s", name);
+	key.chain = chain;
+	key.version = 1;
+	key.transitions[0] = (struct ks_transition){KS_STATE_PRE_ACTIVATION, now};
+	key.transitions[1] = (struct ks_transition){KS_STATE_ACTIVE, now};
+	key.n_transitions = 2;
+	key.state = KS_STATE_ACTIVE;
+	key.created_at = now;
+	ks_label_format(label, sizeof(label), name, key.version);
+
+	pthread_mutex_lock(&ks->mu);
+	if ((r = ks_catalogue_refresh(ks)) != SG_OK)
+		goto out;
+	if (ks_entry_find(ks, name, 0) != NULL) {
+		r = sg_fail(SG_ERR_EXISTS, "key '%s' already exists", name);
+		goto out;
+	}
+	if ((r = ks_record_encode(&key, &blob, &blob_len)) != SG_OK)
+		goto out;
+	r = ks->ops->generate(ks->backend, label, chain, blob, blob_len, key.public_key,
+			      &key.public_key_len);
+	if (r != SG_OK) {
+		r = sg_context(r, "generating key '%s'", name);
+		goto out;
+	}
+	r = ks_catalogue_refresh(ks);
+	if (r == SG_OK && out != NULL)
+		*out = key;
+out:
+	pthread_mutex_unlock(&ks->mu);
+	free(blob);
+	return r;
+}
+
+int ks_key_list(struct keystore *ks, struct ks_key **keys, size_t *n)
+{
+	int r;
+
+	*keys = NULL;
+	*n = 0;
+	pthread_mutex_lock(&ks->mu);
+	r = ks_catalogue_refresh(ks);
+	if (r != SG_OK)
+		goto out;
+	*keys = calloc(ks->n_entries == 0 ? 1 : ks->n_entries, sizeof(**keys));
+	if (*keys == NULL) {
+		r = sg_fail(SG_ERR_NOMEM, "listing keys");
+		goto out;
+	}
+	for (size_t i = 0; i < ks->n_entries; i++)
+		(*keys)[i] = ks->entries[i].key;
+	*n = ks->n_entries;
+out:
+	pthread_mutex_unlock(&ks->mu);
+	return r;
+}
+
+int ks_key_get(struct keystore *ks, const char *name, uint32_t version, struct ks_key *out)
+{
+	struct ks_entry *e;
+	int r;
+
+	if ((r = ks_name_check(name)) != SG_OK)
+		return r;
+	pthread_mutex_lock(&ks->mu);
+	r = ks_catalogue_refresh(ks);
+	if (r != SG_OK)
+		goto out;
+	e = ks_entry_find(ks, name, version);
+	if (e == NULL) {
+		r = version == 0 ? sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name)
+				 : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name,
+					   version);
+		goto out;
+	}
+	*out = e->key;
+out:
+	pthread_mutex_unlock(&ks->mu);
+	return r;
+}
+
+int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version,
+		     enum ks_state state)
+{
+	struct ks_entry *e;
+	struct ks_key key;
+	uint8_t *blob = NULL;
+	size_t blob_len = 0;
+	int r;
+
+	if ((r = ks_name_check(name)) != SG_OK)
+		return r;
+	pthread_mutex_lock(&ks->mu);
+	if ((r = ks_catalogue_refresh(ks)) != SG_OK)
+		goto out;
+	e = ks_entry_find(ks, name, version);
+	if (e == NULL) {
+		r = sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name, version);
+		goto out;
+	}
+	key = e->key;
+	if (!ks_state_transition_allowed(key.state, state)) {
+		r = sg_fail(SG_ERR_STATE, "key '%s' version %u cannot go from %s to %s", name,
+			    key.version, ks_state_name(key.state), ks_state_name(state));
+		goto out;
+	}
+	if (key.n_transitions == KS_TRANSITIONS_MAX) {
+		r = sg_fail(SG_ERR_OVERFLOW, "key '%s' version %u has had %d transitions already",
+			    name, key.version, KS_TRANSITIONS_MAX);
+		goto out;
+	}
+	key.transitions[key.n_transitions++] = (struct ks_transition){state, (int64_t)time(NULL)};
+	key.state = state;
+	if ((r = ks_record_encode(&key, &blob, &blob_len)) != SG_OK)
+		goto out;
+	r = ks->ops->record_update(ks->backend, e->label, blob, blob_len);
+	if (r != SG_OK)
+		goto out;
+	e->key = key;
+out:
+	pthread_mutex_unlock(&ks->mu);
+	free(blob);
+	return r;
+}
+
+int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8_t *msg,
+	    size_t len, uint8_t sig[KS_SIGNATURE_MAX], size_t *siglen)
+{
+	struct ks_entry *e;
+	char label[96];
+	enum ks_chain chain;
+	enum ks_state state;
+	uint32_t found_version;
+	int r;
+
+	pthread_mutex_lock(&ks->mu);
+	e = ks_entry_find(ks, name, version);
+	if (e == NULL) {
+		/* a key created by another process since: look once more */
+		r = ks_catalogue_refresh(ks);
+		e = r == SG_OK ? ks_entry_find(ks, name, version) : NULL;
+		if (e == NULL) {
+			pthread_mutex_unlock(&ks->mu);
+			return r != SG_OK ? r : sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name);
+		}
+	}
+	memcpy(label, e->label, sizeof(label));
+	chain = e->key.chain;
+	state = e->key.state;
+	found_version = e->key.version;
+	pthread_mutex_unlock(&ks->mu);
+
+	if (state != KS_STATE_ACTIVE)
+		return sg_fail(SG_ERR_STATE, "key '%s' version %u is %s, not active", name,
+			       found_version, ks_state_name(state));
+	if (chain == KS_CHAIN_EVM && len != 32)
+		return sg_fail(SG_ERR_INVALID_ARGUMENT,
+			       "an ECDSA signature is over a 32-byte digest, not %zu bytes", len);
+	return ks->ops->sign(ks->backend, label, chain, msg, len, sig, siglen);
+}
+
+int ks_health(struct keystore *ks)
+{
+	return ks->ops->health(ks->backend);
+}
+
+void ks_stats(struct keystore *ks, struct ks_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	ks->ops->stats(ks->backend, out);
+}

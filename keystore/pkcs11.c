@@ -1,0 +1,1126 @@
+/* The PKCS#11 backend of the keystore.
+ *
+ * One module per process, loaded with dlopen and initialised with OS locking. The token is found
+ * by its label. A pool of sessions, one per worker, shares one login. Object handles of private
+ * keys are cached by label.
+ *
+ * Recovery. A session that the token closed is re-opened; a lost login is redone (the PIN file is
+ * read again: the PIN is never kept); when the token itself went away (removed, storage gone,
+ * module in a bad state) the whole module is finalised and initialised again, the token found
+ * again and the pool re-opened. Operations hold token_lock for reading; recovery holds it for
+ * writing, so it never pulls a session from under a running call. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "common/cursor.h"
+#include "p11.h"
+
+#define P11_APPLICATION "signerd"
+#define P11_ID_LEN 16
+#define P11_HANDLE_CACHE_MAX 256
+#define P11_RECOVERY_INTERVAL_NS 1000000000LL /* at most one whole-token retry a second */
+
+/* DER of the curve OIDs for CKA_EC_PARAMS. */
+static const uint8_t p11_oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};             /* 1.3.101.112 */
+static const uint8_t p11_oid_secp256k1[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a}; /* 1.3.132.0.10 */
+
+struct p11_handle {
+	char label[96];
+	CK_OBJECT_HANDLE priv;
+};
+
+struct p11 {
+	void *dl;
+	CK_FUNCTION_LIST_PTR f;
+	char *module_path;
+	char *token_label;
+	char *pin_file;
+	CK_SLOT_ID slot;
+
+	pthread_rwlock_t token_lock; /* read: any token call; write: whole-token recovery */
+	bool initialized;            /* C_Initialize done and not finalised */
+	bool healthy;                /* sessions open and logged in */
+	uint64_t generation;         /* bumped by every recovery */
+	int64_t last_recovery_ns;
+	char last_recovery_error[256];
+	pthread_mutex_t login_mu;
+
+	pthread_mutex_t pool_mu;
+	pthread_cond_t pool_cv;
+	CK_SESSION_HANDLE *sessions;
+	bool *busy;
+	unsigned n_sessions;
+	unsigned idle;
+
+	pthread_mutex_t cache_mu;
+	struct p11_handle cache[P11_HANDLE_CACHE_MAX];
+	size_t n_cache;
+
+	atomic_uint_fast64_t sign_ok, sign_errors, recoveries, reopens;
+};
+
+static int p11_fail(int code, const char *fn, CK_RV rv)
+{
+	return sg_fail(code, "%s: %s", fn, ks_ckr_name(rv));
+}
+
+static int64_t p11_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The token is gone or the module is no longer usable: only a whole-token recovery helps. */
+static bool p11_rv_token_lost(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_DEVICE_REMOVED:
+	case CKR_TOKEN_NOT_PRESENT:
+	case CKR_DEVICE_ERROR:
+	case CKR_TOKEN_NOT_RECOGNIZED:
+	case CKR_SLOT_ID_INVALID:
+	case CKR_CRYPTOKI_NOT_INITIALIZED:
+	case CKR_GENERAL_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool p11_rv_session_lost(CK_RV rv)
+{
+	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED;
+}
+
+static bool p11_rv_handle_stale(CK_RV rv)
+{
+	return rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID;
+}
+
+/* ---- module and token ------------------------------------------------------------------ */
+
+static int p11_module_load(struct p11 *p)
+{
+	CK_C_GetFunctionList get_list;
+	CK_RV rv;
+
+	p->dl = dlopen(p->module_path, RTLD_NOW | RTLD_LOCAL);
+	if (p->dl == NULL)
+		return sg_fail(SG_ERR_NOT_FOUND, "loading PKCS#11 module %s: %s", p->module_path,
+			       dlerror());
+	*(void **)&get_list = dlsym(p->dl, "C_GetFunctionList");
+	if (get_list == NULL)
+		return sg_fail(SG_ERR_UNSUPPORTED, "%s is not a PKCS#11 module (no C_GetFunctionList)",
+			       p->module_path);
+	rv = get_list(&p->f);
+	if (rv != CKR_OK || p->f == NULL)
+		return p11_fail(SG_ERR_PKCS11, "C_GetFunctionList", rv);
+	return SG_OK;
+}
+
+static int p11_module_initialize(struct p11 *p)
+{
+	CK_C_INITIALIZE_ARGS args;
+	CK_RV rv;
+
+	memset(&args, 0, sizeof(args));
+	args.flags = CKF_OS_LOCKING_OK;
+	rv = p->f->C_Initialize(&args);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+		return p11_fail(SG_ERR_PKCS11, "C_Initialize", rv);
+	p->initialized = true;
+	return SG_OK;
+}
+
+static void p11_label_pad(const char *label, CK_UTF8CHAR out[32])
+{
+	size_t len = strlen(label);
+
+	memset(out, ' ', 32);
+	memcpy(out, label, len > 32 ? 32 : len);
+}
+
+/* Finds the slot whose token has this label. SG_ERR_NOT_FOUND names the labels seen. */
+static int p11_slot_find(CK_FUNCTION_LIST_PTR f, const char *label, bool present, CK_SLOT_ID *slot)
+{
+	CK_SLOT_ID *slots = NULL;
+	CK_ULONG n = 0;
+	CK_UTF8CHAR want[32];
+	char seen[256] = "";
+	CK_RV rv;
+	int r = SG_ERR_NOT_FOUND;
+
+	p11_label_pad(label, want);
+	rv = f->C_GetSlotList(present ? CK_TRUE : CK_FALSE, NULL, &n);
+	if (rv != CKR_OK)
+		return p11_fail(SG_ERR_TOKEN_UNAVAILABLE, "C_GetSlotList", rv);
+	slots = calloc(n == 0 ? 1 : n, sizeof(*slots));
+	if (slots == NULL)
+		return sg_fail(SG_ERR_NOMEM, "listing slots");
+	rv = f->C_GetSlotList(present ? CK_TRUE : CK_FALSE, slots, &n);
+	if (rv != CKR_OK) {
+		r = p11_fail(SG_ERR_TOKEN_UNAVAILABLE, "C_GetSlotList", rv);
+		goto out;
+	}
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO info;
+
+		if (f->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
+		    !(info.flags & CKF_TOKEN_INITIALIZED))
+			continue;
+		if (memcmp(info.label, want, 32) == 0) {
+			*slot = slots[i];
+			r = SG_OK;
+			goto out;
+		}
+		if (strlen(seen) + 40 < sizeof(seen)) {
+			int len = 32;
+
+			while (len > 0 && info.label[len - 1] == ' ')
+				len--;
+			snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s'%.*s'",
+				 seen[0] ? ", " : "", len, (const char *)info.label);
+		}
+	}
+	r = sg_fail(SG_ERR_NOT_FOUND, "no token labelled '%s' (tokens seen: %s)", label,
+		    seen[0] ? seen : "none");
+out:
+	free(slots);
+	return r;
+}
+
+/* Logs the user in through session s. The PIN is read from its file, used, wiped. */
+static int p11_login(struct p11 *p, CK_SESSION_HANDLE s)
+{
+	struct ks_pin pin;
+	CK_RV rv;
+	int r;
+
+	pthread_mutex_lock(&p->login_mu);
+	r = ks_pin_read(p->pin_file, &pin);
+	if (r != SG_OK)
+		goto out;
+	rv = p->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin.value, (CK_ULONG)pin.len);
+	ks_pin_free(&pin);
+	if (rv == CKR_USER_ALREADY_LOGGED_IN)
+		rv = CKR_OK;
+	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED ||
+	    rv == CKR_PIN_LEN_RANGE)
+		r = p11_fail(SG_ERR_PIN, "C_Login", rv);
+	else if (rv != CKR_OK)
+		r = p11_fail(p11_rv_token_lost(rv) ? SG_ERR_TOKEN_UNAVAILABLE : SG_ERR_PKCS11,
+			     "C_Login", rv);
+out:
+	pthread_mutex_unlock(&p->login_mu);
+	return r;
+}
+
+static void p11_pool_close_all(struct p11 *p)
+{
+	for (unsigned i = 0; i < p->n_sessions; i++) {
+		if (p->sessions[i] != CK_INVALID_HANDLE)
+			(void)p->f->C_CloseSession(p->sessions[i]);
+		p->sessions[i] = CK_INVALID_HANDLE;
+	}
+}
+
+static int p11_session_open(struct p11 *p, CK_SESSION_HANDLE *s)
+{
+	CK_RV rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s);
+
+	if (rv != CKR_OK)
+		return p11_fail(p11_rv_token_lost(rv) ? SG_ERR_TOKEN_UNAVAILABLE : SG_ERR_PKCS11,
+				"C_OpenSession", rv);
+	return SG_OK;
+}
+
+static void p11_cache_clear(struct p11 *p)
+{
+	pthread_mutex_lock(&p->cache_mu);
+	p->n_cache = 0;
+	pthread_mutex_unlock(&p->cache_mu);
+}
+
+/* Finds the token, opens every session of the pool and logs in. With token_lock held for
+ * writing (or before anyone else can see p). */
+static int p11_token_connect(struct p11 *p)
+{
+	int r;
+
+	r = p11_slot_find(p->f, p->token_label, true, &p->slot);
+	if (r != SG_OK)
+		return r;
+	for (unsigned i = 0; i < p->n_sessions; i++) {
+		r = p11_session_open(p, &p->sessions[i]);
+		if (r != SG_OK)
+			goto out;
+	}
+	r = p11_login(p, p->sessions[0]);
+out:
+	if (r != SG_OK)
+		p11_pool_close_all(p);
+	p->healthy = r == SG_OK;
+	return r;
+}
+
+/* Whole-token recovery: finalise the module, initialise it again, find the token, re-open the
+ * pool, log in. Takes token_lock for writing. seen_generation is the generation the caller failed
+ * under: if another thread recovered since, there is nothing to do. */
+static int p11_recover(struct p11 *p, uint64_t seen_generation)
+{
+	int r = SG_OK;
+
+	pthread_rwlock_wrlock(&p->token_lock);
+	if (p->generation != seen_generation && p->healthy)
+		goto out;
+	if (!p->healthy && p11_now_ns() - p->last_recovery_ns < P11_RECOVERY_INTERVAL_NS) {
+		r = sg_fail(SG_ERR_TOKEN_UNAVAILABLE, "%s (retried at most once a second)",
+			    p->last_recovery_error);
+		goto out;
+	}
+	p->last_recovery_ns = p11_now_ns();
+	p->generation++;
+	atomic_fetch_add(&p->recoveries, 1);
+	p11_pool_close_all(p);
+	p11_cache_clear(p);
+	if (p->initialized) {
+		(void)p->f->C_Finalize(NULL);
+		p->initialized = false;
+	}
+	p->healthy = false;
+	r = p11_module_initialize(p);
+	if (r == SG_OK)
+		r = p11_token_connect(p);
+	if (r != SG_OK) {
+		r = sg_context(SG_ERR_TOKEN_UNAVAILABLE, "token '%s' unavailable", p->token_label);
+		snprintf(p->last_recovery_error, sizeof(p->last_recovery_error), "%s",
+			 sg_errmsg(r));
+	}
+out:
+	pthread_rwlock_unlock(&p->token_lock);
+	return r;
+}
+
+/* ---- the pool -------------------------------------------------------------------------- */
+
+static unsigned p11_pool_acquire(struct p11 *p)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&p->pool_mu);
+	while (p->idle == 0)
+		pthread_cond_wait(&p->pool_cv, &p->pool_mu);
+	for (i = 0; i < p->n_sessions && p->busy[i]; i++)
+		;
+	p->busy[i] = true;
+	p->idle--;
+	pthread_mutex_unlock(&p->pool_mu);
+	return i;
+}
+
+static void p11_pool_release(struct p11 *p, unsigned i)
+{
+	pthread_mutex_lock(&p->pool_mu);
+	p->busy[i] = false;
+	p->idle++;
+	pthread_cond_signal(&p->pool_cv);
+	pthread_mutex_unlock(&p->pool_mu);
+}
+
+/* Replaces session i, which the token no longer knows. token_lock is held for reading and
+ * session i is ours, so nobody else touches that slot of the pool. */
+static int p11_session_reopen(struct p11 *p, unsigned i)
+{
+	CK_SESSION_HANDLE s;
+	int r = p11_session_open(p, &s);
+
+	if (r != SG_OK)
+		return r;
+	(void)p->f->C_CloseSession(p->sessions[i]);
+	p->sessions[i] = s;
+	atomic_fetch_add(&p->reopens, 1);
+	return SG_OK;
+}
+
+/* ---- objects --------------------------------------------------------------------------- */
+
+/* Finds at most max objects matching the template. */
+static CK_RV p11_find(struct p11 *p, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+		      CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *found)
+{
+	CK_RV rv = p->f->C_FindObjectsInit(s, tmpl, n);
+
+	*found = 0;
+	if (rv != CKR_OK)
+		return rv;
+	rv = p->f->C_FindObjects(s, out, max, found);
+	(void)p->f->C_FindObjectsFinal(s);
+	return rv;
+}
+
+/* Reads a variable-length attribute into a malloc'd buffer. */
+static CK_RV p11_attr_read(struct p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+			   CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len)
+{
+	CK_ATTRIBUTE a = {type, NULL, 0};
+	CK_RV rv = p->f->C_GetAttributeValue(s, o, &a, 1);
+
+	*val = NULL;
+	if (rv != CKR_OK)
+		return rv;
+	if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > 65536)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	*val = malloc(a.ulValueLen + 1);
+	if (*val == NULL)
+		return CKR_HOST_MEMORY;
+	a.pValue = *val;
+	rv = p->f->C_GetAttributeValue(s, o, &a, 1);
+	if (rv != CKR_OK) {
+		free(*val);
+		*val = NULL;
+		return rv;
+	}
+	(*val)[a.ulValueLen] = 0;
+	*len = a.ulValueLen;
+	return CKR_OK;
+}
+
+/* CKA_EC_POINT is a DER OCTET STRING holding the point (PKCS#11 3.0 section 2.3.3; for
+ * Edwards curves the 32-byte encoding of RFC 8032). Some modules give the bare point: accept
+ * exactly the expected length bare, or exactly one well-formed OCTET STRING around it. */
+static int p11_ec_point_decode(enum ks_chain chain, const uint8_t *der, size_t len, uint8_t *pub,
+			       size_t *pub_len)
+{
+	size_t want = chain == KS_CHAIN_SOLANA ? 32 : 65;
+	struct cursor c;
+	uint8_t tag, l;
+	int r;
+
+	if (len == want && (chain == KS_CHAIN_SOLANA || der[0] == 0x04)) {
+		memcpy(pub, der, want);
+		*pub_len = want;
+		return SG_OK;
+	}
+	cursor_init(&c, der, len);
+	if ((r = cursor_get_u8(&c, &tag)) != SG_OK || (r = cursor_get_u8(&c, &l)) != SG_OK)
+		return sg_context(SG_ERR_MALFORMED, "CKA_EC_POINT");
+	if (tag != 0x04 || l != want)
+		return sg_fail(SG_ERR_MALFORMED,
+			       "CKA_EC_POINT is not an OCTET STRING of %zu bytes (tag %02x, length %u)",
+			       want, tag, l);
+	if ((r = cursor_get_copy(&c, pub, want)) != SG_OK || (r = cursor_expect_end(&c)) != SG_OK)
+		return sg_context(SG_ERR_MALFORMED, "CKA_EC_POINT");
+	if (chain == KS_CHAIN_EVM && pub[0] != 0x04)
+		return sg_fail(SG_ERR_MALFORMED, "CKA_EC_POINT is not an uncompressed point");
+	*pub_len = want;
+	return SG_OK;
+}
+
+static int p11_pubkey_read(struct p11 *p, CK_SESSION_HANDLE s, const char *label,
+			   enum ks_chain chain, uint8_t *pub, size_t *pub_len)
+{
+	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_LABEL, p11_in(label), strlen(label)},
+	};
+	CK_OBJECT_HANDLE o[2];
+	CK_ULONG found;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	CK_RV rv;
+	int r;
+
+	rv = p11_find(p, s, tmpl, 2, o, 2, &found);
+	if (rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", rv);
+	if (found != 1)
+		return sg_fail(found == 0 ? SG_ERR_NOT_FOUND : SG_ERR_MALFORMED,
+			       "token has %lu public keys labelled '%s', not one", found, label);
+	rv = p11_attr_read(p, s, o[0], CKA_EC_POINT, &der, &der_len);
+	if (rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_GetAttributeValue(CKA_EC_POINT)", rv);
+	r = p11_ec_point_decode(chain, der, der_len, pub, pub_len);
+	free(der);
+	return r;
+}
+
+/* The private key's handle: from the cache, else looked up and cached. */
+static int p11_privkey_handle(struct p11 *p, CK_SESSION_HANDLE s, const char *label,
+			      CK_OBJECT_HANDLE *h, CK_RV *rv_out)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_LABEL, p11_in(label), strlen(label)},
+	};
+	CK_OBJECT_HANDLE o[2];
+	CK_ULONG found;
+	CK_RV rv;
+
+	*rv_out = CKR_OK;
+	pthread_mutex_lock(&p->cache_mu);
+	for (size_t i = 0; i < p->n_cache; i++) {
+		if (strcmp(p->cache[i].label, label) == 0) {
+			*h = p->cache[i].priv;
+			pthread_mutex_unlock(&p->cache_mu);
+			return SG_OK;
+		}
+	}
+	pthread_mutex_unlock(&p->cache_mu);
+
+	rv = p11_find(p, s, tmpl, 2, o, 2, &found);
+	*rv_out = rv;
+	if (rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", rv);
+	if (found != 1)
+		return sg_fail(found == 0 ? SG_ERR_NOT_FOUND : SG_ERR_MALFORMED,
+			       "token has %lu private keys labelled '%s', not one", found, label);
+	*h = o[0];
+	pthread_mutex_lock(&p->cache_mu);
+	if (p->n_cache < P11_HANDLE_CACHE_MAX) {
+		snprintf(p->cache[p->n_cache].label, sizeof(p->cache[0].label), "%s", label);
+		p->cache[p->n_cache].priv = o[0];
+		p->n_cache++;
+	}
+	pthread_mutex_unlock(&p->cache_mu);
+	return SG_OK;
+}
+
+static void p11_cache_drop(struct p11 *p, const char *label)
+{
+	pthread_mutex_lock(&p->cache_mu);
+	for (size_t i = 0; i < p->n_cache; i++) {
+		if (strcmp(p->cache[i].label, label) == 0) {
+			p->cache[i] = p->cache[--p->n_cache];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->cache_mu);
+}
+
+/* ---- running an operation with recovery ------------------------------------------------- */
+
+/* An operation on one session of the pool. It returns SG_OK or a code, and leaves in *rv the
+ * PKCS#11 value that decided, so that p11_run can tell what kind of failure it was. */
+typedef int (*p11_op_fn)(struct p11 *p, CK_SESSION_HANDLE s, void *arg, CK_RV *rv);
+
+/* What a failed operation calls for. */
+enum p11_mend {
+	P11_MEND_NONE,       /* nothing to mend: the failure stands */
+	P11_MEND_RETRY,      /* mended (session re-opened, login redone, handle dropped): retry */
+	P11_MEND_TOKEN_LOST, /* only a whole-token recovery helps */
+	P11_MEND_FAILED,     /* mending failed; *mend_r says why */
+};
+
+/* Works out why an operation on session i failed and mends what it can. Besides the return
+ * value, the token and the session are asked: SoftHSM2, for one, answers a sign on a token whose
+ * storage went away with CKR_OBJECT_HANDLE_INVALID, and a sign after another session logged out
+ * the same way; only C_GetTokenInfo and C_GetSessionInfo tell those apart. With token_lock held
+ * for reading and session i ours. */
+static enum p11_mend p11_diagnose(struct p11 *p, unsigned i, CK_RV rv, const char *label,
+				  int *mend_r)
+{
+	CK_TOKEN_INFO tinfo;
+	CK_SESSION_INFO sinfo;
+	CK_RV probe;
+
+	*mend_r = SG_OK;
+	if (p11_rv_token_lost(rv))
+		return P11_MEND_TOKEN_LOST;
+	probe = p->f->C_GetTokenInfo(p->slot, &tinfo);
+	if (probe != CKR_OK)
+		return P11_MEND_TOKEN_LOST;
+	probe = p->f->C_GetSessionInfo(p->sessions[i], &sinfo);
+	if (p11_rv_session_lost(probe) || p11_rv_session_lost(rv)) {
+		*mend_r = p11_session_reopen(p, i);
+		if (*mend_r == SG_OK)
+			*mend_r = p11_login(p, p->sessions[i]);
+		return *mend_r == SG_OK ? P11_MEND_RETRY : P11_MEND_FAILED;
+	}
+	if (probe != CKR_OK)
+		return P11_MEND_TOKEN_LOST;
+	if (sinfo.state != CKS_RW_USER_FUNCTIONS && sinfo.state != CKS_RO_USER_FUNCTIONS) {
+		/* handles found before the login went are stale now */
+		p11_cache_clear(p);
+		*mend_r = p11_login(p, p->sessions[i]);
+		return *mend_r == SG_OK ? P11_MEND_RETRY : P11_MEND_FAILED;
+	}
+	if (p11_rv_handle_stale(rv) && label != NULL) {
+		p11_cache_drop(p, label);
+		return P11_MEND_RETRY;
+	}
+	return P11_MEND_NONE;
+}
+
+/* Runs op on a pooled session; a failure is diagnosed, mended where it can be, and the op tried
+ * again (three tries in all). */
+static int p11_run(struct p11 *p, p11_op_fn op, void *arg, const char *label)
+{
+	int r = SG_OK;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		uint64_t generation;
+		CK_RV rv = CKR_OK;
+		enum p11_mend mend = P11_MEND_NONE;
+		int mend_r = SG_OK;
+		unsigned i;
+
+		pthread_rwlock_rdlock(&p->token_lock);
+		generation = p->generation;
+		if (!p->healthy) {
+			pthread_rwlock_unlock(&p->token_lock);
+			r = p11_recover(p, generation);
+			if (r != SG_OK)
+				return r;
+			continue;
+		}
+		i = p11_pool_acquire(p);
+		r = op(p, p->sessions[i], arg, &rv);
+		if (r != SG_OK)
+			mend = p11_diagnose(p, i, rv, label, &mend_r);
+		p11_pool_release(p, i);
+		pthread_rwlock_unlock(&p->token_lock);
+
+		switch (mend) {
+		case P11_MEND_NONE:
+			return r;
+		case P11_MEND_FAILED:
+			return mend_r;
+		case P11_MEND_RETRY:
+			break;
+		case P11_MEND_TOKEN_LOST:
+			pthread_rwlock_wrlock(&p->token_lock);
+			if (p->generation == generation)
+				p->healthy = false;
+			pthread_rwlock_unlock(&p->token_lock);
+			break;
+		}
+	}
+	return r;
+}
+
+/* ---- sign ------------------------------------------------------------------------------ */
+
+struct p11_sign_arg {
+	const char *label;
+	enum ks_chain chain;
+	const uint8_t *msg;
+	size_t len;
+	uint8_t *sig;
+	size_t *sig_len;
+};
+
+static int p11_op_sign(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+{
+	struct p11_sign_arg *a = varg;
+	CK_MECHANISM mech = {a->chain == KS_CHAIN_SOLANA ? CKM_EDDSA : CKM_ECDSA, NULL, 0};
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+	CK_ULONG n = KS_SIGNATURE_MAX;
+	int r;
+
+	r = p11_privkey_handle(p, s, a->label, &key, rv);
+	if (r != SG_OK)
+		return r;
+	*rv = p->f->C_SignInit(s, &mech, key);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_SignInit", *rv);
+	*rv = p->f->C_Sign(s, p11_in(a->msg), (CK_ULONG)a->len, a->sig, &n);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_Sign", *rv);
+	if (n != 64)
+		return sg_fail(SG_ERR_PKCS11, "C_Sign returned %lu bytes, not 64", n);
+	*a->sig_len = n;
+	return SG_OK;
+}
+
+static int p11_sign(void *state, const char *label, enum ks_chain chain, const uint8_t *msg,
+		    size_t len, uint8_t *sig, size_t *sig_len)
+{
+	struct p11 *p = state;
+	struct p11_sign_arg a = {label, chain, msg, len, sig, sig_len};
+	int r = p11_run(p, p11_op_sign, &a, label);
+
+	atomic_fetch_add(r == SG_OK ? &p->sign_ok : &p->sign_errors, 1);
+	return r;
+}
+
+/* ---- generate -------------------------------------------------------------------------- */
+
+struct p11_generate_arg {
+	const char *label;
+	enum ks_chain chain;
+	const uint8_t *blob;
+	size_t blob_len;
+	uint8_t *pub;
+	size_t *pub_len;
+};
+
+static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+{
+	struct p11_generate_arg *a = varg;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_OBJECT_CLASS data_class = CKO_DATA;
+	CK_KEY_TYPE key_type = a->chain == KS_CHAIN_SOLANA ? CKK_EC_EDWARDS : CKK_EC;
+	CK_MECHANISM mech = {a->chain == KS_CHAIN_SOLANA ? CKM_EC_EDWARDS_KEY_PAIR_GEN
+							 : CKM_EC_KEY_PAIR_GEN,
+			     NULL, 0};
+	const uint8_t *oid = a->chain == KS_CHAIN_SOLANA ? p11_oid_ed25519 : p11_oid_secp256k1;
+	size_t oid_len = a->chain == KS_CHAIN_SOLANA ? sizeof(p11_oid_ed25519)
+						     : sizeof(p11_oid_secp256k1);
+	uint8_t id[P11_ID_LEN];
+	size_t label_len = strlen(a->label);
+	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE,
+			 data = CK_INVALID_HANDLE;
+	int r = SG_OK;
+
+	randombytes_buf(id, sizeof(id));
+	CK_ATTRIBUTE pub_tmpl[] = {
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &no, sizeof(no)},
+		{CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+		{CKA_EC_PARAMS, p11_in(oid), oid_len},
+		{CKA_LABEL, p11_in(a->label), label_len},
+		{CKA_ID, id, sizeof(id)},
+		{CKA_VERIFY, &yes, sizeof(yes)},
+		{CKA_ENCRYPT, &no, sizeof(no)},
+		{CKA_WRAP, &no, sizeof(no)},
+		{CKA_DERIVE, &no, sizeof(no)},
+	};
+	/* Sign only; never readable; extractable solely under a wrap key marked CKA_TRUSTED (which
+	 * only the security officer can set), so a backup can wrap it and nothing else can. */
+	CK_ATTRIBUTE priv_tmpl[] = {
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_SENSITIVE, &yes, sizeof(yes)},
+		{CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+		{CKA_LABEL, p11_in(a->label), label_len},
+		{CKA_ID, id, sizeof(id)},
+		{CKA_SIGN, &yes, sizeof(yes)},
+		{CKA_DECRYPT, &no, sizeof(no)},
+		{CKA_DERIVE, &no, sizeof(no)},
+		{CKA_UNWRAP, &no, sizeof(no)},
+		{CKA_EXTRACTABLE, &yes, sizeof(yes)},
+		{CKA_WRAP_WITH_TRUSTED, &yes, sizeof(yes)},
+	};
+	CK_ATTRIBUTE data_tmpl[] = {
+		{CKA_CLASS, &data_class, sizeof(data_class)},
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
+		{CKA_LABEL, p11_in(a->label), label_len},
+		{CKA_VALUE, p11_in(a->blob), a->blob_len},
+	};
+
+	*rv = p->f->C_GenerateKeyPair(s, &mech, pub_tmpl, sizeof(pub_tmpl) / sizeof(pub_tmpl[0]),
+				      priv_tmpl, sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), &pub,
+				      &priv);
+	if (*rv != CKR_OK) {
+		r = p11_fail(*rv == CKR_MECHANISM_INVALID ? SG_ERR_UNSUPPORTED : SG_ERR_PKCS11,
+			     "C_GenerateKeyPair", *rv);
+		goto out;
+	}
+	r = p11_pubkey_read(p, s, a->label, a->chain, a->pub, a->pub_len);
+	if (r != SG_OK)
+		goto out;
+	*rv = p->f->C_CreateObject(s, data_tmpl, sizeof(data_tmpl) / sizeof(data_tmpl[0]), &data);
+	if (*rv != CKR_OK) {
+		r = p11_fail(SG_ERR_PKCS11, "C_CreateObject(catalogue record)", *rv);
+		goto out;
+	}
+out:
+	if (r != SG_OK) { /* all or nothing: no key pair without its record */
+		if (priv != CK_INVALID_HANDLE)
+			(void)p->f->C_DestroyObject(s, priv);
+		if (pub != CK_INVALID_HANDLE)
+			(void)p->f->C_DestroyObject(s, pub);
+	}
+	return r;
+}
+
+static int p11_generate(void *state, const char *label, enum ks_chain chain, const uint8_t *blob,
+			size_t blob_len, uint8_t *pub, size_t *pub_len)
+{
+	struct p11_generate_arg a = {label, chain, blob, blob_len, pub, pub_len};
+
+	return p11_run(state, p11_op_generate, &a, NULL);
+}
+
+/* ---- catalogue records ----------------------------------------------------------------- */
+
+struct p11_records_arg {
+	struct ks_record *recs;
+	size_t n;
+};
+
+static int p11_op_records_load(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+{
+	struct p11_records_arg *a = varg;
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
+	};
+	CK_OBJECT_HANDLE *objs = NULL;
+	CK_ULONG found = 0, cap = 64;
+	int r = SG_OK;
+
+	a->recs = NULL;
+	a->n = 0;
+	*rv = p->f->C_FindObjectsInit(s, tmpl, 2);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_FindObjectsInit", *rv);
+	for (;;) {
+		CK_ULONG got = 0;
+		CK_OBJECT_HANDLE *grown = realloc(objs, cap * sizeof(*objs));
+
+		if (grown == NULL) {
+			r = sg_fail(SG_ERR_NOMEM, "listing catalogue records");
+			break;
+		}
+		objs = grown;
+		*rv = p->f->C_FindObjects(s, objs + found, cap - found, &got);
+		if (*rv != CKR_OK) {
+			r = p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
+			break;
+		}
+		found += got;
+		if (found < cap)
+			break;
+		cap *= 2;
+	}
+	(void)p->f->C_FindObjectsFinal(s);
+	if (r != SG_OK)
+		goto out;
+	a->recs = calloc(found == 0 ? 1 : found, sizeof(*a->recs));
+	if (a->recs == NULL) {
+		r = sg_fail(SG_ERR_NOMEM, "listing catalogue records");
+		goto out;
+	}
+	for (CK_ULONG i = 0; i < found; i++) {
+		struct ks_record *rec = &a->recs[a->n];
+		uint8_t *label = NULL;
+		size_t label_len = 0;
+		struct ks_key key;
+
+		*rv = p11_attr_read(p, s, objs[i], CKA_LABEL, &label, &label_len);
+		if (*rv != CKR_OK) {
+			r = p11_fail(SG_ERR_PKCS11, "C_GetAttributeValue(CKA_LABEL)", *rv);
+			goto out;
+		}
+		snprintf(rec->label, sizeof(rec->label), "%.*s", (int)label_len, (char *)label);
+		free(label);
+		*rv = p11_attr_read(p, s, objs[i], CKA_VALUE, &rec->blob, &rec->blob_len);
+		if (*rv != CKR_OK) {
+			r = p11_fail(SG_ERR_PKCS11, "C_GetAttributeValue(CKA_VALUE)", *rv);
+			goto out;
+		}
+		a->n++;
+		/* The chain decides how to read the public key. */
+		r = ks_record_decode(rec->blob, rec->blob_len, &key);
+		if (r != SG_OK) {
+			r = sg_context(r, "token object '%s'", rec->label);
+			goto out;
+		}
+		r = p11_pubkey_read(p, s, rec->label, key.chain, rec->public_key,
+				    &rec->public_key_len);
+		if (r != SG_OK) {
+			r = sg_context(r, "key '%s'", rec->label);
+			goto out;
+		}
+	}
+out:
+	free(objs);
+	if (r != SG_OK) {
+		ks_records_free(a->recs, a->n);
+		a->recs = NULL;
+		a->n = 0;
+	}
+	return r;
+}
+
+static int p11_records_load(void *state, struct ks_record **recs, size_t *n)
+{
+	struct p11_records_arg a = {NULL, 0};
+	int r = p11_run(state, p11_op_records_load, &a, NULL);
+
+	*recs = a.recs;
+	*n = a.n;
+	return r;
+}
+
+struct p11_update_arg {
+	const char *label;
+	const uint8_t *blob;
+	size_t blob_len;
+};
+
+/* A record is replaced, not changed: PKCS#11 lets a token refuse changes to a data object's
+ * CKA_VALUE (SoftHSM2 does, CKR_ATTRIBUTE_READ_ONLY). The new record is created first and the
+ * old ones destroyed after, so a crash in between leaves two records, never none; the catalogue
+ * keeps the one with more transitions, and the next update removes the other. */
+static int p11_op_record_update(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+{
+	struct p11_update_arg *a = varg;
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE find_tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
+		{CKA_LABEL, p11_in(a->label), strlen(a->label)},
+	};
+	CK_ATTRIBUTE data_tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
+		{CKA_LABEL, p11_in(a->label), strlen(a->label)},
+		{CKA_VALUE, p11_in(a->blob), a->blob_len},
+	};
+	CK_OBJECT_HANDLE old[8], created;
+	CK_ULONG found;
+
+	*rv = p11_find(p, s, find_tmpl, 3, old, 8, &found);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
+	if (found == 0)
+		return sg_fail(SG_ERR_NOT_FOUND, "token has no catalogue record '%s'", a->label);
+	*rv = p->f->C_CreateObject(s, data_tmpl, sizeof(data_tmpl) / sizeof(data_tmpl[0]),
+				   &created);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_CreateObject(catalogue record)", *rv);
+	for (CK_ULONG i = 0; i < found; i++) {
+		*rv = p->f->C_DestroyObject(s, old[i]);
+		if (*rv != CKR_OK)
+			return p11_fail(SG_ERR_PKCS11, "C_DestroyObject(old catalogue record)", *rv);
+	}
+	return SG_OK;
+}
+
+static int p11_record_update(void *state, const char *label, const uint8_t *blob,
+			     size_t blob_len)
+{
+	struct p11_update_arg a = {label, blob, blob_len};
+
+	return p11_run(state, p11_op_record_update, &a, NULL);
+}
+
+/* ---- health, stats, open, close -------------------------------------------------------- */
+
+static int p11_op_health(struct p11 *p, CK_SESSION_HANDLE s, void *arg, CK_RV *rv)
+{
+	CK_SESSION_INFO info;
+
+	(void)arg;
+	*rv = p->f->C_GetSessionInfo(s, &info);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_TOKEN_UNAVAILABLE, "C_GetSessionInfo", *rv);
+	if (info.state != CKS_RW_USER_FUNCTIONS && info.state != CKS_RO_USER_FUNCTIONS) {
+		*rv = CKR_USER_NOT_LOGGED_IN;
+		return p11_fail(SG_ERR_TOKEN_UNAVAILABLE, "C_GetSessionInfo", *rv);
+	}
+	return SG_OK;
+}
+
+static int p11_health(void *state)
+{
+	return p11_run(state, p11_op_health, NULL, NULL);
+}
+
+static void p11_stats(void *state, struct ks_stats *out)
+{
+	struct p11 *p = state;
+
+	out->sign_ok = atomic_load(&p->sign_ok);
+	out->sign_errors = atomic_load(&p->sign_errors);
+	out->recoveries = atomic_load(&p->recoveries);
+	out->session_reopens = atomic_load(&p->reopens);
+	pthread_mutex_lock(&p->pool_mu);
+	out->sessions_idle = p->idle;
+	out->sessions_busy = p->n_sessions - p->idle;
+	pthread_mutex_unlock(&p->pool_mu);
+	pthread_rwlock_rdlock(&p->token_lock);
+	out->logged_in = p->healthy;
+	pthread_rwlock_unlock(&p->token_lock);
+}
+
+static void p11_close(void *state)
+{
+	struct p11 *p = state;
+
+	if (p == NULL)
+		return;
+	if (p->f != NULL && p->initialized) {
+		p11_pool_close_all(p);
+		(void)p->f->C_Finalize(NULL);
+	}
+	if (p->dl != NULL)
+		dlclose(p->dl);
+	pthread_rwlock_destroy(&p->token_lock);
+	pthread_mutex_destroy(&p->login_mu);
+	pthread_mutex_destroy(&p->pool_mu);
+	pthread_cond_destroy(&p->pool_cv);
+	pthread_mutex_destroy(&p->cache_mu);
+	free(p->sessions);
+	free(p->busy);
+	free(p->module_path);
+	free(p->token_label);
+	free(p->pin_file);
+	free(p);
+}
+
+static int p11_open(const struct ks_config *cfg, void **state)
+{
+	struct p11 *p;
+	int r;
+
+	*state = NULL;
+	if (cfg->module_path == NULL || cfg->token_label == NULL || cfg->pin_file == NULL)
+		return sg_fail(SG_ERR_CONFIG, "the token needs a module, a label and a PIN file");
+	if (strlen(cfg->token_label) > 32)
+		return sg_fail(SG_ERR_CONFIG, "token label '%s' is longer than 32 bytes",
+			       cfg->token_label);
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return sg_fail(SG_ERR_NOMEM, "opening the token");
+	pthread_rwlock_init(&p->token_lock, NULL);
+	pthread_mutex_init(&p->login_mu, NULL);
+	pthread_mutex_init(&p->pool_mu, NULL);
+	pthread_cond_init(&p->pool_cv, NULL);
+	pthread_mutex_init(&p->cache_mu, NULL);
+	p->n_sessions = cfg->sessions == 0 ? 1 : cfg->sessions;
+	p->idle = p->n_sessions;
+	p->sessions = calloc(p->n_sessions, sizeof(*p->sessions));
+	p->busy = calloc(p->n_sessions, sizeof(*p->busy));
+	p->module_path = strdup(cfg->module_path);
+	p->token_label = strdup(cfg->token_label);
+	p->pin_file = strdup(cfg->pin_file);
+	if (p->sessions == NULL || p->busy == NULL || p->module_path == NULL ||
+	    p->token_label == NULL || p->pin_file == NULL) {
+		r = sg_fail(SG_ERR_NOMEM, "opening the token");
+		goto out;
+	}
+	for (unsigned i = 0; i < p->n_sessions; i++)
+		p->sessions[i] = CK_INVALID_HANDLE;
+	if ((r = p11_module_load(p)) != SG_OK || (r = p11_module_initialize(p)) != SG_OK)
+		goto out;
+	r = p11_token_connect(p);
+	if (r != SG_OK)
+		goto out;
+	*state = p;
+	p = NULL;
+out:
+	p11_close(p);
+	return r;
+}
+
+const struct ks_backend_ops ks_pkcs11_ops = {
+	.name = "pkcs11",
+	.open = p11_open,
+	.close = p11_close,
+	.generate = p11_generate,
+	.records_load = p11_records_load,
+	.record_update = p11_record_update,
+	.sign = p11_sign,
+	.health = p11_health,
+	.stats = p11_stats,
+};
+
+/* ---- token initialisation (a ceremony step, not a daemon path) --------------------------- */
+
+int ks_token_init(const char *module_path, const char *label, const char *so_pin_file,
+		  const char *pin_file)
+{
+	struct p11 p;
+	struct ks_pin so_pin = {0}, pin = {0};
+	CK_SLOT_ID *slots = NULL, slot = 0;
+	CK_ULONG n = 0;
+	CK_UTF8CHAR padded[32];
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	bool have_slot = false;
+	CK_RV rv;
+	int r;
+
+	if (sodium_init() < 0)
+		return sg_fail(SG_ERR_INTERNAL, "libsodium failed to initialise");
+	if (label == NULL || label[0] == '\0' || strlen(label) > 32)
+		return sg_fail(SG_ERR_INVALID_ARGUMENT, "a token label has 1 to 32 bytes");
+	memset(&p, 0, sizeof(p));
+	p.module_path = p11_in(module_path);
+	if ((r = p11_module_load(&p)) != SG_OK || (r = p11_module_initialize(&p)) != SG_OK)
+		goto out;
+	r = p11_slot_find(p.f, label, true, &slot);
+	if (r == SG_OK) {
+		r = sg_fail(SG_ERR_EXISTS, "a token labelled '%s' exists already", label);
+		goto out;
+	}
+	if (r != SG_ERR_NOT_FOUND)
+		goto out;
+	rv = p.f->C_GetSlotList(CK_TRUE, NULL, &n);
+	if (rv == CKR_OK && (slots = calloc(n == 0 ? 1 : n, sizeof(*slots))) != NULL)
+		rv = p.f->C_GetSlotList(CK_TRUE, slots, &n);
+	if (rv != CKR_OK || slots == NULL) {
+		r = p11_fail(SG_ERR_TOKEN_UNAVAILABLE, "C_GetSlotList", rv);
+		goto out;
+	}
+	for (CK_ULONG i = 0; i < n && !have_slot; i++) {
+		CK_TOKEN_INFO info;
+
+		if (p.f->C_GetTokenInfo(slots[i], &info) == CKR_OK &&
+		    !(info.flags & CKF_TOKEN_INITIALIZED)) {
+			slot = slots[i];
+			have_slot = true;
+		}
+	}
+	if (!have_slot) {
+		r = sg_fail(SG_ERR_NOT_FOUND, "module %s has no empty slot for a new token",
+			    module_path);
+		goto out;
+	}
+	if ((r = ks_pin_read(so_pin_file, &so_pin)) != SG_OK ||
+	    (r = ks_pin_read(pin_file, &pin)) != SG_OK)
+		goto out;
+	p11_label_pad(label, padded);
+	rv = p.f->C_InitToken(slot, (CK_UTF8CHAR_PTR)so_pin.value, so_pin.len, padded);
+	if (rv != CKR_OK) {
+		r = p11_fail(SG_ERR_PKCS11, "C_InitToken", rv);
+		goto out;
+	}
+	/* SoftHSM2 moves an initialised token to a new slot id: find it by label again. */
+	if ((r = p11_slot_find(p.f, label, true, &slot)) != SG_OK)
+		goto out;
+	rv = p.f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+	if (rv == CKR_OK)
+		rv = p.f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)so_pin.value, so_pin.len);
+	if (rv != CKR_OK) {
+		r = p11_fail(SG_ERR_PKCS11, s == CK_INVALID_HANDLE ? "C_OpenSession" : "C_Login(SO)",
+			     rv);
+		goto out;
+	}
+	rv = p.f->C_InitPIN(s, (CK_UTF8CHAR_PTR)pin.value, pin.len);
+	if (rv != CKR_OK)
+		r = p11_fail(SG_ERR_PKCS11, "C_InitPIN", rv);
+	(void)p.f->C_Logout(s);
+out:
+	ks_pin_free(&so_pin);
+	ks_pin_free(&pin);
+	free(slots);
+	if (p.f != NULL && p.initialized) {
+		if (s != CK_INVALID_HANDLE)
+			(void)p.f->C_CloseSession(s);
+		(void)p.f->C_Finalize(NULL);
+	}
+	if (p.dl != NULL)
+		dlclose(p.dl);
+	return r;
+}

@@ -1,0 +1,276 @@
+#include "signer/config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/yamldoc.h"
+
+#ifndef SIGNER_DEFAULT_PKCS11_MODULE
+#define SIGNER_DEFAULT_PKCS11_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#endif
+
+#define SIGNER_WORKERS_MAX 256
+
+const char *signer_config_path(const char *arg)
+{
+	const char *env = getenv("SIGNER_CONFIG");
+
+	if (arg != NULL && arg[0] != '\0')
+		return arg;
+	if (env != NULL && env[0] != '\0')
+		return env;
+	return SIGNER_CONFIG_DEFAULT_PATH;
+}
+
+/* A path from the file, made absolute against the config file's directory. */
+static int config_path_resolve(const char *cfg_path, const char *value, char **out)
+{
+	char *copy, *dir;
+	int n;
+
+	if (value[0] == '/') {
+		*out = strdup(value);
+		return *out == NULL ? sg_fail(SG_ERR_NOMEM, "config") : SG_OK;
+	}
+	copy = strdup(cfg_path);
+	if (copy == NULL)
+		return sg_fail(SG_ERR_NOMEM, "config");
+	dir = dirname(copy);
+	n = asprintf(out, "%s/%s", dir, value);
+	free(copy);
+	if (n < 0) {
+		*out = NULL;
+		return sg_fail(SG_ERR_NOMEM, "config");
+	}
+	return SG_OK;
+}
+
+static int config_string(struct ydoc *d, yaml_node_t *map, const char *key, const char *what,
+			 bool required, char **out)
+{
+	yaml_node_t *node = ydoc_map_get(d, map, key);
+	const char *text;
+	int r;
+
+	if (node == NULL) {
+		if (required)
+			return ydoc_fail(d, map, "%s is missing", what);
+		return SG_OK;
+	}
+	if ((r = ydoc_scalar(d, node, what, &text)) != SG_OK)
+		return r;
+	if (text[0] == '\0')
+		return ydoc_fail(d, node, "%s is empty", what);
+	*out = strdup(text);
+	return *out == NULL ? sg_fail(SG_ERR_NOMEM, "config") : SG_OK;
+}
+
+static int config_token_env(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
+{
+	yaml_node_pair_t *p;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return ydoc_fail(d, node, "token.environment must be a mapping of NAME: value");
+	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&d->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&d->doc, p->value);
+		const char *name, *value;
+		struct signer_config_env *e;
+		int r;
+
+		if ((r = ydoc_scalar(d, k, "an environment name", &name)) != SG_OK ||
+		    (r = ydoc_scalar(d, v, "an environment value", &value)) != SG_OK)
+			return r;
+		if (name[0] == '\0' || strchr(name, '=') != NULL)
+			return ydoc_fail(d, k, "'%s' is not an environment variable name", name);
+		if (cfg->token.n_env == SIGNER_CONFIG_ENV_MAX)
+			return ydoc_fail(d, k, "token.environment has more than %d entries",
+					 SIGNER_CONFIG_ENV_MAX);
+		e = &cfg->token.env[cfg->token.n_env++];
+		e->name = strdup(name);
+		if (e->name == NULL)
+			return sg_fail(SG_ERR_NOMEM, "config");
+		e->value = strdup(value); /* as written: give paths absolute */
+		r = e->value == NULL ? sg_fail(SG_ERR_NOMEM, "config") : SG_OK;
+		if (r != SG_OK)
+			return r;
+	}
+	return SG_OK;
+}
+
+static int config_token(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
+{
+	static const char *const fields[] = {"module", "label", "pin_file", "pin_credential",
+					     "environment", NULL};
+	char *module = NULL, *pin_file = NULL, *pin_credential = NULL;
+	yaml_node_t *env;
+	const char *creds;
+	int r;
+
+	if ((r = ydoc_expect_map(d, node, "token", fields)) != SG_OK)
+		return r;
+	if ((r = config_string(d, node, "module", "token.module", false, &module)) != SG_OK ||
+	    (r = config_string(d, node, "label", "token.label", true, &cfg->token.label)) != SG_OK ||
+	    (r = config_string(d, node, "pin_file", "token.pin_file", false, &pin_file)) != SG_OK ||
+	    (r = config_string(d, node, "pin_credential", "token.pin_credential", false,
+			       &pin_credential)) != SG_OK)
+		goto out;
+	if (strlen(cfg->token.label) > 32) {
+		r = ydoc_fail(d, ydoc_map_get(d, node, "label"),
+			      "token.label is longer than 32 bytes");
+		goto out;
+	}
+	r = config_path_resolve(cfg->path, module != NULL ? module : SIGNER_DEFAULT_PKCS11_MODULE,
+				&cfg->token.module);
+	if (r != SG_OK)
+		goto out;
+	if ((pin_file == NULL) == (pin_credential == NULL)) {
+		r = ydoc_fail(d, node, "token needs exactly one of pin_file and pin_credential");
+		goto out;
+	}
+	if (pin_file != NULL) {
+		r = config_path_resolve(cfg->path, pin_file, &cfg->token.pin_file);
+	} else {
+		/* systemd's LoadCredential= puts the file in $CREDENTIALS_DIRECTORY */
+		creds = getenv("CREDENTIALS_DIRECTORY");
+		if (strchr(pin_credential, '/') != NULL) {
+			r = ydoc_fail(d, ydoc_map_get(d, node, "pin_credential"),
+				      "token.pin_credential is a credential name, not a path");
+			goto out;
+		}
+		if (creds == NULL || creds[0] != '/') {
+			r = ydoc_fail(d, ydoc_map_get(d, node, "pin_credential"),
+				      "token.pin_credential needs $CREDENTIALS_DIRECTORY (run under "
+				      "systemd with LoadCredential=)");
+			goto out;
+		}
+		if (asprintf(&cfg->token.pin_file, "%s/%s", creds, pin_credential) < 0) {
+			cfg->token.pin_file = NULL;
+			r = sg_fail(SG_ERR_NOMEM, "config");
+		}
+	}
+	if (r != SG_OK)
+		goto out;
+	env = ydoc_map_get(d, node, "environment");
+	if (env != NULL)
+		r = config_token_env(d, env, cfg);
+out:
+	free(module);
+	free(pin_file);
+	free(pin_credential);
+	return r;
+}
+
+/* "host:port" or "[v6-host]:port". */
+static int config_listen(struct ydoc *d, yaml_node_t *root, const char *section,
+			 const char *default_addr, struct signer_config_listen *out)
+{
+	static const char *const fields[] = {"listen", NULL};
+	yaml_node_t *node = ydoc_map_get(d, root, section), *value = NULL;
+	const char *text = default_addr, *colon, *host;
+	size_t host_len;
+	char *end;
+	unsigned long port;
+	int r;
+
+	if (node != NULL) {
+		if ((r = ydoc_expect_map(d, node, section, fields)) != SG_OK)
+			return r;
+		value = ydoc_map_get(d, node, "listen");
+		if (value != NULL && (r = ydoc_scalar(d, value, "listen", &text)) != SG_OK)
+			return r;
+	}
+	colon = strrchr(text, ':');
+	host = text;
+	host_len = colon == NULL ? 0 : (size_t)(colon - text);
+	if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
+		host++;
+		host_len -= 2;
+	} else if (colon != NULL && memchr(text, ':', host_len) != NULL) {
+		host_len = 0; /* a bare IPv6 address needs brackets */
+	}
+	if (colon == NULL || host_len == 0 || colon[1] == '\0')
+		return ydoc_fail(d, value != NULL ? value : root,
+				 "%s.listen must be host:port or [ipv6]:port, not '%s'", section, text);
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || port == 0 || port > 65535 || colon[1] < '0' ||
+	    colon[1] > '9')
+		return ydoc_fail(d, value != NULL ? value : root,
+				 "%s.listen has port '%s'; a port is 1 to 65535", section,
+				 colon + 1);
+	out->host = strndup(host, host_len);
+	out->port = (unsigned)port;
+	return out->host == NULL ? sg_fail(SG_ERR_NOMEM, "config") : SG_OK;
+}
+
+int signer_config_load(const char *path, struct signer_config *cfg)
+{
+	static const char *const fields[] = {"token", "workers", "api", "ops", NULL};
+	struct ydoc d;
+	yaml_node_t *root, *node;
+	uint64_t workers = 2;
+	int r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->path = strdup(path);
+	if (cfg->path == NULL)
+		return sg_fail(SG_ERR_NOMEM, "config");
+	r = ydoc_load_file(path, &d);
+	if (r != SG_OK) {
+		free(cfg->path);
+		cfg->path = NULL;
+		return r == SG_ERR_NOT_FOUND ? sg_context(r, "config file") : r;
+	}
+	root = ydoc_root(&d);
+	if ((r = ydoc_expect_map(&d, root, "the configuration", fields)) != SG_OK)
+		goto out;
+	node = ydoc_map_get(&d, root, "token");
+	if (node == NULL) {
+		r = ydoc_fail(&d, root, "the token section is missing");
+		goto out;
+	}
+	if ((r = config_token(&d, node, cfg)) != SG_OK)
+		goto out;
+	node = ydoc_map_get(&d, root, "workers");
+	if (node != NULL &&
+	    (r = ydoc_uint(&d, node, "workers", 1, SIGNER_WORKERS_MAX, &workers)) != SG_OK)
+		goto out;
+	cfg->workers = (unsigned)workers;
+	if ((r = config_listen(&d, root, "api", "127.0.0.1:8443", &cfg->api)) != SG_OK ||
+	    (r = config_listen(&d, root, "ops", "127.0.0.1:9810", &cfg->ops)) != SG_OK)
+		goto out;
+out:
+	ydoc_free(&d);
+	if (r != SG_OK)
+		signer_config_free(cfg);
+	return r;
+}
+
+void signer_config_free(struct signer_config *cfg)
+{
+	free(cfg->path);
+	free(cfg->token.module);
+	free(cfg->token.label);
+	free(cfg->token.pin_file);
+	free(cfg->api.host);
+	free(cfg->ops.host);
+	for (size_t i = 0; i < cfg->token.n_env; i++) {
+		free(cfg->token.env[i].name);
+		free(cfg->token.env[i].value);
+	}
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+int signer_config_apply_env(const struct signer_config *cfg)
+{
+	for (size_t i = 0; i < cfg->token.n_env; i++) {
+		if (setenv(cfg->token.env[i].name, cfg->token.env[i].value, 1) != 0)
+			return sg_fail(SG_ERR_INTERNAL, "setenv %s: %s", cfg->token.env[i].name,
+				       strerror(errno));
+	}
+	return SG_OK;
+}

@@ -1,0 +1,59 @@
+/* signerd.yaml, the one configuration file of signerd and signerctl.
+ *
+ *   token:
+ *     module: /usr/lib/softhsm/libsofthsm2.so   # the PKCS#11 module (this is the default)
+ *     label: signerd-dev                        # the token, found by label
+ *     pin_file: pin                             # owner-only file; relative to this file
+ *     pin_credential: token-pin                 # or: a systemd credential of that name
+ *     environment:                              # set before the module loads (not secrets;
+ *       SOFTHSM2_CONF: /var/lib/signerd/softhsm2.conf   # values are taken as written)
+ *   workers: 2                                  # worker threads, and token sessions
+ *   api:
+ *     listen: 127.0.0.1:8443                    # the mTLS signing API (host:port, [v6]:port)
+ *   ops:
+ *     listen: 127.0.0.1:9810                    # health, readiness and metrics (plain HTTP)
+ *
+ * Relative paths are relative to the directory of the config file. Unknown fields are errors,
+ * reported as FILE:LINE: message. */
+#ifndef SIGNER_SIGNER_CONFIG_H
+#define SIGNER_SIGNER_CONFIG_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+
+#define SIGNER_CONFIG_DEFAULT_PATH "/etc/signerd/signerd.yaml"
+#define SIGNER_CONFIG_ENV_MAX 16
+
+struct signer_config_env {
+	char *name;
+	char *value;
+};
+
+struct signer_config_listen {
+	char *host; /* "127.0.0.1", "::1" (without brackets) */
+	unsigned port;
+};
+
+struct signer_config {
+	char *path;
+	struct {
+		char *module;
+		char *label;
+		char *pin_file; /* resolved: pin_file, or $CREDENTIALS_DIRECTORY/pin_credential */
+		struct signer_config_env env[SIGNER_CONFIG_ENV_MAX];
+		size_t n_env;
+	} token;
+	unsigned workers;
+	struct signer_config_listen api;
+	struct signer_config_listen ops;
+};
+
+/* The path to use: the --config argument, else $SIGNER_CONFIG, else the default. */
+const char *signer_config_path(const char *arg);
+SG_MUST_CHECK int signer_config_load(const char *path, struct signer_config *cfg);
+void signer_config_free(struct signer_config *cfg);
+/* Exports token.environment into this process's environment (before the module loads). */
+SG_MUST_CHECK int signer_config_apply_env(const struct signer_config *cfg);
+
+#endif

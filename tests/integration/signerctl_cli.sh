@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# signerctl and tools/dev-env from the outside: a fresh development environment, its keys, the
+# JSON of API.md, exit codes, and that no secret reaches the output.
+set -euo pipefail
+signerctl=$1
+root=$2
+work=$(mktemp -d /tmp/signer-cli-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fails=0
+passes=0
+
+check() { # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@" >/dev/null; then passes=$((passes + 1)); else echo "FAIL: $what" >&2; fails=$((fails + 1)); fi
+}
+# expect_exit CODE OUTFILE COMMAND...: runs COMMAND, stdout+stderr to OUTFILE, checks the code
+expect_exit() {
+  local want=$1 out=$2; shift 2
+  local got=0
+  "$@" >"$out" 2>&1 || got=$?
+  [[ $got -eq $want ]] || { echo "exit $got, wanted $want: $*" >&2; cat "$out" >&2; return 1; }
+}
+
+env_dir=$work/env
+SIGNERCTL=$signerctl "$root/tools/dev-env" "$env_dir" > "$work/dev-env.out"
+ctl() { "$signerctl" --config "$env_dir/signerd.yaml" "$@"; }
+
+ctl key list --json > "$work/list.json"
+check "two keys listed" test "$(jq '.keys | length' "$work/list.json")" -eq 2
+check "solana-dev as API.md's KEY" jq -e >/dev/null '.keys[] | select(.name == "solana-dev")
+  | .chain == "solana" and .version == 1 and .state == "active"
+    and .public_key == .address and (.address | test("^[1-9A-HJ-NP-Za-km-z]{32,44}$"))
+    and (.created_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"))' \
+  "$work/list.json"
+check "polygon-dev as API.md's KEY" jq -e '.keys[] | select(.name == "polygon-dev")
+  | .chain == "evm" and .version == 1 and .state == "active"
+    and (.public_key | test("^0x04[0-9a-f]{128}$"))
+    and (.address | test("^0x[0-9a-fA-F]{40}$"))
+    and (.address | test("[A-F]")) and (.address | test("[a-f]"))' "$work/list.json"
+check "only the KEY fields" jq -e '[.keys[] | keys] | all(. == ["address","chain","created_at","name","public_key","state","version"])' "$work/list.json"
+
+ctl key show polygon-dev --json > "$work/show.json"
+check "show matches list" test "$(jq -c . "$work/show.json")" = \
+  "$(jq -c '.keys[] | select(.name == "polygon-dev")' "$work/list.json")"
+ctl key list > "$work/list.txt"
+check "table lists both" grep -q '^solana-dev .* solana .* active' "$work/list.txt"
+
+# idempotent: a second run changes nothing
+SIGNERCTL=$signerctl "$root/tools/dev-env" "$env_dir" > /dev/null
+ctl key list --json > "$work/list2.json"
+check "dev-env is idempotent" cmp -s "$work/list.json" "$work/list2.json"
+check "PIN file is 0400" test "$(stat -c %a "$env_dir/pin")" = 400
+check "SO PIN file is 0400" test "$(stat -c %a "$env_dir/so-pin")" = 400
+check "nothing global: token inside DIR" test -d "$env_dir/tokens"
+
+check "default listeners" grep -q 'listen: 127.0.0.1:8443' "$env_dir/signerd.yaml"
+SIGNERCTL=$signerctl "$root/tools/dev-env" "$env_dir" --api-port 18443 --ops-port 19810 > /dev/null
+check "--api-port" grep -q 'listen: 127.0.0.1:18443' "$env_dir/signerd.yaml"
+check "--ops-port" grep -q 'listen: 127.0.0.1:19810' "$env_dir/signerd.yaml"
+check "bad port is a usage error" expect_exit 2 "$work/u0" "$root/tools/dev-env" "$env_dir" --api-port x
+
+# $SIGNER_CONFIG is the default config
+check "SIGNER_CONFIG is used" env SIGNER_CONFIG="$env_dir/signerd.yaml" "$signerctl" key show solana-dev
+
+# a new key, then the same again
+check "key create evm" expect_exit 0 "$work/create.out" ctl key create --name extra-1 --chain evm --json
+check "created key is active v1" jq -e '.name == "extra-1" and .version == 1 and .state == "active"' "$work/create.out"
+check "duplicate create fails" expect_exit 1 "$work/dup.out" ctl key create --name extra-1 --chain evm
+check "duplicate says why" grep -q "key 'extra-1' already exists" "$work/dup.out"
+check "one line on stderr" test "$(wc -l < "$work/dup.out")" -eq 1
+
+# usage errors exit 2
+check "no command" expect_exit 2 "$work/u1" "$signerctl"
+check "create without chain" expect_exit 2 "$work/u2" ctl key create --name x
+check "unknown chain" expect_exit 2 "$work/u3" ctl key create --name x --chain bitcoin
+check "bad key name" expect_exit 2 "$work/u4" ctl key create --name Bad_Name --chain evm
+check "unknown command" expect_exit 2 "$work/u5" ctl key frobnicate
+check "unknown option" expect_exit 2 "$work/u6" ctl key list --colour
+
+# failures exit 1 with what and why
+check "unknown key" expect_exit 1 "$work/f1" ctl key show no-such-key
+check "unknown key says so" grep -q "no key named 'no-such-key'" "$work/f1"
+check "missing config" expect_exit 1 "$work/f2" "$signerctl" --config "$work/none.yaml" key list
+check "missing config named" grep -q "$work/none.yaml" "$work/f2"
+printf 'token:\n  label: signerd-dev\n  pin_file: pin\n  colour: blue\n' > "$work/bad.yaml"
+check "bad config" expect_exit 1 "$work/f3" "$signerctl" --config "$work/bad.yaml" key list
+check "bad config FILE:LINE" grep -q "$work/bad.yaml:4: unknown field 'colour'" "$work/f3"
+cp "$env_dir/signerd.yaml" "$work/open-pin.yaml"
+cp "$env_dir/pin" "$work/pin-copy"; chmod 0644 "$work/pin-copy"
+sed -i "s|pin_file: .*|pin_file: $work/pin-copy|" "$work/open-pin.yaml"
+check "readable PIN file refused" expect_exit 1 "$work/f4" "$signerctl" --config "$work/open-pin.yaml" key list
+check "readable PIN file says why" grep -q "can be read or written by others (mode 0644)" "$work/f4"
+
+# no secret in any output
+pin=$(cat "$env_dir/pin"); so_pin=$(cat "$env_dir/so-pin")
+check "PINs are long enough to search for" test ${#pin} -ge 16 -a ${#so_pin} -ge 16
+check "no PIN in any output" bash -c "! grep -rqF -e '$pin' -e '$so_pin' '$work' --exclude=pin-copy --exclude-dir=env"
+check "no PIN in signerd.yaml" bash -c "! grep -qF -e '$pin' '$env_dir/signerd.yaml'"
+
+echo "signerctl_cli: $passes passed, $fails failed"
+[[ $fails -eq 0 ]]

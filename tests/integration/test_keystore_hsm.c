@@ -1,0 +1,561 @@
+/* The keystore against a real SoftHSM2 token in a temporary directory. */
+#include "../support/testutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <secp256k1.h>
+#include <sodium.h>
+
+#include "../support/hsm_fixture.h"
+#include "common/address.h"
+#include "keystore/keystore.h"
+
+static struct hsm_fixture fx;
+
+static int setup(void **state)
+{
+	(void)state;
+	return hsm_fixture_create(&fx, "signer-test", 4);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	hsm_fixture_destroy(&fx);
+	return 0;
+}
+
+static struct keystore *open_keystore(void)
+{
+	struct keystore *ks = NULL;
+	int r = ks_open(&fx.config, &ks);
+
+	if (r != 0)
+		fail_msg("ks_open: %s", sg_errmsg(r));
+	return ks;
+}
+
+static void ensure_key(struct keystore *ks, const char *name, enum ks_chain chain)
+{
+	struct ks_key k;
+	int r = ks_key_get(ks, name, 0, &k);
+
+	if (r == SG_ERR_NOT_FOUND)
+		r = ks_key_generate(ks, name, chain, &k);
+	if (r != 0)
+		fail_msg("key %s: %s", name, sg_errmsg(r));
+}
+
+static void verify_ed25519(const struct ks_key *k, const uint8_t *msg, size_t len,
+			   const uint8_t *sig)
+{
+	assert_int_equal(k->public_key_len, 32);
+	assert_int_equal(crypto_sign_verify_detached(sig, msg, len, k->public_key), 0);
+}
+
+static void verify_secp256k1(const struct ks_key *k, const uint8_t digest[32], const uint8_t *sig)
+{
+	secp256k1_context *ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
+	secp256k1_ecdsa_signature s;
+	secp256k1_pubkey pub;
+
+	assert_int_equal(secp256k1_ec_pubkey_parse(ctx, &pub, k->public_key, k->public_key_len), 1);
+	assert_int_equal(secp256k1_ecdsa_signature_parse_compact(ctx, &s, sig), 1);
+	secp256k1_ecdsa_signature_normalize(ctx, &s, &s); /* the token's s may be high */
+	assert_int_equal(secp256k1_ecdsa_verify(ctx, &s, digest, &pub), 1);
+	secp256k1_context_destroy(ctx);
+}
+
+static void test_generate_list_sign_verify(void **state)
+{
+	struct keystore *ks = open_keystore();
+	struct ks_key sol, evm, *keys;
+	uint8_t sig[KS_SIGNATURE_MAX], digest[32];
+	static const uint8_t msg[] = "a Solana message is signed whole";
+	uint8_t addr[EVM_ADDRESS_LEN];
+	size_t n, siglen;
+
+	(void)state;
+	assert_int_equal(ks_key_generate(ks, "sol-a", KS_CHAIN_SOLANA, &sol), 0);
+	assert_int_equal(ks_key_generate(ks, "evm-a", KS_CHAIN_EVM, &evm), 0);
+	assert_int_equal(sol.version, 1);
+	assert_int_equal(sol.state, KS_STATE_ACTIVE);
+	assert_int_equal(sol.public_key_len, 32);
+	assert_int_equal(evm.public_key_len, 65);
+	assert_int_equal(evm.public_key[0], 0x04);
+	assert_int_equal(addr_evm_from_pubkey(evm.public_key, evm.public_key_len, addr), 0);
+
+	assert_int_equal(ks_key_generate(ks, "sol-a", KS_CHAIN_SOLANA, NULL), SG_ERR_EXISTS);
+	assert_int_equal(ks_key_generate(ks, "Bad_Name", KS_CHAIN_EVM, NULL),
+			 SG_ERR_INVALID_ARGUMENT);
+
+	assert_int_equal(ks_key_list(ks, &keys, &n), 0);
+	assert_true(n >= 2);
+	for (size_t i = 1; i < n; i++) /* sorted by name */
+		assert_true(strcmp(keys[i - 1].name, keys[i].name) < 0);
+	free(keys);
+
+	assert_int_equal(ks_sign(ks, "sol-a", 0, msg, sizeof(msg), sig, &siglen), 0);
+	assert_int_equal(siglen, 64);
+	verify_ed25519(&sol, msg, sizeof(msg), sig);
+	/* a different message does not verify under that signature */
+	assert_int_not_equal(crypto_sign_verify_detached(sig, msg, sizeof(msg) - 1, sol.public_key),
+			     0);
+
+	randombytes_buf(digest, sizeof(digest));
+	assert_int_equal(ks_sign(ks, "evm-a", 1, digest, 32, sig, &siglen), 0);
+	assert_int_equal(siglen, 64);
+	verify_secp256k1(&evm, digest, sig);
+
+	assert_int_equal(ks_sign(ks, "evm-a", 0, digest, 31, sig, &siglen),
+			 SG_ERR_INVALID_ARGUMENT);
+	assert_int_equal(ks_sign(ks, "nope", 0, digest, 32, sig, &siglen), SG_ERR_NOT_FOUND);
+	assert_int_equal(ks_sign(ks, "evm-a", 2, digest, 32, sig, &siglen), SG_ERR_NOT_FOUND);
+	ks_close(ks);
+
+	/* the catalogue lives in the token: a new process (here: a new keystore) sees it */
+	ks = open_keystore();
+	assert_int_equal(ks_key_get(ks, "evm-a", 0, &sol), 0);
+	assert_memory_equal(sol.public_key, evm.public_key, 65);
+	assert_int_equal(sol.created_at, evm.created_at);
+	ks_close(ks);
+}
+
+static CK_OBJECT_HANDLE find_object(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
+				    CK_OBJECT_CLASS cls, const char *label)
+{
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_LABEL, (void *)(uintptr_t)label, strlen(label)},
+	};
+	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
+	CK_ULONG found = 0;
+
+	assert_int_equal(f->C_FindObjectsInit(s, tmpl, 2), CKR_OK);
+	assert_int_equal(f->C_FindObjects(s, &o, 1, &found), CKR_OK);
+	assert_int_equal(f->C_FindObjectsFinal(s), CKR_OK);
+	assert_int_equal(found, 1);
+	return o;
+}
+
+static CK_RV wrap_with(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE wrapping,
+		       CK_OBJECT_HANDLE key)
+{
+	CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+	uint8_t out[512];
+	CK_ULONG out_len = sizeof(out);
+
+	return f->C_WrapKey(s, &mech, wrapping, key, out, &out_len);
+}
+
+/* Before the keystore logs in: the security officer makes an AES key marked CKA_TRUSTED, the
+ * only kind of key our private keys may be wrapped under. */
+static CK_RV make_trusted_wrap_key(void)
+{
+	CK_FUNCTION_LIST_PTR f = hsm_fixture_functions();
+	CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+	CK_SESSION_HANDLE s;
+	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG len = 32;
+	CK_OBJECT_HANDLE k;
+	char so_pin[64];
+	size_t so_len = hsm_fixture_read_pin(fx.so_pin_file, so_pin, sizeof(so_pin));
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_TOKEN, &yes, sizeof(yes)},   {CKA_PRIVATE, &no, sizeof(no)},
+		{CKA_TRUSTED, &yes, sizeof(yes)}, {CKA_WRAP, &yes, sizeof(yes)},
+		{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_LABEL, "trusted-wrap", 12},
+	};
+	CK_RV rv;
+
+	assert_non_null(f);
+	rv = f->C_Initialize(&args);
+	assert_true(rv == CKR_OK || rv == CKR_CRYPTOKI_ALREADY_INITIALIZED);
+	rv = f->C_OpenSession(hsm_fixture_slot(&fx), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+			      NULL, &s);
+	if (rv == CKR_OK)
+		rv = f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)so_pin, so_len);
+	sodium_memzero(so_pin, sizeof(so_pin));
+	if (rv == CKR_OK)
+		rv = f->C_GenerateKey(s, &gen, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &k);
+	(void)f->C_Logout(s);
+	(void)f->C_CloseSession(s);
+	(void)f->C_Finalize(NULL);
+	return rv;
+}
+
+/* The private keys cannot be read, and can be wrapped only under a trusted key. */
+static void test_private_keys_stay_in_the_token(void **state)
+{
+	struct keystore *ks;
+	CK_FUNCTION_LIST_PTR f = hsm_fixture_functions();
+	CK_SESSION_HANDLE s;
+	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG len = 32;
+	CK_OBJECT_HANDLE untrusted, trusted;
+	CK_ATTRIBUTE aes_tmpl[] = {
+		{CKA_TOKEN, &no, sizeof(no)},
+		{CKA_WRAP, &yes, sizeof(yes)},
+		{CKA_VALUE_LEN, &len, sizeof(len)},
+	};
+	static const char *const labels[] = {"signerd/stay-sol/1", "signerd/stay-evm/1"};
+
+	(void)state;
+	assert_int_equal(make_trusted_wrap_key(), CKR_OK);
+	ks = open_keystore();
+	ensure_key(ks, "stay-sol", KS_CHAIN_SOLANA);
+	ensure_key(ks, "stay-evm", KS_CHAIN_EVM);
+	assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx), CKF_SERIAL_SESSION | CKF_RW_SESSION,
+					  NULL, NULL, &s),
+			 CKR_OK);
+	assert_int_equal(f->C_GenerateKey(s, &gen, aes_tmpl, 3, &untrusted), CKR_OK);
+	trusted = find_object(f, s, CKO_SECRET_KEY, "trusted-wrap");
+
+	for (size_t i = 0; i < 2; i++) {
+		CK_OBJECT_HANDLE priv = find_object(f, s, CKO_PRIVATE_KEY, labels[i]);
+		CK_BBOOL b[9];
+		CK_ATTRIBUTE flags[] = {
+			{CKA_SENSITIVE, &b[0], 1},   {CKA_EXTRACTABLE, &b[1], 1},
+			{CKA_WRAP_WITH_TRUSTED, &b[2], 1}, {CKA_SIGN, &b[3], 1},
+			{CKA_DECRYPT, &b[4], 1},     {CKA_DERIVE, &b[5], 1},
+			{CKA_UNWRAP, &b[6], 1},      {CKA_ALWAYS_SENSITIVE, &b[7], 1},
+			{CKA_TOKEN, &b[8], 1},
+		};
+		uint8_t value[128];
+		CK_ATTRIBUTE read_value = {CKA_VALUE, value, sizeof(value)};
+		CK_BBOOL off = CK_FALSE;
+		CK_ATTRIBUTE unsensitive = {CKA_SENSITIVE, &off, 1};
+
+		assert_int_equal(f->C_GetAttributeValue(s, priv, flags, 9), CKR_OK);
+		assert_true(b[0] && b[1] && b[2] && b[3] && b[7] && b[8]);
+		assert_false(b[4] || b[5] || b[6]);
+		/* the key material cannot be read ... */
+		assert_int_equal(f->C_GetAttributeValue(s, priv, &read_value, 1),
+				 CKR_ATTRIBUTE_SENSITIVE);
+		/* ... nor made readable ... */
+		assert_int_not_equal(f->C_SetAttributeValue(s, priv, &unsensitive, 1), CKR_OK);
+		/* ... nor wrapped under a key the security officer did not mark trusted */
+		assert_int_equal(wrap_with(f, s, untrusted, priv), CKR_KEY_NOT_WRAPPABLE);
+	}
+	/* under the trusted key, the secp256k1 key does wrap: that is the backup path. (SoftHSM2
+	 * 2.6.1 cannot wrap Ed25519 private keys at all, trusted or not.) */
+	assert_int_equal(wrap_with(f, s, trusted, find_object(f, s, CKO_PRIVATE_KEY, labels[1])),
+			 CKR_OK);
+	(void)f->C_CloseSession(s);
+	ks_close(ks);
+}
+
+static void test_lifecycle(void **state)
+{
+	struct keystore *ks = open_keystore();
+	struct ks_key k;
+	uint8_t sig[KS_SIGNATURE_MAX], digest[32] = {1};
+	size_t siglen, n;
+	struct ks_key *keys;
+
+	(void)state;
+	ensure_key(ks, "life", KS_CHAIN_EVM);
+	assert_int_equal(ks_key_set_state(ks, "life", 1, KS_STATE_SUSPENDED), 0);
+	assert_int_equal(ks_sign(ks, "life", 0, digest, 32, sig, &siglen), SG_ERR_STATE);
+	assert_non_null(strstr(sg_errmsg(SG_ERR_STATE), "suspended"));
+	/* not a transition SP 800-57 allows */
+	assert_int_equal(ks_key_set_state(ks, "life", 1, KS_STATE_DESTROYED), SG_ERR_STATE);
+	assert_int_equal(ks_key_set_state(ks, "life", 1, KS_STATE_ACTIVE), 0);
+	assert_int_equal(ks_sign(ks, "life", 0, digest, 32, sig, &siglen), 0);
+	assert_int_equal(ks_key_set_state(ks, "life", 9, KS_STATE_ACTIVE), SG_ERR_NOT_FOUND);
+	ks_close(ks);
+
+	/* the transitions are in the token, one record per version */
+	ks = open_keystore();
+	assert_int_equal(ks_key_get(ks, "life", 0, &k), 0);
+	assert_int_equal(k.state, KS_STATE_ACTIVE);
+	assert_int_equal(k.n_transitions, 4);
+	assert_int_equal(k.transitions[2].state, KS_STATE_SUSPENDED);
+	assert_int_equal(ks_key_list(ks, &keys, &n), 0);
+	for (size_t i = 0, seen = 0; i < n; i++)
+		if (strcmp(keys[i].name, "life") == 0)
+			assert_int_equal(++seen, 1);
+	free(keys);
+	ks_close(ks);
+}
+
+struct soak {
+	struct keystore *ks;
+	int64_t until_ns;
+	atomic_ulong ok, errors;
+	struct ks_key sol, evm;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void *soak_worker(void *arg)
+{
+	struct soak *sk = arg;
+	uint8_t sig[KS_SIGNATURE_MAX], msg[32];
+	secp256k1_context *ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
+	secp256k1_pubkey pub;
+
+	if (secp256k1_ec_pubkey_parse(ctx, &pub, sk->evm.public_key, 65) != 1)
+		atomic_fetch_add(&sk->errors, 1);
+	for (unsigned i = 0; now_ns() < sk->until_ns; i++) {
+		size_t siglen = 0;
+		bool solana = i % 2 == 0;
+		int r;
+
+		randombytes_buf(msg, sizeof(msg));
+		r = ks_sign(sk->ks, solana ? "soak-sol" : "soak-evm", 0, msg, 32, sig, &siglen);
+		if (r == 0 && solana)
+			r = crypto_sign_verify_detached(sig, msg, 32, sk->sol.public_key);
+		if (r == 0 && !solana) {
+			secp256k1_ecdsa_signature s;
+
+			r = secp256k1_ecdsa_signature_parse_compact(ctx, &s, sig) == 1 ? 0 : -1;
+			secp256k1_ecdsa_signature_normalize(ctx, &s, &s);
+			if (r == 0 && secp256k1_ecdsa_verify(ctx, &s, msg, &pub) != 1)
+				r = -1;
+		}
+		if (r == 0) {
+			atomic_fetch_add(&sk->ok, 1);
+		} else {
+			atomic_fetch_add(&sk->errors, 1);
+			fprintf(stderr, "soak: %s\n", sg_errmsg(r));
+		}
+	}
+	secp256k1_context_destroy(ctx);
+	return NULL;
+}
+
+/* 8 threads share a pool of 4 sessions for SIGNER_SOAK_SECONDS (default 10); every signature
+ * is verified; not one may fail. */
+static void test_eight_threads_sign_without_error(void **state)
+{
+	struct soak sk;
+	pthread_t threads[8];
+	const char *secs = getenv("SIGNER_SOAK_SECONDS");
+	struct ks_stats st;
+
+	(void)state;
+	memset(&sk, 0, sizeof(sk));
+	sk.ks = open_keystore();
+	ensure_key(sk.ks, "soak-sol", KS_CHAIN_SOLANA);
+	ensure_key(sk.ks, "soak-evm", KS_CHAIN_EVM);
+	assert_int_equal(ks_key_get(sk.ks, "soak-sol", 0, &sk.sol), 0);
+	assert_int_equal(ks_key_get(sk.ks, "soak-evm", 0, &sk.evm), 0);
+	sk.until_ns = now_ns() + (secs != NULL ? atoll(secs) : 10) * 1000000000LL;
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, soak_worker, &sk), 0);
+	for (int i = 0; i < 8; i++)
+		pthread_join(threads[i], NULL);
+	ks_stats(sk.ks, &st);
+	printf("# soak: %lu signatures verified, %lu errors\n", (unsigned long)sk.ok,
+	       (unsigned long)sk.errors);
+	assert_int_equal(sk.errors, 0);
+	assert_true(sk.ok > 100);
+	assert_int_equal(st.sessions_busy, 0);
+	assert_int_equal(st.sessions_idle, 4);
+	ks_close(sk.ks);
+}
+
+/* The pool mends what went wrong under it: sessions closed behind its back, a logout. */
+static void test_sessions_and_login_recover(void **state)
+{
+	struct keystore *ks = open_keystore();
+	CK_FUNCTION_LIST_PTR f = hsm_fixture_functions();
+	CK_SESSION_HANDLE s;
+	uint8_t sig[KS_SIGNATURE_MAX], digest[32] = {7};
+	size_t siglen;
+	struct ks_stats st;
+
+	(void)state;
+	ensure_key(ks, "mend", KS_CHAIN_EVM);
+	assert_int_equal(ks_sign(ks, "mend", 0, digest, 32, sig, &siglen), 0);
+
+	/* every session of the application closed: the pool re-opens and logs in again */
+	assert_int_equal(f->C_CloseAllSessions(hsm_fixture_slot(&fx)), CKR_OK);
+	for (int i = 0; i < 6; i++) /* more than the pool's 4 sessions */
+		assert_int_equal(ks_sign(ks, "mend", 0, digest, 32, sig, &siglen), 0);
+	ks_stats(ks, &st);
+	assert_true(st.session_reopens >= 1);
+
+	/* logged out from elsewhere in the process: SoftHSM2 answers CKR_OBJECT_HANDLE_INVALID */
+	assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx), CKF_SERIAL_SESSION, NULL, NULL, &s),
+			 CKR_OK);
+	assert_int_equal(f->C_Logout(s), CKR_OK);
+	assert_int_equal(ks_sign(ks, "mend", 0, digest, 32, sig, &siglen), 0);
+	assert_int_equal(ks_health(ks), 0);
+	(void)f->C_CloseSession(s);
+	ks_close(ks);
+}
+
+/* The token's storage disappears (as an unplugged token would) and comes back. */
+static void test_token_storage_goes_and_returns(void **state)
+{
+	struct keystore *ks = open_keystore();
+	char away[160];
+	uint8_t sig[KS_SIGNATURE_MAX], msg[32] = {3};
+	size_t siglen;
+	struct ks_stats st;
+	int r = -1;
+
+	(void)state;
+	ensure_key(ks, "wander", KS_CHAIN_SOLANA);
+	assert_int_equal(ks_sign(ks, "wander", 0, msg, 32, sig, &siglen), 0);
+
+	snprintf(away, sizeof(away), "%s-away", fx.tokendir);
+	assert_int_equal(rename(fx.tokendir, away), 0);
+	r = ks_sign(ks, "wander", 0, msg, 32, sig, &siglen);
+	assert_int_equal(r, SG_ERR_TOKEN_UNAVAILABLE);
+	printf("# while away: %s\n", sg_errmsg(r));
+	assert_non_null(strstr(sg_errmsg(r), "signer-test"));
+	assert_int_equal(ks_health(ks), SG_ERR_TOKEN_UNAVAILABLE);
+
+	assert_int_equal(rename(away, fx.tokendir), 0);
+	/* recovery is tried at most once a second: within a few seconds, signing works again */
+	for (int i = 0; i < 40 && r != 0; i++) {
+		usleep(100 * 1000);
+		r = ks_sign(ks, "wander", 0, msg, 32, sig, &siglen);
+	}
+	if (r != 0)
+		fail_msg("no recovery: %s", sg_errmsg(r));
+	assert_int_equal(ks_health(ks), 0);
+	ks_stats(ks, &st);
+	assert_true(st.recoveries >= 1);
+	assert_true(st.logged_in);
+	ks_close(ks);
+}
+
+static void test_wrong_pin(void **state)
+{
+	struct ks_config c = fx.config;
+	struct keystore *ks = NULL;
+	char path[160];
+	FILE *f;
+	int r;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/wrong-pin", fx.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("not-the-pin\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0400), 0);
+	c.pin_file = path;
+	r = ks_open(&c, &ks);
+	assert_int_equal(r, SG_ERR_PIN);
+	assert_null(ks);
+	assert_string_equal(sg_errmsg(r), "C_Login: CKR_PIN_INCORRECT");
+}
+
+static void test_pin_file_must_be_private(void **state)
+{
+	struct ks_config c = fx.config;
+	struct keystore *ks = NULL;
+	char path[160], link[170];
+	FILE *f;
+	int r;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/open-pin", fx.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("whatever\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0644), 0);
+	c.pin_file = path;
+	r = ks_open(&c, &ks);
+	assert_int_equal(r, SG_ERR_PERMISSION);
+	assert_non_null(strstr(sg_errmsg(r), "mode 0644"));
+	assert_non_null(strstr(sg_errmsg(r), "chmod 0400"));
+	assert_null(strstr(sg_errmsg(r), "whatever")); /* the content is never repeated */
+
+	assert_int_equal(chmod(path, 0440), 0);
+	assert_int_equal(ks_open(&c, &ks), SG_ERR_PERMISSION);
+
+	snprintf(link, sizeof(link), "%s/pin-link", fx.dir);
+	assert_int_equal(symlink(fx.pin_file, link), 0);
+	c.pin_file = link;
+	assert_int_equal(ks_open(&c, &ks), SG_ERR_PERMISSION);
+
+	c.pin_file = "/nonexistent/pin";
+	assert_int_equal(ks_open(&c, &ks), SG_ERR_NOT_FOUND);
+
+	snprintf(path, sizeof(path), "%s/empty-pin", fx.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0400), 0);
+	c.pin_file = path;
+	r = ks_open(&c, &ks);
+	assert_int_equal(r, SG_ERR_CONFIG);
+	assert_non_null(strstr(sg_errmsg(r), "empty"));
+	assert_null(ks);
+}
+
+static void test_missing_module_and_token(void **state)
+{
+	struct ks_config c = fx.config;
+	struct keystore *ks = NULL;
+	int r;
+
+	(void)state;
+	c.module_path = "/nonexistent/libpkcs11.so";
+	r = ks_open(&c, &ks);
+	assert_int_equal(r, SG_ERR_NOT_FOUND);
+	assert_non_null(strstr(sg_errmsg(r), "loading PKCS#11 module /nonexistent/libpkcs11.so"));
+
+	c.module_path = "/usr/lib/x86_64-linux-gnu/libsodium.so.23"; /* a library, not a module */
+	if (access(c.module_path, R_OK) == 0) {
+		r = ks_open(&c, &ks);
+		assert_int_equal(r, SG_ERR_UNSUPPORTED);
+		assert_non_null(strstr(sg_errmsg(r), "not a PKCS#11 module"));
+	}
+
+	c = fx.config;
+	c.token_label = "no-such-token";
+	r = ks_open(&c, &ks);
+	assert_int_equal(r, SG_ERR_NOT_FOUND);
+	assert_non_null(strstr(sg_errmsg(r), "no token labelled 'no-such-token'"));
+	assert_non_null(strstr(sg_errmsg(r), "'signer-test'"));
+	assert_null(ks);
+}
+
+static void test_token_init_refuses_existing_label(void **state)
+{
+	(void)state;
+	assert_int_equal(ks_token_init(SIGNER_DEFAULT_PKCS11_MODULE, fx.label, fx.so_pin_file,
+				       fx.pin_file),
+			 SG_ERR_EXISTS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_generate_list_sign_verify),
+		cmocka_unit_test(test_private_keys_stay_in_the_token),
+		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_eight_threads_sign_without_error),
+		cmocka_unit_test(test_sessions_and_login_recover),
+		cmocka_unit_test(test_token_storage_goes_and_returns),
+		cmocka_unit_test(test_wrong_pin),
+		cmocka_unit_test(test_pin_file_must_be_private),
+		cmocka_unit_test(test_missing_module_and_token),
+		cmocka_unit_test(test_token_init_refuses_existing_label),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

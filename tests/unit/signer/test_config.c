@@ -1,0 +1,175 @@
+/* signerd.yaml: what is read, and how each mistake is reported (FILE:LINE: message). */
+#include "../../support/testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "signer/config.h"
+
+static char dir[] = "/tmp/signer-config-XXXXXX";
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *write_config(const char *text)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/signerd.yaml", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void test_valid(void **state)
+{
+	struct signer_config cfg;
+	const char *path = write_config("token:\n"
+					"  label: signerd-dev\n"
+					"  pin_file: pin\n"
+					"  environment:\n"
+					"    SOFTHSM2_CONF: /x/softhsm2.conf\n"
+					"workers: 4\n"
+					"api:\n  listen: '[::1]:9443'\n"
+					"ops:\n  listen: 0.0.0.0:9000\n");
+	char want[300];
+
+	(void)state;
+	assert_int_equal(signer_config_load(path, &cfg), 0);
+	assert_string_equal(cfg.token.label, "signerd-dev");
+	snprintf(want, sizeof(want), "%s/pin", dir); /* relative to the config file */
+	assert_string_equal(cfg.token.pin_file, want);
+	assert_string_equal(cfg.token.module, "/usr/lib/softhsm/libsofthsm2.so");
+	assert_int_equal(cfg.token.n_env, 1);
+	assert_string_equal(cfg.token.env[0].name, "SOFTHSM2_CONF");
+	assert_string_equal(cfg.token.env[0].value, "/x/softhsm2.conf");
+	assert_int_equal(cfg.workers, 4);
+	assert_string_equal(cfg.api.host, "::1");
+	assert_int_equal(cfg.api.port, 9443);
+	assert_string_equal(cfg.ops.host, "0.0.0.0");
+	assert_int_equal(cfg.ops.port, 9000);
+	signer_config_free(&cfg);
+}
+
+static void test_credentials_directory(void **state)
+{
+	struct signer_config cfg;
+	const char *path = write_config("token:\n  label: t\n  pin_credential: token-pin\n");
+
+	(void)state;
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_int_equal(signer_config_load(path, &cfg), SG_ERR_CONFIG);
+	assert_non_null(strstr(sg_errmsg(SG_ERR_CONFIG), "CREDENTIALS_DIRECTORY"));
+	setenv("CREDENTIALS_DIRECTORY", "/run/credentials/signerd.service", 1);
+	assert_int_equal(signer_config_load(path, &cfg), 0);
+	assert_string_equal(cfg.token.pin_file, "/run/credentials/signerd.service/token-pin");
+	assert_int_equal(cfg.workers, 2);
+	/* the listeners of API.md by default */
+	assert_string_equal(cfg.api.host, "127.0.0.1");
+	assert_int_equal(cfg.api.port, 8443);
+	assert_int_equal(cfg.ops.port, 9810);
+	signer_config_free(&cfg);
+	unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+/* Each bad file, and the line and words its error must carry. */
+static void test_errors(void **state)
+{
+	static const struct {
+		const char *text;
+		int line;
+		const char *words;
+	} cases[] = {
+		{"token:\n  label: t\n  pin_file: p\n  colour: blue\n", 4, "unknown field 'colour'"},
+		{"token:\n  label: t\n  pin_file: p\nextra: 1\n", 4, "unknown field 'extra'"},
+		{"token:\n  label: t\n  label: u\n  pin_file: p\n", 3, "appears twice"},
+		{"token:\n  pin_file: p\n", 2, "token.label is missing"},
+		{"token:\n  label: t\n", 2, "exactly one of pin_file and pin_credential"},
+		{"token:\n  label: t\n  pin_file: p\n  pin_credential: c\n", 2, "exactly one"},
+		{"token:\n  label: t\n  pin_file: p\nworkers: 0\n", 4, "from 1 to 256"},
+		{"token:\n  label: t\n  pin_file: p\nworkers: many\n", 4, "whole number"},
+		{"token:\n  label: t\n  pin_file: [a, b]\n", 3, "single value"},
+		{"token:\n  label: abcdefghijklmnopqrstuvwxyz0123456789\n  pin_file: p\n", 2,
+		 "longer than 32"},
+		{"workers: 2\n", 1, "token section is missing"},
+		{"token: [1, 2]\n", 1, "token must be a mapping"},
+		{"token:\n  label: t\n  pin_file: p\n  environment:\n    A=B: c\n", 5,
+		 "not an environment variable name"},
+		{"token:\n  label: 't\n", 3, "found unexpected end of stream"},
+		{"", 1, "empty"},
+		{"token:\n  label: t\n  pin_file: p\napi:\n  listen: 127.0.0.1\n", 5,
+		 "host:port"},
+		{"token:\n  label: t\n  pin_file: p\napi:\n  listen: ':8443'\n", 5, "host:port"},
+		{"token:\n  label: t\n  pin_file: p\nops:\n  listen: ::1:9810\n", 5, "host:port"},
+		{"token:\n  label: t\n  pin_file: p\nops:\n  listen: h:70000\n", 5,
+		 "1 to 65535"},
+		{"token:\n  label: t\n  pin_file: p\nops:\n  listen: h:-1\n", 5, "1 to 65535"},
+		{"token:\n  label: t\n  pin_file: p\nops:\n  port: 1\n", 5, "unknown field 'port'"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct signer_config cfg;
+		const char *path = write_config(cases[i].text);
+		char prefix[300];
+		const char *msg;
+
+		if (signer_config_load(path, &cfg) != SG_ERR_CONFIG)
+			fail_msg("case %zu was not refused as a config error", i);
+		msg = sg_errmsg(SG_ERR_CONFIG);
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, cases[i].line);
+		if (strncmp(msg, prefix, strlen(prefix)) != 0 || strstr(msg, cases[i].words) == NULL)
+			fail_msg("case %zu: got '%s', want '%s...%s'", i, msg, prefix,
+				 cases[i].words);
+	}
+}
+
+static void test_missing_file(void **state)
+{
+	struct signer_config cfg;
+
+	(void)state;
+	assert_int_equal(signer_config_load("/nonexistent/signerd.yaml", &cfg), SG_ERR_NOT_FOUND);
+	assert_non_null(strstr(sg_errmsg(SG_ERR_NOT_FOUND), "/nonexistent/signerd.yaml"));
+}
+
+static void test_config_path(void **state)
+{
+	(void)state;
+	unsetenv("SIGNER_CONFIG");
+	assert_string_equal(signer_config_path(NULL), "/etc/signerd/signerd.yaml");
+	setenv("SIGNER_CONFIG", "/env/signerd.yaml", 1);
+	assert_string_equal(signer_config_path(NULL), "/env/signerd.yaml");
+	assert_string_equal(signer_config_path("/arg.yaml"), "/arg.yaml");
+	unsetenv("SIGNER_CONFIG");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_credentials_directory),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_config_path),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

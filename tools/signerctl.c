@@ -1,0 +1,293 @@
+/* signerctl: the operator's command line. Exit 0 on success, 1 on failure (one line on stderr
+ * saying what and why), 2 on a usage error. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/err.h"
+#include "keystore/keystore.h"
+#include "signer/config.h"
+#include "signer/keyinfo.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+	"usage: signerctl [--config FILE] COMMAND ...\n"
+	"\n"
+	"  key create --name NAME --chain solana|evm [--json]   generate a key inside the token\n"
+	"  key list [--json]                                    list the keys\n"
+	"  key show NAME [--json]                               show one key\n"
+	"  token init --so-pin-file FILE                        initialise the configured token\n"
+	"                                                       in an empty slot\n"
+	"\n"
+	"--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH ".\n";
+
+static int usage(const char *problem)
+{
+	if (problem != NULL)
+		fprintf(stderr, "signerctl: %s\n", problem);
+	fputs(usage_text, stderr);
+	return EXIT_USAGE;
+}
+
+static int fail(int code, const char *what)
+{
+	fprintf(stderr, "signerctl: %s: %s\n", what, sg_errmsg(code));
+	return EXIT_FAILURE;
+}
+
+struct ctl {
+	const char *config_path;
+	struct signer_config cfg;
+	bool cfg_loaded;
+	struct keystore *ks;
+};
+
+static int ctl_config(struct ctl *ctl)
+{
+	int r;
+
+	if (ctl->cfg_loaded)
+		return SG_OK;
+	r = signer_config_load(ctl->config_path, &ctl->cfg);
+	if (r == SG_OK)
+		r = signer_config_apply_env(&ctl->cfg);
+	ctl->cfg_loaded = r == SG_OK;
+	return r;
+}
+
+static int ctl_keystore(struct ctl *ctl)
+{
+	struct ks_config kc;
+	int r = ctl_config(ctl);
+
+	if (r != SG_OK)
+		return r;
+	kc = (struct ks_config){
+		.module_path = ctl->cfg.token.module,
+		.token_label = ctl->cfg.token.label,
+		.pin_file = ctl->cfg.token.pin_file,
+		.sessions = 1,
+	};
+	return ks_open(&kc, &ctl->ks);
+}
+
+static int print_json(json_t *j)
+{
+	int r = j == NULL ? -1 : json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	json_decref(j);
+	if (r != 0) {
+		fprintf(stderr, "signerctl: cannot write JSON output\n");
+		return EXIT_FAILURE;
+	}
+	putchar('\n');
+	return EXIT_SUCCESS;
+}
+
+static int print_key(const struct ks_key *key, bool as_json)
+{
+	char pub[SIGNER_PUBKEY_TEXT_MAX], address[SIGNER_ADDRESS_TEXT_MAX];
+	int r;
+
+	if (as_json)
+		return print_json(signer_key_json(key));
+	r = signer_key_texts(key, pub, address);
+	if (r != SG_OK)
+		return fail(r, key->name);
+	printf("name:       %s\nchain:      %s\nversion:    %u\nstate:      %s\n"
+	       "address:    %s\npublic key: %s\n",
+	       key->name, ks_chain_name(key->chain), key->version, ks_state_name(key->state),
+	       address, pub);
+	return EXIT_SUCCESS;
+}
+
+/* The current version of each key: the API's view (one KEY per name). */
+static int cmd_key_list(struct ctl *ctl, bool as_json)
+{
+	struct ks_key *keys = NULL;
+	size_t n = 0;
+	json_t *list = NULL;
+	int r, rc = EXIT_FAILURE;
+
+	if ((r = ctl_keystore(ctl)) != SG_OK || (r = ks_key_list(ctl->ks, &keys, &n)) != SG_OK)
+		return fail(r, "listing keys");
+	if (as_json && (list = json_array()) == NULL)
+		goto out;
+	if (!as_json)
+		printf("%-32s %-7s %-7s %-15s %s\n", "NAME", "CHAIN", "VERSION", "STATE",
+		       "ADDRESS");
+	for (size_t i = 0; i < n; i++) {
+		struct ks_key current;
+		char pub[SIGNER_PUBKEY_TEXT_MAX], address[SIGNER_ADDRESS_TEXT_MAX];
+
+		if (i + 1 < n && strcmp(keys[i].name, keys[i + 1].name) == 0)
+			continue; /* one line per name: ks_key_get picks the current version */
+		if ((r = ks_key_get(ctl->ks, keys[i].name, 0, &current)) != SG_OK) {
+			rc = fail(r, keys[i].name);
+			goto out;
+		}
+		if (as_json) {
+			if (json_array_append_new(list, signer_key_json(&current)) != 0)
+				goto out;
+			continue;
+		}
+		if ((r = signer_key_texts(&current, pub, address)) != SG_OK) {
+			rc = fail(r, current.name);
+			goto out;
+		}
+		printf("%-32s %-7s %-7u %-15s %s\n", current.name, ks_chain_name(current.chain),
+		       current.version, ks_state_name(current.state), address);
+	}
+	rc = as_json ? print_json(json_pack("{s:O}", "keys", list)) : EXIT_SUCCESS;
+out:
+	json_decref(list);
+	free(keys);
+	return rc;
+}
+
+static int cmd_key_show(struct ctl *ctl, const char *name, bool as_json)
+{
+	struct ks_key key;
+	int r;
+
+	if ((r = ctl_keystore(ctl)) != SG_OK || (r = ks_key_get(ctl->ks, name, 0, &key)) != SG_OK)
+		return fail(r, name);
+	return print_key(&key, as_json);
+}
+
+static int cmd_key_create(struct ctl *ctl, const char *name, const char *chain_text,
+			  bool as_json)
+{
+	enum ks_chain chain;
+	struct ks_key key;
+	int r;
+
+	if ((r = ks_name_check(name)) != SG_OK || (r = ks_chain_parse(chain_text, &chain)) != SG_OK) {
+		fprintf(stderr, "signerctl: %s\n", sg_errmsg(r));
+		return EXIT_USAGE;
+	}
+	if ((r = ctl_keystore(ctl)) != SG_OK ||
+	    (r = ks_key_generate(ctl->ks, name, chain, &key)) != SG_OK)
+		return fail(r, "key create");
+	return print_key(&key, as_json);
+}
+
+static int cmd_token_init(struct ctl *ctl, const char *so_pin_file)
+{
+	int r = ctl_config(ctl);
+
+	if (r != SG_OK)
+		return fail(r, "token init");
+	r = ks_token_init(ctl->cfg.token.module, ctl->cfg.token.label, so_pin_file,
+			  ctl->cfg.token.pin_file);
+	if (r != SG_OK)
+		return fail(r, "token init");
+	printf("token '%s' initialised\n", ctl->cfg.token.label);
+	return EXIT_SUCCESS;
+}
+
+enum { OPT_JSON = 1000, OPT_NAME, OPT_CHAIN, OPT_SO_PIN_FILE };
+
+static int run(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, OPT_JSON},
+		{"name", required_argument, NULL, OPT_NAME},
+		{"chain", required_argument, NULL, OPT_CHAIN},
+		{"so-pin-file", required_argument, NULL, OPT_SO_PIN_FILE},
+		{NULL, 0, NULL, 0},
+	};
+	const char *name = NULL, *chain = NULL, *so_pin_file = NULL;
+	const char *group, *verb;
+	bool as_json = false;
+	int c;
+
+	if (argc < 2)
+		return usage("missing command");
+	group = argv[0];
+	verb = argv[1];
+	/* parse what follows the verb: the verb stands as argv[0] of the rest, and optind 0
+	 * resets getopt (which permutes, so options may follow the operands) */
+	argc--;
+	argv++;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			as_json = true;
+			break;
+		case OPT_NAME:
+			name = optarg;
+			break;
+		case OPT_CHAIN:
+			chain = optarg;
+			break;
+		case OPT_SO_PIN_FILE:
+			so_pin_file = optarg;
+			break;
+		default:
+			fprintf(stderr, "signerctl: unknown or incomplete option '%s'\n",
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (strcmp(group, "key") == 0 && strcmp(verb, "create") == 0) {
+		if (name == NULL || chain == NULL || optind != argc)
+			return usage("key create needs --name NAME and --chain solana|evm");
+		return cmd_key_create(ctl, name, chain, as_json);
+	}
+	if (strcmp(group, "key") == 0 && strcmp(verb, "list") == 0) {
+		if (optind != argc || name != NULL || chain != NULL)
+			return usage("key list takes only --json");
+		return cmd_key_list(ctl, as_json);
+	}
+	if (strcmp(group, "key") == 0 && strcmp(verb, "show") == 0) {
+		if (optind != argc - 1 || name != NULL || chain != NULL)
+			return usage("key show needs one NAME");
+		return cmd_key_show(ctl, argv[optind], as_json);
+	}
+	if (strcmp(group, "token") == 0 && strcmp(verb, "init") == 0) {
+		if (so_pin_file == NULL || optind != argc)
+			return usage("token init needs --so-pin-file FILE");
+		return cmd_token_init(ctl, so_pin_file);
+	}
+	return usage("unknown command");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct ctl ctl;
+	const char *config_arg = NULL;
+	int c, rc;
+
+	memset(&ctl, 0, sizeof(ctl));
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_arg = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_SUCCESS;
+		default:
+			return usage("unknown or incomplete option");
+		}
+	}
+	ctl.config_path = signer_config_path(config_arg);
+	rc = run(&ctl, argc - optind, argv + optind);
+	ks_close(ctl.ks);
+	if (ctl.cfg_loaded)
+		signer_config_free(&ctl.cfg);
+	return rc;
+}
