@@ -655,6 +655,25 @@ static int p11_sign(void *state, const char *label, enum ks_chain chain, const u
 	return r;
 }
 
+/* Writes a catalogue record: a private token data object of application "signerd". */
+static CK_RV p11_record_create(struct p11 *p, CK_SESSION_HANDLE s, const char *label,
+			       const uint8_t *blob, size_t blob_len)
+{
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
+		{CKA_LABEL, p11_in(label), strlen(label)},
+		{CKA_VALUE, p11_in(blob), blob_len},
+	};
+	CK_OBJECT_HANDLE created;
+
+	return p->f->C_CreateObject(s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &created);
+}
+
 /* ---- generate -------------------------------------------------------------------------- */
 
 struct p11_generate_arg {
@@ -670,7 +689,6 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 {
 	struct p11_generate_arg *a = varg;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_OBJECT_CLASS data_class = CKO_DATA;
 	CK_KEY_TYPE key_type = a->chain == KS_CHAIN_SOLANA ? CKK_EC_EDWARDS : CKK_EC;
 	CK_MECHANISM mech = {a->chain == KS_CHAIN_SOLANA ? CKM_EC_EDWARDS_KEY_PAIR_GEN
 							 : CKM_EC_KEY_PAIR_GEN,
@@ -680,8 +698,7 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 						     : sizeof(p11_oid_secp256k1);
 	uint8_t id[P11_ID_LEN];
 	size_t label_len = strlen(a->label);
-	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE,
-			 data = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
 	int r = SG_OK;
 
 	randombytes_buf(id, sizeof(id));
@@ -713,14 +730,6 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 		{CKA_EXTRACTABLE, &yes, sizeof(yes)},
 		{CKA_WRAP_WITH_TRUSTED, &yes, sizeof(yes)},
 	};
-	CK_ATTRIBUTE data_tmpl[] = {
-		{CKA_CLASS, &data_class, sizeof(data_class)},
-		{CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &yes, sizeof(yes)},
-		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
-		{CKA_LABEL, p11_in(a->label), label_len},
-		{CKA_VALUE, p11_in(a->blob), a->blob_len},
-	};
 
 	*rv = p->f->C_GenerateKeyPair(s, &mech, pub_tmpl, sizeof(pub_tmpl) / sizeof(pub_tmpl[0]),
 				      priv_tmpl, sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), &pub,
@@ -733,7 +742,7 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 	r = p11_pubkey_read(p, s, a->label, a->chain, a->pub, a->pub_len);
 	if (r != SG_OK)
 		goto out;
-	*rv = p->f->C_CreateObject(s, data_tmpl, sizeof(data_tmpl) / sizeof(data_tmpl[0]), &data);
+	*rv = p11_record_create(p, s, a->label, a->blob, a->blob_len);
 	if (*rv != CKR_OK) {
 		r = p11_fail(SG_ERR_PKCS11, "C_CreateObject(catalogue record)", *rv);
 		goto out;
@@ -873,21 +882,12 @@ static int p11_op_record_update(struct p11 *p, CK_SESSION_HANDLE s, void *varg, 
 {
 	struct p11_update_arg *a = varg;
 	CK_OBJECT_CLASS cls = CKO_DATA;
-	CK_BBOOL yes = CK_TRUE;
 	CK_ATTRIBUTE find_tmpl[] = {
 		{CKA_CLASS, &cls, sizeof(cls)},
 		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
 		{CKA_LABEL, p11_in(a->label), strlen(a->label)},
 	};
-	CK_ATTRIBUTE data_tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &yes, sizeof(yes)},
-		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
-		{CKA_LABEL, p11_in(a->label), strlen(a->label)},
-		{CKA_VALUE, p11_in(a->blob), a->blob_len},
-	};
-	CK_OBJECT_HANDLE old[8], created;
+	CK_OBJECT_HANDLE old[8];
 	CK_ULONG found;
 
 	*rv = p11_find(p, s, find_tmpl, 3, old, 8, &found);
@@ -895,8 +895,7 @@ static int p11_op_record_update(struct p11 *p, CK_SESSION_HANDLE s, void *varg, 
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
 	if (found == 0)
 		return sg_fail(SG_ERR_NOT_FOUND, "token has no catalogue record '%s'", a->label);
-	*rv = p->f->C_CreateObject(s, data_tmpl, sizeof(data_tmpl) / sizeof(data_tmpl[0]),
-				   &created);
+	*rv = p11_record_create(p, s, a->label, a->blob, a->blob_len);
 	if (*rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_CreateObject(catalogue record)", *rv);
 	for (CK_ULONG i = 0; i < found; i++) {
