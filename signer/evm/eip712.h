@@ -1,0 +1,38 @@
+/* EIP-712 typed structured data: the full encoder (nested structs, arrays, dynamic bytes and
+ * strings hashed, the domain's type derived from its fields when not given, referenced types
+ * sorted by name), strict about what it accepts: undefined or malformed types, missing or unknown
+ * fields and out-of-range values are errors. */
+#ifndef SIGNER_EVM_EIP712_H
+#define SIGNER_EVM_EIP712_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/err.h"
+
+#define EIP712_NAME_MAX 128
+
+struct eip712 {
+	uint8_t domain_separator[32];
+	uint8_t struct_hash[32];
+	uint8_t digest[32]; /* keccak256(0x19 0x01 || domainSeparator || hashStruct(message)) */
+	char primary_type[EIP712_NAME_MAX + 1];
+	/* the domain, for policy: each field only if present */
+	bool has_name, has_version, has_chain_id, has_verifying_contract, has_salt;
+	char name[EIP712_NAME_MAX + 1];
+	char version[EIP712_NAME_MAX + 1];
+	uint8_t chain_id[32]; /* big-endian */
+	uint8_t verifying_contract[20];
+};
+
+/* From the typed-data object {"types", "primaryType", "domain", "message"}. */
+SG_MUST_CHECK int eip712_hash(json_t *typed_data, struct eip712 *out);
+/* From JSON text (duplicate keys rejected). */
+SG_MUST_CHECK int eip712_hash_text(const char *text, size_t len, struct eip712 *out);
+/* encodeType(name) for tests and explanations; malloc'd. */
+SG_MUST_CHECK int eip712_encode_type(json_t *types, const char *name, char **out);
+
+#endif
