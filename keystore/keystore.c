@@ -16,13 +16,28 @@ struct ks_entry {
 	char label[96];
 };
 
+/* The signing path re-reads the catalogue when it is older than this, so that a state change
+ * made by another process (a key suspended, compromised) stops signatures within that time. */
+#define KS_CATALOGUE_TTL_NS (5LL * 1000000000LL)
+/* A name that is not in the catalogue re-reads it at most this often. */
+#define KS_MISS_REFRESH_NS (1LL * 1000000000LL)
+
 struct keystore {
 	const struct ks_backend_ops *ops;
 	void *backend;
 	pthread_mutex_t mu; /* guards the catalogue cache below */
 	struct ks_entry *entries;
 	size_t n_entries;
+	int64_t refreshed_ns; /* when the cache was last read from the token */
 };
+
+static int64_t ks_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static const char *const ks_state_names[KS_STATE_COUNT_] = {
 	[KS_STATE_PRE_ACTIVATION] = "pre-activation",
@@ -163,10 +178,11 @@ static int ks_catalogue_refresh(struct keystore *ks)
 {
 	struct ks_record *recs = NULL;
 	struct ks_entry *entries = NULL;
-	size_t n = 0;
+	size_t n = 0, n_recs = 0;
 	int r;
 
-	r = ks->ops->records_load(ks->backend, &recs, &n);
+	r = ks->ops->records_load(ks->backend, &recs, &n_recs);
+	n = n_recs;
 	if (r != SG_OK)
 		return r;
 	entries = calloc(n == 0 ? 1 : n, sizeof(*entries));
@@ -202,7 +218,9 @@ static int ks_catalogue_refresh(struct keystore *ks)
 	entries = NULL;
 out:
 	free(entries);
-	ks_records_free(recs, n);
+	ks_records_free(recs, n_recs);
+	if (r == SG_OK)
+		ks->refreshed_ns = ks_now_ns();
 	return r;
 }
 
@@ -338,6 +356,36 @@ out:
 	return r;
 }
 
+int ks_key_list_current(struct keystore *ks, struct ks_key **keys, size_t *n)
+{
+	int r;
+
+	*keys = NULL;
+	*n = 0;
+	pthread_mutex_lock(&ks->mu);
+	r = ks_catalogue_refresh(ks);
+	if (r != SG_OK)
+		goto out;
+	*keys = calloc(ks->n_entries == 0 ? 1 : ks->n_entries, sizeof(**keys));
+	if (*keys == NULL) {
+		r = sg_fail(SG_ERR_NOMEM, "listing keys");
+		goto out;
+	}
+	for (size_t i = 0; i < ks->n_entries; i++) {
+		/* entries are sorted by name: the last of a run of one name is where to pick */
+		if (i + 1 < ks->n_entries &&
+		    strcmp(ks->entries[i].key.name, ks->entries[i + 1].key.name) == 0)
+			continue;
+		struct ks_entry *current = ks_entry_find(ks, ks->entries[i].key.name, 0);
+
+		if (current != NULL)
+			(*keys)[(*n)++] = current->key;
+	}
+out:
+	pthread_mutex_unlock(&ks->mu);
+	return r;
+}
+
 int ks_key_get(struct keystore *ks, const char *name, uint32_t version, struct ks_key *out)
 {
 	struct ks_entry *e;
@@ -396,6 +444,12 @@ int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version,
 	key.state = state;
 	if ((r = ks_record_encode(&key, &blob, &blob_len)) != SG_OK)
 		goto out;
+	/* SP 800-57 "destroyed": the key material is gone. The private key is destroyed first:
+	 * should the record then fail to update, the key cannot sign anyway, and the same call
+	 * again finishes the job. The public key stays, to verify old signatures. */
+	if (state == KS_STATE_DESTROYED &&
+	    (r = ks->ops->destroy_private(ks->backend, e->label)) != SG_OK)
+		goto out;
 	r = ks->ops->record_update(ks->backend, e->label, blob, blob_len);
 	if (r != SG_OK)
 		goto out;
@@ -414,18 +468,24 @@ int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8
 	enum ks_chain chain;
 	enum ks_state state;
 	uint32_t found_version;
+	int64_t now;
 	int r;
 
 	pthread_mutex_lock(&ks->mu);
+	now = ks_now_ns();
+	if (now - ks->refreshed_ns > KS_CATALOGUE_TTL_NS)
+		(void)ks_catalogue_refresh(ks); /* on failure, the token's answer to the sign tells */
 	e = ks_entry_find(ks, name, version);
-	if (e == NULL) {
+	if (e == NULL && now - ks->refreshed_ns > KS_MISS_REFRESH_NS) {
 		/* a key created by another process since: look once more */
 		r = ks_catalogue_refresh(ks);
 		e = r == SG_OK ? ks_entry_find(ks, name, version) : NULL;
-		if (e == NULL) {
-			pthread_mutex_unlock(&ks->mu);
-			return r != SG_OK ? r : sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name);
-		}
+	}
+	if (e == NULL) {
+		pthread_mutex_unlock(&ks->mu);
+		return version == 0 ? sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name)
+				    : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name,
+					      version);
 	}
 	memcpy(label, e->label, sizeof(label));
 	chain = e->key.chain;

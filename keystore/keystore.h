@@ -6,7 +6,9 @@
  * restore of the token carries the catalogue along.
  *
  * Thread-safe: any number of threads may call ks_sign() at once; each takes one session of the
- * pool for the duration of the call. */
+ * pool for the duration of the call. The signing path re-reads the catalogue from the token when
+ * it is more than 5 seconds old, so a state change made elsewhere takes effect within 5 s.
+ * One keystore per process: ks_close() finalises the PKCS#11 module. */
 #ifndef SIGNER_KEYSTORE_KEYSTORE_H
 #define SIGNER_KEYSTORE_KEYSTORE_H
 
@@ -85,11 +87,14 @@ SG_MUST_CHECK int ks_key_generate(struct keystore *ks, const char *name, enum ks
 				  struct ks_key *out);
 /* Every version of every key, sorted by name then version. Free with free(). */
 SG_MUST_CHECK int ks_key_list(struct keystore *ks, struct ks_key **keys, size_t *n);
+/* The current version of every key (as ks_key_get(name, 0) picks it), sorted by name. */
+SG_MUST_CHECK int ks_key_list_current(struct keystore *ks, struct ks_key **keys, size_t *n);
 /* One version of a key; version 0 means the current one (the newest active version, else the
  * newest). SG_ERR_NOT_FOUND when there is none. */
 SG_MUST_CHECK int ks_key_get(struct keystore *ks, const char *name, uint32_t version,
 			     struct ks_key *out);
-/* Moves a version to a new lifecycle state, if SP 800-57 allows that transition. */
+/* Moves a version to a new lifecycle state, if SP 800-57 allows that transition. Moving to
+ * destroyed destroys the private key in the token (the public key and the record stay). */
 SG_MUST_CHECK int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version,
 				   enum ks_state state);
 

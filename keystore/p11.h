@@ -42,6 +42,8 @@ struct ks_backend_ops {
 			size_t blob_len, uint8_t *pub, size_t *pub_len);
 	int (*records_load)(void *state, struct ks_record **recs, size_t *n);
 	int (*record_update)(void *state, const char *label, const uint8_t *blob, size_t blob_len);
+	/* Destroys the private key labelled label; none there is not an error. */
+	int (*destroy_private)(void *state, const char *label);
 	int (*sign)(void *state, const char *label, enum ks_chain chain, const uint8_t *msg,
 		    size_t len, uint8_t *sig, size_t *sig_len);
 	int (*health)(void *state);

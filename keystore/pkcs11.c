@@ -175,8 +175,15 @@ static int p11_slot_find(CK_FUNCTION_LIST_PTR f, const char *label, bool present
 	for (CK_ULONG i = 0; i < n; i++) {
 		CK_TOKEN_INFO info;
 
-		if (f->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
-		    !(info.flags & CKF_TOKEN_INITIALIZED))
+		rv = f->C_GetTokenInfo(slots[i], &info);
+		if (rv != CKR_OK) {
+			if (strlen(seen) + 60 < sizeof(seen))
+				snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen),
+					 "%sslot %lu: C_GetTokenInfo: %s", seen[0] ? ", " : "",
+					 slots[i], ks_ckr_name(rv));
+			continue;
+		}
+		if (!(info.flags & CKF_TOKEN_INITIALIZED))
 			continue;
 		if (memcmp(info.label, want, 32) == 0) {
 			*slot = slots[i];
@@ -285,7 +292,8 @@ static int p11_recover(struct p11 *p, uint64_t seen_generation)
 		goto out;
 	if (!p->healthy && p11_now_ns() - p->last_recovery_ns < P11_RECOVERY_INTERVAL_NS) {
 		r = sg_fail(SG_ERR_TOKEN_UNAVAILABLE, "%s (retried at most once a second)",
-			    p->last_recovery_error);
+			    p->last_recovery_error[0] != '\0' ? p->last_recovery_error
+							       : "the token is unavailable");
 		goto out;
 	}
 	p->last_recovery_ns = p11_now_ns();
@@ -305,6 +313,8 @@ static int p11_recover(struct p11 *p, uint64_t seen_generation)
 		r = sg_context(SG_ERR_TOKEN_UNAVAILABLE, "token '%s' unavailable", p->token_label);
 		snprintf(p->last_recovery_error, sizeof(p->last_recovery_error), "%s",
 			 sg_errmsg(r));
+	} else {
+		p->last_recovery_error[0] = '\0';
 	}
 out:
 	pthread_rwlock_unlock(&p->token_lock);
@@ -353,6 +363,23 @@ static int p11_session_reopen(struct p11 *p, unsigned i)
 }
 
 /* ---- objects --------------------------------------------------------------------------- */
+
+/* A session that lost its login sees no private object, and a search for one answers CKR_OK
+ * with nothing found. Operations on private objects ask first, so that a lost login is reported
+ * (CKR_USER_NOT_LOGGED_IN, which p11_run mends) instead of looking like an empty token. */
+static int p11_require_login(struct p11 *p, CK_SESSION_HANDLE s, CK_RV *rv)
+{
+	CK_SESSION_INFO info;
+
+	*rv = p->f->C_GetSessionInfo(s, &info);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_TOKEN_UNAVAILABLE, "C_GetSessionInfo", *rv);
+	if (info.state != CKS_RW_USER_FUNCTIONS && info.state != CKS_RO_USER_FUNCTIONS) {
+		*rv = CKR_USER_NOT_LOGGED_IN;
+		return p11_fail(SG_ERR_TOKEN_UNAVAILABLE, "C_GetSessionInfo", *rv);
+	}
+	return SG_OK;
+}
 
 /* Finds at most max objects matching the template. */
 static CK_RV p11_find(struct p11 *p, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
@@ -426,6 +453,21 @@ static int p11_ec_point_decode(enum ks_chain chain, const uint8_t *der, size_t l
 	return SG_OK;
 }
 
+static int p11_pubkey_from_handle(struct p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+				  enum ks_chain chain, uint8_t *pub, size_t *pub_len)
+{
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	CK_RV rv = p11_attr_read(p, s, o, CKA_EC_POINT, &der, &der_len);
+	int r;
+
+	if (rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_GetAttributeValue(CKA_EC_POINT)", rv);
+	r = p11_ec_point_decode(chain, der, der_len, pub, pub_len);
+	free(der);
+	return r;
+}
+
 static int p11_pubkey_read(struct p11 *p, CK_SESSION_HANDLE s, const char *label,
 			   enum ks_chain chain, uint8_t *pub, size_t *pub_len)
 {
@@ -436,10 +478,7 @@ static int p11_pubkey_read(struct p11 *p, CK_SESSION_HANDLE s, const char *label
 	};
 	CK_OBJECT_HANDLE o[2];
 	CK_ULONG found;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
 	CK_RV rv;
-	int r;
 
 	rv = p11_find(p, s, tmpl, 2, o, 2, &found);
 	if (rv != CKR_OK)
@@ -447,12 +486,7 @@ static int p11_pubkey_read(struct p11 *p, CK_SESSION_HANDLE s, const char *label
 	if (found != 1)
 		return sg_fail(found == 0 ? SG_ERR_NOT_FOUND : SG_ERR_MALFORMED,
 			       "token has %lu public keys labelled '%s', not one", found, label);
-	rv = p11_attr_read(p, s, o[0], CKA_EC_POINT, &der, &der_len);
-	if (rv != CKR_OK)
-		return p11_fail(SG_ERR_PKCS11, "C_GetAttributeValue(CKA_EC_POINT)", rv);
-	r = p11_ec_point_decode(chain, der, der_len, pub, pub_len);
-	free(der);
-	return r;
+	return p11_pubkey_from_handle(p, s, o[0], chain, pub, pub_len);
 }
 
 /* The private key's handle: from the cache, else looked up and cached. */
@@ -483,6 +517,8 @@ static int p11_privkey_handle(struct p11 *p, CK_SESSION_HANDLE s, const char *la
 	*rv_out = rv;
 	if (rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", rv);
+	if (found == 0 && p11_require_login(p, s, rv_out) != SG_OK)
+		return SG_ERR_TOKEN_UNAVAILABLE;
 	if (found != 1)
 		return sg_fail(found == 0 ? SG_ERR_NOT_FOUND : SG_ERR_MALFORMED,
 			       "token has %lu private keys labelled '%s', not one", found, label);
@@ -731,6 +767,23 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 		{CKA_WRAP_WITH_TRUSTED, &yes, sizeof(yes)},
 	};
 
+	/* objects left under this label (a generation cut short) would make the key ambiguous */
+	{
+		CK_ATTRIBUTE by_label = {CKA_LABEL, p11_in(a->label), label_len};
+		CK_OBJECT_HANDLE o;
+		CK_ULONG found = 0;
+
+		if ((r = p11_require_login(p, s, rv)) != SG_OK)
+			return r;
+		*rv = p11_find(p, s, &by_label, 1, &o, 1, &found);
+		if (*rv != CKR_OK)
+			return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
+		if (found != 0)
+			return sg_fail(SG_ERR_EXISTS,
+				       "the token already holds objects labelled '%s' (left by an "
+				       "interrupted generation?); remove them first",
+				       a->label);
+	}
 	*rv = p->f->C_GenerateKeyPair(s, &mech, pub_tmpl, sizeof(pub_tmpl) / sizeof(pub_tmpl[0]),
 				      priv_tmpl, sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), &pub,
 				      &priv);
@@ -739,7 +792,7 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 			     "C_GenerateKeyPair", *rv);
 		goto out;
 	}
-	r = p11_pubkey_read(p, s, a->label, a->chain, a->pub, a->pub_len);
+	r = p11_pubkey_from_handle(p, s, pub, a->chain, a->pub, a->pub_len);
 	if (r != SG_OK)
 		goto out;
 	*rv = p11_record_create(p, s, a->label, a->blob, a->blob_len);
@@ -749,10 +802,13 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 	}
 out:
 	if (r != SG_OK) { /* all or nothing: no key pair without its record */
-		if (priv != CK_INVALID_HANDLE)
-			(void)p->f->C_DestroyObject(s, priv);
-		if (pub != CK_INVALID_HANDLE)
-			(void)p->f->C_DestroyObject(s, pub);
+		CK_RV d1 = priv == CK_INVALID_HANDLE ? CKR_OK : p->f->C_DestroyObject(s, priv);
+		CK_RV d2 = pub == CK_INVALID_HANDLE ? CKR_OK : p->f->C_DestroyObject(s, pub);
+
+		if (d1 != CKR_OK || d2 != CKR_OK)
+			r = sg_context(r, "the new key pair '%s' could not be removed (C_DestroyObject: "
+					  "%s); remove it by hand",
+				       a->label, ks_ckr_name(d1 != CKR_OK ? d1 : d2));
 	}
 	return r;
 }
@@ -786,6 +842,8 @@ static int p11_op_records_load(struct p11 *p, CK_SESSION_HANDLE s, void *varg, C
 
 	a->recs = NULL;
 	a->n = 0;
+	if ((r = p11_require_login(p, s, rv)) != SG_OK)
+		return r;
 	*rv = p->f->C_FindObjectsInit(s, tmpl, 2);
 	if (*rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjectsInit", *rv);
@@ -914,13 +972,54 @@ static int p11_record_update(void *state, const char *label, const uint8_t *blob
 	return p11_run(state, p11_op_record_update, &a, NULL);
 }
 
+static int p11_op_destroy_private(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+{
+	const char *label = varg;
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_LABEL, p11_in(label), strlen(label)},
+	};
+	CK_OBJECT_HANDLE o[4];
+	CK_ULONG found;
+	int r;
+
+	if ((r = p11_require_login(p, s, rv)) != SG_OK)
+		return r;
+	*rv = p11_find(p, s, tmpl, 2, o, 4, &found);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
+	for (CK_ULONG i = 0; i < found; i++) {
+		*rv = p->f->C_DestroyObject(s, o[i]);
+		if (*rv != CKR_OK)
+			return p11_fail(SG_ERR_PKCS11, "C_DestroyObject(private key)", *rv);
+	}
+	p11_cache_drop(p, label);
+	return SG_OK;
+}
+
+static int p11_destroy_private(void *state, const char *label)
+{
+	return p11_run(state, p11_op_destroy_private, p11_in(label), NULL);
+}
+
 /* ---- health, stats, open, close -------------------------------------------------------- */
 
 static int p11_op_health(struct p11 *p, CK_SESSION_HANDLE s, void *arg, CK_RV *rv)
 {
 	CK_SESSION_INFO info;
 
+	CK_TOKEN_INFO tinfo;
+
 	(void)arg;
+	/* the token itself: SoftHSM2 answers C_GetSessionInfo even when the token's storage is gone */
+	*rv = p->f->C_GetTokenInfo(p->slot, &tinfo);
+	if (*rv != CKR_OK) {
+		int r = p11_fail(SG_ERR_TOKEN_UNAVAILABLE, "C_GetTokenInfo", *rv);
+
+		*rv = CKR_TOKEN_NOT_PRESENT; /* let p11_run recover it */
+		return r;
+	}
 	*rv = p->f->C_GetSessionInfo(s, &info);
 	if (*rv != CKR_OK)
 		return p11_fail(SG_ERR_TOKEN_UNAVAILABLE, "C_GetSessionInfo", *rv);
@@ -1030,6 +1129,7 @@ const struct ks_backend_ops ks_pkcs11_ops = {
 	.generate = p11_generate,
 	.records_load = p11_records_load,
 	.record_update = p11_record_update,
+	.destroy_private = p11_destroy_private,
 	.sign = p11_sign,
 	.health = p11_health,
 	.stats = p11_stats,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/yamldoc.h"
 
@@ -86,6 +87,10 @@ static int config_token_env(struct ydoc *d, yaml_node_t *node, struct signer_con
 			return r;
 		if (name[0] == '\0' || strchr(name, '=') != NULL)
 			return ydoc_fail(d, k, "'%s' is not an environment variable name", name);
+		for (size_t i = 0; i < cfg->token.n_env; i++)
+			if (strcmp(cfg->token.env[i].name, name) == 0)
+				return ydoc_fail(d, k, "'%s' appears twice in token.environment",
+						 name);
 		if (cfg->token.n_env == SIGNER_CONFIG_ENV_MAX)
 			return ydoc_fail(d, k, "token.environment has more than %d entries",
 					 SIGNER_CONFIG_ENV_MAX);
@@ -211,11 +216,18 @@ int signer_config_load(const char *path, struct signer_config *cfg)
 {
 	static const char *const fields[] = {"token", "workers", "api", "ops", NULL};
 	struct ydoc d;
+	struct stat st;
 	yaml_node_t *root, *node;
 	uint64_t workers = 2;
 	int r;
 
 	memset(cfg, 0, sizeof(*cfg));
+	/* the file names the module that is loaded and the PIN file: nobody else may change it */
+	if (stat(path, &st) == 0 && (st.st_mode & 022) != 0)
+		return sg_fail(SG_ERR_PERMISSION,
+			       "config file %s can be changed by group or others (mode %04o); "
+			       "chmod go-w it",
+			       path, (unsigned)(st.st_mode & 07777));
 	cfg->path = strdup(path);
 	if (cfg->path == NULL)
 		return sg_fail(SG_ERR_NOMEM, "config");

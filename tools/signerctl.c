@@ -93,11 +93,11 @@ static int print_key(const struct ks_key *key, bool as_json)
 	char pub[SIGNER_PUBKEY_TEXT_MAX], address[SIGNER_ADDRESS_TEXT_MAX];
 	int r;
 
-	if (as_json)
-		return print_json(signer_key_json(key));
 	r = signer_key_texts(key, pub, address);
 	if (r != SG_OK)
 		return fail(r, key->name);
+	if (as_json)
+		return print_json(signer_key_json(key));
 	printf("name:       %s\nchain:      %s\nversion:    %u\nstate:      %s\n"
 	       "address:    %s\npublic key: %s\n",
 	       key->name, ks_chain_name(key->chain), key->version, ks_state_name(key->state),
@@ -113,34 +113,32 @@ static int cmd_key_list(struct ctl *ctl, bool as_json)
 	json_t *list = NULL;
 	int r, rc = EXIT_FAILURE;
 
-	if ((r = ctl_keystore(ctl)) != SG_OK || (r = ks_key_list(ctl->ks, &keys, &n)) != SG_OK)
+	if ((r = ctl_keystore(ctl)) != SG_OK ||
+	    (r = ks_key_list_current(ctl->ks, &keys, &n)) != SG_OK)
 		return fail(r, "listing keys");
-	if (as_json && (list = json_array()) == NULL)
+	if (as_json && (list = json_array()) == NULL) {
+		fprintf(stderr, "signerctl: out of memory\n");
 		goto out;
+	}
 	if (!as_json)
 		printf("%-32s %-7s %-7s %-15s %s\n", "NAME", "CHAIN", "VERSION", "STATE",
 		       "ADDRESS");
 	for (size_t i = 0; i < n; i++) {
-		struct ks_key current;
 		char pub[SIGNER_PUBKEY_TEXT_MAX], address[SIGNER_ADDRESS_TEXT_MAX];
 
-		if (i + 1 < n && strcmp(keys[i].name, keys[i + 1].name) == 0)
-			continue; /* one line per name: ks_key_get picks the current version */
-		if ((r = ks_key_get(ctl->ks, keys[i].name, 0, &current)) != SG_OK) {
+		if ((r = signer_key_texts(&keys[i], pub, address)) != SG_OK) {
 			rc = fail(r, keys[i].name);
 			goto out;
 		}
 		if (as_json) {
-			if (json_array_append_new(list, signer_key_json(&current)) != 0)
+			if (json_array_append_new(list, signer_key_json(&keys[i])) != 0) {
+				fprintf(stderr, "signerctl: %s: cannot build its JSON\n", keys[i].name);
 				goto out;
+			}
 			continue;
 		}
-		if ((r = signer_key_texts(&current, pub, address)) != SG_OK) {
-			rc = fail(r, current.name);
-			goto out;
-		}
-		printf("%-32s %-7s %-7u %-15s %s\n", current.name, ks_chain_name(current.chain),
-		       current.version, ks_state_name(current.state), address);
+		printf("%-32s %-7s %-7u %-15s %s\n", keys[i].name, ks_chain_name(keys[i].chain),
+		       keys[i].version, ks_state_name(keys[i].state), address);
 	}
 	rc = as_json ? print_json(json_pack("{s:O}", "keys", list)) : EXIT_SUCCESS;
 out:

@@ -17,6 +17,7 @@
 #include "../support/hsm_fixture.h"
 #include "common/address.h"
 #include "keystore/keystore.h"
+#include "p11.h"
 
 static struct hsm_fixture fx;
 
@@ -281,10 +282,94 @@ static void test_lifecycle(void **state)
 	assert_int_equal(k.n_transitions, 4);
 	assert_int_equal(k.transitions[2].state, KS_STATE_SUSPENDED);
 	assert_int_equal(ks_key_list(ks, &keys, &n), 0);
-	for (size_t i = 0, seen = 0; i < n; i++)
-		if (strcmp(keys[i].name, "life") == 0)
-			assert_int_equal(++seen, 1);
+	{
+		size_t seen = 0;
+
+		for (size_t i = 0; i < n; i++)
+			seen += strcmp(keys[i].name, "life") == 0;
+		assert_int_equal(seen, 1); /* one record per version, however often it changed */
+	}
 	free(keys);
+
+	/* destroyed: the private key leaves the token, the public key and the record stay */
+	ensure_key(ks, "doomed", KS_CHAIN_SOLANA);
+	assert_int_equal(ks_key_set_state(ks, "doomed", 1, KS_STATE_DEACTIVATED), 0);
+	assert_int_equal(ks_sign(ks, "doomed", 0, digest, 32, sig, &siglen), SG_ERR_STATE);
+	assert_int_equal(ks_key_set_state(ks, "doomed", 1, KS_STATE_DESTROYED), 0);
+	assert_int_equal(ks_key_get(ks, "doomed", 1, &k), 0);
+	assert_int_equal(k.state, KS_STATE_DESTROYED);
+	assert_int_equal(k.public_key_len, 32);
+	{
+		CK_FUNCTION_LIST_PTR f = hsm_fixture_functions();
+		CK_SESSION_HANDLE s;
+		CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+		CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
+				       {CKA_LABEL, "signerd/doomed/1", 16}};
+		CK_OBJECT_HANDLE o;
+		CK_ULONG found = 1;
+
+		assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx), CKF_SERIAL_SESSION, NULL,
+						  NULL, &s),
+				 CKR_OK);
+		assert_int_equal(f->C_FindObjectsInit(s, tmpl, 2), CKR_OK);
+		assert_int_equal(f->C_FindObjects(s, &o, 1, &found), CKR_OK);
+		assert_int_equal(f->C_FindObjectsFinal(s), CKR_OK);
+		assert_int_equal(found, 0);
+		(void)f->C_CloseSession(s);
+	}
+	ks_close(ks);
+}
+
+/* Another process changes a key's record (here: raw PKCS#11 writes a newer record beside the
+ * old one, as a crash halfway through a replacement would leave it). A running keystore sees it
+ * within the catalogue's 5 s, and reads the newer of the two records. */
+static void test_changes_from_elsewhere_take_effect(void **state)
+{
+	struct keystore *ks = open_keystore();
+	CK_FUNCTION_LIST_PTR f = hsm_fixture_functions();
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE;
+	struct ks_key k, back;
+	uint8_t *blob, sig[KS_SIGNATURE_MAX], digest[32] = {5};
+	size_t blob_len, siglen;
+	CK_OBJECT_HANDLE created;
+	int r = 0;
+
+	(void)state;
+	ensure_key(ks, "elsewhere", KS_CHAIN_EVM);
+	assert_int_equal(ks_key_get(ks, "elsewhere", 1, &k), 0);
+	assert_int_equal(ks_sign(ks, "elsewhere", 0, digest, 32, sig, &siglen), 0);
+	k.transitions[k.n_transitions++] = (struct ks_transition){KS_STATE_SUSPENDED, k.created_at};
+	k.state = KS_STATE_SUSPENDED;
+	assert_int_equal(ks_record_encode(&k, &blob, &blob_len), 0);
+	{
+		CK_ATTRIBUTE tmpl[] = {
+			{CKA_CLASS, &cls, sizeof(cls)},   {CKA_TOKEN, &yes, sizeof(yes)},
+			{CKA_PRIVATE, &yes, sizeof(yes)}, {CKA_APPLICATION, "signerd", 7},
+			{CKA_LABEL, "signerd/elsewhere/1", 19}, {CKA_VALUE, blob, blob_len},
+		};
+
+		assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx),
+						  CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
+				 CKR_OK);
+		assert_int_equal(f->C_CreateObject(s, tmpl, 6, &created), CKR_OK);
+		(void)f->C_CloseSession(s);
+	}
+	free(blob);
+	/* within 5 s (plus a margin), signing stops */
+	for (int i = 0; i < 70 && r == 0; i++) {
+		r = ks_sign(ks, "elsewhere", 0, digest, 32, sig, &siglen);
+		if (r == 0)
+			usleep(100 * 1000);
+	}
+	assert_int_equal(r, SG_ERR_STATE);
+	assert_int_equal(ks_key_get(ks, "elsewhere", 1, &back), 0);
+	assert_int_equal(back.state, KS_STATE_SUSPENDED);
+	assert_int_equal(back.n_transitions, 3);
+	/* the next change replaces both records with one */
+	assert_int_equal(ks_key_set_state(ks, "elsewhere", 1, KS_STATE_ACTIVE), 0);
+	assert_int_equal(ks_sign(ks, "elsewhere", 0, digest, 32, sig, &siglen), 0);
 	ks_close(ks);
 }
 
@@ -397,6 +482,16 @@ static void test_sessions_and_login_recover(void **state)
 			 CKR_OK);
 	assert_int_equal(f->C_Logout(s), CKR_OK);
 	assert_int_equal(ks_sign(ks, "mend", 0, digest, 32, sig, &siglen), 0);
+	/* and after a logout, listing logs in again rather than answering "no keys" */
+	assert_int_equal(f->C_Logout(s), CKR_OK);
+	{
+		struct ks_key *keys;
+		size_t n;
+
+		assert_int_equal(ks_key_list(ks, &keys, &n), 0);
+		assert_true(n >= 1);
+		free(keys);
+	}
 	assert_int_equal(ks_health(ks), 0);
 	(void)f->C_CloseSession(s);
 	ks_close(ks);
@@ -418,6 +513,7 @@ static void test_token_storage_goes_and_returns(void **state)
 
 	snprintf(away, sizeof(away), "%s-away", fx.tokendir);
 	assert_int_equal(rename(fx.tokendir, away), 0);
+	assert_int_equal(ks_health(ks), SG_ERR_TOKEN_UNAVAILABLE); /* before any sign notices */
 	r = ks_sign(ks, "wander", 0, msg, 32, sig, &siglen);
 	assert_int_equal(r, SG_ERR_TOKEN_UNAVAILABLE);
 	printf("# while away: %s\n", sg_errmsg(r));
@@ -548,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_generate_list_sign_verify),
 		cmocka_unit_test(test_private_keys_stay_in_the_token),
 		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_changes_from_elsewhere_take_effect),
 		cmocka_unit_test(test_eight_threads_sign_without_error),
 		cmocka_unit_test(test_sessions_and_login_recover),
 		cmocka_unit_test(test_token_storage_goes_and_returns),

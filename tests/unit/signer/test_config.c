@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "signer/config.h"
@@ -113,6 +114,8 @@ static void test_errors(void **state)
 		{"token:\n  label: t\n  pin_file: p\n  environment:\n    A=B: c\n", 5,
 		 "not an environment variable name"},
 		{"token:\n  label: 't\n", 3, "found unexpected end of stream"},
+		{"token:\n  label: t\n  pin_file: p\n  environment:\n    A: b\n    A: c\n", 6,
+		 "'A' appears twice"},
 		{"", 1, "empty"},
 		{"token:\n  label: t\n  pin_file: p\napi:\n  listen: 127.0.0.1\n", 5,
 		 "host:port"},
@@ -150,6 +153,20 @@ static void test_missing_file(void **state)
 	assert_non_null(strstr(sg_errmsg(SG_ERR_NOT_FOUND), "/nonexistent/signerd.yaml"));
 }
 
+static void test_writable_by_others(void **state)
+{
+	struct signer_config cfg;
+	const char *path = write_config("token:\n  label: t\n  pin_file: p\n");
+
+	(void)state;
+	assert_int_equal(chmod(path, 0664), 0);
+	assert_int_equal(signer_config_load(path, &cfg), SG_ERR_PERMISSION);
+	assert_non_null(strstr(sg_errmsg(SG_ERR_PERMISSION), "mode 0664"));
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(signer_config_load(path, &cfg), 0);
+	signer_config_free(&cfg);
+}
+
 static void test_config_path(void **state)
 {
 	(void)state;
@@ -168,6 +185,7 @@ int main(void)
 		cmocka_unit_test(test_credentials_directory),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_writable_by_others),
 		cmocka_unit_test(test_config_path),
 	};
 
