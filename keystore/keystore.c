@@ -460,6 +460,41 @@ out:
 	return r;
 }
 
+/* The signing path's lookup, with ks->mu held: the cache, re-read when older than the TTL, and
+ * once more (at most every second) for a name it does not know. */
+static struct ks_entry *ks_entry_lookup(struct keystore *ks, const char *name, uint32_t version)
+{
+	int64_t now = ks_now_ns();
+	struct ks_entry *e;
+
+	if (now - ks->refreshed_ns > KS_CATALOGUE_TTL_NS)
+		(void)ks_catalogue_refresh(ks); /* on failure, the token's answer to the sign tells */
+	e = ks_entry_find(ks, name, version);
+	if (e == NULL && now - ks->refreshed_ns > KS_MISS_REFRESH_NS &&
+	    ks_catalogue_refresh(ks) == SG_OK)
+		e = ks_entry_find(ks, name, version); /* created by another process since */
+	if (e == NULL)
+		(void)(version == 0 ? sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name)
+				    : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name,
+					      version));
+	return e;
+}
+
+int ks_key_lookup(struct keystore *ks, const char *name, uint32_t version, struct ks_key *out)
+{
+	struct ks_entry *e;
+	int r;
+
+	if ((r = ks_name_check(name)) != SG_OK)
+		return r;
+	pthread_mutex_lock(&ks->mu);
+	e = ks_entry_lookup(ks, name, version);
+	if (e != NULL)
+		*out = e->key;
+	pthread_mutex_unlock(&ks->mu);
+	return e != NULL ? SG_OK : SG_ERR_NOT_FOUND;
+}
+
 int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8_t *msg,
 	    size_t len, uint8_t sig[KS_SIGNATURE_MAX], size_t *siglen)
 {
@@ -468,24 +503,12 @@ int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8
 	enum ks_chain chain;
 	enum ks_state state;
 	uint32_t found_version;
-	int64_t now;
-	int r;
 
 	pthread_mutex_lock(&ks->mu);
-	now = ks_now_ns();
-	if (now - ks->refreshed_ns > KS_CATALOGUE_TTL_NS)
-		(void)ks_catalogue_refresh(ks); /* on failure, the token's answer to the sign tells */
-	e = ks_entry_find(ks, name, version);
-	if (e == NULL && now - ks->refreshed_ns > KS_MISS_REFRESH_NS) {
-		/* a key created by another process since: look once more */
-		r = ks_catalogue_refresh(ks);
-		e = r == SG_OK ? ks_entry_find(ks, name, version) : NULL;
-	}
+	e = ks_entry_lookup(ks, name, version);
 	if (e == NULL) {
 		pthread_mutex_unlock(&ks->mu);
-		return version == 0 ? sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name)
-				    : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name,
-					      version);
+		return SG_ERR_NOT_FOUND;
 	}
 	memcpy(label, e->label, sizeof(label));
 	chain = e->key.chain;

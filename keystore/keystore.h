@@ -93,6 +93,10 @@ SG_MUST_CHECK int ks_key_list_current(struct keystore *ks, struct ks_key **keys,
  * newest). SG_ERR_NOT_FOUND when there is none. */
 SG_MUST_CHECK int ks_key_get(struct keystore *ks, const char *name, uint32_t version,
 			     struct ks_key *out);
+/* Like ks_key_get, from the catalogue cache the signing path uses (re-read when older than 5 s):
+ * cheap enough for every request. */
+SG_MUST_CHECK int ks_key_lookup(struct keystore *ks, const char *name, uint32_t version,
+				struct ks_key *out);
 /* Moves a version to a new lifecycle state, if SP 800-57 allows that transition. Moving to
  * destroyed destroys the private key in the token (the public key and the record stay). */
 SG_MUST_CHECK int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version,

@@ -1,5 +1,6 @@
 /* signerctl: the operator's command line. Exit 0 on success, 1 on failure (one line on stderr
  * saying what and why), 2 on a usage error. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,10 +8,14 @@
 
 #include <jansson.h>
 
+#include "common/encoding.h"
 #include "common/err.h"
 #include "keystore/keystore.h"
 #include "signer/config.h"
 #include "signer/keyinfo.h"
+#include "signer/signer.h"
+
+#include <sodium.h>
 
 #define EXIT_USAGE 2
 
@@ -22,6 +27,10 @@ static const char usage_text[] =
 	"  key show NAME [--json]                               show one key\n"
 	"  token init --so-pin-file FILE                        initialise the configured token\n"
 	"                                                       in an empty slot\n"
+	"  sign --key NAME --operation OP PAYLOAD [--request-id ID] [--json]\n"
+	"       PAYLOAD: --solana-message B64 | --evm-transaction 0xHEX | --evm-message 0xHEX\n"
+	"                | --evm-typed-data FILE\n"
+	"                                                       sign locally, as client 'local'\n"
 	"\n"
 	"--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH ".\n";
 
@@ -44,7 +53,10 @@ struct ctl {
 	struct signer_config cfg;
 	bool cfg_loaded;
 	struct keystore *ks;
+	struct signer *signer;
 };
+
+#define SIGN_PAYLOAD_MAX (64 * 1024)
 
 static int ctl_config(struct ctl *ctl)
 {
@@ -188,7 +200,131 @@ static int cmd_token_init(struct ctl *ctl, const char *so_pin_file)
 	return EXIT_SUCCESS;
 }
 
-enum { OPT_JSON = 1000, OPT_NAME, OPT_CHAIN, OPT_SO_PIN_FILE };
+/* Reads the payload an option gives into a malloc'd buffer: base64, 0x-hex or a file. A payload
+ * that cannot be read is an invalid_request, as the API would say. */
+static int sign_payload(enum signer_payload kind, const char *arg, uint8_t **out, size_t *len,
+			struct signer_error *err)
+{
+	size_t cap = SIGN_PAYLOAD_MAX, n = strlen(arg);
+	const char *end = NULL;
+	FILE *f;
+
+	*out = malloc(cap + 1);
+	if (*out == NULL)
+		return -1;
+	err->status = 400;
+	err->code = "invalid_request";
+	switch (kind) {
+	case SIGNER_PAYLOAD_SOLANA_MESSAGE:
+		if (sodium_base642bin(*out, cap, arg, n, NULL, len, &end,
+				      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+		    end != arg + n) {
+			snprintf(err->message, sizeof(err->message),
+				 "solana_message is not base64 (or is over 64 KiB)");
+			return -1;
+		}
+		return 0;
+	case SIGNER_PAYLOAD_EVM_TRANSACTION:
+	case SIGNER_PAYLOAD_EVM_MESSAGE:
+		if (hex_decode_0x(arg, n, *out, cap, len) != SG_OK) {
+			snprintf(err->message, sizeof(err->message), "%s is not 0x-hex: %s",
+				 signer_payload_name(kind), sg_errmsg(SG_ERR_MALFORMED));
+			return -1;
+		}
+		return 0;
+	case SIGNER_PAYLOAD_EVM_TYPED_DATA:
+		f = fopen(arg, "re");
+		if (f == NULL) {
+			snprintf(err->message, sizeof(err->message), "cannot read %s: %s", arg,
+				 strerror(errno));
+			return -1;
+		}
+		*len = fread(*out, 1, cap + 1, f);
+		fclose(f);
+		if (*len > cap) {
+			snprintf(err->message, sizeof(err->message), "%s is over 64 KiB", arg);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+static int sign_failed(const struct signer_error *err, const char *request_id, bool as_json)
+{
+	if (as_json) {
+		json_t *j = signer_error_json(err, request_id);
+
+		(void)print_json(j);
+	}
+	fprintf(stderr, "signerctl: sign: %s (%s)\n", err->message, err->code);
+	return EXIT_FAILURE;
+}
+
+static int cmd_sign(struct ctl *ctl, const char *key, const char *operation,
+		    const char *request_id, enum signer_payload kind, const char *arg,
+		    bool as_json)
+{
+	struct signer_request req = {.client = "local", .key = key, .operation = operation,
+				     .request_id = request_id, .kind = kind};
+	struct signer_result res;
+	struct signer_error err;
+	uint8_t *payload = NULL;
+	size_t len = 0;
+	const char *field;
+	json_t *value;
+	int r, rc;
+
+	memset(&err, 0, sizeof(err));
+	if (sign_payload(kind, arg, &payload, &len, &err) != 0) {
+		free(payload);
+		if (err.code == NULL) {
+			fprintf(stderr, "signerctl: out of memory\n");
+			return EXIT_FAILURE;
+		}
+		return sign_failed(&err, request_id, as_json);
+	}
+	if ((r = ctl_config(ctl)) != SG_OK || (r = signer_open(&ctl->cfg, &ctl->signer)) != SG_OK) {
+		free(payload);
+		return fail(r, "sign");
+	}
+	req.payload = payload;
+	req.payload_len = len;
+	r = signer_sign(ctl->signer, &req, &res, &err);
+	free(payload);
+	if (r != SG_OK) {
+		if (strcmp(err.code, "internal") == 0) /* the operator may see what went wrong */
+			fprintf(stderr, "signerctl: sign: %s\n", sg_errmsg(r));
+		return sign_failed(&err, request_id, as_json);
+	}
+	if (as_json) {
+		rc = print_json(json_incref(res.response));
+	} else {
+		json_object_foreach(res.response, field, value) {
+			if (json_is_string(value))
+				printf("%-20s %s\n", field, json_string_value(value));
+			else
+				printf("%-20s %lld\n", field, (long long)json_integer_value(value));
+		}
+		rc = EXIT_SUCCESS;
+	}
+	signer_result_free(&res);
+	return rc;
+}
+
+enum {
+	OPT_JSON = 1000,
+	OPT_NAME,
+	OPT_CHAIN,
+	OPT_SO_PIN_FILE,
+	OPT_KEY,
+	OPT_OPERATION,
+	OPT_REQUEST_ID,
+	OPT_SOLANA_MESSAGE,
+	OPT_EVM_TRANSACTION,
+	OPT_EVM_MESSAGE,
+	OPT_EVM_TYPED_DATA,
+};
 
 static int run(struct ctl *ctl, int argc, char **argv)
 {
@@ -197,17 +333,32 @@ static int run(struct ctl *ctl, int argc, char **argv)
 		{"name", required_argument, NULL, OPT_NAME},
 		{"chain", required_argument, NULL, OPT_CHAIN},
 		{"so-pin-file", required_argument, NULL, OPT_SO_PIN_FILE},
+		{"key", required_argument, NULL, OPT_KEY},
+		{"operation", required_argument, NULL, OPT_OPERATION},
+		{"request-id", required_argument, NULL, OPT_REQUEST_ID},
+		{"solana-message", required_argument, NULL, OPT_SOLANA_MESSAGE},
+		{"evm-transaction", required_argument, NULL, OPT_EVM_TRANSACTION},
+		{"evm-message", required_argument, NULL, OPT_EVM_MESSAGE},
+		{"evm-typed-data", required_argument, NULL, OPT_EVM_TYPED_DATA},
 		{NULL, 0, NULL, 0},
 	};
 	const char *name = NULL, *chain = NULL, *so_pin_file = NULL;
+	const char *key = NULL, *operation = NULL, *request_id = NULL, *payload = NULL;
+	enum signer_payload kind = 0;
+	int payloads = 0;
 	const char *group, *verb;
 	bool as_json = false;
 	int c;
 
-	if (argc < 2)
+	if (argc < 1 || (argc < 2 && strcmp(argv[0], "sign") != 0))
 		return usage("missing command");
 	group = argv[0];
 	verb = argv[1];
+	if (strcmp(group, "sign") == 0) { /* "sign" has no verb: its options start at once */
+		verb = "";
+		argc++;
+		argv--;
+	}
 	/* parse what follows the verb: the verb stands as argv[0] of the rest, and optind 0
 	 * resets getopt (which permutes, so options may follow the operands) */
 	argc--;
@@ -227,6 +378,24 @@ static int run(struct ctl *ctl, int argc, char **argv)
 			break;
 		case OPT_SO_PIN_FILE:
 			so_pin_file = optarg;
+			break;
+		case OPT_KEY:
+			key = optarg;
+			break;
+		case OPT_OPERATION:
+			operation = optarg;
+			break;
+		case OPT_REQUEST_ID:
+			request_id = optarg;
+			break;
+		case OPT_SOLANA_MESSAGE:
+		case OPT_EVM_TRANSACTION:
+		case OPT_EVM_MESSAGE:
+		case OPT_EVM_TYPED_DATA:
+			kind = (enum signer_payload)(SIGNER_PAYLOAD_SOLANA_MESSAGE + c -
+						     OPT_SOLANA_MESSAGE);
+			payload = optarg;
+			payloads++;
 			break;
 		default:
 			fprintf(stderr, "signerctl: unknown or incomplete option '%s'\n",
@@ -248,6 +417,11 @@ static int run(struct ctl *ctl, int argc, char **argv)
 		if (optind != argc - 1 || name != NULL || chain != NULL)
 			return usage("key show needs one NAME");
 		return cmd_key_show(ctl, argv[optind], as_json);
+	}
+	if (strcmp(group, "sign") == 0) {
+		if (key == NULL || operation == NULL || payloads != 1 || optind != argc)
+			return usage("sign needs --key, --operation and exactly one payload option");
+		return cmd_sign(ctl, key, operation, request_id, kind, payload, as_json);
 	}
 	if (strcmp(group, "token") == 0 && strcmp(verb, "init") == 0) {
 		if (so_pin_file == NULL || optind != argc)
@@ -284,6 +458,7 @@ int main(int argc, char **argv)
 	}
 	ctl.config_path = signer_config_path(config_arg);
 	rc = run(&ctl, argc - optind, argv + optind);
+	signer_close(ctl.signer);
 	ks_close(ctl.ks);
 	if (ctl.cfg_loaded)
 		signer_config_free(&ctl.cfg);

@@ -276,3 +276,32 @@ void evm_quantity_hex(const uint8_t *be, size_t len, char *out)
 		out[o++] = '0';
 	out[o] = '\0';
 }
+
+void evm_uint_decimal(const uint8_t *be, size_t len, char out[80])
+{
+	uint8_t n[32] = {0};
+	char digits[80];
+	size_t nd = 0;
+	bool zero;
+
+	if (len > 32)
+		len = 32;
+	memcpy(n + 32 - len, be, len);
+	/* repeated division by 10, most significant byte first */
+	do {
+		unsigned rem = 0;
+
+		zero = true;
+		for (size_t i = 0; i < 32; i++) {
+			unsigned cur = rem << 8 | n[i];
+
+			n[i] = (uint8_t)(cur / 10);
+			rem = cur % 10;
+			zero &= n[i] == 0;
+		}
+		digits[nd++] = (char)('0' + rem);
+	} while (!zero);
+	for (size_t i = 0; i < nd; i++)
+		out[i] = digits[nd - 1 - i];
+	out[nd] = '\0';
+}

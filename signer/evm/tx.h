@@ -65,4 +65,7 @@ SG_MUST_CHECK int evm_tx_encode_signed(const struct evm_tx *tx, int recid, const
  * quantities are written. out needs 2 * len + 3 bytes. */
 void evm_quantity_hex(const uint8_t *be, size_t len, char *out);
 
+/* A big-endian integer of up to 32 bytes in decimal; out needs 80 bytes. */
+void evm_uint_decimal(const uint8_t *be, size_t len, char out[80]);
+
 #endif

@@ -1,0 +1,531 @@
+#include "signer/signer.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/address.h"
+#include "common/encoding.h"
+#include "common/keccak.h"
+#include "keystore/keystore.h"
+#include "signer/evm/eip712.h"
+#include "signer/evm/sig.h"
+#include "signer/evm/tx.h"
+#include "signer/keyinfo.h"
+#include "signer/solana/message.h"
+
+#define SIGNER_OPERATION_MAX 64
+#define SIGNER_REQUEST_ID_MAX 128
+
+struct signer {
+	struct keystore *ks;
+};
+
+static const char *const payload_names[] = {
+	[SIGNER_PAYLOAD_SOLANA_MESSAGE] = "solana_message",
+	[SIGNER_PAYLOAD_EVM_TRANSACTION] = "evm_transaction",
+	[SIGNER_PAYLOAD_EVM_MESSAGE] = "evm_message",
+	[SIGNER_PAYLOAD_EVM_TYPED_DATA] = "evm_typed_data",
+};
+
+enum signer_payload signer_payload_parse(const char *field)
+{
+	for (int i = SIGNER_PAYLOAD_SOLANA_MESSAGE; i <= SIGNER_PAYLOAD_EVM_TYPED_DATA; i++)
+		if (strcmp(payload_names[i], field) == 0)
+			return (enum signer_payload)i;
+	return 0;
+}
+
+const char *signer_payload_name(enum signer_payload kind)
+{
+	return kind >= SIGNER_PAYLOAD_SOLANA_MESSAGE && kind <= SIGNER_PAYLOAD_EVM_TYPED_DATA
+		       ? payload_names[kind]
+		       : "unknown";
+}
+
+int signer_open(const struct signer_config *cfg, struct signer **out)
+{
+	struct ks_config kc = {
+		.module_path = cfg->token.module,
+		.token_label = cfg->token.label,
+		.pin_file = cfg->token.pin_file,
+		.sessions = cfg->workers,
+	};
+	struct signer *s;
+	int r;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return sg_fail(SG_ERR_INTERNAL, "libsodium failed to initialise");
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return sg_fail(SG_ERR_NOMEM, "opening the signer");
+	r = ks_open(&kc, &s->ks);
+	if (r != SG_OK) {
+		free(s);
+		return r;
+	}
+	*out = s;
+	return SG_OK;
+}
+
+void signer_close(struct signer *s)
+{
+	if (s == NULL)
+		return;
+	ks_close(s->ks);
+	free(s);
+}
+
+void signer_result_free(struct signer_result *result)
+{
+	json_decref(result->response);
+	json_decref(result->view);
+	result->response = NULL;
+	result->view = NULL;
+}
+
+json_t *signer_error_json(const struct signer_error *err, const char *request_id)
+{
+	json_t *e = json_pack("{s:s, s:s}", "code", err->code, "message", err->message);
+
+	if (e != NULL && request_id != NULL)
+		json_object_set_new(e, "request_id", json_string(request_id));
+	return json_pack("{s:o}", "error", e);
+}
+
+/* Fills err and returns code. For internal failures the person sees a plain sentence; the
+ * detail stays in this thread's error for the log. */
+static int refuse(struct signer_error *err, int code, int status, const char *api_code,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int refuse(struct signer_error *err, int code, int status, const char *api_code,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	err->status = status;
+	err->code = api_code;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* A keystore or token failure, as the API reports it. */
+static int refuse_keystore(struct signer_error *err, int r, const char *key)
+{
+	switch (r) {
+	case SG_ERR_NOT_FOUND:
+		return refuse(err, r, 404, "key_not_found", "no key named '%s'", key);
+	case SG_ERR_STATE:
+		return refuse(err, r, 409, "key_not_active", "%s", sg_errmsg(r));
+	case SG_ERR_TOKEN_UNAVAILABLE:
+	case SG_ERR_PIN:
+		return refuse(err, r, 503, "unavailable", "the key store is unavailable; retry later");
+	default:
+		return refuse(err, r, 500, "internal", "internal error");
+	}
+}
+
+static bool signer_operation_valid(const char *op)
+{
+	size_t len = op == NULL ? 0 : strlen(op);
+
+	if (len == 0 || len > SIGNER_OPERATION_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = op[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.' || c == ':'))
+			return false;
+	}
+	return true;
+}
+
+static bool signer_request_id_valid(const char *id)
+{
+	size_t len = strlen(id);
+
+	if (len == 0 || len > SIGNER_REQUEST_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (id[i] < 0x20 || id[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static json_t *hex_json(const uint8_t *p, size_t n)
+{
+	char *text = malloc(2 * n + 3);
+	json_t *j = NULL;
+
+	if (text == NULL)
+		return NULL;
+	text[0] = '0';
+	text[1] = 'x';
+	if (hex_encode(p, n, text + 2, 2 * n + 1) == SG_OK)
+		j = json_string(text);
+	free(text);
+	return j;
+}
+
+static json_t *quantity_json(const uint8_t *be, size_t n)
+{
+	char text[2 * 33 + 3];
+
+	if (n > 33)
+		return NULL;
+	evm_quantity_hex(be, n, text);
+	return json_string(text);
+}
+
+static json_t *decimal_json(const struct evm_uint *u)
+{
+	char text[80];
+
+	evm_uint_decimal(u->be, u->len, text);
+	return json_string(text);
+}
+
+static json_t *b58_json(const uint8_t *p, size_t n)
+{
+	char text[B58_ENCODED_MAX(64)];
+
+	if (b58_encode(p, n, text, sizeof(text)) != SG_OK)
+		return NULL;
+	return json_string(text);
+}
+
+/* ---- Solana ---------------------------------------------------------------------------- */
+
+static json_t *solana_view(const struct sol_message *m)
+{
+	json_t *view = json_object(), *signers = json_array(), *writable = json_array(),
+	       *ixs = json_array(), *lookups = json_array();
+
+	for (size_t i = 0; i < m->n_keys; i++) {
+		if (i < m->num_required_signatures)
+			json_array_append_new(signers, b58_json(sol_message_key(m, i), 32));
+		if (sol_message_is_writable(m, i))
+			json_array_append_new(writable, b58_json(sol_message_key(m, i), 32));
+	}
+	for (size_t i = 0; i < m->n_instructions; i++) {
+		const struct sol_instruction *ix = &m->instructions[i];
+		json_t *accounts = json_array();
+
+		for (size_t k = 0; k < ix->n_accounts; k++)
+			json_array_append_new(accounts, json_integer(ix->accounts[k]));
+		json_array_append_new(ixs, json_pack("{s:o, s:o, s:o}", "program",
+						     b58_json(sol_instruction_program(m, ix), 32),
+						     "accounts", accounts, "data",
+						     hex_json(ix->data, ix->data_len)));
+	}
+	for (size_t i = 0; i < m->n_lookups; i++)
+		json_array_append_new(lookups,
+				      json_pack("{s:o, s:I, s:I}", "table",
+						b58_json(m->lookups[i].table, 32), "writable",
+						(json_int_t)m->lookups[i].n_writable, "readonly",
+						(json_int_t)m->lookups[i].n_readonly));
+	json_object_set_new(view, "version", json_string(m->version == SOL_V0 ? "v0" : "legacy"));
+	json_object_set_new(view, "fee_payer", b58_json(sol_message_fee_payer(m), 32));
+	json_object_set_new(view, "signers", signers);
+	json_object_set_new(view, "writable", writable);
+	json_object_set_new(view, "instructions", ixs);
+	json_object_set_new(view, "lookups", lookups);
+	return view;
+}
+
+static int sign_solana(struct signer *s, const struct ks_key *key,
+		       const struct signer_request *req, struct signer_result *res,
+		       struct signer_error *err)
+{
+	struct sol_message m;
+	uint8_t sig[KS_SIGNATURE_MAX];
+	size_t siglen, index;
+	int r;
+
+	r = sol_message_decode(req->payload, req->payload_len, &m);
+	if (r != SG_OK)
+		return refuse(err, r, 400, "invalid_payload", "the Solana message does not parse: %s",
+			      sg_errmsg(r));
+	if (!sol_message_signer_index(&m, key->public_key, &index)) {
+		r = refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "not_a_signer",
+			   "key '%s' is not a required signer of this message", key->name);
+		goto out;
+	}
+	res->view = solana_view(&m);
+	/* the exact message bytes that were decoded are signed */
+	r = ks_sign(s->ks, key->name, key->version, req->payload, req->payload_len, sig, &siglen);
+	if (r != SG_OK) {
+		r = refuse_keystore(err, r, key->name);
+		goto out;
+	}
+	if (siglen != 64 ||
+	    crypto_sign_verify_detached(sig, req->payload, req->payload_len, key->public_key) != 0) {
+		r = refuse(err, sg_fail(SG_ERR_VERIFY, "the token's Ed25519 signature does not verify"),
+			   500, "internal", "internal error");
+		goto out;
+	}
+	json_object_set_new(res->response, "signature", b58_json(sig, 64));
+	json_object_set_new(res->response, "signer", b58_json(key->public_key, 32));
+out:
+	sol_message_free(&m);
+	return r;
+}
+
+/* ---- EVM ------------------------------------------------------------------------------- */
+
+/* Signs a digest with an EVM key: the token's signature made low-S, its recovery id found, and
+ * the signer recovered from it and compared with the key's address. */
+static int sign_evm_digest(struct signer *s, const struct ks_key *key, const uint8_t digest[32],
+			   struct evm_sig *sig, uint8_t from[20], struct signer_error *err)
+{
+	uint8_t raw[KS_SIGNATURE_MAX], recovered[20];
+	size_t rawlen;
+	int r;
+
+	r = ks_sign(s->ks, key->name, key->version, digest, 32, raw, &rawlen);
+	if (r != SG_OK)
+		return refuse_keystore(err, r, key->name);
+	if ((r = evm_sig_finish(digest, raw, key->public_key, sig)) != SG_OK ||
+	    (r = addr_evm_from_pubkey(key->public_key, key->public_key_len, from)) != SG_OK ||
+	    (r = evm_sig_recover_address(digest, sig, recovered)) != SG_OK)
+		return refuse(err, r, 500, "internal", "internal error");
+	if (memcmp(recovered, from, 20) != 0)
+		return refuse(err, sg_fail(SG_ERR_VERIFY, "the signature recovers to another address"),
+			      500, "internal", "internal error");
+	return SG_OK;
+}
+
+static json_t *address_json(const uint8_t addr[20])
+{
+	char text[EVM_ADDRESS_TEXT_LEN];
+
+	addr_evm_checksum(addr, text);
+	return json_string(text);
+}
+
+static json_t *evm_tx_view(const struct evm_tx *tx)
+{
+	json_t *view = json_pack("{s:i, s:o, s:I, s:o, s:o, s:b, s:I}", "type", (int)tx->type,
+				 "chain_id", decimal_json(&tx->chain_id), "nonce",
+				 (json_int_t)tx->nonce, "value", decimal_json(&tx->value),
+				 "gas_limit", decimal_json(&tx->gas_limit), "create",
+				 tx->is_create, "data_length", (json_int_t)tx->data_len);
+
+	if (view == NULL)
+		return NULL;
+	json_object_set_new(view, "to", tx->is_create ? json_null() : address_json(tx->to));
+	json_object_set_new(view, "selector",
+			    tx->data_len >= 4 ? hex_json(tx->data, 4) : json_null());
+	if (tx->type == EVM_TX_DYNAMIC_FEE) {
+		json_object_set_new(view, "max_fee_per_gas", decimal_json(&tx->max_fee));
+		json_object_set_new(view, "max_priority_fee_per_gas",
+				    decimal_json(&tx->max_priority_fee));
+	} else {
+		json_object_set_new(view, "gas_price", decimal_json(&tx->gas_price));
+	}
+	if (tx->has_access_list) {
+		json_object_set_new(view, "access_list_addresses",
+				    json_integer((json_int_t)tx->access_list_addresses));
+		json_object_set_new(view, "access_list_storage_keys",
+				    json_integer((json_int_t)tx->access_list_storage_keys));
+	}
+	return view;
+}
+
+static int sign_evm_transaction(struct signer *s, const struct ks_key *key,
+				const struct signer_request *req, struct signer_result *res,
+				struct signer_error *err)
+{
+	struct evm_tx tx;
+	struct evm_sig sig;
+	struct rlp_buf signed_tx = {0};
+	uint8_t digest[32], from[20], hash[32], v[33];
+	size_t v_len;
+	int r;
+
+	r = evm_tx_decode(req->payload, req->payload_len, &tx);
+	if (r != SG_OK)
+		return refuse(err, r, 400, "invalid_payload", "the transaction does not parse: %s",
+			      sg_errmsg(r));
+	res->view = evm_tx_view(&tx);
+	evm_tx_signing_hash(&tx, digest);
+	if ((r = sign_evm_digest(s, key, digest, &sig, from, err)) != SG_OK)
+		return r;
+	r = evm_tx_encode_signed(&tx, sig.recid, sig.r, sig.s, &signed_tx, v, &v_len);
+	if (r != SG_OK) {
+		r = refuse(err, r, 500, "internal", "internal error");
+		goto out;
+	}
+	keccak256(signed_tx.data, signed_tx.len, hash);
+	json_object_set_new(res->response, "signed_transaction",
+			    hex_json(signed_tx.data, signed_tx.len));
+	json_object_set_new(res->response, "transaction_hash", hex_json(hash, 32));
+	json_object_set_new(res->response, "from", address_json(from));
+	json_object_set_new(res->response, "v", quantity_json(v, v_len));
+	json_object_set_new(res->response, "r", quantity_json(sig.r, 32));
+	json_object_set_new(res->response, "s", quantity_json(sig.s, 32));
+out:
+	rlp_buf_free(&signed_tx);
+	return r;
+}
+
+/* evm_message and evm_typed_data: signature r || s || v with v = 27 + recid. */
+static int sign_evm_hashed(struct signer *s, const struct ks_key *key, const uint8_t digest[32],
+			   struct signer_result *res, struct signer_error *err)
+{
+	struct evm_sig sig;
+	uint8_t from[20], rsv[65];
+	int r = sign_evm_digest(s, key, digest, &sig, from, err);
+
+	if (r != SG_OK)
+		return r;
+	memcpy(rsv, sig.r, 32);
+	memcpy(rsv + 32, sig.s, 32);
+	rsv[64] = (uint8_t)(27 + sig.recid);
+	json_object_set_new(res->response, "signature", hex_json(rsv, 65));
+	json_object_set_new(res->response, "digest", hex_json(digest, 32));
+	json_object_set_new(res->response, "from", address_json(from));
+	return SG_OK;
+}
+
+static int sign_evm_message(struct signer *s, const struct ks_key *key,
+			    const struct signer_request *req, struct signer_result *res,
+			    struct signer_error *err)
+{
+	uint8_t digest[32];
+
+	evm_personal_hash(req->payload, req->payload_len, digest);
+	res->view = json_pack("{s:I}", "length", (json_int_t)req->payload_len);
+	return sign_evm_hashed(s, key, digest, res, err);
+}
+
+static int sign_evm_typed_data(struct signer *s, const struct ks_key *key,
+			       const struct signer_request *req, struct signer_result *res,
+			       struct signer_error *err)
+{
+	struct eip712 td;
+	json_t *domain;
+	int r = eip712_hash_text((const char *)req->payload, req->payload_len, &td);
+
+	if (r != SG_OK)
+		return refuse(err, r, 400, "invalid_payload", "the typed data does not encode: %s",
+			      sg_errmsg(r));
+	domain = json_object();
+	if (td.has_name)
+		json_object_set_new(domain, "name", json_string(td.name));
+	if (td.has_version)
+		json_object_set_new(domain, "version", json_string(td.version));
+	if (td.has_chain_id) {
+		struct evm_uint id = {td.chain_id, 32};
+
+		json_object_set_new(domain, "chainId", decimal_json(&id));
+	}
+	if (td.has_verifying_contract)
+		json_object_set_new(domain, "verifyingContract", address_json(td.verifying_contract));
+	res->view = json_pack("{s:o, s:s}", "domain", domain, "primary_type", td.primary_type);
+	return sign_evm_hashed(s, key, td.digest, res, err);
+}
+
+/* ---- the door -------------------------------------------------------------------------- */
+
+int signer_sign(struct signer *s, const struct signer_request *req, struct signer_result *res,
+		struct signer_error *err)
+{
+	enum ks_chain want;
+	struct ks_key key;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	memset(err, 0, sizeof(*err));
+	if (!signer_operation_valid(req->operation))
+		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
+			      "operation must be 1 to %d characters of A-Z a-z 0-9 _ - . :",
+			      SIGNER_OPERATION_MAX);
+	if (req->request_id != NULL && !signer_request_id_valid(req->request_id))
+		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
+			      "request_id must be 1 to %d printable ASCII characters",
+			      SIGNER_REQUEST_ID_MAX);
+	if (req->kind < SIGNER_PAYLOAD_SOLANA_MESSAGE || req->kind > SIGNER_PAYLOAD_EVM_TYPED_DATA)
+		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
+			      "unknown payload kind");
+	if (ks_name_check(req->key) != SG_OK)
+		return refuse(err, SG_ERR_NOT_FOUND, 404, "key_not_found", "no key named '%.64s'",
+			      req->key);
+	r = ks_key_lookup(s->ks, req->key, 0, &key);
+	if (r != SG_OK)
+		return refuse_keystore(err, r, req->key);
+	want = req->kind == SIGNER_PAYLOAD_SOLANA_MESSAGE ? KS_CHAIN_SOLANA : KS_CHAIN_EVM;
+	if (key.chain != want)
+		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "wrong_chain",
+			      "key '%s' is a %s key; %s needs a key of chain %s", key.name,
+			      ks_chain_name(key.chain), signer_payload_name(req->kind),
+			      ks_chain_name(want));
+	if (key.state != KS_STATE_ACTIVE)
+		return refuse(err, SG_ERR_STATE, 409, "key_not_active",
+			      "key '%s' version %u is %s, not active", key.name, key.version,
+			      ks_state_name(key.state));
+	res->response = json_pack("{s:s, s:I, s:s}", "key", key.name, "key_version",
+				  (json_int_t)key.version, "operation", req->operation);
+	if (res->response == NULL)
+		return refuse(err, sg_fail(SG_ERR_NOMEM, "sign response"), 500, "internal",
+			      "internal error");
+	if (req->request_id != NULL)
+		json_object_set_new(res->response, "request_id", json_string(req->request_id));
+	switch (req->kind) {
+	case SIGNER_PAYLOAD_SOLANA_MESSAGE:
+		r = sign_solana(s, &key, req, res, err);
+		break;
+	case SIGNER_PAYLOAD_EVM_TRANSACTION:
+		r = sign_evm_transaction(s, &key, req, res, err);
+		break;
+	case SIGNER_PAYLOAD_EVM_MESSAGE:
+		r = sign_evm_message(s, &key, req, res, err);
+		break;
+	case SIGNER_PAYLOAD_EVM_TYPED_DATA:
+		r = sign_evm_typed_data(s, &key, req, res, err);
+		break;
+	}
+	if (r != SG_OK)
+		signer_result_free(res);
+	return r;
+}
+
+int signer_keys_json(struct signer *s, json_t **out)
+{
+	struct ks_key *keys;
+	size_t n;
+	json_t *list;
+	int r = ks_key_list_current(s->ks, &keys, &n);
+
+	if (r != SG_OK)
+		return r;
+	list = json_array();
+	for (size_t i = 0; list != NULL && i < n; i++) {
+		json_t *k = signer_key_json(&keys[i]);
+
+		if (k == NULL || json_array_append_new(list, k) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	free(keys);
+	*out = list == NULL ? NULL : json_pack("{s:o}", "keys", list);
+	return *out == NULL ? sg_fail(SG_ERR_NOMEM, "listing keys") : SG_OK;
+}
+
+int signer_key_json_get(struct signer *s, const char *name, json_t **out)
+{
+	struct ks_key key;
+	int r = ks_key_get(s->ks, name, 0, &key);
+
+	if (r != SG_OK)
+		return r;
+	*out = signer_key_json(&key);
+	return *out == NULL ? sg_fail(SG_ERR_NOMEM, "key %s", name) : SG_OK;
+}

@@ -1,0 +1,68 @@
+/* The one door: signer_sign(request) -> response. Parse, decide, sign, verify. Everything that
+ * signs (signerctl now, signerd next) goes through it, and nothing else reaches the keys.
+ *
+ * Sign only what was inspected: the payload is decoded strictly, the bytes that were decoded are
+ * the bytes hashed and signed, and every signature is verified against the key before it is
+ * returned. */
+#ifndef SIGNER_SIGNER_SIGNER_H
+#define SIGNER_SIGNER_SIGNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/err.h"
+#include "signer/config.h"
+
+enum signer_payload {
+	SIGNER_PAYLOAD_SOLANA_MESSAGE = 1, /* the serialised message, legacy or v0 */
+	SIGNER_PAYLOAD_EVM_TRANSACTION,    /* the unsigned transaction */
+	SIGNER_PAYLOAD_EVM_MESSAGE,        /* bytes, signed as EIP-191 personal_sign */
+	SIGNER_PAYLOAD_EVM_TYPED_DATA,     /* EIP-712 typed data as JSON text */
+};
+
+struct signer_request {
+	const char *client;     /* the caller's identity; "local" for signerctl */
+	const char *key;
+	const char *operation;
+	const char *request_id; /* optional: NULL */
+	enum signer_payload kind;
+	const uint8_t *payload;
+	size_t payload_len;
+};
+
+/* A refusal or failure as the API reports it. */
+struct signer_error {
+	int status;        /* HTTP status */
+	const char *code;  /* API error code: "invalid_payload", "key_not_found", ... */
+	char message[320]; /* a sentence for a person; for "internal", nothing that leaks */
+};
+
+struct signer_result {
+	json_t *response; /* the sign response of the API */
+	json_t *view;     /* what was decoded: the read-only view policy and audit see */
+};
+
+struct signer;
+
+SG_MUST_CHECK int signer_open(const struct signer_config *cfg, struct signer **out);
+void signer_close(struct signer *s);
+
+/* SG_OK with *result filled (free with signer_result_free), or a code with *err filled. */
+SG_MUST_CHECK int signer_sign(struct signer *s, const struct signer_request *req,
+			      struct signer_result *result, struct signer_error *err);
+void signer_result_free(struct signer_result *result);
+/* {"error": {"code", "message", "request_id"?}} */
+json_t *signer_error_json(const struct signer_error *err, const char *request_id);
+
+/* {"keys": [KEY, ...]}: the current version of every key. */
+SG_MUST_CHECK int signer_keys_json(struct signer *s, json_t **out);
+/* One KEY; SG_ERR_NOT_FOUND when there is none. */
+SG_MUST_CHECK int signer_key_json_get(struct signer *s, const char *name, json_t **out);
+
+/* Payload kinds by their API field name ("solana_message", ...); 0 when unknown. */
+enum signer_payload signer_payload_parse(const char *field);
+const char *signer_payload_name(enum signer_payload kind);
+
+#endif
