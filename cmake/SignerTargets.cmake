@@ -22,6 +22,14 @@ if(SIGNER_SANITIZE)
   target_link_options(signer_sanitizers INTERFACE -fsanitize=${SIGNER_SANITIZE})
 endif()
 
+# libFuzzer: every library carries coverage; the fuzz programs link the fuzzer's main.
+if(SIGNER_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "-DSIGNER_FUZZ=ON needs clang (CC=clang)")
+  endif()
+  target_compile_options(signer_sanitizers INTERFACE -fsanitize=fuzzer-no-link)
+endif()
+
 add_library(signer_build_flags INTERFACE)
 target_link_libraries(signer_build_flags INTERFACE signer_warnings signer_hardening signer_sanitizers)
 target_compile_definitions(signer_build_flags INTERFACE _GNU_SOURCE)

@@ -1,0 +1,73 @@
+/* Runs a fuzz target over files and directories (the seed corpus from the shared vectors and the
+ * corpus the fuzzers found) as a plain program, so that every build replays them. */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int replay_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	long len;
+
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) != 0) {
+		fprintf(stderr, "replay: cannot read %s\n", path);
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	buf = malloc((size_t)len + 1);
+	if (buf == NULL || fread(buf, 1, (size_t)len, f) != (size_t)len) {
+		fclose(f);
+		free(buf);
+		return -1;
+	}
+	fclose(f);
+	LLVMFuzzerTestOneInput(buf, (size_t)len);
+	free(buf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long count = 0;
+
+	for (int i = 1; i < argc; i++) {
+		struct stat st;
+		DIR *d;
+		struct dirent *e;
+
+		if (stat(argv[i], &st) != 0) {
+			fprintf(stderr, "replay: %s is missing\n", argv[i]);
+			return 1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			if (replay_file(argv[i]) != 0)
+				return 1;
+			count++;
+			continue;
+		}
+		d = opendir(argv[i]);
+		while (d != NULL && (e = readdir(d)) != NULL) {
+			char path[4096];
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", argv[i], e->d_name);
+			if (replay_file(path) != 0)
+				return 1;
+			count++;
+		}
+		if (d != NULL)
+			closedir(d);
+	}
+	printf("replayed %lu inputs\n", count);
+	/* a corpus that is not there would make this test pass on nothing */
+	return count > 0 ? 0 : 1;
+}
