@@ -97,6 +97,18 @@ sed -i "s|pin_file: .*|pin_file: $work/pin-copy|" "$work/open-pin.yaml"
 check "readable PIN file refused" expect_exit 1 "$work/f4" "$signerctl" --config "$work/open-pin.yaml" key list
 check "readable PIN file says why" grep -q "can be read or written by others (mode 0644)" "$work/f4"
 
+# sign: usage errors exit 2, refusals exit 1 with the API's error object on stdout
+check "sign without a payload" expect_exit 2 "$work/s1" ctl sign --key polygon-dev --operation dev
+check "sign with two payloads" expect_exit 2 "$work/s2" ctl sign --key polygon-dev --operation dev --evm-message 0x00 --evm-message 0x01
+check "sign without an operation" expect_exit 2 "$work/s3" ctl sign --key polygon-dev --evm-message 0x00
+ctl sign --key polygon-dev --operation dev --request-id r-1 --evm-message 0x48656c6c6f --json > "$work/s4.json"
+check "personal_sign response" jq -e '.key == "polygon-dev" and .key_version == 1 and .operation == "dev"
+  and .request_id == "r-1" and (.signature | test("^0x[0-9a-f]{130}$")) and (.digest | test("^0x[0-9a-f]{64}$"))' "$work/s4.json"
+check "personal_sign from" test "$(jq -r .from "$work/s4.json")" = "$(jq -r '.keys[] | select(.name == "polygon-dev") | .address' "$work/list.json")"
+check "refusal exits 1" expect_exit 1 "$work/s5" ctl sign --key polygon-dev --operation dev --evm-transaction 0x03c0 --json
+check "refusal is the API's error object" jq -e '.error.code == "invalid_payload" and (.error.message | test("blob"))' <(grep -v '^signerctl:' "$work/s5")
+check "refusal says why on stderr" grep -q "^signerctl: sign: .*(invalid_payload)$" "$work/s5"
+
 # no secret in any output
 # (the PINs are searched for with grep -f, so that they never reach a command line)
 check "PINs are long enough to search for" test "$(wc -c < "$env_dir/pin")" -ge 16 -a "$(wc -c < "$env_dir/so-pin")" -ge 16
