@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "keystore/keystore.h"
 #include "signer/config.h"
+#include "signer/audit.h"
 #include "signer/keyinfo.h"
 #include "signer/signer.h"
 
@@ -31,6 +32,7 @@ static const char usage_text[] =
 	"       PAYLOAD: --solana-message B64 | --evm-transaction 0xHEX | --evm-message 0xHEX\n"
 	"                | --evm-typed-data FILE\n"
 	"                                                       sign locally, as client 'local'\n"
+	"  audit verify FILE                                    check the audit log's hash chain\n"
 	"\n"
 	"--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH ".\n";
 
@@ -312,6 +314,20 @@ static int cmd_sign(struct ctl *ctl, const char *key, const char *operation,
 	return rc;
 }
 
+/* Exit 0 when the chain holds; 1 with "FILE:LINE: what" for the first bad line. */
+static int cmd_audit_verify(const char *path)
+{
+	unsigned long bad, lines;
+	int r = audit_verify_file(path, &bad, &lines);
+
+	if (r != SG_OK) {
+		fprintf(stderr, "signerctl: audit verify: %s\n", sg_errmsg(r));
+		return EXIT_FAILURE;
+	}
+	printf("%s: %lu records, chain intact\n", path, lines);
+	return EXIT_SUCCESS;
+}
+
 enum {
 	OPT_JSON = 1000,
 	OPT_NAME,
@@ -422,6 +438,11 @@ static int run(struct ctl *ctl, int argc, char **argv)
 		if (key == NULL || operation == NULL || payloads != 1 || optind != argc)
 			return usage("sign needs --key, --operation and exactly one payload option");
 		return cmd_sign(ctl, key, operation, request_id, kind, payload, as_json);
+	}
+	if (strcmp(group, "audit") == 0 && strcmp(verb, "verify") == 0) {
+		if (optind != argc - 1 || as_json)
+			return usage("audit verify needs one FILE");
+		return cmd_audit_verify(argv[optind]);
 	}
 	if (strcmp(group, "token") == 0 && strcmp(verb, "init") == 0) {
 		if (so_pin_file == NULL || optind != argc)
