@@ -214,7 +214,7 @@ static int config_listen(struct ydoc *d, yaml_node_t *root, const char *section,
 
 int signer_config_load(const char *path, struct signer_config *cfg)
 {
-	static const char *const fields[] = {"token", "workers", "api", "ops", NULL};
+	static const char *const fields[] = {"token", "workers", "api", "ops", "audit", NULL};
 	struct ydoc d;
 	struct stat st;
 	yaml_node_t *root, *node;
@@ -255,6 +255,19 @@ int signer_config_load(const char *path, struct signer_config *cfg)
 	if ((r = config_listen(&d, root, "api", "127.0.0.1:8443", &cfg->api)) != SG_OK ||
 	    (r = config_listen(&d, root, "ops", "127.0.0.1:9810", &cfg->ops)) != SG_OK)
 		goto out;
+	node = ydoc_map_get(&d, root, "audit");
+	if (node != NULL) {
+		static const char *const audit_fields[] = {"path", NULL};
+		char *audit_path = NULL;
+
+		if ((r = ydoc_expect_map(&d, node, "audit", audit_fields)) != SG_OK ||
+		    (r = config_string(&d, node, "path", "audit.path", true, &audit_path)) != SG_OK)
+			goto out;
+		r = config_path_resolve(cfg->path, audit_path, &cfg->audit.path);
+		free(audit_path);
+		if (r != SG_OK)
+			goto out;
+	}
 out:
 	ydoc_free(&d);
 	if (r != SG_OK)
@@ -269,6 +282,7 @@ void signer_config_free(struct signer_config *cfg)
 	free(cfg->token.label);
 	free(cfg->token.pin_file);
 	free(cfg->api.host);
+	free(cfg->audit.path);
 	free(cfg->ops.host);
 	for (size_t i = 0; i < cfg->token.n_env; i++) {
 		free(cfg->token.env[i].name);

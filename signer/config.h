@@ -12,6 +12,8 @@
  *     listen: 127.0.0.1:8443                    # the mTLS signing API (host:port, [v6]:port)
  *   ops:
  *     listen: 127.0.0.1:9810                    # health, readiness and metrics (plain HTTP)
+ *   audit:
+ *     path: audit.log                           # the hash-chained audit log (required to sign)
  *
  * Relative paths are relative to the directory of the config file. Unknown fields are errors,
  * reported as FILE:LINE: message. */
@@ -47,6 +49,9 @@ struct signer_config {
 	unsigned workers;
 	struct signer_config_listen api;
 	struct signer_config_listen ops;
+	struct {
+		char *path;
+	} audit;
 };
 
 /* The path to use: the --config argument, else $SIGNER_CONFIG, else the default. */

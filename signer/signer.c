@@ -11,6 +11,7 @@
 #include "common/encoding.h"
 #include "common/keccak.h"
 #include "keystore/keystore.h"
+#include "signer/audit.h"
 #include "signer/evm/eip712.h"
 #include "signer/evm/sig.h"
 #include "signer/evm/tx.h"
@@ -22,6 +23,7 @@
 
 struct signer {
 	struct keystore *ks;
+	struct audit_log *audit;
 };
 
 static const char *const payload_names[] = {
@@ -57,15 +59,26 @@ int signer_open(const struct signer_config *cfg, struct signer **out)
 	struct signer *s;
 	int r;
 
+	bool repaired;
+
 	*out = NULL;
 	if (sodium_init() < 0)
 		return sg_fail(SG_ERR_INTERNAL, "libsodium failed to initialise");
+	if (cfg->audit.path == NULL)
+		return sg_fail(SG_ERR_CONFIG, "%s: no audit.path: nothing is signed without an audit "
+					      "log",
+			       cfg->path != NULL ? cfg->path : "the configuration");
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return sg_fail(SG_ERR_NOMEM, "opening the signer");
-	r = ks_open(&kc, &s->ks);
+	r = audit_open(cfg->audit.path, &s->audit, &repaired);
+	if (r == SG_OK && repaired)
+		fprintf(stderr, "signerd: audit log %s: a torn last line (from a crash) was removed\n",
+			cfg->audit.path);
+	if (r == SG_OK)
+		r = ks_open(&kc, &s->ks);
 	if (r != SG_OK) {
-		free(s);
+		signer_close(s);
 		return r;
 	}
 	*out = s;
@@ -77,6 +90,7 @@ void signer_close(struct signer *s)
 	if (s == NULL)
 		return;
 	ks_close(s->ks);
+	audit_close(s->audit);
 	free(s);
 }
 
@@ -94,6 +108,8 @@ json_t *signer_error_json(const struct signer_error *err, const char *request_id
 
 	if (e != NULL && request_id != NULL)
 		json_object_set_new(e, "request_id", json_string(request_id));
+	if (e != NULL && err->audit_id[0] != '\0')
+		json_object_set_new(e, "audit_id", json_string(err->audit_id));
 	return json_pack("{s:o}", "error", e);
 }
 
@@ -270,6 +286,8 @@ static int sign_solana(struct signer *s, const struct ks_key *key,
 			   500, "internal", "internal error");
 		goto out;
 	}
+	memcpy(res->signature, sig, 64);
+	res->signature_len = 64;
 	json_object_set_new(res->response, "signature", b58_json(sig, 64));
 	json_object_set_new(res->response, "signer", b58_json(key->public_key, 32));
 out:
@@ -282,7 +300,8 @@ out:
 /* Signs a digest with an EVM key: the token's signature made low-S, its recovery id found, and
  * the signer recovered from it and compared with the key's address. */
 static int sign_evm_digest(struct signer *s, const struct ks_key *key, const uint8_t digest[32],
-			   struct evm_sig *sig, uint8_t from[20], struct signer_error *err)
+			   struct evm_sig *sig, uint8_t from[20], struct signer_result *res,
+			   struct signer_error *err)
 {
 	uint8_t raw[KS_SIGNATURE_MAX], recovered[20];
 	size_t rawlen;
@@ -298,6 +317,10 @@ static int sign_evm_digest(struct signer *s, const struct ks_key *key, const uin
 	if (memcmp(recovered, from, 20) != 0)
 		return refuse(err, sg_fail(SG_ERR_VERIFY, "the signature recovers to another address"),
 			      500, "internal", "internal error");
+	memcpy(res->signature, sig->r, 32);
+	memcpy(res->signature + 32, sig->s, 32);
+	res->signature[64] = (uint8_t)sig->recid;
+	res->signature_len = 65;
 	return SG_OK;
 }
 
@@ -355,7 +378,7 @@ static int sign_evm_transaction(struct signer *s, const struct ks_key *key,
 			      sg_errmsg(r));
 	res->view = evm_tx_view(&tx);
 	evm_tx_signing_hash(&tx, digest);
-	if ((r = sign_evm_digest(s, key, digest, &sig, from, err)) != SG_OK)
+	if ((r = sign_evm_digest(s, key, digest, &sig, from, res, err)) != SG_OK)
 		return r;
 	r = evm_tx_encode_signed(&tx, sig.recid, sig.r, sig.s, &signed_tx, v, &v_len);
 	if (r != SG_OK) {
@@ -381,7 +404,7 @@ static int sign_evm_hashed(struct signer *s, const struct ks_key *key, const uin
 {
 	struct evm_sig sig;
 	uint8_t from[20], rsv[65];
-	int r = sign_evm_digest(s, key, digest, &sig, from, err);
+	int r = sign_evm_digest(s, key, digest, &sig, from, res, err);
 
 	if (r != SG_OK)
 		return r;
@@ -434,8 +457,16 @@ static int sign_evm_typed_data(struct signer *s, const struct ks_key *key,
 
 /* ---- the door -------------------------------------------------------------------------- */
 
-int signer_sign(struct signer *s, const struct signer_request *req, struct signer_result *res,
-		struct signer_error *err)
+/* What the audit record needs to know of the key, once it is known. */
+struct sign_key_seen {
+	bool known;
+	uint32_t version;
+	enum ks_chain chain;
+};
+
+static int signer_sign_checked(struct signer *s, const struct signer_request *req,
+			       struct signer_result *res, struct signer_error *err,
+			       struct sign_key_seen *seen)
 {
 	enum ks_chain want;
 	struct ks_key key;
@@ -460,6 +491,7 @@ int signer_sign(struct signer *s, const struct signer_request *req, struct signe
 	r = ks_key_lookup(s->ks, req->key, 0, &key);
 	if (r != SG_OK)
 		return refuse_keystore(err, r, req->key);
+	*seen = (struct sign_key_seen){true, key.version, key.chain};
 	want = req->kind == SIGNER_PAYLOAD_SOLANA_MESSAGE ? KS_CHAIN_SOLANA : KS_CHAIN_EVM;
 	if (key.chain != want)
 		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "wrong_chain",
@@ -494,6 +526,94 @@ int signer_sign(struct signer *s, const struct signer_request *req, struct signe
 	if (r != SG_OK)
 		signer_result_free(res);
 	return r;
+}
+
+static const char *decision_of(int status)
+{
+	if (status == 403 || status == 429)
+		return "denied";
+	return status >= 500 ? "error" : "invalid";
+}
+
+/* The audit record of one request; NULL when out of memory. */
+static json_t *audit_record(const struct signer_request *req, const struct sign_key_seen *seen,
+			    const char *decision, const char *reason, const uint8_t *sig,
+			    size_t sig_len)
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+	char hex[2 * crypto_hash_sha256_BYTES + 1];
+	json_t *rec = json_object();
+
+	if (rec == NULL)
+		return NULL;
+	json_object_set_new(rec, "request_id",
+			    req->request_id != NULL ? json_string(req->request_id) : json_null());
+	json_object_set_new(rec, "client", json_string(req->client != NULL ? req->client : ""));
+	/* a key name that is not one is kept out: it could be anything the client sent */
+	json_object_set_new(rec, "key", ks_name_check(req->key) == SG_OK ? json_string(req->key)
+									 : json_null());
+	json_object_set_new(rec, "key_version",
+			    seen->known ? json_integer(seen->version) : json_null());
+	json_object_set_new(rec, "operation", signer_operation_valid(req->operation)
+						      ? json_string(req->operation)
+						      : json_null());
+	json_object_set_new(rec, "chain",
+			    seen->known ? json_string(ks_chain_name(seen->chain)) : json_null());
+	json_object_set_new(rec, "payload", json_string(signer_payload_name(req->kind)));
+	crypto_hash_sha256(h, req->payload, req->payload_len);
+	if (hex_encode(h, sizeof(h), hex, sizeof(hex)) == SG_OK)
+		json_object_set_new(rec, "payload_sha256", json_string(hex));
+	json_object_set_new(rec, "decision", json_string(decision));
+	json_object_set_new(rec, "reason", reason != NULL ? json_string(reason) : json_null());
+	if (sig != NULL) {
+		crypto_hash_sha256(h, sig, sig_len);
+		if (hex_encode(h, sizeof(h), hex, sizeof(hex)) == SG_OK)
+			json_object_set_new(rec, "signature_sha256", json_string(hex));
+	} else {
+		json_object_set_new(rec, "signature_sha256", json_null());
+	}
+	return rec;
+}
+
+int signer_sign(struct signer *s, const struct signer_request *req, struct signer_result *res,
+		struct signer_error *err)
+{
+	struct sign_key_seen seen = {false, 0, 0};
+	char audit_id[AUDIT_ID_LEN + 1] = "";
+	json_t *rec;
+	int r = signer_sign_checked(s, req, res, err, &seen), ar;
+
+	if (r == SG_OK) {
+		/* durable before done: the record is on disk before the signature leaves */
+		rec = audit_record(req, &seen, "signed", NULL, res->signature, res->signature_len);
+		ar = rec == NULL ? sg_fail(SG_ERR_NOMEM, "audit record")
+				 : audit_append(s->audit, rec, audit_id);
+		json_decref(rec);
+		if (ar != SG_OK) {
+			signer_result_free(res);
+			memset(res->signature, 0, sizeof(res->signature));
+			return refuse(err, ar, 503, "unavailable",
+				      "the audit log cannot be written; nothing was signed");
+		}
+		snprintf(res->audit_id, sizeof(res->audit_id), "%s", audit_id);
+		json_object_set_new(res->response, "audit_id", json_string(audit_id));
+		return SG_OK;
+	}
+	rec = audit_record(req, &seen, decision_of(err->status), err->code, NULL, 0);
+	if (rec != NULL && audit_append(s->audit, rec, audit_id) == SG_OK)
+		snprintf(err->audit_id, sizeof(err->audit_id), "%s", audit_id);
+	json_decref(rec);
+	return r;
+}
+
+bool signer_audit_writable(struct signer *s)
+{
+	return audit_writable(s->audit);
+}
+
+uint64_t signer_audit_failures(struct signer *s)
+{
+	return audit_failures(s->audit);
 }
 
 int signer_keys_json(struct signer *s, json_t **out)

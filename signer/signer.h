@@ -7,6 +7,7 @@
 #ifndef SIGNER_SIGNER_SIGNER_H
 #define SIGNER_SIGNER_SIGNER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,11 +38,15 @@ struct signer_error {
 	int status;        /* HTTP status */
 	const char *code;  /* API error code: "invalid_payload", "key_not_found", ... */
 	char message[320]; /* a sentence for a person; for "internal", nothing that leaks */
+	char audit_id[33]; /* the refusal's audit record, "" when it could not be written */
 };
 
 struct signer_result {
 	json_t *response; /* the sign response of the API */
 	json_t *view;     /* what was decoded: the read-only view policy and audit see */
+	uint8_t signature[65]; /* the raw signature: Ed25519 64 bytes, or r || s || recid */
+	size_t signature_len;
+	char audit_id[33];
 };
 
 struct signer;
@@ -49,12 +54,18 @@ struct signer;
 SG_MUST_CHECK int signer_open(const struct signer_config *cfg, struct signer **out);
 void signer_close(struct signer *s);
 
-/* SG_OK with *result filled (free with signer_result_free), or a code with *err filled. */
+/* SG_OK with *result filled (free with signer_result_free), or a code with *err filled. Every
+ * request, whatever its outcome, gets an audit record; a signature is returned only once its
+ * record is on disk (if the record cannot be written: 503 unavailable, and no signature). */
 SG_MUST_CHECK int signer_sign(struct signer *s, const struct signer_request *req,
 			      struct signer_result *result, struct signer_error *err);
 void signer_result_free(struct signer_result *result);
-/* {"error": {"code", "message", "request_id"?}} */
+/* {"error": {"code", "message", "request_id"?, "audit_id"?}} */
 json_t *signer_error_json(const struct signer_error *err, const char *request_id);
+
+/* For readiness and metrics. */
+bool signer_audit_writable(struct signer *s);
+uint64_t signer_audit_failures(struct signer *s);
 
 /* {"keys": [KEY, ...]}: the current version of every key. */
 SG_MUST_CHECK int signer_keys_json(struct signer *s, json_t **out);

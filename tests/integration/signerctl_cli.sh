@@ -109,6 +109,18 @@ check "refusal exits 1" expect_exit 1 "$work/s5" ctl sign --key polygon-dev --op
 check "refusal is the API's error object" jq -e '.error.code == "invalid_payload" and (.error.message | test("blob"))' <(grep -v '^signerctl:' "$work/s5")
 check "refusal says why on stderr" grep -q "^signerctl: sign: .*(invalid_payload)$" "$work/s5"
 
+# the audit log: every sign left a record; a changed line breaks the chain there
+ctl sign --key polygon-dev --operation dev --evm-message 0x01 > /dev/null
+ctl sign --key polygon-dev --operation dev --evm-message 0x02 > /dev/null
+check "audit verify" expect_exit 0 "$work/a1" "$signerctl" audit verify "$env_dir/audit.log"
+check "audit records" test "$(wc -l < "$env_dir/audit.log")" -eq 4
+check "the refusal was recorded" grep -q '"decision":"invalid","reason":"invalid_payload"' "$env_dir/audit.log"
+cp "$env_dir/audit.log" "$work/tampered.log"
+sed -i '2s/"operation":"dev"/"operation":"dew"/' "$work/tampered.log"
+check "tampered log fails" expect_exit 1 "$work/a2" "$signerctl" audit verify "$work/tampered.log"
+check "and names line 3" grep -q "tampered.log:3: the chain is broken" "$work/a2"
+check "audit verify of nothing" expect_exit 1 "$work/a3" "$signerctl" audit verify "$work/none.log"
+
 # no secret in any output
 # (the PINs are searched for with grep -f, so that they never reach a command line)
 check "PINs are long enough to search for" test "$(wc -c < "$env_dir/pin")" -ge 16 -a "$(wc -c < "$env_dir/so-pin")" -ge 16

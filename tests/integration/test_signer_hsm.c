@@ -12,12 +12,14 @@
 #include "common/address.h"
 #include "common/encoding.h"
 #include "keystore/keystore.h"
+#include "signer/audit.h"
 #include "signer/evm/sig.h"
 #include "signer/evm/tx.h"
 #include "signer/signer.h"
 
 static struct hsm_fixture fx;
 static struct signer *signer;
+static char audit_path[160];
 static char evm_address[EVM_ADDRESS_TEXT_LEN];
 static uint8_t sol_pub[32];
 
@@ -45,6 +47,8 @@ static int setup(void **state)
 	cfg.token.label = fx.label;
 	cfg.token.pin_file = fx.pin_file;
 	cfg.workers = 2;
+	snprintf(audit_path, sizeof(audit_path), "%s/audit.log", fx.dir);
+	cfg.audit.path = audit_path;
 	return signer_open(&cfg, &signer) == 0 ? 0 : -1;
 }
 
@@ -71,6 +75,7 @@ static json_t *sign_ok(const char *key, enum signer_payload kind, const uint8_t 
 	assert_int_equal(json_integer_value(json_object_get(res.response, "key_version")), 1);
 	assert_string_equal(json_string_value(json_object_get(res.response, "operation")), "test");
 	assert_string_equal(json_string_value(json_object_get(res.response, "request_id")), "req-1");
+	assert_int_equal(strlen(json_string_value(json_object_get(res.response, "audit_id"))), 32);
 	assert_non_null(res.view);
 	out = json_incref(res.response);
 	if (view != NULL)
@@ -310,6 +315,63 @@ static void test_refusals(void **state)
 	}
 }
 
+/* Every request above left one record, signed or refused, and the chain holds. The last record
+ * is the last request's. */
+static void test_audit_trail(void **state)
+{
+	static const uint8_t msg[] = "audit me";
+	struct signer_request req = {"local", "evm", "trail", "r-trail", SIGNER_PAYLOAD_EVM_MESSAGE,
+				     msg, sizeof(msg) - 1};
+	struct signer_result res;
+	struct signer_error err;
+	unsigned long bad, lines, before;
+	char last[4096] = "", line[4096];
+	FILE *f;
+	json_t *rec;
+	uint8_t h[32];
+	char hex[65];
+
+	(void)state;
+	assert_int_equal(audit_verify_file(audit_path, &bad, &before), 0);
+	assert_true(before >= 40);
+	assert_int_equal(signer_sign(signer, &req, &res, &err), 0);
+	f = fopen(audit_path, "r");
+	while (fgets(line, sizeof(line), f) != NULL)
+		memcpy(last, line, sizeof(line));
+	fclose(f);
+	rec = json_loads(last, 0, NULL);
+	assert_non_null(rec);
+	assert_string_equal(json_string_value(json_object_get(rec, "audit_id")), res.audit_id);
+	assert_string_equal(json_string_value(json_object_get(rec, "decision")), "signed");
+	assert_string_equal(json_string_value(json_object_get(rec, "client")), "local");
+	assert_string_equal(json_string_value(json_object_get(rec, "operation")), "trail");
+	assert_string_equal(json_string_value(json_object_get(rec, "chain")), "evm");
+	crypto_hash_sha256(h, msg, sizeof(msg) - 1);
+	assert_int_equal(hex_encode(h, 32, hex, sizeof(hex)), 0);
+	assert_string_equal(json_string_value(json_object_get(rec, "payload_sha256")), hex);
+	crypto_hash_sha256(h, res.signature, res.signature_len);
+	assert_int_equal(hex_encode(h, 32, hex, sizeof(hex)), 0);
+	assert_string_equal(json_string_value(json_object_get(rec, "signature_sha256")), hex);
+	json_decref(rec);
+	signer_result_free(&res);
+
+	/* a refusal is recorded too, and its error names the record */
+	req.key = "sol";
+	assert_int_not_equal(signer_sign(signer, &req, &res, &err), 0);
+	assert_int_equal(strlen(err.audit_id), 32);
+	assert_int_equal(audit_verify_file(audit_path, &bad, &lines), 0);
+	assert_int_equal(lines, before + 2);
+	f = fopen(audit_path, "r");
+	while (fgets(line, sizeof(line), f) != NULL)
+		memcpy(last, line, sizeof(line));
+	fclose(f);
+	rec = json_loads(last, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(rec, "decision")), "invalid");
+	assert_string_equal(json_string_value(json_object_get(rec, "reason")), "wrong_chain");
+	assert_true(json_is_null(json_object_get(rec, "signature_sha256")));
+	json_decref(rec);
+}
+
 static void test_keys_json(void **state)
 {
 	json_t *keys, *one;
@@ -330,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_personal_and_typed),
 		cmocka_unit_test(test_solana_messages),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_audit_trail),
 		cmocka_unit_test(test_keys_json),
 	};
 

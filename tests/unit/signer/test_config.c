@@ -49,7 +49,8 @@ static void test_valid(void **state)
 					"    SOFTHSM2_CONF: /x/softhsm2.conf\n"
 					"workers: 4\n"
 					"api:\n  listen: '[::1]:9443'\n"
-					"ops:\n  listen: 0.0.0.0:9000\n");
+					"ops:\n  listen: 0.0.0.0:9000\n"
+					"audit:\n  path: audit.log\n");
 	char want[300];
 
 	(void)state;
@@ -66,6 +67,8 @@ static void test_valid(void **state)
 	assert_int_equal(cfg.api.port, 9443);
 	assert_string_equal(cfg.ops.host, "0.0.0.0");
 	assert_int_equal(cfg.ops.port, 9000);
+	snprintf(want, sizeof(want), "%s/audit.log", dir);
+	assert_string_equal(cfg.audit.path, want);
 	signer_config_free(&cfg);
 }
 
