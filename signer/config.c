@@ -212,9 +212,30 @@ static int config_listen(struct ydoc *d, yaml_node_t *root, const char *section,
 	return out->host == NULL ? sg_fail(SG_ERR_NOMEM, "config") : SG_OK;
 }
 
+/* A section of one field, path: {section: {path: FILE}}, resolved against the config's dir. */
+static int config_section_path(struct ydoc *d, yaml_node_t *root, const char *section,
+			       char **out, const char *cfg_path)
+{
+	static const char *const fields[] = {"path", NULL};
+	yaml_node_t *node = ydoc_map_get(d, root, section);
+	char what[32], *value = NULL;
+	int r;
+
+	if (node == NULL)
+		return SG_OK;
+	snprintf(what, sizeof(what), "%s.path", section);
+	if ((r = ydoc_expect_map(d, node, section, fields)) != SG_OK ||
+	    (r = config_string(d, node, "path", what, true, &value)) != SG_OK)
+		return r;
+	r = config_path_resolve(cfg_path, value, out);
+	free(value);
+	return r;
+}
+
 int signer_config_load(const char *path, struct signer_config *cfg)
 {
-	static const char *const fields[] = {"token", "workers", "api", "ops", "audit", NULL};
+	static const char *const fields[] = {"token", "workers", "api", "ops", "audit", "policy",
+					     NULL};
 	struct ydoc d;
 	struct stat st;
 	yaml_node_t *root, *node;
@@ -255,19 +276,9 @@ int signer_config_load(const char *path, struct signer_config *cfg)
 	if ((r = config_listen(&d, root, "api", "127.0.0.1:8443", &cfg->api)) != SG_OK ||
 	    (r = config_listen(&d, root, "ops", "127.0.0.1:9810", &cfg->ops)) != SG_OK)
 		goto out;
-	node = ydoc_map_get(&d, root, "audit");
-	if (node != NULL) {
-		static const char *const audit_fields[] = {"path", NULL};
-		char *audit_path = NULL;
-
-		if ((r = ydoc_expect_map(&d, node, "audit", audit_fields)) != SG_OK ||
-		    (r = config_string(&d, node, "path", "audit.path", true, &audit_path)) != SG_OK)
-			goto out;
-		r = config_path_resolve(cfg->path, audit_path, &cfg->audit.path);
-		free(audit_path);
-		if (r != SG_OK)
-			goto out;
-	}
+	if ((r = config_section_path(&d, root, "audit", &cfg->audit.path, cfg->path)) != SG_OK ||
+	    (r = config_section_path(&d, root, "policy", &cfg->policy.path, cfg->path)) != SG_OK)
+		goto out;
 out:
 	ydoc_free(&d);
 	if (r != SG_OK)
@@ -283,6 +294,7 @@ void signer_config_free(struct signer_config *cfg)
 	free(cfg->token.pin_file);
 	free(cfg->api.host);
 	free(cfg->audit.path);
+	free(cfg->policy.path);
 	free(cfg->ops.host);
 	for (size_t i = 0; i < cfg->token.n_env; i++) {
 		free(cfg->token.env[i].name);

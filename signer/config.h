@@ -14,6 +14,8 @@
  *     listen: 127.0.0.1:9810                    # health, readiness and metrics (plain HTTP)
  *   audit:
  *     path: audit.log                           # the hash-chained audit log (required to sign)
+ *   policy:
+ *     path: policy.yaml                         # clients and grants (required to sign)
  *
  * Relative paths are relative to the directory of the config file. Unknown fields are errors,
  * reported as FILE:LINE: message. */
@@ -52,6 +54,9 @@ struct signer_config {
 	struct {
 		char *path;
 	} audit;
+	struct {
+		char *path;
+	} policy;
 };
 
 /* The path to use: the --config argument, else $SIGNER_CONFIG, else the default. */

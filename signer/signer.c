@@ -1,5 +1,6 @@
 #include "signer/signer.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "common/encoding.h"
 #include "common/keccak.h"
 #include "keystore/keystore.h"
+#include "policy/policy.h"
 #include "signer/audit.h"
 #include "signer/evm/eip712.h"
 #include "signer/evm/sig.h"
@@ -24,6 +26,8 @@
 struct signer {
 	struct keystore *ks;
 	struct audit_log *audit;
+	pthread_rwlock_t policy_lock; /* readers sign; signer_policy_reload swaps */
+	struct policy *policy;
 };
 
 static const char *const payload_names[] = {
@@ -64,14 +68,18 @@ int signer_open(const struct signer_config *cfg, struct signer **out)
 	*out = NULL;
 	if (sodium_init() < 0)
 		return sg_fail(SG_ERR_INTERNAL, "libsodium failed to initialise");
-	if (cfg->audit.path == NULL)
-		return sg_fail(SG_ERR_CONFIG, "%s: no audit.path: nothing is signed without an audit "
-					      "log",
-			       cfg->path != NULL ? cfg->path : "the configuration");
+	if (cfg->audit.path == NULL || cfg->policy.path == NULL)
+		return sg_fail(SG_ERR_CONFIG, "%s: no %s.path: nothing is signed without %s",
+			       cfg->path != NULL ? cfg->path : "the configuration",
+			       cfg->audit.path == NULL ? "audit" : "policy",
+			       cfg->audit.path == NULL ? "an audit log" : "a policy");
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return sg_fail(SG_ERR_NOMEM, "opening the signer");
-	r = audit_open(cfg->audit.path, &s->audit, &repaired);
+	pthread_rwlock_init(&s->policy_lock, NULL);
+	r = policy_load(cfg->policy.path, &s->policy);
+	if (r == SG_OK)
+		r = audit_open(cfg->audit.path, &s->audit, &repaired);
 	if (r == SG_OK && repaired)
 		fprintf(stderr, "signerd: audit log %s: a torn last line (from a crash) was removed\n",
 			cfg->audit.path);
@@ -91,6 +99,8 @@ void signer_close(struct signer *s)
 		return;
 	ks_close(s->ks);
 	audit_close(s->audit);
+	policy_free(s->policy);
+	pthread_rwlock_destroy(&s->policy_lock);
 	free(s);
 }
 
@@ -470,6 +480,7 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 {
 	enum ks_chain want;
 	struct ks_key key;
+	const char *rule;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -485,6 +496,12 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 	if (req->kind < SIGNER_PAYLOAD_SOLANA_MESSAGE || req->kind > SIGNER_PAYLOAD_EVM_TYPED_DATA)
 		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
 			      "unknown payload kind");
+	/* who may do what comes first: a client without a grant learns nothing of the keys */
+	pthread_rwlock_rdlock(&s->policy_lock);
+	r = policy_authorize(s->policy, req->client, req->key, req->operation, &rule);
+	pthread_rwlock_unlock(&s->policy_lock);
+	if (r != SG_OK)
+		return refuse(err, r, 403, "forbidden", "%s", sg_errmsg(r));
 	if (ks_name_check(req->key) != SG_OK)
 		return refuse(err, SG_ERR_NOT_FOUND, 404, "key_not_found", "no key named '%.64s'",
 			      req->key);
@@ -604,6 +621,21 @@ int signer_sign(struct signer *s, const struct signer_request *req, struct signe
 		snprintf(err->audit_id, sizeof(err->audit_id), "%s", audit_id);
 	json_decref(rec);
 	return r;
+}
+
+int signer_policy_reload(struct signer *s, const char *path)
+{
+	struct policy *fresh, *old;
+	int r = policy_load(path, &fresh);
+
+	if (r != SG_OK)
+		return r; /* the policy in force stays */
+	pthread_rwlock_wrlock(&s->policy_lock);
+	old = s->policy;
+	s->policy = fresh;
+	pthread_rwlock_unlock(&s->policy_lock);
+	policy_free(old);
+	return SG_OK;
 }
 
 bool signer_audit_writable(struct signer *s)

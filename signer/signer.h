@@ -24,7 +24,7 @@ enum signer_payload {
 };
 
 struct signer_request {
-	const char *client;     /* the caller's identity; "local" for signerctl */
+	const char *client;     /* the policy's client name; "local" for signerctl */
 	const char *key;
 	const char *operation;
 	const char *request_id; /* optional: NULL */
@@ -62,6 +62,9 @@ SG_MUST_CHECK int signer_sign(struct signer *s, const struct signer_request *req
 void signer_result_free(struct signer_result *result);
 /* {"error": {"code", "message", "request_id"?, "audit_id"?}} */
 json_t *signer_error_json(const struct signer_error *err, const char *request_id);
+
+/* Loads the policy at path and swaps it in; on any error the policy in force stays. */
+SG_MUST_CHECK int signer_policy_reload(struct signer *s, const char *path);
 
 /* For readiness and metrics. */
 bool signer_audit_writable(struct signer *s);

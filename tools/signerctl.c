@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "keystore/keystore.h"
 #include "signer/config.h"
+#include "policy/policy.h"
 #include "signer/audit.h"
 #include "signer/keyinfo.h"
 #include "signer/signer.h"
@@ -33,6 +34,7 @@ static const char usage_text[] =
 	"                | --evm-typed-data FILE\n"
 	"                                                       sign locally, as client 'local'\n"
 	"  audit verify FILE                                    check the audit log's hash chain\n"
+	"  policy lint FILE                                     check a policy file\n"
 	"\n"
 	"--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH ".\n";
 
@@ -314,6 +316,22 @@ static int cmd_sign(struct ctl *ctl, const char *key, const char *operation,
 	return rc;
 }
 
+/* Exit 0 when the policy is sound; 1 with "FILE:LINE: message" otherwise. */
+static int cmd_policy_lint(const char *path)
+{
+	struct policy *p;
+	int r = policy_load(path, &p);
+
+	if (r != SG_OK) {
+		fprintf(stderr, "%s\n", sg_errmsg(r));
+		return EXIT_FAILURE;
+	}
+	printf("%s: %zu clients, %zu grants: no problems found\n", path, policy_client_count(p),
+	       policy_grant_count(p));
+	policy_free(p);
+	return EXIT_SUCCESS;
+}
+
 /* Exit 0 when the chain holds; 1 with "FILE:LINE: what" for the first bad line. */
 static int cmd_audit_verify(const char *path)
 {
@@ -438,6 +456,11 @@ static int run(struct ctl *ctl, int argc, char **argv)
 		if (key == NULL || operation == NULL || payloads != 1 || optind != argc)
 			return usage("sign needs --key, --operation and exactly one payload option");
 		return cmd_sign(ctl, key, operation, request_id, kind, payload, as_json);
+	}
+	if (strcmp(group, "policy") == 0 && strcmp(verb, "lint") == 0) {
+		if (optind != argc - 1 || as_json)
+			return usage("policy lint needs one FILE");
+		return cmd_policy_lint(argv[optind]);
 	}
 	if (strcmp(group, "audit") == 0 && strcmp(verb, "verify") == 0) {
 		if (optind != argc - 1 || as_json)

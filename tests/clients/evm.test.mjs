@@ -159,9 +159,12 @@ test("what signerd refuses", () => {
   // a Solana key for an EVM payload
   r = sign(env, "solana-dev", "--evm-message", "0x00");
   assert.equal(r.body.error.code, "wrong_chain");
-  // an unknown key
+  // a key no grant names: forbidden (the policy answers before the key store is asked)
   r = sign(env, "nobody", "--evm-message", "0x00");
-  assert.equal(r.body.error.code, "key_not_found");
+  assert.equal(r.body.error.code, "forbidden");
+  // an operation no grant names
+  r = sign(env, "polygon-dev", "--evm-message", "0x00", "mint");
+  assert.equal(r.body.error.code, "forbidden");
   // typed data with a field its type does not have
   r = sign(env, "polygon-dev", "--evm-typed-data", { types: { A: [] }, primaryType: "A", domain: {}, message: { x: 1 } });
   assert.equal(r.body.error.code, "invalid_payload");

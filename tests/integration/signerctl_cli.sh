@@ -109,12 +109,21 @@ check "refusal exits 1" expect_exit 1 "$work/s5" ctl sign --key polygon-dev --op
 check "refusal is the API's error object" jq -e '.error.code == "invalid_payload" and (.error.message | test("blob"))' <(grep -v '^signerctl:' "$work/s5")
 check "refusal says why on stderr" grep -q "^signerctl: sign: .*(invalid_payload)$" "$work/s5"
 
+# policy: lint, and a sign no grant allows
+check "dev policy lints" expect_exit 0 "$work/p1" "$signerctl" policy lint "$env_dir/policy.yaml"
+printf 'grants:\n  - client: ghost\n    key: k\n    operations: [dev]\n' > "$work/bad-policy.yaml"
+check "bad policy fails lint" expect_exit 1 "$work/p2" "$signerctl" policy lint "$work/bad-policy.yaml"
+check "lint says FILE:LINE" grep -q "^$work/bad-policy.yaml:2: client 'ghost' is not defined" "$work/p2"
+check "no grant: refused" expect_exit 1 "$work/p3" ctl sign --key polygon-dev --operation mint --evm-message 0x00 --json
+check "no grant: forbidden" grep -q '"code": "forbidden"' "$work/p3"
+
 # the audit log: every sign left a record; a changed line breaks the chain there
 ctl sign --key polygon-dev --operation dev --evm-message 0x01 > /dev/null
 ctl sign --key polygon-dev --operation dev --evm-message 0x02 > /dev/null
 check "audit verify" expect_exit 0 "$work/a1" "$signerctl" audit verify "$env_dir/audit.log"
-check "audit records" test "$(wc -l < "$env_dir/audit.log")" -eq 4
+check "audit records" test "$(wc -l < "$env_dir/audit.log")" -eq 5
 check "the refusal was recorded" grep -q '"decision":"invalid","reason":"invalid_payload"' "$env_dir/audit.log"
+check "the denial was recorded" grep -q '"decision":"denied","reason":"forbidden"' "$env_dir/audit.log"
 cp "$env_dir/audit.log" "$work/tampered.log"
 sed -i '2s/"operation":"dev"/"operation":"dew"/' "$work/tampered.log"
 check "tampered log fails" expect_exit 1 "$work/a2" "$signerctl" audit verify "$work/tampered.log"

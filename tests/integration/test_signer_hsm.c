@@ -20,6 +20,7 @@
 static struct hsm_fixture fx;
 static struct signer *signer;
 static char audit_path[160];
+static char policy_path[160];
 static char evm_address[EVM_ADDRESS_TEXT_LEN];
 static uint8_t sol_pub[32];
 
@@ -29,6 +30,7 @@ static int setup(void **state)
 	struct keystore *ks;
 	struct ks_key k;
 	uint8_t addr[20];
+	FILE *f;
 
 	(void)state;
 	if (hsm_fixture_create(&fx, "signer-door", 2) != 0)
@@ -49,6 +51,17 @@ static int setup(void **state)
 	cfg.workers = 2;
 	snprintf(audit_path, sizeof(audit_path), "%s/audit.log", fx.dir);
 	cfg.audit.path = audit_path;
+	snprintf(policy_path, sizeof(policy_path), "%s/policy.yaml", fx.dir);
+	f = fopen(policy_path, "w");
+	if (f == NULL)
+		return -1;
+	fputs("grants:\n"
+	      "  - client: local\n    key: evm\n    operations: [test, trail]\n"
+	      "  - client: local\n    key: sol\n    operations: [test, trail]\n"
+	      "  - client: local\n    key: nobody\n    operations: [test]\n",
+	      f);
+	fclose(f);
+	cfg.policy.path = policy_path;
 	return signer_open(&cfg, &signer) == 0 ? 0 : -1;
 }
 
@@ -293,13 +306,16 @@ static void test_refusals(void **state)
 			    "wrong_chain");
 	assert_string_equal(sign_refused("nobody", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 404),
 			    "key_not_found");
-	assert_string_equal(sign_refused("../etc", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 404),
-			    "key_not_found");
+	/* no grant: refused before the key is looked at */
+	assert_string_equal(sign_refused("../etc", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 403),
+			    "forbidden");
+	assert_string_equal(sign_refused("ghost", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 403),
+			    "forbidden");
 	assert_int_not_equal(signer_sign(signer, &req, &res, &err), 0);
 	assert_string_equal(err.code, "invalid_request");
 	memset(long_id, 'a', sizeof(long_id) - 1);
 	long_id[sizeof(long_id) - 1] = '\0';
-	req.operation = "ok";
+	req.operation = "test";
 	req.request_id = long_id;
 	assert_int_not_equal(signer_sign(signer, &req, &res, &err), 0);
 	assert_string_equal(err.code, "invalid_request");

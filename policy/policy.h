@@ -1,0 +1,48 @@
+/* The policy file: who the clients are and what each may sign with which key.
+ *
+ *   clients:
+ *     solana-adapter:
+ *       san_uri: spiffe://signerd-dev/solana-adapter   # or: cn: NAME, or: spki_sha256: HEX
+ *   grants:
+ *     - client: solana-adapter
+ *       key: solana-dev
+ *       operations: [dev, create_organization]
+ *
+ * "local" is the operator at the console (signerctl sign); it has no certificate and needs no
+ * clients entry, only grants. Default deny: what no grant allows is refused. */
+#ifndef SIGNER_POLICY_POLICY_H
+#define SIGNER_POLICY_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define POLICY_CLIENT_LOCAL "local"
+
+struct policy;
+
+/* What a TLS peer presented: its first SAN URI (or NULL), its subject CN (or NULL), and the
+ * SHA-256 of its SubjectPublicKeyInfo. */
+struct policy_peer {
+	const char *san_uri;
+	const char *cn;
+	const uint8_t *spki_sha256;
+};
+
+/* Loads and checks a policy. Every problem is SG_ERR_CONFIG with "FILE:LINE: message". */
+SG_MUST_CHECK int policy_load(const char *path, struct policy **out);
+void policy_free(struct policy *p);
+size_t policy_client_count(const struct policy *p);
+size_t policy_grant_count(const struct policy *p);
+
+/* The client a peer is, or NULL when no entry matches it. Entries are tried in file order; an
+ * SPKI pin matches the key, a SAN URI the peer's first SAN URI, a CN its subject CN. */
+const char *policy_client_for(const struct policy *p, const struct policy_peer *peer);
+
+/* SG_OK when a grant lets client sign with key for operation; *rule names it ("grants[2]",
+ * the line). SG_ERR_PERMISSION otherwise. */
+SG_MUST_CHECK int policy_authorize(const struct policy *p, const char *client, const char *key,
+				   const char *operation, const char **rule);
+
+#endif

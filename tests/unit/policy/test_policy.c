@@ -1,0 +1,180 @@
+/* The policy file: clients and grants, default deny, and each mistake reported as FILE:LINE. */
+#include "../../support/testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policy/policy.h"
+
+static char dir[] = "/tmp/signer-policy-XXXXXX";
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *write_policy(const char *text)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/policy.yaml", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static const char good[] =
+	"clients:\n"
+	"  solana-adapter:\n"
+	"    san_uri: spiffe://fan/solana-adapter\n"
+	"  polygon-adapter:\n"
+	"    cn: polygon-adapter\n"
+	"  pinned:\n"
+	"    spki_sha256: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+	"grants:\n"
+	"  - client: solana-adapter\n"
+	"    key: solana-dev\n"
+	"    operations: [create_organization, dev]\n"
+	"  - client: local\n"
+	"    key: polygon-dev\n"
+	"    operations: [dev]\n";
+
+static void test_identify_and_authorize(void **state)
+{
+	struct policy *p;
+	const char *rule;
+	uint8_t spki[32] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa,
+			    0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55,
+			    0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+	uint8_t other[32] = {0};
+	struct policy_peer peer;
+
+	(void)state;
+	assert_int_equal(policy_load(write_policy(good), &p), 0);
+	assert_int_equal(policy_client_count(p), 3);
+	assert_int_equal(policy_grant_count(p), 2);
+
+	peer = (struct policy_peer){"spiffe://fan/solana-adapter", "whatever", other};
+	assert_string_equal(policy_client_for(p, &peer), "solana-adapter");
+	peer = (struct policy_peer){NULL, "polygon-adapter", other};
+	assert_string_equal(policy_client_for(p, &peer), "polygon-adapter");
+	peer = (struct policy_peer){"spiffe://fan/other", "other", spki};
+	assert_string_equal(policy_client_for(p, &peer), "pinned");
+	peer = (struct policy_peer){"spiffe://fan/other", "solana-adapter", other};
+	assert_null(policy_client_for(p, &peer)); /* a CN is not a SAN URI */
+
+	assert_int_equal(policy_authorize(p, "solana-adapter", "solana-dev", "dev", &rule), 0);
+	assert_string_equal(rule, "grants[0] line 9");
+	assert_int_equal(policy_authorize(p, "solana-adapter", "solana-dev", "create_organization",
+					  &rule),
+			 0);
+	assert_int_equal(policy_authorize(p, "local", "polygon-dev", "dev", &rule), 0);
+	assert_string_equal(rule, "grants[1] line 12");
+	/* default deny: another key, another operation, another client */
+	assert_int_equal(policy_authorize(p, "solana-adapter", "polygon-dev", "dev", &rule),
+			 SG_ERR_PERMISSION);
+	assert_null(rule);
+	assert_int_equal(policy_authorize(p, "solana-adapter", "solana-dev", "mint", &rule),
+			 SG_ERR_PERMISSION);
+	assert_int_equal(policy_authorize(p, "pinned", "solana-dev", "dev", &rule),
+			 SG_ERR_PERMISSION);
+	assert_int_equal(policy_authorize(p, "local", "solana-dev", "dev", &rule),
+			 SG_ERR_PERMISSION);
+	assert_non_null(strstr(sg_errmsg(SG_ERR_PERMISSION), "client 'local' has no grant"));
+	policy_free(p);
+
+	/* an empty policy allows nothing */
+	assert_int_equal(policy_load(write_policy("{}\n"), &p), 0);
+	assert_int_equal(policy_authorize(p, "local", "polygon-dev", "dev", &rule),
+			 SG_ERR_PERMISSION);
+	policy_free(p);
+}
+
+static void test_lint_errors(void **state)
+{
+	static const struct {
+		const char *text;
+		int line;
+		const char *words;
+	} cases[] = {
+		{"clients: {}\ngrant: []\n", 2, "unknown field 'grant'"},
+		{"clients:\n  a:\n    cn: x\n    colour: red\n", 4, "unknown field 'colour'"},
+		{"clients:\n  a:\n    cn: x\n    san_uri: u:x\n", 3, "exactly one of"},
+		{"clients:\n  a: {}\n", 2, "exactly one of"},
+		{"clients:\n  Bad:\n    cn: x\n", 2, "client name 'Bad'"},
+		{"clients:\n  local:\n    cn: x\n", 2, "'local' is the console operator"},
+		{"clients:\n  a:\n    san_uri: no-scheme\n", 3, "a URI has a scheme"},
+		{"clients:\n  a:\n    spki_sha256: abcd\n", 3, "64 hex digits"},
+		{"clients:\n  a:\n    cn: x\n  b:\n    cn: x\n", 4, "match the same peer"},
+		{"clients:\n  a:\n    cn: x\n  a:\n    cn: y\n", 4, "defined twice"},
+		{"grants:\n  - client: ghost\n    key: k\n    operations: [dev]\n", 2,
+		 "client 'ghost' is not defined"},
+		{"grants:\n  - client: local\n    key: Bad_Key\n    operations: [dev]\n", 3,
+		 "key name 'Bad_Key'"},
+		{"grants:\n  - client: local\n    key: k\n", 2, "needs operations"},
+		{"grants:\n  - client: local\n    key: k\n    operations: []\n", 4, "needs operations"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev, dev]\n", 4,
+		 "listed twice"},
+		{"grants:\n  - client: local\n    key: k\n    operations: ['bad op']\n", 4,
+		 "operation 'bad op'"},
+		{"grants:\n  - key: k\n    operations: [dev]\n", 2, "needs a client"},
+		{"grants:\n  - client: local\n    operations: [dev]\n", 2, "needs a key"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev]\n    extra: 1\n", 5,
+		 "unknown field 'extra'"},
+		{"grants: {}\n", 1, "grants must be a list"},
+		{"clients: []\n", 1, "clients must be a mapping"},
+		{"clients:\n  a:\n    cn: [x]\n", 3, "single value"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev\n", 5, ""},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct policy *p = NULL;
+		const char *path = write_policy(cases[i].text);
+		char prefix[300];
+		const char *msg;
+
+		if (policy_load(path, &p) != SG_ERR_CONFIG)
+			fail_msg("case %zu was not refused", i);
+		assert_null(p);
+		msg = sg_errmsg(SG_ERR_CONFIG);
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, cases[i].line);
+		if (strncmp(msg, prefix, strlen(prefix)) != 0 || strstr(msg, cases[i].words) == NULL)
+			fail_msg("case %zu: got '%s', want '%s...%s'", i, msg, prefix, cases[i].words);
+	}
+}
+
+static void test_missing(void **state)
+{
+	struct policy *p;
+
+	(void)state;
+	assert_int_equal(policy_load("/nonexistent/policy.yaml", &p), SG_ERR_NOT_FOUND);
+	assert_non_null(strstr(sg_errmsg(SG_ERR_NOT_FOUND), "policy file"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_identify_and_authorize),
+		cmocka_unit_test(test_lint_errors),
+		cmocka_unit_test(test_missing),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
