@@ -111,6 +111,10 @@ SG_MUST_CHECK int ks_sign(struct keystore *ks, const char *name, uint32_t versio
 /* SG_OK when the token answers and the session is logged in; recovers if it can. */
 SG_MUST_CHECK int ks_health(struct keystore *ks);
 void ks_stats(struct keystore *ks, struct ks_stats *out);
+/* Every token error seen in this process, by function and CKR_ name, with its count. */
+void ks_errors_foreach(void (*cb)(const char *function, const char *rv, uint64_t count,
+				  void *ctx),
+		       void *ctx);
 
 /* Initialises an empty slot of the module as a new token with this label, sets the SO PIN and
  * the user PIN from their files (read, used, wiped). SG_ERR_EXISTS when a token with the label

@@ -67,8 +67,52 @@ struct p11 {
 	atomic_uint_fast64_t sign_ok, sign_errors, recoveries, reopens;
 };
 
+/* Token errors by PKCS#11 function and CKR_ value, for the metrics. */
+#define P11_ERROR_KINDS_MAX 64
+
+static struct {
+	char function[40];
+	CK_RV rv;
+	uint64_t count;
+} p11_errors[P11_ERROR_KINDS_MAX];
+static size_t p11_n_errors;
+static pthread_mutex_t p11_errors_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void p11_error_count(const char *fn, CK_RV rv)
+{
+	char function[40];
+	size_t i;
+
+	/* "C_GetAttributeValue(CKA_EC_POINT)" counts as C_GetAttributeValue */
+	snprintf(function, sizeof(function), "%.*s", (int)strcspn(fn, "("), fn);
+	pthread_mutex_lock(&p11_errors_mu);
+	for (i = 0; i < p11_n_errors; i++)
+		if (p11_errors[i].rv == rv && strcmp(p11_errors[i].function, function) == 0)
+			break;
+	if (i == p11_n_errors && p11_n_errors < P11_ERROR_KINDS_MAX) {
+		memcpy(p11_errors[i].function, function, sizeof(function));
+		p11_errors[i].rv = rv;
+		p11_errors[i].count = 0;
+		p11_n_errors++;
+	}
+	if (i < p11_n_errors)
+		p11_errors[i].count++;
+	pthread_mutex_unlock(&p11_errors_mu);
+}
+
+void ks_errors_foreach(void (*cb)(const char *function, const char *rv, uint64_t count,
+				  void *ctx),
+		       void *ctx)
+{
+	pthread_mutex_lock(&p11_errors_mu);
+	for (size_t i = 0; i < p11_n_errors; i++)
+		cb(p11_errors[i].function, ks_ckr_name(p11_errors[i].rv), p11_errors[i].count, ctx);
+	pthread_mutex_unlock(&p11_errors_mu);
+}
+
 static int p11_fail(int code, const char *fn, CK_RV rv)
 {
+	p11_error_count(fn, rv);
 	return sg_fail(code, "%s: %s", fn, ks_ckr_name(rv));
 }
 

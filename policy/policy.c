@@ -344,3 +344,11 @@ int policy_authorize(const struct policy *p, const char *client, const char *key
 		       "client '%s' has no grant to sign with key '%s' for operation '%s'", client,
 		       key, operation);
 }
+
+bool policy_client_has_key(const struct policy *p, const char *client, const char *key)
+{
+	for (size_t i = 0; i < p->n_grants; i++)
+		if (strcmp(p->grants[i].client, client) == 0 && strcmp(p->grants[i].key, key) == 0)
+			return true;
+	return false;
+}

@@ -13,6 +13,7 @@
 #ifndef SIGNER_POLICY_POLICY_H
 #define SIGNER_POLICY_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,5 +45,8 @@ const char *policy_client_for(const struct policy *p, const struct policy_peer *
  * the line). SG_ERR_PERMISSION otherwise. */
 SG_MUST_CHECK int policy_authorize(const struct policy *p, const char *client, const char *key,
 				   const char *operation, const char **rule);
+
+/* Whether any grant lets client use key (for any operation): what GET /v1/keys shows it. */
+bool policy_client_has_key(const struct policy *p, const char *client, const char *key);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,10 +233,73 @@ static int config_section_path(struct ydoc *d, yaml_node_t *root, const char *se
 	return r;
 }
 
+static int config_file_field(struct ydoc *d, yaml_node_t *map, const char *key, const char *what,
+			     bool required, const char *cfg_path, char **out)
+{
+	char *value = NULL;
+	int r = config_string(d, map, key, what, required, &value);
+
+	if (r != SG_OK || value == NULL)
+		return r;
+	r = config_path_resolve(cfg_path, value, out);
+	free(value);
+	return r;
+}
+
+static int config_tls(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
+{
+	static const char *const fields[] = {"cert", "key", "client_ca", "crl", NULL};
+	int r;
+
+	if (node == NULL)
+		return SG_OK;
+	if ((r = ydoc_expect_map(d, node, "tls", fields)) != SG_OK ||
+	    (r = config_file_field(d, node, "cert", "tls.cert", true, cfg->path, &cfg->tls.cert)) !=
+		    SG_OK ||
+	    (r = config_file_field(d, node, "key", "tls.key", true, cfg->path, &cfg->tls.key)) !=
+		    SG_OK ||
+	    (r = config_file_field(d, node, "client_ca", "tls.client_ca", true, cfg->path,
+				   &cfg->tls.client_ca)) != SG_OK ||
+	    (r = config_file_field(d, node, "crl", "tls.crl", false, cfg->path, &cfg->tls.crl)) !=
+		    SG_OK)
+		return r;
+	return SG_OK;
+}
+
+static int config_limits(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
+{
+	static const char *const fields[] = {"max_connections", "max_connections_per_ip",
+					     "timeout_seconds", NULL};
+	static const struct {
+		const char *name;
+		uint64_t min, max, def;
+	} spec[] = {{"max_connections", 1, 65536, 256},
+		    {"max_connections_per_ip", 1, 65536, 64},
+		    {"timeout_seconds", 1, 3600, 15}};
+	unsigned *slots[] = {&cfg->limits.max_connections, &cfg->limits.max_connections_per_ip,
+			     &cfg->limits.timeout_seconds};
+	int r;
+
+	if (node != NULL && (r = ydoc_expect_map(d, node, "limits", fields)) != SG_OK)
+		return r;
+	for (size_t i = 0; i < 3; i++) {
+		yaml_node_t *v = node == NULL ? NULL : ydoc_map_get(d, node, spec[i].name);
+		uint64_t value = spec[i].def;
+		char what[48];
+
+		snprintf(what, sizeof(what), "limits.%s", spec[i].name);
+		if (v != NULL &&
+		    (r = ydoc_uint(d, v, what, spec[i].min, spec[i].max, &value)) != SG_OK)
+			return r;
+		*slots[i] = (unsigned)value;
+	}
+	return SG_OK;
+}
+
 int signer_config_load(const char *path, struct signer_config *cfg)
 {
-	static const char *const fields[] = {"token", "workers", "api", "ops", "audit", "policy",
-					     NULL};
+	static const char *const fields[] = {"token", "workers", "api",    "ops",  "audit",
+					     "policy", "tls",    "limits", "user", NULL};
 	struct ydoc d;
 	struct stat st;
 	yaml_node_t *root, *node;
@@ -277,7 +341,10 @@ int signer_config_load(const char *path, struct signer_config *cfg)
 	    (r = config_listen(&d, root, "ops", "127.0.0.1:9810", &cfg->ops)) != SG_OK)
 		goto out;
 	if ((r = config_section_path(&d, root, "audit", &cfg->audit.path, cfg->path)) != SG_OK ||
-	    (r = config_section_path(&d, root, "policy", &cfg->policy.path, cfg->path)) != SG_OK)
+	    (r = config_section_path(&d, root, "policy", &cfg->policy.path, cfg->path)) != SG_OK ||
+	    (r = config_tls(&d, ydoc_map_get(&d, root, "tls"), cfg)) != SG_OK ||
+	    (r = config_limits(&d, ydoc_map_get(&d, root, "limits"), cfg)) != SG_OK ||
+	    (r = config_string(&d, root, "user", "user", false, &cfg->user)) != SG_OK)
 		goto out;
 out:
 	ydoc_free(&d);
@@ -295,6 +362,11 @@ void signer_config_free(struct signer_config *cfg)
 	free(cfg->api.host);
 	free(cfg->audit.path);
 	free(cfg->policy.path);
+	free(cfg->tls.cert);
+	free(cfg->tls.key);
+	free(cfg->tls.client_ca);
+	free(cfg->tls.crl);
+	free(cfg->user);
 	free(cfg->ops.host);
 	for (size_t i = 0; i < cfg->token.n_env; i++) {
 		free(cfg->token.env[i].name);

@@ -16,6 +16,16 @@
  *     path: audit.log                           # the hash-chained audit log (required to sign)
  *   policy:
  *     path: policy.yaml                         # clients and grants (required to sign)
+ *   tls:                                        # the API listener (signerd)
+ *     cert: pki/server.pem                      # server certificate chain
+ *     key: pki/server.key                       # its private key (owner-only)
+ *     client_ca: pki/client-ca.pem              # client certificates must chain to these
+ *     crl: pki/client-ca.crl                    # optional: revoked client certificates
+ *   user: signerd                               # started as root: run as this user
+ *   limits:
+ *     max_connections: 256
+ *     max_connections_per_ip: 64
+ *     timeout_seconds: 15                       # a connection idle this long is closed
  *
  * Relative paths are relative to the directory of the config file. Unknown fields are errors,
  * reported as FILE:LINE: message. */
@@ -57,6 +67,18 @@ struct signer_config {
 	struct {
 		char *path;
 	} policy;
+	struct {
+		char *cert;
+		char *key;
+		char *client_ca;
+		char *crl; /* NULL: none */
+	} tls;
+	char *user; /* NULL: stay as started */
+	struct {
+		unsigned max_connections;
+		unsigned max_connections_per_ip;
+		unsigned timeout_seconds;
+	} limits;
 };
 
 /* The path to use: the --config argument, else $SIGNER_CONFIG, else the default. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -23,6 +24,17 @@
 #define SIGNER_OPERATION_MAX 64
 #define SIGNER_REQUEST_ID_MAX 128
 
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The trace of the request in progress on this thread (NULL when nobody asked). */
+static _Thread_local struct signer_trace *current_trace;
+
 struct signer {
 	struct keystore *ks;
 	struct audit_log *audit;
@@ -36,6 +48,11 @@ static const char *const payload_names[] = {
 	[SIGNER_PAYLOAD_EVM_MESSAGE] = "evm_message",
 	[SIGNER_PAYLOAD_EVM_TYPED_DATA] = "evm_typed_data",
 };
+
+bool signer_key_name_valid(const char *text)
+{
+	return text != NULL && ks_name_check(text) == SG_OK;
+}
 
 enum signer_payload signer_payload_parse(const char *field)
 {
@@ -226,6 +243,17 @@ static json_t *b58_json(const uint8_t *p, size_t n)
 	return json_string(text);
 }
 
+static int timed_ks_sign(struct signer *s, const struct ks_key *key, const uint8_t *msg,
+			 size_t len, uint8_t *sig, size_t *siglen)
+{
+	double start = now_seconds();
+	int r = ks_sign(s->ks, key->name, key->version, msg, len, sig, siglen);
+
+	if (current_trace != NULL)
+		current_trace->hsm_seconds = now_seconds() - start;
+	return r;
+}
+
 /* ---- Solana ---------------------------------------------------------------------------- */
 
 static json_t *solana_view(const struct sol_message *m)
@@ -285,7 +313,7 @@ static int sign_solana(struct signer *s, const struct ks_key *key,
 	}
 	res->view = solana_view(&m);
 	/* the exact message bytes that were decoded are signed */
-	r = ks_sign(s->ks, key->name, key->version, req->payload, req->payload_len, sig, &siglen);
+	r = timed_ks_sign(s, key, req->payload, req->payload_len, sig, &siglen);
 	if (r != SG_OK) {
 		r = refuse_keystore(err, r, key->name);
 		goto out;
@@ -317,7 +345,7 @@ static int sign_evm_digest(struct signer *s, const struct ks_key *key, const uin
 	size_t rawlen;
 	int r;
 
-	r = ks_sign(s->ks, key->name, key->version, digest, 32, raw, &rawlen);
+	r = timed_ks_sign(s, key, digest, 32, raw, &rawlen);
 	if (r != SG_OK)
 		return refuse_keystore(err, r, key->name);
 	if ((r = evm_sig_finish(digest, raw, key->public_key, sig)) != SG_OK ||
@@ -481,6 +509,7 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 	enum ks_chain want;
 	struct ks_key key;
 	const char *rule;
+	double policy_start;
 	int r;
 
 	memset(res, 0, sizeof(*res));
@@ -497,9 +526,19 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
 			      "unknown payload kind");
 	/* who may do what comes first: a client without a grant learns nothing of the keys */
+	policy_start = now_seconds();
 	pthread_rwlock_rdlock(&s->policy_lock);
-	r = policy_authorize(s->policy, req->client, req->key, req->operation, &rule);
+	if (req->client == NULL)
+		r = sg_fail(SG_ERR_PERMISSION, "the client's certificate (%.200s) matches no client "
+					       "of the policy",
+			    req->peer != NULL ? req->peer : "none");
+	else
+		r = policy_authorize(s->policy, req->client, req->key, req->operation, &rule);
 	pthread_rwlock_unlock(&s->policy_lock);
+	if (current_trace != NULL) {
+		current_trace->policy_seconds = now_seconds() - policy_start;
+		current_trace->policy_denied = r != SG_OK;
+	}
 	if (r != SG_OK)
 		return refuse(err, r, 403, "forbidden", "%s", sg_errmsg(r));
 	if (ks_name_check(req->key) != SG_OK)
@@ -509,6 +548,9 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 	if (r != SG_OK)
 		return refuse_keystore(err, r, req->key);
 	*seen = (struct sign_key_seen){true, key.version, key.chain};
+	if (current_trace != NULL)
+		snprintf(current_trace->chain, sizeof(current_trace->chain), "%s",
+			 ks_chain_name(key.chain));
 	want = req->kind == SIGNER_PAYLOAD_SOLANA_MESSAGE ? KS_CHAIN_SOLANA : KS_CHAIN_EVM;
 	if (key.chain != want)
 		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "wrong_chain",
@@ -545,6 +587,9 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 	return r;
 }
 
+static int signer_sign_audited(struct signer *s, const struct signer_request *req,
+			       struct signer_result *res, struct signer_error *err);
+
 static const char *decision_of(int status)
 {
 	if (status == 403 || status == 429)
@@ -565,7 +610,9 @@ static json_t *audit_record(const struct signer_request *req, const struct sign_
 		return NULL;
 	json_object_set_new(rec, "request_id",
 			    req->request_id != NULL ? json_string(req->request_id) : json_null());
-	json_object_set_new(rec, "client", json_string(req->client != NULL ? req->client : ""));
+	json_object_set_new(rec, "client", req->client != NULL ? json_string(req->client) : json_null());
+	if (req->peer != NULL)
+		json_object_set_new(rec, "peer", json_string(req->peer));
 	/* a key name that is not one is kept out: it could be anything the client sent */
 	json_object_set_new(rec, "key", ks_name_check(req->key) == SG_OK ? json_string(req->key)
 									 : json_null());
@@ -576,8 +623,11 @@ static json_t *audit_record(const struct signer_request *req, const struct sign_
 						      : json_null());
 	json_object_set_new(rec, "chain",
 			    seen->known ? json_string(ks_chain_name(seen->chain)) : json_null());
-	json_object_set_new(rec, "payload", json_string(signer_payload_name(req->kind)));
-	crypto_hash_sha256(h, req->payload, req->payload_len);
+	json_object_set_new(rec, "payload", req->kind != 0
+						    ? json_string(signer_payload_name(req->kind))
+						    : json_null());
+	crypto_hash_sha256(h, req->payload != NULL ? req->payload : (const uint8_t *)"",
+			   req->payload_len);
 	if (hex_encode(h, sizeof(h), hex, sizeof(hex)) == SG_OK)
 		json_object_set_new(rec, "payload_sha256", json_string(hex));
 	json_object_set_new(rec, "decision", json_string(decision));
@@ -594,6 +644,28 @@ static json_t *audit_record(const struct signer_request *req, const struct sign_
 
 int signer_sign(struct signer *s, const struct signer_request *req, struct signer_result *res,
 		struct signer_error *err)
+{
+	struct signer_trace trace;
+
+	return signer_sign_traced(s, req, res, err, &trace);
+}
+
+int signer_sign_traced(struct signer *s, const struct signer_request *req,
+		       struct signer_result *res, struct signer_error *err,
+		       struct signer_trace *trace)
+{
+	int r;
+
+	memset(trace, 0, sizeof(*trace));
+	current_trace = trace;
+	r = signer_sign_audited(s, req, res, err);
+	current_trace = NULL;
+	trace->status = r == SG_OK ? "signed" : decision_of(err->status);
+	return r;
+}
+
+static int signer_sign_audited(struct signer *s, const struct signer_request *req,
+			       struct signer_result *res, struct signer_error *err)
 {
 	struct sign_key_seen seen = {false, 0, 0};
 	char audit_id[AUDIT_ID_LEN + 1] = "";
@@ -638,6 +710,45 @@ int signer_policy_reload(struct signer *s, const char *path)
 	return SG_OK;
 }
 
+bool signer_identify(struct signer *s, const char *san_uri, const char *cn,
+		     const uint8_t spki_sha256[32], char *client, size_t client_size)
+{
+	struct policy_peer peer = {san_uri, cn, spki_sha256};
+	const char *name;
+	bool found;
+
+	pthread_rwlock_rdlock(&s->policy_lock);
+	name = policy_client_for(s->policy, &peer);
+	found = name != NULL;
+	if (found)
+		snprintf(client, client_size, "%s", name);
+	pthread_rwlock_unlock(&s->policy_lock);
+	return found;
+}
+
+void signer_token_state(struct signer *s, unsigned *busy, unsigned *idle, bool *logged_in)
+{
+	struct ks_stats st;
+
+	ks_stats(s->ks, &st);
+	*busy = st.sessions_busy;
+	*idle = st.sessions_idle;
+	*logged_in = st.logged_in;
+}
+
+void signer_token_errors(struct signer *s,
+			 void (*cb)(const char *function, const char *rv, uint64_t count, void *ctx),
+			 void *ctx)
+{
+	(void)s;
+	ks_errors_foreach(cb, ctx);
+}
+
+int signer_token_check(struct signer *s)
+{
+	return ks_health(s->ks);
+}
+
 bool signer_audit_writable(struct signer *s)
 {
 	return audit_writable(s->audit);
@@ -648,7 +759,19 @@ uint64_t signer_audit_failures(struct signer *s)
 	return audit_failures(s->audit);
 }
 
-int signer_keys_json(struct signer *s, json_t **out)
+static bool signer_client_may(struct signer *s, const char *client, const char *key)
+{
+	bool ok;
+
+	if (client == NULL)
+		return true;
+	pthread_rwlock_rdlock(&s->policy_lock);
+	ok = policy_client_has_key(s->policy, client, key);
+	pthread_rwlock_unlock(&s->policy_lock);
+	return ok;
+}
+
+int signer_keys_json(struct signer *s, const char *client, json_t **out)
 {
 	struct ks_key *keys;
 	size_t n;
@@ -659,8 +782,11 @@ int signer_keys_json(struct signer *s, json_t **out)
 		return r;
 	list = json_array();
 	for (size_t i = 0; list != NULL && i < n; i++) {
-		json_t *k = signer_key_json(&keys[i]);
+		json_t *k;
 
+		if (!signer_client_may(s, client, keys[i].name))
+			continue;
+		k = signer_key_json(&keys[i]);
 		if (k == NULL || json_array_append_new(list, k) != 0) {
 			json_decref(list);
 			list = NULL;
@@ -671,13 +797,30 @@ int signer_keys_json(struct signer *s, json_t **out)
 	return *out == NULL ? sg_fail(SG_ERR_NOMEM, "listing keys") : SG_OK;
 }
 
-int signer_key_json_get(struct signer *s, const char *name, json_t **out)
+int signer_key_json_get(struct signer *s, const char *client, const char *name, json_t **out)
 {
 	struct ks_key key;
-	int r = ks_key_get(s->ks, name, 0, &key);
+	int r;
 
+	*out = NULL;
+	if (ks_name_check(name) != SG_OK || !signer_client_may(s, client, name))
+		return sg_fail(SG_ERR_NOT_FOUND, "no key named '%.64s'", name);
+	r = ks_key_lookup(s->ks, name, 0, &key);
 	if (r != SG_OK)
 		return r;
 	*out = signer_key_json(&key);
 	return *out == NULL ? sg_fail(SG_ERR_NOMEM, "key %s", name) : SG_OK;
+}
+
+void signer_record_refusal(struct signer *s, const struct signer_request *req,
+			   struct signer_error *err)
+{
+	struct sign_key_seen seen = {false, 0, 0};
+	char audit_id[AUDIT_ID_LEN + 1];
+	json_t *rec = audit_record(req, &seen, decision_of(err->status), err->code, NULL, 0);
+
+	err->audit_id[0] = '\0';
+	if (rec != NULL && audit_append(s->audit, rec, audit_id) == SG_OK)
+		snprintf(err->audit_id, sizeof(err->audit_id), "%s", audit_id);
+	json_decref(rec);
 }

@@ -24,7 +24,8 @@ enum signer_payload {
 };
 
 struct signer_request {
-	const char *client;     /* the policy's client name; "local" for signerctl */
+	const char *client;     /* the policy's client name; "local" for signerctl; NULL unknown */
+	const char *peer;       /* the TLS identity (SAN URI or CN), for the audit; NULL local */
 	const char *key;
 	const char *operation;
 	const char *request_id; /* optional: NULL */
@@ -63,6 +64,32 @@ void signer_result_free(struct signer_result *result);
 /* {"error": {"code", "message", "request_id"?, "audit_id"?}} */
 json_t *signer_error_json(const struct signer_error *err, const char *request_id);
 
+/* How a request went, for the metrics. */
+struct signer_trace {
+	char chain[8];          /* "solana", "evm", or "" when no key was found */
+	const char *status;     /* "signed", "denied", "invalid", "error" */
+	double policy_seconds;  /* evaluating the policy */
+	double hsm_seconds;     /* the token's signing call alone; 0 when it was not reached */
+	bool policy_denied;
+};
+
+/* signer_sign, also telling how it went. */
+SG_MUST_CHECK int signer_sign_traced(struct signer *s, const struct signer_request *req,
+				     struct signer_result *result, struct signer_error *err,
+				     struct signer_trace *trace);
+
+/* The client a TLS peer is, by the policy in force; false when it is none. */
+bool signer_identify(struct signer *s, const char *san_uri, const char *cn,
+		     const uint8_t spki_sha256[32], char *client, size_t client_size);
+
+/* The token: sessions busy and idle, logged in; and its errors by function and CKR_ name. */
+void signer_token_state(struct signer *s, unsigned *busy, unsigned *idle, bool *logged_in);
+void signer_token_errors(struct signer *s,
+			 void (*cb)(const char *function, const char *rv, uint64_t count, void *ctx),
+			 void *ctx);
+/* SG_OK when the token answers and is logged in (tries to recover it otherwise). */
+SG_MUST_CHECK int signer_token_check(struct signer *s);
+
 /* Loads the policy at path and swaps it in; on any error the policy in force stays. */
 SG_MUST_CHECK int signer_policy_reload(struct signer *s, const char *path);
 
@@ -70,10 +97,21 @@ SG_MUST_CHECK int signer_policy_reload(struct signer *s, const char *path);
 bool signer_audit_writable(struct signer *s);
 uint64_t signer_audit_failures(struct signer *s);
 
-/* {"keys": [KEY, ...]}: the current version of every key. */
-SG_MUST_CHECK int signer_keys_json(struct signer *s, json_t **out);
-/* One KEY; SG_ERR_NOT_FOUND when there is none. */
-SG_MUST_CHECK int signer_key_json_get(struct signer *s, const char *name, json_t **out);
+/* {"keys": [KEY, ...]}: the current version of every key (client NULL), or of the keys some
+ * grant lets client use. */
+SG_MUST_CHECK int signer_keys_json(struct signer *s, const char *client, json_t **out);
+/* One KEY (for client, when not NULL: only a key a grant lets it use); SG_ERR_NOT_FOUND when
+ * there is none. */
+SG_MUST_CHECK int signer_key_json_get(struct signer *s, const char *client, const char *name,
+				      json_t **out);
+
+/* Audits a sign request refused before it reached signer_sign (malformed JSON, wrong content
+ * type, too large, ...): err's status and code decide the record; err->audit_id is filled. */
+void signer_record_refusal(struct signer *s, const struct signer_request *req,
+			   struct signer_error *err);
+
+/* Whether text is a valid key name ([a-z0-9][a-z0-9-]{0,62}). */
+bool signer_key_name_valid(const char *text);
 
 /* Payload kinds by their API field name ("solana_message", ...); 0 when unknown. */
 enum signer_payload signer_payload_parse(const char *field);

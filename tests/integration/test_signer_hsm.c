@@ -76,7 +76,7 @@ static int teardown(void **state)
 static json_t *sign_ok(const char *key, enum signer_payload kind, const uint8_t *p, size_t n,
 		       json_t **view)
 {
-	struct signer_request req = {"local", key, "test", "req-1", kind, p, n};
+	struct signer_request req = {"local", NULL, key, "test", "req-1", kind, p, n};
 	struct signer_result res;
 	struct signer_error err;
 	json_t *out;
@@ -101,7 +101,7 @@ static const char *sign_refused(const char *key, enum signer_payload kind, const
 				size_t n, int status)
 {
 	static char code[64];
-	struct signer_request req = {"local", key, "test", NULL, kind, p, n};
+	struct signer_request req = {"local", NULL, key, "test", NULL, kind, p, n};
 	struct signer_result res;
 	struct signer_error err;
 
@@ -291,7 +291,7 @@ static void test_solana_messages(void **state)
 static void test_refusals(void **state)
 {
 	static const uint8_t tx155[] = {0xc6, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}; /* pre-155 */
-	struct signer_request req = {"local", "evm", "bad op!", NULL, SIGNER_PAYLOAD_EVM_MESSAGE,
+	struct signer_request req = {"local", NULL, "evm", "bad op!", NULL, SIGNER_PAYLOAD_EVM_MESSAGE,
 				     (const uint8_t *)"x", 1};
 	struct signer_result res;
 	struct signer_error err;
@@ -336,7 +336,7 @@ static void test_refusals(void **state)
 static void test_audit_trail(void **state)
 {
 	static const uint8_t msg[] = "audit me";
-	struct signer_request req = {"local", "evm", "trail", "r-trail", SIGNER_PAYLOAD_EVM_MESSAGE,
+	struct signer_request req = {"local", NULL, "evm", "trail", "r-trail", SIGNER_PAYLOAD_EVM_MESSAGE,
 				     msg, sizeof(msg) - 1};
 	struct signer_result res;
 	struct signer_error err;
@@ -393,11 +393,19 @@ static void test_keys_json(void **state)
 	json_t *keys, *one;
 
 	(void)state;
-	assert_int_equal(signer_keys_json(signer, &keys), 0);
+	assert_int_equal(signer_keys_json(signer, NULL, &keys), 0);
 	assert_int_equal(json_array_size(json_object_get(keys, "keys")), 2);
-	assert_int_equal(signer_key_json_get(signer, "evm", &one), 0);
+	assert_int_equal(signer_key_json_get(signer, NULL, "evm", &one), 0);
 	assert_string_equal(json_string_value(json_object_get(one, "address")), evm_address);
-	assert_int_equal(signer_key_json_get(signer, "nope", &one), SG_ERR_NOT_FOUND);
+	json_decref(one);
+	assert_int_equal(signer_key_json_get(signer, NULL, "nope", &one), SG_ERR_NOT_FOUND);
+	/* a client sees the keys its grants name, and no other */
+	assert_int_equal(signer_key_json_get(signer, "local", "evm", &one), 0);
+	json_decref(one);
+	assert_int_equal(signer_key_json_get(signer, "someone", "evm", &one), SG_ERR_NOT_FOUND);
+	json_decref(keys);
+	assert_int_equal(signer_keys_json(signer, "someone", &keys), 0);
+	assert_int_equal(json_array_size(json_object_get(keys, "keys")), 0);
 	json_decref(keys);
 }
 

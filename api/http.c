@@ -1,0 +1,651 @@
+/* The signing API over mTLS (libmicrohttpd + GnuTLS). libmicrohttpd asks for the client
+ * certificate; verifying it is ours, on every connection, before any route runs: a connection
+ * whose certificate does not verify is closed without an answer. */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "api/metrics.h"
+#include "common/encoding.h"
+#include "api/server.h"
+
+#define API_BODY_MAX (64 * 1024)
+#define API_RETIRED_MAX 64
+
+struct api_server {
+	struct MHD_Daemon *mhd;
+	struct signer *signer;
+	_Atomic(struct tls_material *) tls;
+	struct tls_material *retired[API_RETIRED_MAX]; /* swapped out by reloads, freed at stop */
+	size_t n_retired;
+	pthread_mutex_t mu;
+	atomic_uint inflight;
+};
+
+/* One server per process: the certificate callback of GnuTLS has no user pointer. */
+static struct api_server *api_current;
+
+struct api_conn {
+	bool checked;
+	bool refused;
+	bool known;
+	char client[64];
+	struct tls_peer peer;
+};
+
+struct api_request {
+	char *body;
+	size_t len;
+	bool too_large;
+	double started;
+	bool counted;
+};
+
+static double api_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* GnuTLS asks which certificate to present: the current material's. */
+static int api_cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+			     const gnutls_pk_algorithm_t *algos, int n_algos,
+			     gnutls_pcert_st **pcert, unsigned int *pcert_length,
+			     gnutls_privkey_t *pkey)
+{
+	struct tls_material *m = api_current != NULL ? atomic_load(&api_current->tls) : NULL;
+
+	(void)session;
+	(void)req_ca_dn;
+	(void)nreqs;
+	(void)algos;
+	(void)n_algos;
+	if (m == NULL)
+		return -1;
+	*pcert = m->pcerts;
+	*pcert_length = m->n_pcerts;
+	*pkey = m->key;
+	return 0;
+}
+
+static void api_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+				  enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	(void)c;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = calloc(1, sizeof(struct api_conn));
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
+static enum MHD_Result api_send(struct MHD_Connection *c, unsigned status, json_t *body,
+				const char *allow, unsigned retry_after)
+{
+	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char retry[16];
+
+	json_decref(body);
+	if (text == NULL)
+		text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
+	if (text == NULL)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (allow != NULL)
+		MHD_add_response_header(resp, "Allow", allow);
+	if (retry_after > 0) {
+		snprintf(retry, sizeof(retry), "%u", retry_after);
+		MHD_add_response_header(resp, "Retry-After", retry);
+	}
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result api_error(struct MHD_Connection *c, const struct signer_error *err,
+				 const char *request_id)
+{
+	return api_send(c, (unsigned)err->status, signer_error_json(err, request_id), NULL,
+			err->status == 503 || err->status == 429 ? 1 : 0);
+}
+
+static enum MHD_Result api_not_allowed(struct MHD_Connection *c, const char *allow)
+{
+	struct signer_error err;
+
+	memset(&err, 0, sizeof(err));
+	err.status = 405;
+	err.code = "method_not_allowed";
+	snprintf(err.message, sizeof(err.message), "only %s is allowed here", allow);
+	return api_send(c, 405, signer_error_json(&err, NULL), allow, 0);
+}
+
+static void api_set_error(struct signer_error *err, int status, const char *code,
+			  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void api_set_error(struct signer_error *err, int status, const char *code,
+			  const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(err, 0, sizeof(*err));
+	err->status = status;
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+}
+
+/* Verifies the connection's client certificate once; false means: close it, no answer. */
+static bool api_conn_check(struct api_server *srv, struct MHD_Connection *c,
+			   struct api_conn *conn)
+{
+	const union MHD_ConnectionInfo *info;
+	const char *reason = "invalid";
+
+	if (conn == NULL)
+		return false;
+	if (conn->checked)
+		return !conn->refused;
+	conn->checked = true;
+	info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (info == NULL || info->tls_session == NULL ||
+	    tls_peer_check(atomic_load(&srv->tls), (gnutls_session_t)info->tls_session,
+			   &conn->peer, &reason) != SG_OK) {
+		const union MHD_ConnectionInfo *addr =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		char host[INET6_ADDRSTRLEN] = "?";
+
+		if (addr != NULL && addr->client_addr != NULL) {
+			const struct sockaddr *sa = addr->client_addr;
+
+			if (sa->sa_family == AF_INET)
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+					  host, sizeof(host));
+			else if (sa->sa_family == AF_INET6)
+				inet_ntop(AF_INET6,
+					  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, host,
+					  sizeof(host));
+		}
+		conn->refused = true;
+		metrics_tls_handshake_failure(reason);
+		fprintf(stderr, "signerd: api: refused a connection from %s: client certificate %s\n",
+			host, reason);
+		return false;
+	}
+	conn->known = signer_identify(srv->signer, conn->peer.san_uri[0] ? conn->peer.san_uri : NULL,
+				      conn->peer.cn[0] ? conn->peer.cn : NULL,
+				      conn->peer.spki_sha256, conn->client, sizeof(conn->client));
+	return true;
+}
+
+static bool api_content_type_json(struct MHD_Connection *c)
+{
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+	size_t n = strlen("application/json");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ')
+		ct++;
+	if (*ct == '\0')
+		return true;
+	if (*ct != ';')
+		return false;
+	ct++;
+	while (*ct == ' ')
+		ct++;
+	return strcasecmp(ct, "charset=utf-8") == 0;
+}
+
+/* Decodes the payload field into bytes for the signer. */
+static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size_t *len,
+			struct signer_error *err)
+{
+	const char *text;
+	size_t n;
+
+	*out = NULL;
+	if (kind == SIGNER_PAYLOAD_EVM_TYPED_DATA) {
+		char *dumped;
+
+		if (!json_is_object(v)) {
+			api_set_error(err, 400, "invalid_request", "evm_typed_data must be an object");
+			return false;
+		}
+		dumped = json_dumps(v, JSON_COMPACT);
+		if (dumped == NULL) {
+			api_set_error(err, 500, "internal", "internal error");
+			return false;
+		}
+		*out = (uint8_t *)dumped;
+		*len = strlen(dumped);
+		return true;
+	}
+	if (!json_is_string(v)) {
+		api_set_error(err, 400, "invalid_request", "%s must be a string",
+			      signer_payload_name(kind));
+		return false;
+	}
+	text = json_string_value(v);
+	n = json_string_length(v);
+	*out = malloc(n + 1);
+	if (*out == NULL) {
+		api_set_error(err, 500, "internal", "internal error");
+		return false;
+	}
+	if (kind == SIGNER_PAYLOAD_SOLANA_MESSAGE) {
+		const char *end = NULL;
+
+		if (sodium_base642bin(*out, n + 1, text, n, NULL, len, &end,
+				      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+		    end != text + n) {
+			api_set_error(err, 400, "invalid_request", "solana_message is not base64");
+			return false;
+		}
+		return true;
+	}
+	if (hex_decode_0x(text, n, *out, n + 1, len) != SG_OK) {
+		api_set_error(err, 400, "invalid_request", "%s is not 0x-hex: %s",
+			      signer_payload_name(kind), sg_errmsg(SG_ERR_MALFORMED));
+		return false;
+	}
+	return true;
+}
+
+static void api_count(struct signer_request *req, const struct signer_trace *trace,
+		      double started)
+{
+	const char *chain = trace->chain[0] ? trace->chain : "unknown";
+
+	metrics_sign_request(req->client != NULL ? req->client : "unknown",
+			     signer_key_name_valid(req->key) ? req->key : "invalid",
+			     req->operation != NULL && strlen(req->operation) <= 64 ? req->operation
+										   : "invalid",
+			     chain, trace->status);
+	metrics_sign_duration(chain, api_now() - started);
+	if (trace->hsm_seconds > 0)
+		metrics_hsm_sign_duration(chain, trace->hsm_seconds);
+	if (trace->policy_seconds > 0)
+		metrics_policy_eval_duration(trace->policy_seconds);
+}
+
+static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c,
+				struct api_conn *conn, const char *key, struct api_request *rq)
+{
+	struct signer_request req = {conn->known ? conn->client : NULL, conn->peer.identity, key,
+				     NULL, NULL, 0, NULL, 0};
+	struct signer_result res;
+	struct signer_error err;
+	struct signer_trace trace = {"", "invalid", 0, 0, false};
+	json_t *body = NULL, *v, *payload = NULL;
+	json_error_t jerr;
+	const char *field;
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	int payloads = 0;
+	enum MHD_Result ret;
+
+	if (rq->too_large) {
+		api_set_error(&err, 413, "payload_too_large", "the body is over %d bytes",
+			      API_BODY_MAX);
+		goto refused;
+	}
+	if (!api_content_type_json(c)) {
+		api_set_error(&err, 415, "unsupported_media_type",
+			      "the body must be Content-Type: application/json");
+		goto refused;
+	}
+	body = json_loadb(rq->body != NULL ? rq->body : "", rq->len,
+			  JSON_REJECT_DUPLICATES, &jerr);
+	if (body == NULL || !json_is_object(body)) {
+		api_set_error(&err, 400, "invalid_request", "the body is not a JSON object%s%s",
+			      body == NULL ? ": " : "", body == NULL ? jerr.text : "");
+		goto refused;
+	}
+	json_object_foreach(body, field, v) {
+		enum signer_payload kind = signer_payload_parse(field);
+
+		if (kind != 0) {
+			payloads++;
+			req.kind = kind;
+			payload = v;
+		} else if (strcmp(field, "operation") == 0) {
+			if (!json_is_string(v)) {
+				api_set_error(&err, 400, "invalid_request",
+					      "operation must be a string");
+				goto refused;
+			}
+			req.operation = json_string_value(v);
+		} else if (strcmp(field, "request_id") == 0) {
+			if (!json_is_string(v)) {
+				api_set_error(&err, 400, "invalid_request",
+					      "request_id must be a string");
+				goto refused;
+			}
+			req.request_id = json_string_value(v);
+		} else {
+			api_set_error(&err, 400, "invalid_request", "unknown field '%.64s'", field);
+			goto refused;
+		}
+	}
+	if (req.operation == NULL) {
+		api_set_error(&err, 400, "invalid_request", "operation is missing");
+		goto refused;
+	}
+	if (payloads != 1) {
+		api_set_error(&err, 400, "invalid_request",
+			      "exactly one of solana_message, evm_transaction, evm_message, "
+			      "evm_typed_data is needed (%d given)",
+			      payloads);
+		goto refused;
+	}
+	if (!api_payload(req.kind, payload, &bytes, &len, &err))
+		goto refused;
+	req.payload = bytes;
+	req.payload_len = len;
+	if (signer_sign_traced(srv->signer, &req, &res, &err, &trace) != SG_OK) {
+		if (trace.policy_denied)
+			metrics_policy_denial(req.client != NULL ? req.client : "unknown",
+					      req.operation, err.code);
+		api_count(&req, &trace, rq->started);
+		ret = api_error(c, &err, req.request_id);
+		goto out;
+	}
+	api_count(&req, &trace, rq->started);
+	ret = api_send(c, 200, json_incref(res.response), NULL, 0);
+	signer_result_free(&res);
+	goto out;
+refused:
+	/* refused before the signer: audited all the same */
+	if (req.request_id != NULL && strlen(req.request_id) > 128)
+		req.request_id = NULL;
+	signer_record_refusal(srv->signer, &req, &err);
+	trace.status = err.status >= 500 ? "error" : "invalid";
+	api_count(&req, &trace, rq->started);
+	ret = api_error(c, &err, req.request_id);
+out:
+	free(bytes);
+	json_decref(body);
+	return ret;
+}
+
+static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *c,
+				 struct api_conn *conn, const char *url, const char *method,
+				 struct api_request *rq)
+{
+	static const char prefix[] = "/v1/keys";
+	struct signer_error err;
+	char name[80];
+	const char *rest;
+	json_t *out;
+	int r;
+
+	if (strncmp(url, prefix, sizeof(prefix) - 1) != 0) {
+		api_set_error(&err, 404, "not_found", "no such path");
+		return api_error(c, &err, NULL);
+	}
+	rest = url + sizeof(prefix) - 1;
+	if (*rest == '\0') {
+		if (strcmp(method, "GET") != 0)
+			return api_not_allowed(c, "GET");
+		r = signer_keys_json(srv->signer, conn->known ? conn->client : "", &out);
+		if (r != SG_OK) {
+			api_set_error(&err, 503, "unavailable", "the key store is unavailable");
+			return api_error(c, &err, NULL);
+		}
+		return api_send(c, 200, out, NULL, 0);
+	}
+	if (*rest != '/') {
+		api_set_error(&err, 404, "not_found", "no such path");
+		return api_error(c, &err, NULL);
+	}
+	rest++;
+	{
+		size_t n = strcspn(rest, "/");
+		const char *tail = rest + n;
+
+		if (n == 0 || n >= sizeof(name) || (*tail != '\0' && strcmp(tail, "/sign") != 0)) {
+			api_set_error(&err, 404, "not_found", "no such path");
+			return api_error(c, &err, NULL);
+		}
+		memcpy(name, rest, n);
+		name[n] = '\0';
+		if (*tail == '\0') {
+			if (strcmp(method, "GET") != 0)
+				return api_not_allowed(c, "GET");
+			r = signer_key_json_get(srv->signer, conn->known ? conn->client : "", name,
+						&out);
+			if (r == SG_ERR_NOT_FOUND) {
+				api_set_error(&err, 404, "key_not_found", "no key named '%s' for this "
+									 "client",
+					      signer_key_name_valid(name) ? name : "?");
+				return api_error(c, &err, NULL);
+			}
+			if (r != SG_OK) {
+				api_set_error(&err, 503, "unavailable", "the key store is unavailable");
+				return api_error(c, &err, NULL);
+			}
+			return api_send(c, 200, out, NULL, 0);
+		}
+		if (strcmp(method, "POST") != 0)
+			return api_not_allowed(c, "POST");
+		return api_sign(srv, c, conn, name, rq);
+	}
+}
+
+static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const char *url,
+				   const char *method, const char *version,
+				   const char *upload_data, size_t *upload_data_size,
+				   void **req_cls)
+{
+	struct api_server *srv = cls;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct api_conn *conn = ci != NULL ? ci->socket_context : NULL;
+	struct api_request *rq = *req_cls;
+
+	(void)version;
+	if (rq == NULL) {
+		/* before anything else: the client certificate */
+		if (!api_conn_check(srv, c, conn))
+			return MHD_NO;
+		rq = calloc(1, sizeof(*rq));
+		if (rq == NULL)
+			return MHD_NO;
+		rq->started = api_now();
+		rq->counted = true;
+		atomic_fetch_add(&srv->inflight, 1);
+		*req_cls = rq;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!rq->too_large && rq->len + *upload_data_size <= API_BODY_MAX) {
+			char *grown = realloc(rq->body, rq->len + *upload_data_size + 1);
+
+			if (grown == NULL)
+				return MHD_NO;
+			rq->body = grown;
+			memcpy(rq->body + rq->len, upload_data, *upload_data_size);
+			rq->len += *upload_data_size;
+		} else {
+			rq->too_large = true; /* the rest is read and dropped */
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return api_route(srv, c, conn, url, method, rq);
+}
+
+static void api_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+			  enum MHD_RequestTerminationCode code)
+{
+	struct api_server *srv = cls;
+	struct api_request *rq = *req_cls;
+
+	(void)c;
+	(void)code;
+	if (rq == NULL)
+		return;
+	if (rq->counted)
+		atomic_fetch_sub(&srv->inflight, 1);
+	free(rq->body);
+	free(rq);
+	*req_cls = NULL;
+}
+
+/* libmicrohttpd's own messages: TLS handshakes it could not complete are counted. */
+static void api_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	/* our own refusals of client certificates are logged where they are decided */
+	if (strstr(line, "Application reported internal error") != NULL)
+		return;
+	if (strstr(line, "andshake") != NULL || strstr(line, "TLS") != NULL)
+		metrics_tls_handshake_failure("handshake");
+	fprintf(stderr, "signerd: api: %s", line);
+	if (line[0] != '\0' && line[strlen(line) - 1] != '\n')
+		fputc('\n', stderr);
+}
+
+int api_listen_addr(const struct signer_config_listen *l, struct sockaddr_storage *ss,
+		    socklen_t *len);
+int api_listen_addr(const struct signer_config_listen *l, struct sockaddr_storage *ss,
+		    socklen_t *len)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	const char *host = strcmp(l->host, "localhost") == 0 ? "127.0.0.1" : l->host;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)l->port);
+		*len = sizeof(*v4);
+		return SG_OK;
+	}
+	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)l->port);
+		*len = sizeof(*v6);
+		return SG_OK;
+	}
+	return sg_fail(SG_ERR_CONFIG, "listen address '%s' is not an IP address", l->host);
+}
+
+int api_start(const struct signer_config *cfg, struct signer *signer, struct tls_material *tls,
+	      struct api_server **out)
+{
+	struct api_server *srv;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	int r;
+
+	*out = NULL;
+	if ((r = api_listen_addr(&cfg->api, &ss, &sslen)) != SG_OK)
+		return r;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return sg_fail(SG_ERR_NOMEM, "API listener");
+	srv->signer = signer;
+	atomic_store(&srv->tls, tls);
+	pthread_mutex_init(&srv->mu, NULL);
+	api_current = srv;
+	srv->mhd = MHD_start_daemon(
+		flags, (uint16_t)cfg->api.port, NULL, NULL, api_handler, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, api_log, NULL, MHD_OPTION_SOCK_ADDR,
+		(struct sockaddr *)&ss, MHD_OPTION_HTTPS_CERT_CALLBACK, api_cert_callback,
+		MHD_OPTION_HTTPS_MEM_TRUST, tls->client_ca_pem, MHD_OPTION_HTTPS_PRIORITIES,
+		TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->workers,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->limits.max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->limits.max_connections_per_ip,
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->limits.timeout_seconds,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+		MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, api_completed, srv, MHD_OPTION_STRICT_FOR_CLIENT, 1,
+		MHD_OPTION_END);
+	if (srv->mhd == NULL) {
+		api_current = NULL;
+		pthread_mutex_destroy(&srv->mu);
+		free(srv);
+		return sg_fail(SG_ERR_IO, "the API listener could not start on %s:%u (address in use, "
+					  "or TLS set-up failed)",
+			       cfg->api.host, cfg->api.port);
+	}
+	*out = srv;
+	return SG_OK;
+}
+
+void api_set_tls(struct api_server *srv, struct tls_material *tls)
+{
+	struct tls_material *old = atomic_exchange(&srv->tls, tls);
+
+	pthread_mutex_lock(&srv->mu);
+	if (srv->n_retired < API_RETIRED_MAX)
+		srv->retired[srv->n_retired++] = old;
+	/* past that, the oldest retired material has long been out of any handshake */
+	else {
+		tls_material_free(srv->retired[0]);
+		memmove(srv->retired, srv->retired + 1, (API_RETIRED_MAX - 1) * sizeof(srv->retired[0]));
+		srv->retired[API_RETIRED_MAX - 1] = old;
+	}
+	pthread_mutex_unlock(&srv->mu);
+}
+
+const struct tls_material *api_tls(struct api_server *srv)
+{
+	return atomic_load(&srv->tls);
+}
+
+void api_quiesce(struct api_server *srv)
+{
+	MHD_socket s = MHD_quiesce_daemon(srv->mhd);
+
+	if (s != MHD_INVALID_SOCKET)
+		close(s);
+}
+
+unsigned api_inflight(struct api_server *srv)
+{
+	return atomic_load(&srv->inflight);
+}
+
+void api_stop(struct api_server *srv)
+{
+	if (srv == NULL)
+		return;
+	MHD_stop_daemon(srv->mhd);
+	api_current = NULL;
+	tls_material_free(atomic_load(&srv->tls));
+	for (size_t i = 0; i < srv->n_retired; i++)
+		tls_material_free(srv->retired[i]);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv);
+}

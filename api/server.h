@@ -1,0 +1,31 @@
+/* signerd's two listeners: the mTLS signing API and the plain-HTTP ops listener. */
+#ifndef SIGNER_API_SERVER_H
+#define SIGNER_API_SERVER_H
+
+#include <stdbool.h>
+
+#include "api/tls.h"
+#include "common/err.h"
+#include "signer/config.h"
+#include "signer/signer.h"
+
+struct api_server;
+struct ops_server;
+
+/* Starts the API listener: TLS 1.2/1.3, client certificate verified on every connection before
+ * any route, JSON bodies of at most 64 KiB, workers threads, the config's limits. */
+SG_MUST_CHECK int api_start(const struct signer_config *cfg, struct signer *signer,
+			    struct tls_material *tls, struct api_server **out);
+/* Swaps in new TLS material (SIGHUP); the old stays alive until api_stop. */
+void api_set_tls(struct api_server *srv, struct tls_material *tls);
+const struct tls_material *api_tls(struct api_server *srv);
+/* Stops accepting; requests in flight finish (SIGTERM). */
+void api_quiesce(struct api_server *srv);
+unsigned api_inflight(struct api_server *srv);
+void api_stop(struct api_server *srv);
+
+SG_MUST_CHECK int ops_start(const struct signer_config *cfg, struct signer *signer,
+			    struct api_server *api, struct ops_server **out);
+void ops_stop(struct ops_server *srv);
+
+#endif

@@ -1,0 +1,291 @@
+#include "api/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#define TLS_FILE_MAX (1024 * 1024)
+#define TLS_CHAIN_MAX 8
+
+/* Reads a file whole; secret files must be owner-only. */
+static int tls_read_file(const char *path, bool secret, gnutls_datum_t *out)
+{
+	struct stat st;
+	ssize_t got;
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = SG_OK;
+
+	out->data = NULL;
+	out->size = 0;
+	if (fd < 0)
+		return sg_fail(errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO, "%s: %s", path,
+			       strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > TLS_FILE_MAX) {
+		r = sg_fail(SG_ERR_IO, "%s is not a regular file of at most 1 MiB", path);
+		goto out;
+	}
+	if (secret && (st.st_mode & 077) != 0) {
+		r = sg_fail(SG_ERR_PERMISSION,
+			    "TLS key %s can be read or written by others (mode %04o); make it "
+			    "owner-only (chmod 0400)",
+			    path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	out->data = gnutls_malloc((size_t)st.st_size + 1);
+	if (out->data == NULL) {
+		r = sg_fail(SG_ERR_NOMEM, "%s", path);
+		goto out;
+	}
+	while (len < (size_t)st.st_size) {
+		got = read(fd, out->data + len, (size_t)st.st_size - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			r = sg_fail(SG_ERR_IO, "%s: %s", path, got < 0 ? strerror(errno) : "short read");
+			goto out;
+		}
+		len += (size_t)got;
+	}
+	out->data[len] = '\0';
+	out->size = (unsigned)len;
+out:
+	close(fd);
+	if (r != SG_OK && out->data != NULL) {
+		sodium_memzero(out->data, (size_t)st.st_size);
+		gnutls_free(out->data);
+		out->data = NULL;
+	}
+	return r;
+}
+
+static void tls_datum_free(gnutls_datum_t *d, bool secret)
+{
+	if (d->data != NULL && secret)
+		sodium_memzero(d->data, d->size);
+	gnutls_free(d->data);
+	d->data = NULL;
+}
+
+static int tls_gnutls_fail(int code, const char *what, const char *path, int err)
+{
+	return sg_fail(code, "%s %s: %s", what, path, gnutls_strerror(err));
+}
+
+/* The earliest notAfter of the PEM certificates in data. */
+static time_t tls_not_after(const gnutls_datum_t *pem)
+{
+	gnutls_x509_crt_t *crts = NULL;
+	unsigned n = 0;
+	time_t t = 0;
+
+	if (gnutls_x509_crt_list_import2(&crts, &n, pem, GNUTLS_X509_FMT_PEM, 0) < 0)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		time_t e = gnutls_x509_crt_get_expiration_time(crts[i]);
+
+		if (i == 0 || e < t)
+			t = e;
+		gnutls_x509_crt_deinit(crts[i]);
+	}
+	gnutls_free(crts);
+	return t;
+}
+
+int tls_material_load(const struct signer_config *cfg, struct tls_material **out)
+{
+	struct tls_material *m;
+	gnutls_datum_t cert = {0}, key = {0}, ca = {0}, crl = {0};
+	int r, e;
+
+	*out = NULL;
+	if (cfg->tls.cert == NULL || cfg->tls.key == NULL || cfg->tls.client_ca == NULL)
+		return sg_fail(SG_ERR_CONFIG, "%s: the tls section (cert, key, client_ca) is missing",
+			       cfg->path);
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return sg_fail(SG_ERR_NOMEM, "TLS");
+	if ((r = tls_read_file(cfg->tls.cert, false, &cert)) != SG_OK ||
+	    (r = tls_read_file(cfg->tls.key, true, &key)) != SG_OK ||
+	    (r = tls_read_file(cfg->tls.client_ca, false, &ca)) != SG_OK ||
+	    (cfg->tls.crl != NULL && (r = tls_read_file(cfg->tls.crl, false, &crl)) != SG_OK))
+		goto out;
+
+	m->pcerts = calloc(TLS_CHAIN_MAX, sizeof(*m->pcerts));
+	m->n_pcerts = TLS_CHAIN_MAX;
+	if (m->pcerts == NULL) {
+		r = sg_fail(SG_ERR_NOMEM, "TLS");
+		goto out;
+	}
+	e = gnutls_pcert_list_import_x509_raw(m->pcerts, &m->n_pcerts, &cert, GNUTLS_X509_FMT_PEM,
+					      0);
+	if (e < 0 || m->n_pcerts == 0) {
+		m->n_pcerts = 0;
+		r = tls_gnutls_fail(SG_ERR_CONFIG, "server certificate", cfg->tls.cert, e);
+		goto out;
+	}
+	if ((e = gnutls_privkey_init(&m->key)) < 0 ||
+	    (e = gnutls_privkey_import_x509_raw(m->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+		r = tls_gnutls_fail(SG_ERR_CONFIG, "TLS key", cfg->tls.key, e);
+		goto out;
+	}
+	/* the key must be the certificate's */
+	{
+		gnutls_pubkey_t from_key;
+		gnutls_datum_t a = {0}, b = {0};
+		bool same = false;
+
+		if (gnutls_pubkey_init(&from_key) >= 0 &&
+		    gnutls_pubkey_import_privkey(from_key, m->key, 0, 0) >= 0 &&
+		    gnutls_pubkey_export2(from_key, GNUTLS_X509_FMT_DER, &a) >= 0 &&
+		    gnutls_pubkey_export2(m->pcerts[0].pubkey, GNUTLS_X509_FMT_DER, &b) >= 0)
+			same = a.size == b.size && memcmp(a.data, b.data, a.size) == 0;
+		gnutls_free(a.data);
+		gnutls_free(b.data);
+		gnutls_pubkey_deinit(from_key);
+		if (!same) {
+			r = sg_fail(SG_ERR_CONFIG, "TLS key %s does not belong to certificate %s",
+				    cfg->tls.key, cfg->tls.cert);
+			goto out;
+		}
+	}
+	m->server_not_after = tls_not_after(&cert);
+	m->client_ca_not_after = tls_not_after(&ca);
+	if ((e = gnutls_x509_trust_list_init(&m->trust, 0)) < 0 ||
+	    (e = gnutls_x509_trust_list_add_trust_mem(m->trust, &ca, cfg->tls.crl ? &crl : NULL,
+						      GNUTLS_X509_FMT_PEM, 0, 0)) <= 0) {
+		r = e == 0 ? sg_fail(SG_ERR_CONFIG, "client CA bundle %s holds no certificate",
+				     cfg->tls.client_ca)
+			   : tls_gnutls_fail(SG_ERR_CONFIG, "client CA bundle", cfg->tls.client_ca, e);
+		goto out;
+	}
+	m->client_ca_pem = strndup((const char *)ca.data, ca.size);
+	if (m->client_ca_pem == NULL) {
+		r = sg_fail(SG_ERR_NOMEM, "TLS");
+		goto out;
+	}
+	*out = m;
+	m = NULL;
+	r = SG_OK;
+out:
+	tls_datum_free(&cert, false);
+	tls_datum_free(&key, true);
+	tls_datum_free(&ca, false);
+	tls_datum_free(&crl, false);
+	tls_material_free(m);
+	return r;
+}
+
+void tls_material_free(struct tls_material *m)
+{
+	if (m == NULL)
+		return;
+	for (unsigned i = 0; i < m->n_pcerts; i++)
+		gnutls_pcert_deinit(&m->pcerts[i]);
+	free(m->pcerts);
+	if (m->key != NULL)
+		gnutls_privkey_deinit(m->key);
+	if (m->trust != NULL)
+		gnutls_x509_trust_list_deinit(m->trust, 1);
+	free(m->client_ca_pem);
+	free(m);
+}
+
+static const char *tls_reason(unsigned status)
+{
+	if (status & GNUTLS_CERT_REVOKED)
+		return "revoked";
+	if (status & GNUTLS_CERT_EXPIRED)
+		return "expired";
+	if (status & GNUTLS_CERT_NOT_ACTIVATED)
+		return "not_yet_valid";
+	if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
+		return "untrusted";
+	if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
+		return "bad_purpose";
+	return "invalid";
+}
+
+int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struct tls_peer *peer,
+		   const char **reason)
+{
+	const gnutls_datum_t *raw;
+	unsigned n = 0, status = 0;
+	gnutls_x509_crt_t chain[TLS_CHAIN_MAX];
+	unsigned n_chain = 0;
+	gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
+					 (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT, 0};
+	gnutls_pubkey_t pub = NULL;
+	gnutls_datum_t spki = {0};
+	size_t size;
+	int r = SG_OK, e;
+
+	memset(peer, 0, sizeof(*peer));
+	*reason = NULL;
+	raw = gnutls_certificate_get_peers(session, &n);
+	if (raw == NULL || n == 0) {
+		*reason = "no_certificate";
+		return sg_fail(SG_ERR_PERMISSION, "the client presented no certificate");
+	}
+	for (unsigned i = 0; i < n && i < TLS_CHAIN_MAX; i++) {
+		if (gnutls_x509_crt_init(&chain[n_chain]) < 0)
+			break;
+		if (gnutls_x509_crt_import(chain[n_chain], &raw[i], GNUTLS_X509_FMT_DER) < 0) {
+			gnutls_x509_crt_deinit(chain[n_chain]);
+			*reason = "invalid";
+			r = sg_fail(SG_ERR_PERMISSION, "the client certificate does not parse");
+			goto out;
+		}
+		n_chain++;
+	}
+	e = gnutls_x509_trust_list_verify_crt2(m->trust, chain, n_chain, &purpose, 1, 0, &status,
+					       NULL);
+	if (e < 0 || status != 0) {
+		*reason = e < 0 ? "invalid" : tls_reason(status);
+		r = sg_fail(SG_ERR_PERMISSION, "client certificate refused: %s", *reason);
+		goto out;
+	}
+	/* identity: the first SAN URI, else the subject CN */
+	for (unsigned i = 0;; i++) {
+		char name[256];
+		unsigned type;
+
+		size = sizeof(name) - 1;
+		e = gnutls_x509_crt_get_subject_alt_name2(chain[0], i, name, &size, &type, NULL);
+		if (e == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (e < 0)
+			continue;
+		if (e == GNUTLS_SAN_URI && size < sizeof(peer->san_uri)) {
+			memcpy(peer->san_uri, name, size);
+			peer->san_uri[size] = '\0';
+			break;
+		}
+	}
+	size = sizeof(peer->cn) - 1;
+	if (gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0, peer->cn,
+					  &size) < 0)
+		peer->cn[0] = '\0';
+	snprintf(peer->identity, sizeof(peer->identity), "%s",
+		 peer->san_uri[0] ? peer->san_uri : peer->cn);
+	/* the SHA-256 of the SubjectPublicKeyInfo, for pins */
+	if (gnutls_pubkey_init(&pub) < 0 || gnutls_pubkey_import_x509(pub, chain[0], 0) < 0 ||
+	    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) < 0) {
+		*reason = "invalid";
+		r = sg_fail(SG_ERR_PERMISSION, "the client's public key cannot be read");
+		goto out;
+	}
+	crypto_hash_sha256(peer->spki_sha256, spki.data, spki.size);
+out:
+	gnutls_free(spki.data);
+	if (pub != NULL)
+		gnutls_pubkey_deinit(pub);
+	for (unsigned i = 0; i < n_chain; i++)
+		gnutls_x509_crt_deinit(chain[i]);
+	return r;
+}
