@@ -16,12 +16,12 @@ import { devEnv, sign } from "./signerd-client.mjs";
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 let env, key;
 
-before(() => {
-  env = devEnv();
+before(async () => {
+  env = await devEnv();
   key = env.key("polygon-dev");
   assert.ok(key, "polygon-dev exists");
 });
-after(() => env.cleanup());
+after(async () => env.cleanup());
 
 const erc20 = new Interface(["function transfer(address to, uint256 amount)"]);
 const recipient = "0x3535353535353535353535353535353535353535";
@@ -50,9 +50,9 @@ function ethersTxs(chainId) {
 for (const chainId of [137n, 80002n]) {
   describe(`ethers transactions on chain ${chainId}`, () => {
     for (const [kind, fields] of Object.entries(ethersTxs(chainId))) {
-      test(kind, () => {
+      test(kind, async () => {
         const unsigned = Transaction.from(fields);
-        const { status, body } = sign(env, "polygon-dev", "--evm-transaction", unsigned.unsignedSerialized);
+        const { status, body } = await sign(env, "polygon-dev", "--evm-transaction", unsigned.unsignedSerialized);
         assert.equal(status, 0, JSON.stringify(body));
         const signed = Transaction.from(body.signed_transaction);
         assert.equal(signed.from, key.address);
@@ -88,7 +88,7 @@ for (const chainId of [137n, 80002n]) {
     for (const [kind, tx] of Object.entries(txs)) {
       test(kind, async () => {
         const unsigned = serializeTransaction(tx);
-        const { status, body } = sign(env, "polygon-dev", "--evm-transaction", unsigned);
+        const { status, body } = await sign(env, "polygon-dev", "--evm-transaction", unsigned);
         assert.equal(status, 0, JSON.stringify(body));
         const from = await recoverTransactionAddress({ serializedTransaction: body.signed_transaction });
         assert.equal(from, key.address);
@@ -103,15 +103,15 @@ for (const chainId of [137n, 80002n]) {
   });
 }
 
-test("Amoy legacy v is the multi-byte 160039/160040", () => {
+test("Amoy legacy v is the multi-byte 160039/160040", async () => {
   const unsigned = Transaction.from({ ...ethersTxs(80002n).legacy }).unsignedSerialized;
-  const { body } = sign(env, "polygon-dev", "--evm-transaction", unsigned);
+  const { body } = await sign(env, "polygon-dev", "--evm-transaction", unsigned);
   assert.ok(["0x27127", "0x27128"].includes(body.v), body.v);
 });
 
 test("personal_sign verifies with ethers and viem", async () => {
   for (const message of [toUtf8Bytes("Hello, fans!"), new Uint8Array([0, 1, 2, 255]), new Uint8Array()]) {
-    const { status, body } = sign(env, "polygon-dev", "--evm-message", hexlify(message));
+    const { status, body } = await sign(env, "polygon-dev", "--evm-message", hexlify(message));
     assert.equal(status, 0, JSON.stringify(body));
     assert.equal(body.digest, hashMessage(message));
     assert.equal(ethersVerifyMessage(message, body.signature), key.address);
@@ -137,7 +137,7 @@ test("EIP-712 typed data verifies with ethers and viem", async () => {
     tier: 3, perks: ["lounge", "merch"], expires: "1893456000",
     seal: "0x" + "ab".repeat(32), note: "0x0102",
   };
-  const { status, body } = sign(env, "polygon-dev", "--evm-typed-data", { types, primaryType: "Pass", domain, message });
+  const { status, body } = await sign(env, "polygon-dev", "--evm-typed-data", { types, primaryType: "Pass", domain, message });
   assert.equal(status, 0, JSON.stringify(body));
   assert.equal(body.digest, TypedDataEncoder.hash(domain, types, message));
   assert.equal(body.digest, hashTypedData({ domain, types, primaryType: "Pass", message }));
@@ -146,26 +146,26 @@ test("EIP-712 typed data verifies with ethers and viem", async () => {
   assert.equal(await recoverAddress({ hash: body.digest, signature: body.signature }), key.address);
 });
 
-test("what signerd refuses", () => {
+test("what signerd refuses", async () => {
   // a pre-EIP-155 legacy transaction (no chain id): replayable, refused
   const pre155 = Transaction.from({ type: 0, nonce: 7, gasPrice: 1n, gasLimit: 21000n, to: recipient, value: 1n }).unsignedSerialized;
-  let r = sign(env, "polygon-dev", "--evm-transaction", pre155);
+  let r = await sign(env, "polygon-dev", "--evm-transaction", pre155);
   assert.equal(r.status, 1);
   assert.equal(r.body.error.code, "invalid_payload");
   assert.match(r.body.error.message, /EIP-155/);
   // a blob transaction type
-  r = sign(env, "polygon-dev", "--evm-transaction", "0x03c0");
+  r = await sign(env, "polygon-dev", "--evm-transaction", "0x03c0");
   assert.equal(r.body.error.code, "invalid_payload");
   // a Solana key for an EVM payload
-  r = sign(env, "solana-dev", "--evm-message", "0x00");
+  r = await sign(env, "solana-dev", "--evm-message", "0x00");
   assert.equal(r.body.error.code, "wrong_chain");
   // a key no grant names: forbidden (the policy answers before the key store is asked)
-  r = sign(env, "nobody", "--evm-message", "0x00");
+  r = await sign(env, "nobody", "--evm-message", "0x00");
   assert.equal(r.body.error.code, "forbidden");
   // an operation no grant names
-  r = sign(env, "polygon-dev", "--evm-message", "0x00", "mint");
+  r = await sign(env, "polygon-dev", "--evm-message", "0x00", "mint");
   assert.equal(r.body.error.code, "forbidden");
   // typed data with a field its type does not have
-  r = sign(env, "polygon-dev", "--evm-typed-data", { types: { A: [] }, primaryType: "A", domain: {}, message: { x: 1 } });
+  r = await sign(env, "polygon-dev", "--evm-typed-data", { types: { A: [] }, primaryType: "A", domain: {}, message: { x: 1 } });
   assert.equal(r.body.error.code, "invalid_payload");
 });

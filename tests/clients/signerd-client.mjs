@@ -1,34 +1,99 @@
 // Helpers shared by the client tests: a throw-away development environment made by
-// tools/dev-env, and signerctl's sign as the signer (the daemon's API comes with its own tests).
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// tools/dev-env, and a signer to send requests to. SIGNER_MODE=cli (the default) signs with
+// `signerctl sign`; SIGNER_MODE=https starts signerd on the environment and signs over mTLS with
+// each adapter's client certificate (solana-adapter for solana-dev, polygon-adapter otherwise).
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const root = process.env.SIGNER_ROOT;
 const signerctl = process.env.SIGNERCTL;
+const signerd = process.env.SIGNERD;
+export const mode = process.env.SIGNER_MODE ?? "cli";
 if (!root || !signerctl) throw new Error("SIGNER_ROOT and SIGNERCTL must be set (ctest sets them)");
+if (mode === "https" && !signerd) throw new Error("SIGNER_MODE=https needs SIGNERD");
 
-export function devEnv() {
+const fields = {
+  "--solana-message": "solana_message",
+  "--evm-transaction": "evm_transaction",
+  "--evm-message": "evm_message",
+  "--evm-typed-data": "evm_typed_data",
+};
+
+async function waitFor(url, ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer within ${ms} ms`);
+}
+
+export async function devEnv() {
   const dir = mkdtempSync(join(tmpdir(), "signer-clients-"));
-  execFileSync(join(root, "tools/dev-env"), [join(dir, "env")], {
+  const apiPort = 20000 + Math.floor(Math.random() * 20000);
+  const opsPort = apiPort + 1;
+  execFileSync(join(root, "tools/dev-env"), [join(dir, "env"), "--api-port", `${apiPort}`, "--ops-port", `${opsPort}`], {
     env: { ...process.env, SIGNERCTL: signerctl },
     stdio: ["ignore", "ignore", "inherit"],
   });
   const config = join(dir, "env/signerd.yaml");
-  const ctl = (...args) =>
-    spawnSync(signerctl, ["--config", config, ...args], { encoding: "utf8" });
+  const ctl = (...args) => spawnSync(signerctl, ["--config", config, ...args], { encoding: "utf8" });
   const keys = JSON.parse(ctl("key", "list", "--json").stdout).keys;
+  let daemon = null;
+  if (mode === "https") {
+    daemon = spawn(signerd, ["--config", config], { stdio: ["ignore", "ignore", "inherit"] });
+    await waitFor(`http://127.0.0.1:${opsPort}/readyz`, 15000);
+  }
+  const pki = join(dir, "env/pki");
   return {
     dir,
     ctl,
+    apiPort,
+    ca: readFileSync(join(pki, "ca.pem")),
+    client: (name) => ({
+      cert: readFileSync(join(pki, "clients", `${name}.pem`)),
+      key: readFileSync(join(pki, "clients", `${name}.key`)),
+    }),
     key: (name) => keys.find((k) => k.name === name),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    cleanup: async () => {
+      if (daemon) {
+        const exited = new Promise((r) => daemon.once("exit", r));
+        daemon.kill("SIGTERM");
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
-// signerctl sign ... --json: {status, body} where body is the API's response or error object
-export function sign(env, key, payloadOption, payload, operation = "dev") {
+function httpsSign(env, key, body) {
+  const client = env.client(key === "solana-dev" ? "solana-adapter" : "polygon-adapter");
+  const data = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: "127.0.0.1", port: env.apiPort, method: "POST", path: `/v1/keys/${key}/sign`,
+      ca: env.ca, cert: client.cert, key: client.key, servername: "localhost",
+      headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) },
+    }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode === 200 ? 0 : 1, http: res.statusCode, body: JSON.parse(text) }));
+    });
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
+// sign(env, key, "--evm-message", "0x...") -> {status: 0 on success else 1, body}
+export async function sign(env, key, payloadOption, payload, operation = "dev") {
+  if (mode === "https")
+    return httpsSign(env, key, { operation, [fields[payloadOption]]: payload });
   let arg = payload;
   if (payloadOption === "--evm-typed-data") {
     arg = join(env.dir, `typed-${Math.random().toString(16).slice(2)}.json`);

@@ -21,16 +21,16 @@ const blockhash = "EETubP5AKHgjPAhzPAFcb8BAY1hMH639CWCFTqi3hq1k";
 const b64 = (bytes) => Buffer.from(bytes).toString("base64");
 const fromB58 = (s) => getBase58Encoder().encode(s);
 
-before(() => {
-  env = devEnv();
+before(async () => {
+  env = await devEnv();
   key = env.key("solana-dev");
   assert.ok(key, "solana-dev exists");
   payer = new PublicKey(key.address);
 });
-after(() => env.cleanup());
+after(async () => env.cleanup());
 
-function signMessage(messageBytes) {
-  const { status, body } = sign(env, "solana-dev", "--solana-message", b64(messageBytes));
+async function signMessage(messageBytes) {
+  const { status, body } = await sign(env, "solana-dev", "--solana-message", b64(messageBytes));
   assert.equal(status, 0, JSON.stringify(body));
   assert.equal(body.signer, key.address);
   const sig = fromB58(body.signature);
@@ -39,12 +39,12 @@ function signMessage(messageBytes) {
   return sig;
 }
 
-test("web3.js legacy transfer with a priority fee", () => {
+test("web3.js legacy transfer with a priority fee", async () => {
   const tx = new Transaction({ feePayer: payer, recentBlockhash: blockhash });
   tx.add(ComputeBudgetProgram.setComputeUnitPrice({ microLamports: 1000 }));
   tx.add(SystemProgram.transfer({ fromPubkey: payer, toPubkey: Keypair.generate().publicKey, lamports: 49 }));
   const message = tx.serializeMessage();
-  const sig = signMessage(message);
+  const sig = await signMessage(message);
   tx.addSignature(payer, Buffer.from(sig));
   assert.ok(tx.verifySignatures());
   const back = Transaction.from(tx.serialize());
@@ -52,7 +52,7 @@ test("web3.js legacy transfer with a priority fee", () => {
   assert.deepEqual(Buffer.from(back.signature), Buffer.from(sig));
 });
 
-test("web3.js v0 transfer with an address lookup table", () => {
+test("web3.js v0 transfer with an address lookup table", async () => {
   const table = new AddressLookupTableAccount({
     key: Keypair.generate().publicKey,
     state: {
@@ -72,7 +72,7 @@ test("web3.js v0 transfer with an address lookup table", () => {
   assert.equal(message.addressTableLookups.length, 1);
   const bytes = message.serialize();
   assert.equal(bytes[0], 0x80);
-  const sig = signMessage(bytes);
+  const sig = await signMessage(bytes);
   const vtx = new VersionedTransaction(message);
   vtx.addSignature(payer, sig);
   const back = VersionedTransaction.deserialize(vtx.serialize());
@@ -80,7 +80,7 @@ test("web3.js v0 transfer with an address lookup table", () => {
   assert.ok(nacl.sign.detached.verify(back.message.serialize(), back.signatures[0], payer.toBytes()));
 });
 
-test("@solana/kit v0 message, legacy and with a lookup table, encoded and decoded", () => {
+test("@solana/kit v0 message, legacy and with a lookup table, encoded and decoded", async () => {
   const system = address("11111111111111111111111111111111");
   const feePayer = address(key.address);
   const dest = address(Keypair.generate().publicKey.toBase58());
@@ -107,7 +107,7 @@ test("@solana/kit v0 message, legacy and with a lookup table, encoded and decode
     if (version === "v0-alt")
       msg = compressTransactionMessageUsingAddressLookupTables(msg, { [tableAddress]: [dest] });
     const compiled = compileTransaction(msg);
-    const sig = signMessage(new Uint8Array(compiled.messageBytes));
+    const sig = await signMessage(new Uint8Array(compiled.messageBytes));
     const signedTx = { ...compiled, signatures: { ...compiled.signatures, [feePayer]: sig } };
     const wire = getTransactionEncoder().encode(signedTx);
     const back = getTransactionDecoder().decode(wire);
@@ -116,23 +116,23 @@ test("@solana/kit v0 message, legacy and with a lookup table, encoded and decode
   }
 });
 
-test("what signerd refuses", () => {
+test("what signerd refuses", async () => {
   // a message in which solana-dev is not a required signer
   const other = Keypair.generate().publicKey;
   const tx = new Transaction({ feePayer: other, recentBlockhash: blockhash });
   tx.add(SystemProgram.transfer({ fromPubkey: other, toPubkey: payer, lamports: 1 }));
-  let r = sign(env, "solana-dev", "--solana-message", b64(tx.serializeMessage()));
+  let r = await sign(env, "solana-dev", "--solana-message", b64(tx.serializeMessage()));
   assert.equal(r.status, 1);
   assert.equal(r.body.error.code, "not_a_signer");
   // the message with a byte too many
   const good = new Transaction({ feePayer: payer, recentBlockhash: blockhash })
     .add(SystemProgram.transfer({ fromPubkey: payer, toPubkey: other, lamports: 1 })).serializeMessage();
-  r = sign(env, "solana-dev", "--solana-message", b64(Buffer.concat([good, Buffer.from([0])])));
+  r = await sign(env, "solana-dev", "--solana-message", b64(Buffer.concat([good, Buffer.from([0])])));
   assert.equal(r.body.error.code, "invalid_payload");
   // not base64
-  r = sign(env, "solana-dev", "--solana-message", "***");
+  r = await sign(env, "solana-dev", "--solana-message", "***");
   assert.equal(r.body.error.code, "invalid_request");
   // an EVM key for a Solana message
-  r = sign(env, "polygon-dev", "--solana-message", b64(good));
+  r = await sign(env, "polygon-dev", "--solana-message", b64(good));
   assert.equal(r.body.error.code, "wrong_chain");
 });
