@@ -159,6 +159,7 @@ int main(int argc, char **argv)
 	sigaddset(&signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* a file-size limit makes writes fail, not the process die */
 
 	config_path = signer_config_path(config_arg);
 	r = signer_config_load(config_path, &cfg);

@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# signerd from the outside, over real mTLS: refused certificates (none, another CA, expired,
+# revoked, TLS 1.0/1.1), identities without grants, every malformed request and its code, the
+# audit chain, an audit log that cannot be written, SIGHUP with a broken policy, SIGTERM under
+# load, a torn audit line repaired on start, and the ops listener (promtool checks /metrics).
+set -euo pipefail
+signerd=$1
+signerctl=$2
+root=$3
+work=$(mktemp -d /tmp/signer-api-XXXXXX)
+pid=
+cleanup() {
+  [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fails=0
+passes=0
+check() {
+  local what=$1; shift
+  if "$@" >/dev/null 2>&1; then passes=$((passes + 1)); else echo "FAIL: $what" >&2; fails=$((fails + 1)); fi
+}
+
+api_port=$((20000 + RANDOM % 20000))
+ops_port=$((api_port + 1))
+env_dir=$work/env
+SIGNERCTL=$signerctl "$root/tools/dev-env" "$env_dir" --api-port "$api_port" --ops-port "$ops_port" >/dev/null
+pki=$env_dir/pki
+cfg=$env_dir/signerd.yaml
+base=https://localhost:$api_port
+
+start() {
+  "$signerd" --config "$cfg" >> "$work/signerd.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$ops_port/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "signerd exited:"; cat "$work/signerd.log"; return 1; }
+    sleep 0.1
+  done
+  echo "signerd did not come up"; cat "$work/signerd.log"; return 1
+}
+stop() { # SIGTERM, and its exit code
+  kill -TERM "$pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  pid=
+  return $rc
+}
+# api CLIENT METHOD PATH [BODY] [CONTENT-TYPE]: prints "STATUS BODY"
+api() {
+  local client=$1 method=$2 path=$3 body=${4:-} ctype=${5:-application/json}
+  local out_file
+  out_file=$(mktemp -p "$work" body.XXXXXX)
+  local args=(-s -o "$out_file" -w '%{http_code}' --cacert "$pki/ca.pem" -X "$method"
+    --resolve "localhost:$api_port:127.0.0.1")
+  [[ -n $client ]] && args+=(--cert "$work/c/$client.pem" --key "$work/c/$client.key")
+  [[ -n $body ]] && args+=(-H "Content-Type: $ctype" --data-binary "$body")
+  local code
+  code=$(curl "${args[@]}" "$base$path") || code="000"
+  echo "$code $(cat "$out_file" 2>/dev/null)"
+  rm -f "$out_file"
+}
+expect() { # expect STATUS CODE CLIENT METHOD PATH [BODY] [CTYPE]
+  local want_status=$1 want_code=$2; shift 2
+  local out
+  out=$(api "$@")
+  [[ ${out%% *} == "$want_status" ]] || { echo "  got $out" >&2; return 1; }
+  [[ -z $want_code ]] || jq -e --arg c "$want_code" '.error.code == $c' <<<"${out#* }" >/dev/null ||
+    { echo "  got $out" >&2; return 1; }
+}
+
+# client certificates: the adapters, an identity no client entry names, the intruder (another
+# CA), an expired one and one to revoke (certtool sets the dates)
+mkdir -p "$work/c"
+cp "$pki/clients/"*.pem "$pki/clients/"*.key "$work/c/"
+make_client() { # make_client NAME CA_BASE [TEMPLATE LINES...]
+  local name=$1 ca=$2; shift 2
+  ( umask 077; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/c/$name.key" 2>/dev/null )
+  printf '%s\n' "cn = $name" "uri = spiffe://signerd-dev/$name" tls_www_client signing_key "$@" > "$work/c/$name.tmpl"
+  certtool --generate-certificate --load-privkey "$work/c/$name.key" \
+    --load-ca-certificate "$pki/$ca.pem" --load-ca-privkey "$pki/$ca.key" \
+    --template "$work/c/$name.tmpl" --outfile "$work/c/$name.pem" >/dev/null 2>&1
+}
+make_client stranger client-ca "expiration_days = 30" "serial = 101"
+make_client expired client-ca 'activation_date = "2020-01-01 00:00:00"' 'expiration_date = "2021-01-01 00:00:00"' "serial = 102"
+make_client revoked client-ca "expiration_days = 30" "serial = 103"
+
+start
+msg='{"operation":"dev","evm_message":"0x48656c6c6f"}'
+
+# --- the signing path, both chains ---
+out=$(api polygon-adapter POST /v1/keys/polygon-dev/sign "$msg")
+check "evm_message signs" test "${out%% *}" = 200
+check "evm response fields" jq -e '.key == "polygon-dev" and .key_version == 1 and (.signature | length) == 132
+  and .digest == "0xaa744ba2ca576ec62ca0045eca00ad3917fdf7ffa34fbbae50828a5a69c1580e" and (.audit_id | length) == 32' <<<"${out#* }"
+solana_payer=$(jq -r '.keys[] | select(.name == "solana-dev") | .public_key' < <("$signerctl" --config "$cfg" key list --json))
+# a legacy transfer whose fee payer is solana-dev: the web3.js vector with its first key swapped
+vec=$root/../shared/testvectors/solana/web3js-legacy-system-transfer.json
+[[ -f $vec ]] || vec=${SIGNER_TESTVECTORS_DIR}/solana/web3js-legacy-system-transfer.json
+payer_hex=$(printf '%s' "$solana_payer" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const A="123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";let n=0n;for(const c of s)n=n*58n+BigInt(A.indexOf(c));console.log(n.toString(16).padStart(64,"0"))})')
+msg_hex=$(jq -r .message_hex "$vec")
+sol_b64=$(printf '%s' "${msg_hex:0:8}$payer_hex${msg_hex:72}" | xxd -r -p | base64 -w0)
+out=$(api solana-adapter POST /v1/keys/solana-dev/sign "{\"operation\":\"dev\",\"solana_message\":\"$sol_b64\"}")
+check "solana_message signs" test "${out%% *}" = 200
+check "solana response fields" jq -e --arg p "$solana_payer" '.signer == $p and (.signature | length) >= 86' <<<"${out#* }"
+check "GET /v1/keys lists the client's keys" jq -e '.keys | length == 1 and .[0].name == "polygon-dev"' <<<"$(api polygon-adapter GET /v1/keys | cut -d' ' -f2-)"
+check "GET /v1/keys/polygon-dev" expect 200 "" polygon-adapter GET /v1/keys/polygon-dev
+check "another client's key is not found" expect 404 key_not_found polygon-adapter GET /v1/keys/solana-dev
+
+# --- refused certificates: no HTTP answer at all ---
+check "no client certificate" test "$(api "" GET /v1/keys | cut -d' ' -f1)" = 000
+check "another CA" test "$(api intruder GET /v1/keys | cut -d' ' -f1)" = 000
+check "expired" test "$(api expired GET /v1/keys | cut -d' ' -f1)" = 000
+check "TLS 1.1 refused" bash -c "! gnutls-cli --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.1' --x509cafile '$pki/ca.pem' \
+  --x509certfile '$work/c/polygon-adapter.pem' --x509keyfile '$work/c/polygon-adapter.key' -p $api_port 127.0.0.1 </dev/null"
+check "TLS 1.0 refused" bash -c "! gnutls-cli --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.0' --x509cafile '$pki/ca.pem' \
+  --x509certfile '$work/c/polygon-adapter.pem' --x509keyfile '$work/c/polygon-adapter.key' -p $api_port 127.0.0.1 </dev/null"
+check "TLS 1.2 accepted" bash -c "gnutls-cli --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2' --x509cafile '$pki/ca.pem' \
+  --x509certfile '$work/c/polygon-adapter.pem' --x509keyfile '$work/c/polygon-adapter.key' -p $api_port 127.0.0.1 </dev/null"
+
+# --- identities and grants: 403, audited ---
+check "unknown identity: 403" expect 403 forbidden stranger POST /v1/keys/polygon-dev/sign "$msg"
+check "no grant for the key: 403" expect 403 forbidden solana-adapter POST /v1/keys/polygon-dev/sign "$msg"
+check "no grant for the operation: 403" expect 403 forbidden polygon-adapter POST /v1/keys/polygon-dev/sign '{"operation":"mint","evm_message":"0x00"}'
+check "the stranger is in the audit log" grep -q '"decision":"denied".*"peer":"spiffe://signerd-dev/stranger"\|"peer":"spiffe://signerd-dev/stranger".*"decision":"denied"' "$env_dir/audit.log"
+
+# --- malformed requests and their codes ---
+p=/v1/keys/polygon-dev/sign
+check "malformed JSON" expect 400 invalid_request polygon-adapter POST $p '{"operation":'
+check "duplicate keys" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","operation":"dev","evm_message":"0x00"}'
+check "unknown field" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","evm_message":"0x00","colour":1}'
+check "two payloads" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","evm_message":"0x00","evm_transaction":"0x00"}'
+check "no payload" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev"}'
+check "not an object" expect 400 invalid_request polygon-adapter POST $p '[1]'
+check "bad hex" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","evm_message":"0xzz"}'
+check "unparsable transaction" expect 400 invalid_payload polygon-adapter POST $p '{"operation":"dev","evm_transaction":"0x03c0"}'
+check "wrong content type" expect 415 unsupported_media_type polygon-adapter POST $p "$msg" text/plain
+big=$(head -c 70000 /dev/zero | tr '\0' 'a')
+check "oversized body" expect 413 payload_too_large polygon-adapter POST $p "{\"operation\":\"dev\",\"evm_message\":\"0x$big\"}"
+check "unknown path" expect 404 not_found polygon-adapter GET /v2/nothing
+check "wrong method" expect 405 method_not_allowed polygon-adapter GET $p
+check "405 says what is allowed" bash -c "curl -s -D - -o /dev/null --cacert '$pki/ca.pem' --cert '$work/c/polygon-adapter.pem' --key '$work/c/polygon-adapter.key' --resolve localhost:$api_port:127.0.0.1 $base$p | grep -qi '^allow: POST'"
+
+# --- ops ---
+check "readyz" bash -c "curl -sf http://127.0.0.1:$ops_port/readyz | jq -e '.status == \"ready\"'"
+curl -s "http://127.0.0.1:$ops_port/metrics" > "$work/metrics"
+check "promtool check metrics" promtool check metrics < "$work/metrics"
+for family in signer_sign_requests_total signer_sign_duration_seconds signer_hsm_sign_duration_seconds \
+  signer_policy_eval_duration_seconds signer_policy_denials_total signer_hsm_errors_total signer_hsm_sessions \
+  signer_token_logged_in signer_audit_write_failures_total signer_tls_handshake_failures_total signer_key_info \
+  signer_certificate_expiry_timestamp_seconds signer_build_info process_resident_memory_bytes \
+  process_start_time_seconds process_open_fds; do
+  check "metric $family has HELP and TYPE" grep -q "^# TYPE $family " "$work/metrics"
+done
+check "signed counted" grep -q 'signer_sign_requests_total{client="polygon-adapter",key="polygon-dev",operation="dev",chain="evm",status="signed"}' "$work/metrics"
+check "denials counted" grep -q '^signer_policy_denials_total{client="polygon-adapter",operation="mint",reason="forbidden"} 1' "$work/metrics"
+check "refused certificates counted" grep -q '^signer_tls_handshake_failures_total{reason="untrusted"}' "$work/metrics"
+check "expired counted" grep -q '^signer_tls_handshake_failures_total{reason="expired"}' "$work/metrics"
+
+# --- the audit log ---
+check "audit chain verifies" "$signerctl" audit verify "$env_dir/audit.log"
+
+# --- SIGHUP: a broken policy keeps the old one; a good one takes effect; a CRL revokes ---
+cp "$env_dir/policy.yaml" "$work/policy.good"
+printf 'grants:\n  - client: ghost\n' > "$env_dir/policy.yaml"
+kill -HUP "$pid"; sleep 0.5
+check "broken policy: said so" grep -q "keeping the policy in force" "$work/signerd.log"
+check "broken policy: old one still signs" expect 200 "" polygon-adapter POST $p "$msg"
+sed 's/operations: \[dev\]/operations: [dev, mint]/' "$work/policy.good" > "$env_dir/policy.yaml"
+check "the revoked one works before the CRL" expect 200 "" revoked GET /v1/keys
+printf '%s\n' "crl_next_update = 30" "crl_number = 1" > "$work/crl.tmpl"
+certtool --generate-crl --load-ca-privkey "$pki/client-ca.key" --load-ca-certificate "$pki/client-ca.pem" \
+  --load-certificate "$work/c/revoked.pem" --template "$work/crl.tmpl" --outfile "$pki/client-ca.crl" >/dev/null 2>&1
+printf '  crl: %s\n' "$pki/client-ca.crl" >> "$cfg"
+kill -HUP "$pid"; sleep 0.5
+check "new policy: mint allowed" expect 200 "" polygon-adapter POST $p '{"operation":"mint","evm_message":"0x00"}'
+check "CRL: the revoked one is refused" test "$(api revoked GET /v1/keys | cut -d' ' -f1)" = 000
+check "CRL: others still work" expect 200 "" polygon-adapter GET /v1/keys
+curl -s "http://127.0.0.1:$ops_port/metrics" > "$work/metrics"
+check "revoked counted" grep -q '^signer_tls_handshake_failures_total{reason="revoked"}' "$work/metrics"
+
+# --- the audit log cannot be written: 503 at once, readyz 503, metric up, no signature ---
+# (signerd runs with a file-size limit just past the log's size: a record or two fit, then the
+# disk is "full"; signerd is not dumpable, so the limit is set when it starts)
+stop
+limit_blocks=$(( ($(stat -c %s "$env_dir/audit.log") + 1023) / 1024 ))
+start_limited() {
+  bash -c "ulimit -f $limit_blocks; exec '$signerd' --config '$cfg'" >> "$work/signerd.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$ops_port/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+start_limited
+full=
+for i in 1 2 3 4 5 6; do
+  size=$(stat -c %s "$env_dir/audit.log")
+  start_ms=$(date +%s%3N)
+  out=$(api polygon-adapter POST $p "$msg")
+  elapsed=$(( $(date +%s%3N) - start_ms ))
+  if [[ ${out%% *} == 503 ]]; then full=$i; break; fi
+done
+check "audit failing: 503 (after $full requests)" test -n "$full"
+check "audit failing: unavailable, no signature" jq -e '.error.code == "unavailable" and (.signature == null)' <<<"${out#* }"
+check "audit failing: within a second ($elapsed ms)" test "$elapsed" -lt 1000
+check "audit failing: nothing torn" test "$(stat -c %s "$env_dir/audit.log")" = "$size"
+check "audit failing: readyz 503" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/readyz")" = 503
+check "audit failing: counted" bash -c "curl -s http://127.0.0.1:$ops_port/metrics | grep -Eq '^signer_audit_write_failures_total [1-9]'"
+stop
+start
+check "audit back: signs again" expect 200 "" polygon-adapter POST $p "$msg"
+check "audit back: readyz 200" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/readyz")" = 200
+check "audit back: chain verifies" "$signerctl" audit verify "$env_dir/audit.log"
+
+# --- SIGTERM under load: every answered signature has its record ---
+mkdir -p "$work/load"
+for i in $(seq 1 120); do
+  ( api polygon-adapter POST $p "{\"operation\":\"dev\",\"request_id\":\"load-$i\",\"evm_message\":\"0x0$((i % 10))\"}" > "$work/load/$i" ) &
+  [[ $i == 60 ]] && { sleep 0.2; kill -TERM "$pid"; }
+done
+wait_rc=0
+wait "$pid" || wait_rc=$?
+pid=
+wait || true
+check "SIGTERM: exit 0" test "$wait_rc" = 0
+check "SIGTERM: drained" grep -q "stopped" "$work/signerd.log"
+answered=0
+for f in "$work/load/"*; do
+  if [[ $(cut -d' ' -f1 < "$f") == 200 ]]; then
+    answered=$((answered + 1))
+    id=$(cut -d' ' -f2- < "$f" | jq -r .audit_id)
+    check "answered $(basename "$f") is audited" grep -q "\"audit_id\":\"$id\"" "$env_dir/audit.log"
+  fi
+done
+check "some requests were answered under load ($answered)" test "$answered" -ge 1
+echo "# SIGTERM under load: $answered of 120 requests answered, each with its audit record"
+check "audit chain verifies after SIGTERM" "$signerctl" audit verify "$env_dir/audit.log"
+
+# --- kill -9 mid-write: a torn last line is repaired on start ---
+printf '{"seq":99999,"client":"torn' >> "$env_dir/audit.log"
+check "torn line breaks verify" bash -c "! '$signerctl' audit verify '$env_dir/audit.log'"
+start
+check "repaired on start: said so" grep -q "torn last line" "$work/signerd.log"
+check "repaired: signs" expect 200 "" polygon-adapter POST $p "$msg"
+check "repaired: chain verifies" "$signerctl" audit verify "$env_dir/audit.log"
+stop || true
+
+# --- refusal to start ---
+cp "$cfg" "$work/bad.yaml"
+sed -i "s|label: signerd-dev|label: no-such-token|" "$work/bad.yaml"
+check "wrong token: refuses to start" bash -c "! timeout 10 '$signerd' --config '$work/bad.yaml' 2>'$work/bad.log'"
+check "wrong token: says why" grep -q "no token labelled 'no-such-token'" "$work/bad.log"
+cp "$cfg" "$work/bad2.yaml"
+sed -i "s|cert: .*|cert: $work/none.pem|" "$work/bad2.yaml"
+check "missing certificate: refuses" bash -c "! timeout 10 '$signerd' --config '$work/bad2.yaml' 2>'$work/bad2.log'"
+check "missing certificate: says why" grep -q "none.pem" "$work/bad2.log"
+printf 'grants: {}\n' > "$work/bad-policy.yaml"
+cp "$cfg" "$work/bad3.yaml"
+sed -i "s|path: .*policy.yaml|path: $work/bad-policy.yaml|" "$work/bad3.yaml"
+check "bad policy: refuses" bash -c "! timeout 10 '$signerd' --config '$work/bad3.yaml' 2>'$work/bad3.log'"
+check "bad policy: FILE:LINE" grep -q "bad-policy.yaml:1: grants must be a list" "$work/bad3.log"
+
+echo "signerd_api: $passes passed, $fails failed"
+[[ $fails -eq 0 ]]
