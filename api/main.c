@@ -1,6 +1,7 @@
 /* signerd: the signing daemon. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -38,24 +39,35 @@ static void say(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* No core dumps, not ptrace-able by the same user, memory locked (secrets never swapped). */
-static void harden_process(void)
+/* No core dumps, not ptrace-able by the same user, memory locked (secrets never swapped).
+ * will_drop: privileges go later, and with them root's exemption from RLIMIT_MEMLOCK. */
+static void harden_process(bool will_drop)
 {
 	struct rlimit none = {0, 0}, memlock;
+	bool unlimited;
 
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
 		say("warning: PR_SET_DUMPABLE: %s", strerror(errno));
 	if (setrlimit(RLIMIT_CORE, &none) != 0)
 		say("warning: no core dumps: %s", strerror(errno));
-	/* with MCL_FUTURE under a small RLIMIT_MEMLOCK, later allocations would fail: lock only
-	 * when the limit allows it (root, or LimitMEMLOCK=infinity under systemd) */
-	if (getrlimit(RLIMIT_MEMLOCK, &memlock) == 0 &&
-	    (memlock.rlim_cur == RLIM_INFINITY || geteuid() == 0)) {
+	if (geteuid() == 0) {
+		struct rlimit lift = {RLIM_INFINITY, RLIM_INFINITY};
+
+		(void)setrlimit(RLIMIT_MEMLOCK, &lift); /* needs CAP_SYS_RESOURCE; fine if not */
+	}
+	unlimited = getrlimit(RLIMIT_MEMLOCK, &memlock) == 0 && memlock.rlim_cur == RLIM_INFINITY;
+	/* MCL_FUTURE under a limited RLIMIT_MEMLOCK would make later allocations fail */
+	if (unlimited || (geteuid() == 0 && !will_drop)) {
 		if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
 			say("warning: mlockall: %s", strerror(errno));
+	} else if (geteuid() == 0) {
+		if (mlockall(MCL_CURRENT) != 0)
+			say("warning: mlockall: %s", strerror(errno));
+		say("warning: RLIMIT_MEMLOCK is limited: memory allocated after start-up is not "
+		    "locked (the PIN still is: it lives in locked pages of its own)");
 	} else {
-		say("warning: memory not locked (RLIMIT_MEMLOCK is limited; systemd: "
-		    "LimitMEMLOCK=infinity)");
+		say("warning: memory not locked: RLIMIT_MEMLOCK is limited (systemd: "
+		    "LimitMEMLOCK=infinity); the PIN still lives in locked pages of its own");
 	}
 }
 
@@ -169,7 +181,7 @@ int main(int argc, char **argv)
 		say("%s", sg_errmsg(r));
 		return 1;
 	}
-	harden_process();
+	harden_process(cfg.user != NULL);
 	metrics_init();
 	/* the TLS key is read before privileges go, so that it may stay root-only */
 	r = tls_material_load(&cfg, &tls);

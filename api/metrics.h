@@ -14,6 +14,7 @@ struct metrics_text {
 };
 
 void metrics_init(void);
+double metrics_start_time(void);
 void metrics_sign_request(const char *client, const char *key, const char *operation,
 			  const char *chain, const char *status);
 void metrics_sign_duration(const char *chain, double seconds);

@@ -54,36 +54,6 @@ static void ops_token_error(const char *function, const char *rv, uint64_t count
 	metrics_printf(t, "\"} %llu\n", (unsigned long long)count);
 }
 
-static double ops_start_time(void)
-{
-	FILE *f = fopen("/proc/self/stat", "re");
-	char buf[1024];
-	unsigned long long start_ticks = 0;
-	double btime = 0;
-	char *p;
-
-	if (f == NULL)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) == NULL) {
-		fclose(f);
-		return 0;
-	}
-	fclose(f);
-	/* field 22, counted after the ")" that ends the command name */
-	p = strrchr(buf, ')');
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d "
-				       "%*d %*d %*d %*d %*d %llu",
-				&start_ticks) != 1)
-		return 0;
-	f = fopen("/proc/stat", "re");
-	while (f != NULL && fgets(buf, sizeof(buf), f) != NULL)
-		if (sscanf(buf, "btime %lf", &btime) == 1)
-			break;
-	if (f != NULL)
-		fclose(f);
-	return btime + (double)start_ticks / (double)sysconf(_SC_CLK_TCK);
-}
-
 static void ops_process_metrics(struct metrics_text *t)
 {
 	long pages = 0, rss = 0;
@@ -112,7 +82,7 @@ static void ops_process_metrics(struct metrics_text *t)
 			  "Unix epoch in seconds.\n"
 			  "# TYPE process_start_time_seconds gauge\n"
 			  "process_start_time_seconds %.3f\n",
-		       ops_start_time());
+		       metrics_start_time());
 	metrics_printf(t, "# HELP process_open_fds Number of open file descriptors.\n"
 			  "# TYPE process_open_fds gauge\nprocess_open_fds %u\n",
 		       fds);

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,6 +11,14 @@
 #include "p11.h"
 
 #define KS_PIN_MAX 256
+
+static bool ks_pin_is_credential(const char *path)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	size_t n = dir == NULL ? 0 : strlen(dir);
+
+	return n > 0 && strncmp(path, dir, n) == 0 && path[n] == '/';
+}
 
 /* The PIN file must be a regular file of ours (or root's, as systemd's credentials are) that
  * nobody else can read or write. */
@@ -40,7 +50,9 @@ int ks_pin_read(const char *path, struct ks_pin *pin)
 			    path, (unsigned)st.st_uid, (unsigned)geteuid());
 		goto out;
 	}
-	if ((st.st_mode & 077) != 0) {
+	/* systemd's credentials may be shared with the service's group through an ACL, which
+	 * shows as group bits: there only "others" must have none */
+	if ((st.st_mode & (ks_pin_is_credential(path) ? 007 : 077)) != 0) {
 		r = sg_fail(SG_ERR_PERMISSION,
 			    "PIN file %s can be read or written by others (mode %04o); make it "
 			    "owner-only (chmod 0400)",

@@ -262,5 +262,17 @@ sed -i "s|path: .*policy.yaml|path: $work/bad-policy.yaml|" "$work/bad3.yaml"
 check "bad policy: refuses" bash -c "! timeout 10 '$signerd' --config '$work/bad3.yaml' 2>'$work/bad3.log'"
 check "bad policy: FILE:LINE" grep -q "bad-policy.yaml:1: grants must be a list" "$work/bad3.log"
 
+# --- started as root with user: set, it runs as that user ---
+if [[ $(id -u) == 0 ]] && getent passwd nobody >/dev/null; then
+  chown -R nobody "$env_dir"
+  chmod 0711 "$work"
+  printf 'user: nobody\n' >> "$cfg"
+  start
+  check "dropped to nobody" test "$(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$pid/status")" = "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)"
+  check "as nobody: signs" expect 200 "" polygon-adapter POST $p "$msg"
+  check "as nobody: said so" grep -q "running as nobody" "$work/signerd.log"
+  stop || true
+fi
+
 echo "signerd_api: $passes passed, $fails failed"
 [[ $fails -eq 0 ]]
