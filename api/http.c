@@ -583,7 +583,10 @@ int api_start(const struct signer_config *cfg, struct signer *signer, struct tls
 		MHD_OPTION_EXTERNAL_LOGGER, api_log, NULL, MHD_OPTION_SOCK_ADDR,
 		(struct sockaddr *)&ss, MHD_OPTION_HTTPS_CERT_CALLBACK, api_cert_callback,
 		MHD_OPTION_HTTPS_MEM_TRUST, tls->client_ca_pem, MHD_OPTION_HTTPS_PRIORITIES,
-		TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->workers,
+		TLS_PRIORITIES,
+		/* twice the token's sessions: a thread can sign while another waits for the audit
+		 * log's sync */
+		MHD_OPTION_THREAD_POOL_SIZE, 2 * (unsigned)cfg->workers,
 		MHD_OPTION_CONNECTION_LIMIT, cfg->limits.max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->limits.max_connections_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->limits.timeout_seconds,

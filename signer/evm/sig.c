@@ -41,11 +41,12 @@ int evm_sig_finish(const uint8_t digest[32], const uint8_t raw[64], const uint8_
 		return sg_fail(SG_ERR_VERIFY, "the token's signature has r or s out of range");
 	/* EIP-2: s in the lower half; (r, n - s) is the same signature, mirrored */
 	secp256k1_ecdsa_signature_normalize(ctx, &sig, &sig);
-	if (!secp256k1_ecdsa_verify(ctx, &sig, digest, &want))
-		return sg_fail(SG_ERR_VERIFY, "the token's signature does not verify");
 	secp256k1_ecdsa_signature_serialize_compact(ctx, compact, &sig);
 	memcpy(out->r, compact, 32);
 	memcpy(out->s, compact + 32, 32);
+	/* Recovery is verification: the point recovered from (r, s, recid) over the digest is the
+	 * key's public key exactly when the signature verifies for it. The recovery id that gives
+	 * it is the one Ethereum's v carries. */
 	for (int recid = 0; recid < 2; recid++) {
 		secp256k1_ecdsa_recoverable_signature rsig;
 		secp256k1_pubkey got;
@@ -59,7 +60,10 @@ int evm_sig_finish(const uint8_t digest[32], const uint8_t raw[64], const uint8_
 			return SG_OK;
 		}
 	}
-	/* recids 2 and 3 need r >= n - p: about 2^-127, and Ethereum cannot express them */
+	/* recids 2 and 3 need r >= n - p: about 2^-127, and Ethereum cannot express them; a
+	 * signature that does not verify at all lands here too */
+	if (!secp256k1_ecdsa_verify(ctx, &sig, digest, &want))
+		return sg_fail(SG_ERR_VERIFY, "the token's signature does not verify");
 	return sg_fail(SG_ERR_VERIFY, "no recovery id 0 or 1 gives the key's public key");
 }
 
