@@ -29,6 +29,8 @@ struct keystore {
 	struct ks_entry *entries;
 	size_t n_entries;
 	int64_t refreshed_ns; /* when the cache was last read from the token */
+	uint64_t catalogue_gen; /* bumped by every install */
+	bool refreshing;        /* a signing-path refresh is reading the token */
 };
 
 static int64_t ks_now_ns(void)
@@ -174,13 +176,16 @@ static size_t ks_entries_dedup(struct ks_entry *entries, size_t n)
 
 /* Re-reads the catalogue from the token; called with ks->mu held. A record whose label does
  * not match its content, or that has no key pair, is a damaged token: say so, don't guess. */
-static int ks_catalogue_refresh(struct keystore *ks)
+/* Reads the catalogue from the token into a new sorted array; needs no lock of ours. */
+static int ks_catalogue_read(struct keystore *ks, struct ks_entry **out, size_t *out_n)
 {
 	struct ks_record *recs = NULL;
 	struct ks_entry *entries = NULL;
 	size_t n = 0, n_recs = 0;
 	int r;
 
+	*out = NULL;
+	*out_n = 0;
 	r = ks->ops->records_load(ks->backend, &recs, &n_recs);
 	n = n_recs;
 	if (r != SG_OK)
@@ -211,17 +216,63 @@ static int ks_catalogue_refresh(struct keystore *ks)
 		e->key.public_key_len = recs[i].public_key_len;
 	}
 	qsort(entries, n, sizeof(*entries), ks_entry_compare);
-	n = ks_entries_dedup(entries, n);
-	free(ks->entries);
-	ks->entries = entries;
-	ks->n_entries = n;
+	*out_n = ks_entries_dedup(entries, n);
+	*out = entries;
 	entries = NULL;
 out:
 	free(entries);
 	ks_records_free(recs, n_recs);
-	if (r == SG_OK)
-		ks->refreshed_ns = ks_now_ns();
 	return r;
+}
+
+/* With ks->mu held. */
+static void ks_catalogue_install(struct keystore *ks, struct ks_entry *entries, size_t n)
+{
+	free(ks->entries);
+	ks->entries = entries;
+	ks->n_entries = n;
+	ks->refreshed_ns = ks_now_ns();
+	ks->catalogue_gen++;
+}
+
+/* Re-reads the catalogue from the token; called with ks->mu held (the writers' path: nothing
+ * else may change the catalogue meanwhile). */
+static int ks_catalogue_refresh(struct keystore *ks)
+{
+	struct ks_entry *entries;
+	size_t n;
+	int r = ks_catalogue_read(ks, &entries, &n);
+
+	if (r == SG_OK)
+		ks_catalogue_install(ks, entries, n);
+	return r;
+}
+
+/* The signing path's refresh, with ks->mu held on entry and exit: the token is read without
+ * the lock, so that other signers go on with the cache meanwhile, and one refresh runs at a
+ * time. A writer that installed a newer catalogue meanwhile wins. */
+static int ks_catalogue_refresh_unlocked(struct keystore *ks)
+{
+	struct ks_entry *entries;
+	uint64_t gen = ks->catalogue_gen;
+	size_t n;
+	int r;
+
+	if (ks->refreshing)
+		return SG_OK;
+	ks->refreshing = true;
+	pthread_mutex_unlock(&ks->mu);
+	r = ks_catalogue_read(ks, &entries, &n);
+	pthread_mutex_lock(&ks->mu);
+	ks->refreshing = false;
+	if (r != SG_OK)
+		return r;
+	if (ks->catalogue_gen != gen) {
+		free(entries);
+		return SG_OK;
+	}
+	ks_catalogue_install(ks, entries, n);
+	return SG_OK;
 }
 
 /* With ks->mu held. version 0: the newest active version, else the newest. */
@@ -468,10 +519,10 @@ static struct ks_entry *ks_entry_lookup(struct keystore *ks, const char *name, u
 	struct ks_entry *e;
 
 	if (now - ks->refreshed_ns > KS_CATALOGUE_TTL_NS)
-		(void)ks_catalogue_refresh(ks); /* on failure, the token's answer to the sign tells */
+		(void)ks_catalogue_refresh_unlocked(ks); /* on failure, the sign's answer tells */
 	e = ks_entry_find(ks, name, version);
 	if (e == NULL && now - ks->refreshed_ns > KS_MISS_REFRESH_NS &&
-	    ks_catalogue_refresh(ks) == SG_OK)
+	    ks_catalogue_refresh_unlocked(ks) == SG_OK)
 		e = ks_entry_find(ks, name, version); /* created by another process since */
 	if (e == NULL)
 		(void)(version == 0 ? sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name)

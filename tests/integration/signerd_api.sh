@@ -7,6 +7,7 @@ set -euo pipefail
 signerd=$1
 signerctl=$2
 root=$3
+notify_listener=$4
 work=$(mktemp -d /tmp/signer-api-XXXXXX)
 pid=
 cleanup() {
@@ -30,7 +31,7 @@ cfg=$env_dir/signerd.yaml
 base=https://localhost:$api_port
 
 start() {
-  "$signerd" --config "$cfg" >> "$work/signerd.log" 2>&1 &
+  NOTIFY_SOCKET=${NOTIFY_SOCKET:-} "$signerd" --config "$cfg" >> "$work/signerd.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$ops_port/healthz" >/dev/null 2>&1 && return 0
@@ -246,6 +247,35 @@ check "repaired on start: said so" grep -q "torn last line" "$work/signerd.log"
 check "repaired: signs" expect 200 "" polygon-adapter POST $p "$msg"
 check "repaired: chain verifies" "$signerctl" audit verify "$env_dir/audit.log"
 stop || true
+
+# --- slow and idle clients hold no worker; sd_notify tells systemd what happens ---
+printf 'limits:\n  timeout_seconds: 2\n' >> "$cfg"
+"$notify_listener" "$work/notify.sock" 30 > "$work/notify.log" &
+listener=$!
+sleep 0.3
+NOTIFY_SOCKET=$work/notify.sock start
+slow=()
+for i in $(seq 1 12); do # 12 connections that send half a request and stall (3 x the threads)
+  ( { printf 'POST /v1/keys/polygon-dev/sign HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n'; sleep 20; } |
+    openssl s_client -quiet -connect "127.0.0.1:$api_port" -cert "$work/c/polygon-adapter.pem" \
+      -key "$work/c/polygon-adapter.key" -CAfile "$pki/ca.pem" >/dev/null 2>&1 ) &
+  slow+=($!)
+done
+sleep 0.5
+start_ms=$(date +%s%3N)
+check "slow clients: a real request is served" expect 200 "" polygon-adapter POST $p "$msg"
+check "slow clients: at once ($(( $(date +%s%3N) - start_ms )) ms)" test $(( $(date +%s%3N) - start_ms )) -lt 2000
+sleep 3
+open_conns=$(ss -Htn state established "( sport = :$api_port )" | wc -l)
+check "slow clients: closed after the timeout ($open_conns left)" test "$open_conns" -eq 0
+kill "${slow[@]}" 2>/dev/null || true
+kill -HUP "$pid"; sleep 0.5
+stop || true
+sleep 0.3
+kill "$listener" 2>/dev/null || true
+check "sd_notify READY=1" grep -q "^READY=1" "$work/notify.log"
+check "sd_notify RELOADING=1" grep -q "^RELOADING=1" "$work/notify.log"
+check "sd_notify STOPPING=1" grep -q "^STOPPING=1" "$work/notify.log"
 
 # --- refusal to start ---
 cp "$cfg" "$work/bad.yaml"
