@@ -88,7 +88,10 @@ static int policy_client_load(struct ydoc *d, yaml_node_t *key, yaml_node_t *val
 		v = ydoc_map_get(d, val, fields[m]);
 		if (v == NULL)
 			continue;
-		found++;
+		if (++found > 1)
+			return ydoc_fail(d, val,
+					 "client '%s' needs exactly one of san_uri, cn, spki_sha256",
+					 name);
 		if ((r = ydoc_scalar(d, v, fields[m], &text)) != SG_OK)
 			return r;
 		c->match = (enum policy_match)m;

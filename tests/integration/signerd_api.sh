@@ -217,10 +217,19 @@ check "audit back: chain verifies" "$signerctl" audit verify "$env_dir/audit.log
 
 # --- SIGTERM under load: every answered signature has its record ---
 mkdir -p "$work/load"
-for i in $(seq 1 120); do
-  ( api polygon-adapter POST $p "{\"operation\":\"dev\",\"request_id\":\"load-$i\",\"evm_message\":\"0x0$((i % 10))\"}" > "$work/load/$i" ) &
-  [[ $i == 60 ]] && { sleep 0.2; kill -TERM "$pid"; }
+load_one() {
+  local out
+  out=$(api polygon-adapter POST $p "{\"operation\":\"dev\",\"request_id\":\"load-$1\",\"evm_message\":\"0x0$(($1 % 10))\"}")
+  printf '%s' "$out" > "$work/load/$1"
+}
+for i in $(seq 1 60); do load_one "$i" & done
+# SIGTERM once answers are coming back, with more requests still arriving
+for _ in $(seq 1 200); do
+  grep -qs '^200 ' "$work/load/"* && break
+  sleep 0.05
 done
+kill -TERM "$pid"
+for i in $(seq 61 120); do load_one "$i" & done
 wait_rc=0
 wait "$pid" || wait_rc=$?
 pid=
