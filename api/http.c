@@ -295,7 +295,7 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 				struct api_conn *conn, const char *key, struct api_request *rq)
 {
 	struct signer_request req = {conn->known ? conn->client : NULL, conn->peer.identity, key,
-				     NULL, NULL, 0, NULL, 0};
+				     NULL, NULL, 0, NULL, 0, false};
 	struct signer_result res;
 	struct signer_error err;
 	struct signer_trace trace = {"", "invalid", 0, 0, false};

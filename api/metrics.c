@@ -84,15 +84,22 @@ void metrics_printf(struct metrics_text *out, const char *fmt, ...)
 
 void metrics_label(struct metrics_text *out, const char *value)
 {
-	for (const char *p = value; *p; p++) {
+	const char *p = value;
+
+	while (*p != '\0') {
+		size_t run = strcspn(p, "\\\"\n");
+
+		if (run > 0)
+			metrics_printf(out, "%.*s", (int)run, p);
+		p += run;
 		if (*p == '\\')
 			metrics_printf(out, "\\\\");
 		else if (*p == '"')
 			metrics_printf(out, "\\\"");
 		else if (*p == '\n')
 			metrics_printf(out, "\\n");
-		else
-			metrics_printf(out, "%c", *p);
+		if (*p != '\0')
+			p++;
 	}
 }
 

@@ -311,7 +311,8 @@ static int sign_solana(struct signer *s, const struct ks_key *key,
 			   "key '%s' is not a required signer of this message", key->name);
 		goto out;
 	}
-	res->view = solana_view(&m);
+	if (req->want_view)
+		res->view = solana_view(&m);
 	/* the exact message bytes that were decoded are signed */
 	r = timed_ks_sign(s, key, req->payload, req->payload_len, sig, &siglen);
 	if (r != SG_OK) {
@@ -412,7 +413,8 @@ static int sign_evm_transaction(struct signer *s, const struct ks_key *key,
 	if (r != SG_OK)
 		return refuse(err, r, 400, "invalid_payload", "the transaction does not parse: %s",
 			      sg_errmsg(r));
-	res->view = evm_tx_view(&tx);
+	if (req->want_view)
+		res->view = evm_tx_view(&tx);
 	evm_tx_signing_hash(&tx, digest);
 	if ((r = sign_evm_digest(s, key, digest, &sig, from, res, err)) != SG_OK)
 		return r;
@@ -460,7 +462,8 @@ static int sign_evm_message(struct signer *s, const struct ks_key *key,
 	uint8_t digest[32];
 
 	evm_personal_hash(req->payload, req->payload_len, digest);
-	res->view = json_pack("{s:I}", "length", (json_int_t)req->payload_len);
+	if (req->want_view)
+		res->view = json_pack("{s:I}", "length", (json_int_t)req->payload_len);
 	return sign_evm_hashed(s, key, digest, res, err);
 }
 
@@ -475,19 +478,23 @@ static int sign_evm_typed_data(struct signer *s, const struct ks_key *key,
 	if (r != SG_OK)
 		return refuse(err, r, 400, "invalid_payload", "the typed data does not encode: %s",
 			      sg_errmsg(r));
-	domain = json_object();
-	if (td.has_name)
-		json_object_set_new(domain, "name", json_string(td.name));
-	if (td.has_version)
-		json_object_set_new(domain, "version", json_string(td.version));
-	if (td.has_chain_id) {
-		struct evm_uint id = {td.chain_id, 32};
+	if (req->want_view) {
+		domain = json_object();
+		if (td.has_name)
+			json_object_set_new(domain, "name", json_string(td.name));
+		if (td.has_version)
+			json_object_set_new(domain, "version", json_string(td.version));
+		if (td.has_chain_id) {
+			struct evm_uint id = {td.chain_id, 32};
 
-		json_object_set_new(domain, "chainId", decimal_json(&id));
+			json_object_set_new(domain, "chainId", decimal_json(&id));
+		}
+		if (td.has_verifying_contract)
+			json_object_set_new(domain, "verifyingContract",
+					    address_json(td.verifying_contract));
+		res->view = json_pack("{s:o, s:s}", "domain", domain, "primary_type",
+				      td.primary_type);
 	}
-	if (td.has_verifying_contract)
-		json_object_set_new(domain, "verifyingContract", address_json(td.verifying_contract));
-	res->view = json_pack("{s:o, s:s}", "domain", domain, "primary_type", td.primary_type);
 	return sign_evm_hashed(s, key, td.digest, res, err);
 }
 

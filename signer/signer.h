@@ -32,6 +32,7 @@ struct signer_request {
 	enum signer_payload kind;
 	const uint8_t *payload;
 	size_t payload_len;
+	bool want_view; /* also return the decoded view (signer_result.view) */
 };
 
 /* A refusal or failure as the API reports it. */
@@ -44,7 +45,7 @@ struct signer_error {
 
 struct signer_result {
 	json_t *response; /* the sign response of the API */
-	json_t *view;     /* what was decoded: the read-only view policy and audit see */
+	json_t *view;     /* what was decoded, as JSON, when the request asked for it */
 	uint8_t signature[65]; /* the raw signature: Ed25519 64 bytes, or r || s || recid */
 	size_t signature_len;
 	char audit_id[33];

@@ -76,7 +76,7 @@ static int teardown(void **state)
 static json_t *sign_ok(const char *key, enum signer_payload kind, const uint8_t *p, size_t n,
 		       json_t **view)
 {
-	struct signer_request req = {"local", NULL, key, "test", "req-1", kind, p, n};
+	struct signer_request req = {"local", NULL, key, "test", "req-1", kind, p, n, true};
 	struct signer_result res;
 	struct signer_error err;
 	json_t *out;
@@ -101,7 +101,7 @@ static const char *sign_refused(const char *key, enum signer_payload kind, const
 				size_t n, int status)
 {
 	static char code[64];
-	struct signer_request req = {"local", NULL, key, "test", NULL, kind, p, n};
+	struct signer_request req = {"local", NULL, key, "test", NULL, kind, p, n, false};
 	struct signer_result res;
 	struct signer_error err;
 
@@ -292,7 +292,7 @@ static void test_refusals(void **state)
 {
 	static const uint8_t tx155[] = {0xc6, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}; /* pre-155 */
 	struct signer_request req = {"local", NULL, "evm", "bad op!", NULL, SIGNER_PAYLOAD_EVM_MESSAGE,
-				     (const uint8_t *)"x", 1};
+				     (const uint8_t *)"x", 1, false};
 	struct signer_result res;
 	struct signer_error err;
 	char long_id[200];
@@ -337,7 +337,7 @@ static void test_audit_trail(void **state)
 {
 	static const uint8_t msg[] = "audit me";
 	struct signer_request req = {"local", NULL, "evm", "trail", "r-trail", SIGNER_PAYLOAD_EVM_MESSAGE,
-				     msg, sizeof(msg) - 1};
+				     msg, sizeof(msg) - 1, false};
 	struct signer_result res;
 	struct signer_error err;
 	unsigned long bad, lines, before;
