@@ -19,14 +19,15 @@
 #include "api/server.h"
 
 #define API_BODY_MAX (64 * 1024)
-#define API_RETIRED_MAX 64
 
 struct api_server {
 	struct MHD_Daemon *mhd;
 	struct signer *signer;
 	_Atomic(struct tls_material *) tls;
-	struct tls_material *retired[API_RETIRED_MAX]; /* swapped out by reloads, freed at stop */
+	atomic_uint_fast64_t tls_gen; /* bumped by every swap */
+	struct tls_material **retired; /* swapped out by reloads: freed at stop, never before */
 	size_t n_retired;
+	atomic_bool draining;
 	pthread_mutex_t mu;
 	atomic_uint inflight;
 };
@@ -38,6 +39,8 @@ struct api_conn {
 	bool checked;
 	bool refused;
 	bool known;
+	uint64_t tls_gen;    /* the TLS material it was verified against */
+	uint64_t policy_gen; /* the policy that named its client */
 	char client[64];
 	struct tls_peer peer;
 };
@@ -58,7 +61,25 @@ static double api_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* GnuTLS asks which certificate to present: the current material's. */
+/* In the handshake: the client certificate, verified against the current material. A peer
+ * without a valid one never completes the handshake, so it never reaches the HTTP parser. */
+static int api_verify_peer(gnutls_session_t session)
+{
+	struct tls_material *m = api_current != NULL ? atomic_load(&api_current->tls) : NULL;
+	struct tls_peer peer;
+	const char *reason = "invalid";
+
+	if (m != NULL && tls_peer_check(m, session, &peer, &reason) == SG_OK)
+		return 0;
+	metrics_tls_handshake_failure(reason);
+	fprintf(stderr, "signerd: api: refused a TLS handshake: client certificate %s\n", reason);
+	return GNUTLS_E_CERTIFICATE_ERROR;
+}
+
+/* GnuTLS asks which certificate to present: the current material's. It is also where each
+ * session is told to require a client certificate (libmicrohttpd only asks for one), to verify
+ * it with api_verify_peer, and not to list the trusted CAs (that list would be the one of
+ * start-up, not of the last reload; clients send their certificate without it). */
 static int api_cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
 			     const gnutls_pk_algorithm_t *algos, int n_algos,
 			     gnutls_pcert_st **pcert, unsigned int *pcert_length,
@@ -66,7 +87,9 @@ static int api_cert_callback(gnutls_session_t session, const gnutls_datum_t *req
 {
 	struct tls_material *m = api_current != NULL ? atomic_load(&api_current->tls) : NULL;
 
-	(void)session;
+	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+	gnutls_session_set_verify_function(session, api_verify_peer);
+	gnutls_certificate_send_x509_rdn_sequence(session, 1);
 	(void)req_ca_dn;
 	(void)nreqs;
 	(void)algos;
@@ -101,8 +124,10 @@ static enum MHD_Result api_send(struct MHD_Connection *c, unsigned status, json_
 	char retry[16];
 
 	json_decref(body);
-	if (text == NULL)
+	if (text == NULL) {
+		status = 500;
 		text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
+	}
 	if (text == NULL)
 		return MHD_NO;
 	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -112,6 +137,8 @@ static enum MHD_Result api_send(struct MHD_Connection *c, unsigned status, json_
 	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (api_current != NULL && atomic_load(&api_current->draining))
+		MHD_add_response_header(resp, "Connection", "close"); /* shutting down */
 	if (allow != NULL)
 		MHD_add_response_header(resp, "Allow", allow);
 	if (retry_after > 0) {
@@ -163,11 +190,18 @@ static bool api_conn_check(struct api_server *srv, struct MHD_Connection *c,
 	const union MHD_ConnectionInfo *info;
 	const char *reason = "invalid";
 
+	uint64_t tls_gen = atomic_load(&srv->tls_gen), policy_gen = signer_policy_generation(srv->signer);
+
 	if (conn == NULL)
 		return false;
-	if (conn->checked)
+	/* verified before, against what is still in force: nothing to do. After a reload (a CRL,
+	 * a new CA, a new policy), a kept-alive connection is checked again. */
+	if (conn->checked && (conn->refused ||
+			      (conn->tls_gen == tls_gen && conn->policy_gen == policy_gen)))
 		return !conn->refused;
 	conn->checked = true;
+	conn->tls_gen = tls_gen;
+	conn->policy_gen = policy_gen;
 	info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (info == NULL || info->tls_session == NULL ||
 	    tls_peer_check(atomic_load(&srv->tls), (gnutls_session_t)info->tls_session,
@@ -193,8 +227,11 @@ static bool api_conn_check(struct api_server *srv, struct MHD_Connection *c,
 			host, reason);
 		return false;
 	}
+	/* the identity is the first SAN URI, else the CN: never the CN of a certificate that has
+	 * a SAN URI */
 	conn->known = signer_identify(srv->signer, conn->peer.san_uri[0] ? conn->peer.san_uri : NULL,
-				      conn->peer.cn[0] ? conn->peer.cn : NULL,
+				      conn->peer.san_uri[0] ? NULL
+							    : conn->peer.cn[0] ? conn->peer.cn : NULL,
 				      conn->peer.spki_sha256, conn->client, sizeof(conn->client));
 	return true;
 }
@@ -217,6 +254,18 @@ static bool api_content_type_json(struct MHD_Connection *c)
 	while (*ct == ' ')
 		ct++;
 	return strcasecmp(ct, "charset=utf-8") == 0;
+}
+
+static bool api_request_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (id[i] < 0x20 || id[i] > 0x7e)
+			return false;
+	return true;
 }
 
 /* Decodes the payload field into bytes for the signer. */
@@ -274,16 +323,18 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 	return true;
 }
 
-static void api_count(struct signer_request *req, const struct signer_trace *trace,
-		      double started)
+static void api_count(struct api_server *srv, struct signer_request *req,
+		      const struct signer_trace *trace, double started)
 {
 	const char *chain = trace->chain[0] ? trace->chain : "unknown";
+	const char *key, *operation;
 
-	metrics_sign_request(req->client != NULL ? req->client : "unknown",
-			     signer_key_name_valid(req->key) ? req->key : "invalid",
-			     req->operation != NULL && strlen(req->operation) <= 64 ? req->operation
-										   : "invalid",
-			     chain, trace->status);
+	signer_metric_labels(srv->signer, req->client, req->key, req->operation, &key, &operation);
+	metrics_sign_request(req->client != NULL ? req->client : "unknown", key, operation, chain,
+			     trace->status);
+	if (trace->policy_denied)
+		metrics_policy_denial(req->client != NULL ? req->client : "unknown", operation,
+				      "forbidden");
 	metrics_sign_duration(chain, api_now() - started);
 	if (trace->hsm_seconds > 0)
 		metrics_hsm_sign_duration(chain, trace->hsm_seconds);
@@ -324,6 +375,10 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 			      body == NULL ? ": " : "", body == NULL ? jerr.text : "");
 		goto refused;
 	}
+	/* the request id first, so that any refusal can name it */
+	v = json_object_get(body, "request_id");
+	if (v != NULL && json_is_string(v) && api_request_id_ok(json_string_value(v)))
+		req.request_id = json_string_value(v);
 	json_object_foreach(body, field, v) {
 		enum signer_payload kind = signer_payload_parse(field);
 
@@ -339,12 +394,11 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 			}
 			req.operation = json_string_value(v);
 		} else if (strcmp(field, "request_id") == 0) {
-			if (!json_is_string(v)) {
+			if (!json_is_string(v) || !api_request_id_ok(json_string_value(v))) {
 				api_set_error(&err, 400, "invalid_request",
-					      "request_id must be a string");
+					      "request_id must be 1 to 128 printable ASCII characters");
 				goto refused;
 			}
-			req.request_id = json_string_value(v);
 		} else {
 			api_set_error(&err, 400, "invalid_request", "unknown field '%.64s'", field);
 			goto refused;
@@ -366,24 +420,19 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 	req.payload = bytes;
 	req.payload_len = len;
 	if (signer_sign_traced(srv->signer, &req, &res, &err, &trace) != SG_OK) {
-		if (trace.policy_denied)
-			metrics_policy_denial(req.client != NULL ? req.client : "unknown",
-					      req.operation, err.code);
-		api_count(&req, &trace, rq->started);
+		api_count(srv, &req, &trace, rq->started);
 		ret = api_error(c, &err, req.request_id);
 		goto out;
 	}
-	api_count(&req, &trace, rq->started);
+	api_count(srv, &req, &trace, rq->started);
 	ret = api_send(c, 200, json_incref(res.response), NULL, 0);
 	signer_result_free(&res);
 	goto out;
 refused:
 	/* refused before the signer: audited all the same */
-	if (req.request_id != NULL && strlen(req.request_id) > 128)
-		req.request_id = NULL;
 	signer_record_refusal(srv->signer, &req, &err);
 	trace.status = err.status >= 500 ? "error" : "invalid";
-	api_count(&req, &trace, rq->started);
+	api_count(srv, &req, &trace, rq->started);
 	ret = api_error(c, &err, req.request_id);
 out:
 	free(bytes);
@@ -608,17 +657,22 @@ int api_start(const struct signer_config *cfg, struct signer *signer, struct tls
 
 void api_set_tls(struct api_server *srv, struct tls_material *tls)
 {
-	struct tls_material *old = atomic_exchange(&srv->tls, tls);
+	struct tls_material *old, **grown;
 
+	/* handshakes and checks may still hold the old material: it is kept until api_stop (a
+	 * few kilobytes per reload) */
 	pthread_mutex_lock(&srv->mu);
-	if (srv->n_retired < API_RETIRED_MAX)
-		srv->retired[srv->n_retired++] = old;
-	/* past that, the oldest retired material has long been out of any handshake */
-	else {
-		tls_material_free(srv->retired[0]);
-		memmove(srv->retired, srv->retired + 1, (API_RETIRED_MAX - 1) * sizeof(srv->retired[0]));
-		srv->retired[API_RETIRED_MAX - 1] = old;
+	grown = realloc(srv->retired, (srv->n_retired + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		pthread_mutex_unlock(&srv->mu);
+		tls_material_free(tls);
+		fprintf(stderr, "signerd: reload: out of memory; keeping the TLS files in force\n");
+		return;
 	}
+	srv->retired = grown;
+	old = atomic_exchange(&srv->tls, tls);
+	srv->retired[srv->n_retired++] = old;
+	atomic_fetch_add(&srv->tls_gen, 1);
 	pthread_mutex_unlock(&srv->mu);
 }
 
@@ -629,6 +683,7 @@ const struct tls_material *api_tls(struct api_server *srv)
 
 void api_quiesce(struct api_server *srv)
 {
+	atomic_store(&srv->draining, true);
 	MHD_socket s = MHD_quiesce_daemon(srv->mhd);
 
 	if (s != MHD_INVALID_SOCKET)
@@ -649,6 +704,7 @@ void api_stop(struct api_server *srv)
 	tls_material_free(atomic_load(&srv->tls));
 	for (size_t i = 0; i < srv->n_retired; i++)
 		tls_material_free(srv->retired[i]);
+	free(srv->retired);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }

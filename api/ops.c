@@ -161,10 +161,22 @@ static enum MHD_Result ops_handler(void *cls, struct MHD_Connection *c, const ch
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return ops_send(c, 405, "application/json",
-				strdup("{\"error\":{\"code\":\"method_not_allowed\","
-				       "\"message\":\"GET only\"}}"));
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		struct MHD_Response *resp;
+		static const char body[] =
+			"{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"GET only\"}}";
+		enum MHD_Result ret;
+
+		resp = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)(uintptr_t)body,
+						       MHD_RESPMEM_PERSISTENT);
+		if (resp == NULL)
+			return MHD_NO;
+		MHD_add_response_header(resp, "Content-Type", "application/json");
+		MHD_add_response_header(resp, "Allow", "GET, HEAD");
+		ret = MHD_queue_response(c, 405, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	if (strcmp(url, "/healthz") == 0)
 		return ops_send(c, 200, "application/json", strdup("{\"status\":\"ok\"}"));
 	if (strcmp(url, "/metrics") == 0)

@@ -250,18 +250,28 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 		r = sg_fail(SG_ERR_PERMISSION, "client certificate refused: %s", *reason);
 		goto out;
 	}
-	/* identity: the first SAN URI, else the subject CN */
+	/* identity: the first SAN URI, else the subject CN. A first SAN URI that cannot be read
+	 * whole refuses the certificate: a later one must not stand in for it. */
 	for (unsigned i = 0;; i++) {
-		char name[256];
+		char name[1024];
 		unsigned type;
 
 		size = sizeof(name) - 1;
 		e = gnutls_x509_crt_get_subject_alt_name2(chain[0], i, name, &size, &type, NULL);
 		if (e == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;
-		if (e < 0)
-			continue;
-		if (e == GNUTLS_SAN_URI && size < sizeof(peer->san_uri)) {
+		if (e == GNUTLS_E_SHORT_MEMORY_BUFFER || (e == GNUTLS_SAN_URI &&
+							   size >= sizeof(peer->san_uri))) {
+			*reason = "invalid";
+			r = sg_fail(SG_ERR_PERMISSION, "the client certificate's SAN is too long");
+			goto out;
+		}
+		if (e < 0) {
+			*reason = "invalid";
+			r = sg_fail(SG_ERR_PERMISSION, "the client certificate's SAN does not parse");
+			goto out;
+		}
+		if (e == GNUTLS_SAN_URI) {
 			memcpy(peer->san_uri, name, size);
 			peer->san_uri[size] = '\0';
 			break;

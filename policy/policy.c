@@ -355,3 +355,12 @@ bool policy_client_has_key(const struct policy *p, const char *client, const cha
 			return true;
 	return false;
 }
+
+bool policy_operation_named(const struct policy *p, const char *operation)
+{
+	for (size_t i = 0; i < p->n_grants; i++)
+		for (size_t k = 0; k < p->grants[i].n_operations; k++)
+			if (strcmp(p->grants[i].operations[k], operation) == 0)
+				return true;
+	return false;
+}

@@ -46,6 +46,9 @@ const char *policy_client_for(const struct policy *p, const struct policy_peer *
 SG_MUST_CHECK int policy_authorize(const struct policy *p, const char *client, const char *key,
 				   const char *operation, const char **rule);
 
+/* Whether any grant names this operation. */
+bool policy_operation_named(const struct policy *p, const char *operation);
+
 /* Whether any grant lets client use key (for any operation): what GET /v1/keys shows it. */
 bool policy_client_has_key(const struct policy *p, const char *client, const char *key);
 

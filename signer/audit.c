@@ -31,7 +31,7 @@ struct audit_log {
 	uint64_t written_gen;
 	uint64_t synced_gen;
 	bool syncing;
-	int sync_error; /* errno of the last failed sync, 0 when fine */
+	int sync_error; /* errno of the first failed sync, 0 while none failed */
 	bool writable;
 	uint64_t failures;
 };
@@ -256,6 +256,15 @@ int audit_append(struct audit_log *log, json_t *rec, char audit_id[AUDIT_ID_LEN 
 	audit_now(now);
 
 	pthread_mutex_lock(&log->mu);
+	/* after a failed sync, what the file holds is not known (Linux drops the failed pages and
+	 * a later sync would succeed without them): nothing more is written until a restart
+	 * reopens the log and reads its tail again */
+	if (log->sync_error != 0) {
+		r = sg_fail(SG_ERR_IO,
+			    "the audit log %s failed to sync (%s); check the disk and restart signerd",
+			    log->path, strerror(log->sync_error));
+		goto unlock;
+	}
 	if (flock(log->fd, LOCK_EX) != 0) {
 		r = sg_fail(SG_ERR_IO, "audit log %s: flock: %s", log->path, strerror(errno));
 		goto unlock;
@@ -311,19 +320,18 @@ unflock:
 			e = fdatasync(log->fd) == 0 ? 0 : errno;
 			pthread_mutex_lock(&log->mu);
 			log->syncing = false;
-			log->sync_error = e;
-			if (e == 0 && target > log->synced_gen)
+			if (e != 0 && log->sync_error == 0)
+				log->sync_error = e; /* sticky: see above */
+			if (e == 0 && log->sync_error == 0 && target > log->synced_gen)
 				log->synced_gen = target;
 			pthread_cond_broadcast(&log->synced_cv);
-			if (e != 0)
-				r = sg_fail(SG_ERR_IO, "syncing the audit log %s: %s", log->path,
-					    strerror(e));
 		} else {
 			pthread_cond_wait(&log->synced_cv, &log->mu);
-			if (log->synced_gen < my_gen && log->sync_error != 0)
-				r = sg_fail(SG_ERR_IO, "syncing the audit log %s: %s", log->path,
-					    strerror(log->sync_error));
 		}
+		/* one failed sync fails every record not yet known to be on disk */
+		if (log->synced_gen < my_gen && log->sync_error != 0)
+			r = sg_fail(SG_ERR_IO, "syncing the audit log %s: %s", log->path,
+				    strerror(log->sync_error));
 	}
 unlock:
 	log->writable = r == SG_OK;

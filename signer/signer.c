@@ -1,6 +1,7 @@
 #include "signer/signer.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ struct signer {
 	struct audit_log *audit;
 	pthread_rwlock_t policy_lock; /* readers sign; signer_policy_reload swaps */
 	struct policy *policy;
+	_Atomic uint64_t policy_gen;  /* bumped by every swap */
 };
 
 static const char *const payload_names[] = {
@@ -694,9 +696,12 @@ static int signer_sign_audited(struct signer *s, const struct signer_request *re
 		return SG_OK;
 	}
 	rec = audit_record(req, &seen, decision_of(err->status), err->code, NULL, 0);
-	if (rec != NULL && audit_append(s->audit, rec, audit_id) == SG_OK)
-		snprintf(err->audit_id, sizeof(err->audit_id), "%s", audit_id);
+	ar = rec == NULL ? SG_ERR_NOMEM : audit_append(s->audit, rec, audit_id);
 	json_decref(rec);
+	if (ar != SG_OK) /* every request has its record, or is answered "unavailable" */
+		return refuse(err, ar, 503, "unavailable",
+			      "the audit log cannot be written; the request was not processed");
+	snprintf(err->audit_id, sizeof(err->audit_id), "%s", audit_id);
 	return r;
 }
 
@@ -710,9 +715,31 @@ int signer_policy_reload(struct signer *s, const char *path)
 	pthread_rwlock_wrlock(&s->policy_lock);
 	old = s->policy;
 	s->policy = fresh;
+	s->policy_gen++;
 	pthread_rwlock_unlock(&s->policy_lock);
 	policy_free(old);
 	return SG_OK;
+}
+
+uint64_t signer_policy_generation(struct signer *s)
+{
+	return s->policy_gen;
+}
+
+void signer_metric_labels(struct signer *s, const char *client, const char *key,
+			  const char *operation, const char **key_label,
+			  const char **operation_label)
+{
+	/* only names the policy itself uses become label values: what a client sends cannot
+	 * grow the metrics */
+	pthread_rwlock_rdlock(&s->policy_lock);
+	*key_label = client != NULL && key != NULL && policy_client_has_key(s->policy, client, key)
+			     ? key
+			     : "other";
+	*operation_label = operation != NULL && policy_operation_named(s->policy, operation)
+				   ? operation
+				   : "other";
+	pthread_rwlock_unlock(&s->policy_lock);
 }
 
 bool signer_identify(struct signer *s, const char *san_uri, const char *cn,
@@ -823,9 +850,14 @@ void signer_record_refusal(struct signer *s, const struct signer_request *req,
 	struct sign_key_seen seen = {false, 0, 0};
 	char audit_id[AUDIT_ID_LEN + 1];
 	json_t *rec = audit_record(req, &seen, decision_of(err->status), err->code, NULL, 0);
+	int ar = rec == NULL ? SG_ERR_NOMEM : audit_append(s->audit, rec, audit_id);
 
-	err->audit_id[0] = '\0';
-	if (rec != NULL && audit_append(s->audit, rec, audit_id) == SG_OK)
-		snprintf(err->audit_id, sizeof(err->audit_id), "%s", audit_id);
 	json_decref(rec);
+	err->audit_id[0] = '\0';
+	if (ar != SG_OK) {
+		(void)refuse(err, ar, 503, "unavailable",
+			     "the audit log cannot be written; the request was not processed");
+		return;
+	}
+	snprintf(err->audit_id, sizeof(err->audit_id), "%s", audit_id);
 }

@@ -79,6 +79,15 @@ SG_MUST_CHECK int signer_sign_traced(struct signer *s, const struct signer_reque
 				     struct signer_result *result, struct signer_error *err,
 				     struct signer_trace *trace);
 
+/* Bumped by every policy reload: connections identified under an older one are identified
+ * again. */
+uint64_t signer_policy_generation(struct signer *s);
+/* Metric label values for what a client sent: the key if a grant lets client use it, the
+ * operation if the policy names it anywhere; "other" otherwise. */
+void signer_metric_labels(struct signer *s, const char *client, const char *key,
+			  const char *operation, const char **key_label,
+			  const char **operation_label);
+
 /* The client a TLS peer is, by the policy in force; false when it is none. */
 bool signer_identify(struct signer *s, const char *san_uri, const char *cn,
 		     const uint8_t spki_sha256[32], char *client, size_t client_size);

@@ -82,9 +82,28 @@ make_client() { # make_client NAME CA_BASE [TEMPLATE LINES...]
     --load-ca-certificate "$pki/$ca.pem" --load-ca-privkey "$pki/$ca.key" \
     --template "$work/c/$name.tmpl" --outfile "$work/c/$name.pem" >/dev/null 2>&1
 }
+make_client_cn() { # make_client_cn NAME CN [TEMPLATE LINES...]: no SAN unless given
+  local name=$1 cn=$2; shift 2
+  ( umask 077; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/c/$name.key" 2>/dev/null )
+  printf '%s\n' "cn = $cn" tls_www_client signing_key "expiration_days = 30" "$@" > "$work/c/$name.tmpl"
+  certtool --generate-certificate --load-privkey "$work/c/$name.key" \
+    --load-ca-certificate "$pki/client-ca.pem" --load-ca-privkey "$pki/client-ca.key" \
+    --template "$work/c/$name.tmpl" --outfile "$work/c/$name.pem" >/dev/null 2>&1
+}
+make_client_cn cn-only cn-only "serial = 104"
+make_client_cn cn-with-san cn-only "serial = 105" "uri = spiffe://signerd-dev/someone-else"
 make_client stranger client-ca "expiration_days = 30" "serial = 101"
 make_client expired client-ca 'activation_date = "2020-01-01 00:00:00"' 'expiration_date = "2021-01-01 00:00:00"' "serial = 102"
 make_client revoked client-ca "expiration_days = 30" "serial = 103"
+
+# a client known by its CN only
+cat >> "$env_dir/policy.yaml" <<'POLICY'
+  - client: cn-client
+    key: polygon-dev
+    operations: [dev]
+POLICY
+sed -i 's|^clients:|clients:\n  cn-client:\n    cn: cn-only|' "$env_dir/policy.yaml"
+"$signerctl" policy lint "$env_dir/policy.yaml" >/dev/null
 
 start
 msg='{"operation":"dev","evm_message":"0x48656c6c6f"}'
@@ -118,6 +137,18 @@ check "TLS 1.0 refused" bash -c "! gnutls-cli --priority 'NORMAL:-VERS-ALL:+VERS
   --x509certfile '$work/c/polygon-adapter.pem' --x509keyfile '$work/c/polygon-adapter.key' -p $api_port 127.0.0.1 </dev/null"
 check "TLS 1.2 accepted" bash -c "gnutls-cli --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2' --x509cafile '$pki/ca.pem' \
   --x509certfile '$work/c/polygon-adapter.pem' --x509keyfile '$work/c/polygon-adapter.key' -p $api_port 127.0.0.1 </dev/null"
+
+# --- the identity is the first SAN URI, else the CN ---
+check "CN identity without a SAN URI: signs" expect 200 "" cn-only POST /v1/keys/polygon-dev/sign "$msg"
+check "the same CN with a SAN URI is that URI: 403" expect 403 forbidden cn-with-san POST /v1/keys/polygon-dev/sign "$msg"
+
+# --- a peer without a certificate cannot even hold a connection open ---
+( { printf 'GET /v1/keys HTTP/1.1\r\nHo'; sleep 10; } |
+  openssl s_client -quiet -connect "127.0.0.1:$api_port" -CAfile "$pki/ca.pem" >/dev/null 2>&1 ) &
+nocert=$!
+sleep 1
+check "no certificate: connection closed at the handshake" test "$(ss -Htn state established "( sport = :$api_port )" | wc -l)" -eq 0
+kill "$nocert" 2>/dev/null || true
 
 # --- identities and grants: 403, audited ---
 check "unknown identity: 403" expect 403 forbidden stranger POST /v1/keys/polygon-dev/sign "$msg"
@@ -154,7 +185,8 @@ for family in signer_sign_requests_total signer_sign_duration_seconds signer_hsm
   check "metric $family has HELP and TYPE" grep -q "^# TYPE $family " "$work/metrics"
 done
 check "signed counted" grep -q 'signer_sign_requests_total{client="polygon-adapter",key="polygon-dev",operation="dev",chain="evm",status="signed"}' "$work/metrics"
-check "denials counted" grep -q '^signer_policy_denials_total{client="polygon-adapter",operation="mint",reason="forbidden"} 1' "$work/metrics"
+check "denials counted" grep -q '^signer_policy_denials_total{client="polygon-adapter",operation="other",reason="forbidden"} 1' "$work/metrics"
+check "names the policy does not use are not label values" bash -c "! grep -q 'operation=\"mint\"' '$work/metrics'"
 check "refused certificates counted" grep -q '^signer_tls_handshake_failures_total{reason="untrusted"}' "$work/metrics"
 check "expired counted" grep -q '^signer_tls_handshake_failures_total{reason="expired"}' "$work/metrics"
 
@@ -169,6 +201,15 @@ check "broken policy: said so" grep -q "keeping the policy in force" "$work/sign
 check "broken policy: old one still signs" expect 200 "" polygon-adapter POST $p "$msg"
 sed 's/operations: \[dev\]/operations: [dev, mint]/' "$work/policy.good" > "$env_dir/policy.yaml"
 check "the revoked one works before the CRL" expect 200 "" revoked GET /v1/keys
+# and a kept-alive connection of it, opened before the CRL
+mkfifo "$work/ka.in"
+openssl s_client -quiet -connect "127.0.0.1:$api_port" -cert "$work/c/revoked.pem" -key "$work/c/revoked.key" \
+  -CAfile "$pki/ca.pem" < "$work/ka.in" > "$work/ka.out" 2>/dev/null &
+ka_pid=$!
+exec 7> "$work/ka.in"
+printf 'GET /v1/keys HTTP/1.1\r\nHost: localhost\r\n\r\n' >&7
+sleep 0.7
+check "kept-alive: answered before the CRL" test "$(grep -c '^HTTP/1.1 200' "$work/ka.out")" -eq 1
 printf '%s\n' "crl_next_update = 30" "crl_number = 1" > "$work/crl.tmpl"
 certtool --generate-crl --load-ca-privkey "$pki/client-ca.key" --load-ca-certificate "$pki/client-ca.pem" \
   --load-certificate "$work/c/revoked.pem" --template "$work/crl.tmpl" --outfile "$pki/client-ca.crl" >/dev/null 2>&1
@@ -176,6 +217,11 @@ printf '  crl: %s\n' "$pki/client-ca.crl" >> "$cfg"
 kill -HUP "$pid"; sleep 0.5
 check "new policy: mint allowed" expect 200 "" polygon-adapter POST $p '{"operation":"mint","evm_message":"0x00"}'
 check "CRL: the revoked one is refused" test "$(api revoked GET /v1/keys | cut -d' ' -f1)" = 000
+printf 'GET /v1/keys HTTP/1.1\r\nHost: localhost\r\n\r\n' >&7 2>/dev/null || true
+sleep 0.7
+exec 7>&-
+kill "$ka_pid" 2>/dev/null || true
+check "CRL: the kept-alive connection gets no second answer" test "$(grep -c '^HTTP/1.1 200' "$work/ka.out")" -eq 1
 check "CRL: others still work" expect 200 "" polygon-adapter GET /v1/keys
 curl -s "http://127.0.0.1:$ops_port/metrics" > "$work/metrics"
 check "revoked counted" grep -q '^signer_tls_handshake_failures_total{reason="revoked"}' "$work/metrics"
