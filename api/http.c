@@ -612,7 +612,7 @@ int api_start(const struct signer_config *cfg, struct signer *signer, struct tls
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 	int r;
 
 	*out = NULL;
