@@ -334,7 +334,7 @@ static void api_count(struct api_server *srv, struct signer_request *req,
 			     trace->status);
 	if (trace->policy_denied)
 		metrics_policy_denial(req->client != NULL ? req->client : "unknown", operation,
-				      "forbidden");
+				      trace->denial_reason);
 	metrics_sign_duration(chain, api_now() - started);
 	if (trace->hsm_seconds > 0)
 		metrics_hsm_sign_duration(chain, trace->hsm_seconds);
@@ -349,7 +349,7 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 				     NULL, NULL, 0, NULL, 0, false};
 	struct signer_result res;
 	struct signer_error err;
-	struct signer_trace trace = {"", "invalid", 0, 0, false};
+	struct signer_trace trace = {"", "invalid", 0, 0, false, ""};
 	json_t *body = NULL, *v, *payload = NULL;
 	json_error_t jerr;
 	const char *field;

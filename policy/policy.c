@@ -7,37 +7,10 @@
 
 #include "common/encoding.h"
 #include "common/yamldoc.h"
+#include "policy_internal.h"
 
 #define POLICY_NAME_MAX 63
 #define POLICY_OPERATION_MAX 64
-
-enum policy_match {
-	POLICY_MATCH_SAN_URI,
-	POLICY_MATCH_CN,
-	POLICY_MATCH_SPKI,
-};
-
-struct policy_client {
-	char *name;
-	enum policy_match match;
-	char *value;      /* SAN URI or CN */
-	uint8_t spki[32]; /* SPKI SHA-256 */
-};
-
-struct policy_grant {
-	char *client;
-	char *key;
-	char **operations;
-	size_t n_operations;
-	char rule[48]; /* "grants[0] line 7" */
-};
-
-struct policy {
-	struct policy_client *clients;
-	size_t n_clients;
-	struct policy_grant *grants;
-	size_t n_grants;
-};
 
 static bool policy_name_valid(const char *s)
 {
@@ -175,7 +148,7 @@ static int policy_grant_load(struct ydoc *d, yaml_node_t *node, struct policy *p
 
 int policy_load(const char *path, struct policy **out)
 {
-	static const char *const fields[] = {"clients", "grants", NULL};
+	static const char *const fields[] = {"clients", "grants", "rules", NULL};
 	struct ydoc d;
 	struct policy *p;
 	yaml_node_t *root, *clients, *grants;
@@ -265,6 +238,12 @@ int policy_load(const char *path, struct policy **out)
 				p->grants[i].rule[0] = '\0';
 		}
 	}
+	{
+		yaml_node_t *rules = ydoc_map_get(&d, root, "rules");
+
+		if (rules != NULL && (r = policy_rules_load(&d, rules, p)) != SG_OK)
+			goto out;
+	}
 	*out = p;
 	p = NULL;
 out:
@@ -289,6 +268,7 @@ void policy_free(struct policy *p)
 			free(p->grants[i].operations[k]);
 		free(p->grants[i].operations);
 	}
+	policy_rules_free(p);
 	free(p->clients);
 	free(p->grants);
 	free(p);

@@ -52,4 +52,30 @@ bool policy_operation_named(const struct policy *p, const char *operation);
 /* Whether any grant lets client use key (for any operation): what GET /v1/keys shows it. */
 bool policy_client_has_key(const struct policy *p, const char *client, const char *key);
 
+/* ---- content rules ---------------------------------------------------------------------
+ * Per operation, on what the decoders read from the payload (docs/policy.md). An operation
+ * without a rules entry has no content restrictions; one with an entry refuses every payload
+ * kind it has no section for. */
+
+struct evm_tx;
+struct sol_message;
+struct eip712;
+
+struct policy_decision {
+	bool allowed;
+	char reason[64];   /* a stable code: "evm.recipient_not_allowed", ... */
+	char rule[96];     /* where: "rules.mint.evm.recipients (line 12)" */
+	char message[256]; /* a sentence for a person */
+};
+
+void policy_check_evm_tx(const struct policy *p, const char *operation, const struct evm_tx *tx,
+			 struct policy_decision *d);
+void policy_check_solana(const struct policy *p, const char *operation,
+			 const struct sol_message *m, const uint8_t signer[32],
+			 struct policy_decision *d);
+void policy_check_eip712(const struct policy *p, const char *operation, const struct eip712 *td,
+			 struct policy_decision *d);
+void policy_check_eip191(const struct policy *p, const char *operation, size_t length,
+			 struct policy_decision *d);
+
 #endif

@@ -139,6 +139,10 @@ json_t *signer_error_json(const struct signer_error *err, const char *request_id
 		json_object_set_new(e, "request_id", json_string(request_id));
 	if (e != NULL && err->audit_id[0] != '\0')
 		json_object_set_new(e, "audit_id", json_string(err->audit_id));
+	if (e != NULL && err->reason[0] != '\0') {
+		json_object_set_new(e, "reason", json_string(err->reason));
+		json_object_set_new(e, "rule", json_string(err->rule));
+	}
 	return json_pack("{s:o}", "error", e);
 }
 
@@ -245,6 +249,33 @@ static json_t *b58_json(const uint8_t *p, size_t n)
 	return json_string(text);
 }
 
+/* A content rule's refusal: 403 policy_denied with its reason and rule. */
+static int refuse_content(struct signer_error *err, const struct policy_decision *d)
+{
+	int r = refuse(err, sg_fail(SG_ERR_PERMISSION, "%s", d->message), 403, "policy_denied",
+		       "%s", d->message);
+
+	snprintf(err->reason, sizeof(err->reason), "%s", d->reason);
+	snprintf(err->rule, sizeof(err->rule), "%s", d->rule);
+	if (current_trace != NULL) {
+		current_trace->policy_denied = true;
+		snprintf(current_trace->denial_reason, sizeof(current_trace->denial_reason), "%s",
+			 d->reason);
+	}
+	return r;
+}
+
+/* Runs one content check under the policy lock, timing it into the trace. */
+#define SIGNER_CHECK(s, call)                                                                      \
+	do {                                                                                       \
+		double check_start = now_seconds();                                                \
+		pthread_rwlock_rdlock(&(s)->policy_lock);                                          \
+		call;                                                                              \
+		pthread_rwlock_unlock(&(s)->policy_lock);                                          \
+		if (current_trace != NULL)                                                         \
+			current_trace->policy_seconds += now_seconds() - check_start;              \
+	} while (0)
+
 static int timed_ks_sign(struct signer *s, const struct ks_key *key, const uint8_t *msg,
 			 size_t len, uint8_t *sig, size_t *siglen)
 {
@@ -300,6 +331,7 @@ static int sign_solana(struct signer *s, const struct ks_key *key,
 		       struct signer_error *err)
 {
 	struct sol_message m;
+	struct policy_decision decision;
 	uint8_t sig[KS_SIGNATURE_MAX];
 	size_t siglen, index;
 	int r;
@@ -311,6 +343,11 @@ static int sign_solana(struct signer *s, const struct ks_key *key,
 	if (!sol_message_signer_index(&m, key->public_key, &index)) {
 		r = refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "not_a_signer",
 			   "key '%s' is not a required signer of this message", key->name);
+		goto out;
+	}
+	SIGNER_CHECK(s, policy_check_solana(s->policy, req->operation, &m, key->public_key, &decision));
+	if (!decision.allowed) {
+		r = refuse_content(err, &decision);
 		goto out;
 	}
 	if (req->want_view)
@@ -405,6 +442,7 @@ static int sign_evm_transaction(struct signer *s, const struct ks_key *key,
 				struct signer_error *err)
 {
 	struct evm_tx tx;
+	struct policy_decision decision;
 	struct evm_sig sig;
 	struct rlp_buf signed_tx = {0};
 	uint8_t digest[32], from[20], hash[32], v[33];
@@ -415,6 +453,9 @@ static int sign_evm_transaction(struct signer *s, const struct ks_key *key,
 	if (r != SG_OK)
 		return refuse(err, r, 400, "invalid_payload", "the transaction does not parse: %s",
 			      sg_errmsg(r));
+	SIGNER_CHECK(s, policy_check_evm_tx(s->policy, req->operation, &tx, &decision));
+	if (!decision.allowed)
+		return refuse_content(err, &decision);
 	if (req->want_view)
 		res->view = evm_tx_view(&tx);
 	evm_tx_signing_hash(&tx, digest);
@@ -462,7 +503,11 @@ static int sign_evm_message(struct signer *s, const struct ks_key *key,
 			    struct signer_error *err)
 {
 	uint8_t digest[32];
+	struct policy_decision decision;
 
+	SIGNER_CHECK(s, policy_check_eip191(s->policy, req->operation, req->payload_len, &decision));
+	if (!decision.allowed)
+		return refuse_content(err, &decision);
 	evm_personal_hash(req->payload, req->payload_len, digest);
 	if (req->want_view)
 		res->view = json_pack("{s:I}", "length", (json_int_t)req->payload_len);
@@ -474,12 +519,16 @@ static int sign_evm_typed_data(struct signer *s, const struct ks_key *key,
 			       struct signer_error *err)
 {
 	struct eip712 td;
+	struct policy_decision decision;
 	json_t *domain;
 	int r = eip712_hash_text((const char *)req->payload, req->payload_len, &td);
 
 	if (r != SG_OK)
 		return refuse(err, r, 400, "invalid_payload", "the typed data does not encode: %s",
 			      sg_errmsg(r));
+	SIGNER_CHECK(s, policy_check_eip712(s->policy, req->operation, &td, &decision));
+	if (!decision.allowed)
+		return refuse_content(err, &decision);
 	if (req->want_view) {
 		domain = json_object();
 		if (td.has_name)
@@ -545,6 +594,9 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 	if (current_trace != NULL) {
 		current_trace->policy_seconds = now_seconds() - policy_start;
 		current_trace->policy_denied = r != SG_OK;
+		if (r != SG_OK)
+			snprintf(current_trace->denial_reason,
+				 sizeof(current_trace->denial_reason), "forbidden");
 	}
 	if (r != SG_OK)
 		return refuse(err, r, 403, "forbidden", "%s", sg_errmsg(r));
@@ -606,8 +658,8 @@ static const char *decision_of(int status)
 
 /* The audit record of one request; NULL when out of memory. */
 static json_t *audit_record(const struct signer_request *req, const struct sign_key_seen *seen,
-			    const char *decision, const char *reason, const uint8_t *sig,
-			    size_t sig_len)
+			    const char *decision, const char *reason, const char *rule,
+			    const uint8_t *sig, size_t sig_len)
 {
 	uint8_t h[crypto_hash_sha256_BYTES];
 	char hex[2 * crypto_hash_sha256_BYTES + 1];
@@ -639,6 +691,8 @@ static json_t *audit_record(const struct signer_request *req, const struct sign_
 		json_object_set_new(rec, "payload_sha256", json_string(hex));
 	json_object_set_new(rec, "decision", json_string(decision));
 	json_object_set_new(rec, "reason", reason != NULL ? json_string(reason) : json_null());
+	if (rule != NULL && rule[0] != '\0')
+		json_object_set_new(rec, "rule", json_string(rule));
 	if (sig != NULL) {
 		crypto_hash_sha256(h, sig, sig_len);
 		if (hex_encode(h, sizeof(h), hex, sizeof(hex)) == SG_OK)
@@ -681,7 +735,8 @@ static int signer_sign_audited(struct signer *s, const struct signer_request *re
 
 	if (r == SG_OK) {
 		/* durable before done: the record is on disk before the signature leaves */
-		rec = audit_record(req, &seen, "signed", NULL, res->signature, res->signature_len);
+		rec = audit_record(req, &seen, "signed", NULL, NULL, res->signature,
+				   res->signature_len);
 		ar = rec == NULL ? sg_fail(SG_ERR_NOMEM, "audit record")
 				 : audit_append(s->audit, rec, audit_id);
 		json_decref(rec);
@@ -695,7 +750,8 @@ static int signer_sign_audited(struct signer *s, const struct signer_request *re
 		json_object_set_new(res->response, "audit_id", json_string(audit_id));
 		return SG_OK;
 	}
-	rec = audit_record(req, &seen, decision_of(err->status), err->code, NULL, 0);
+	rec = audit_record(req, &seen, decision_of(err->status),
+			   err->reason[0] != '\0' ? err->reason : err->code, err->rule, NULL, 0);
 	ar = rec == NULL ? SG_ERR_NOMEM : audit_append(s->audit, rec, audit_id);
 	json_decref(rec);
 	if (ar != SG_OK) /* every request has its record, or is answered "unavailable" */
@@ -849,7 +905,7 @@ void signer_record_refusal(struct signer *s, const struct signer_request *req,
 {
 	struct sign_key_seen seen = {false, 0, 0};
 	char audit_id[AUDIT_ID_LEN + 1];
-	json_t *rec = audit_record(req, &seen, decision_of(err->status), err->code, NULL, 0);
+	json_t *rec = audit_record(req, &seen, decision_of(err->status), err->code, NULL, NULL, 0);
 	int ar = rec == NULL ? SG_ERR_NOMEM : audit_append(s->audit, rec, audit_id);
 
 	json_decref(rec);

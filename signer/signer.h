@@ -41,6 +41,8 @@ struct signer_error {
 	const char *code;  /* API error code: "invalid_payload", "key_not_found", ... */
 	char message[320]; /* a sentence for a person; for "internal", nothing that leaks */
 	char audit_id[33]; /* the refusal's audit record, "" when it could not be written */
+	char reason[64];   /* policy_denied: the stable reason code ("evm.value_exceeded") */
+	char rule[96];     /* policy_denied: the rule that decided */
 };
 
 struct signer_result {
@@ -62,7 +64,7 @@ void signer_close(struct signer *s);
 SG_MUST_CHECK int signer_sign(struct signer *s, const struct signer_request *req,
 			      struct signer_result *result, struct signer_error *err);
 void signer_result_free(struct signer_result *result);
-/* {"error": {"code", "message", "request_id"?, "audit_id"?}} */
+/* {"error": {"code", "message", "request_id"?, "audit_id"?, "reason"?, "rule"?}} */
 json_t *signer_error_json(const struct signer_error *err, const char *request_id);
 
 /* How a request went, for the metrics. */
@@ -72,6 +74,7 @@ struct signer_trace {
 	double policy_seconds;  /* evaluating the policy */
 	double hsm_seconds;     /* the token's signing call alone; 0 when it was not reached */
 	bool policy_denied;
+	char denial_reason[64]; /* "forbidden", or a content rule's reason code */
 };
 
 /* signer_sign, also telling how it went. */
