@@ -1,0 +1,457 @@
+/* Content rules, table-driven: each rule allowed just inside its bound and denied just outside,
+ * with the reason code and the rule that decided. */
+#include "../../support/testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/address.h"
+#include "common/encoding.h"
+#include "policy/policy.h"
+#include "signer/evm/eip712.h"
+#include "signer/evm/rlp.h"
+#include "signer/evm/tx.h"
+#include "signer/solana/message.h"
+
+static char dir[] = "/tmp/signer-rules-XXXXXX";
+static struct policy *pol;
+
+/* addresses and keys used below */
+#define MINTER "0x00000000000000000000000000000000000000aa"
+#define OTHER "0x00000000000000000000000000000000000000bb"
+static uint8_t payer[32], dest[32], stranger[32];
+
+static const char policy_text[] =
+	"grants:\n"
+	"  - client: local\n    key: k\n    operations: [mint, pay, sign-in, notes]\n"
+	"rules:\n"
+	"  mint:\n"
+	"    evm:\n"
+	"      chain_ids: [137, 80002]\n"
+	"      recipients:\n"
+	"        - address: '" MINTER "'\n"
+	"          selectors: ['0x40c10f19']\n"
+	"        - address: '" OTHER "'\n"
+	"          selectors: []\n"
+	"      max_value_wei: '1000'\n"
+	"      max_gas: 100000\n"
+	"      max_fee_per_gas_wei: '100000000000'\n"
+	"      max_priority_fee_per_gas_wei: '2000000000'\n"
+	"      max_gas_price_wei: '50000000000'\n"
+	"      max_total_fee_wei: '5000000000000000'\n"
+	"  pay:\n"
+	"    solana:\n"
+	"      programs: ['11111111111111111111111111111111', 'ComputeBudget111111111111111111111111111111']\n"
+	"      max_instructions: 3\n"
+	"      max_compute_unit_price: 5000\n"
+	"      system_transfer:\n"
+	"        destinations: [DEST]\n"
+	"        max_lamports: 1000000\n"
+	"  sign-in:\n"
+	"    eip712:\n"
+	"      domains:\n"
+	"        - name: FanPass\n"
+	"          chain_id: 137\n"
+	"      primary_types: [Login]\n"
+	"    eip191:\n"
+	"      max_length: 64\n";
+
+static int setup(void **state)
+{
+	char path[128], text[4096], b58[64];
+	const char *at;
+	FILE *f;
+
+	(void)state;
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	memset(payer, 0x11, 32);
+	memset(dest, 0x22, 32);
+	memset(stranger, 0x33, 32);
+	if (addr_solana_encode(dest, b58, sizeof(b58)) != 0)
+		return -1;
+	at = strstr(policy_text, "DEST");
+	snprintf(text, sizeof(text), "%.*s'%s'%s", (int)(at - policy_text), policy_text, b58, at + 4);
+	snprintf(path, sizeof(path), "%s/policy.yaml", dir);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	if (policy_load(path, &pol) != 0) {
+		fprintf(stderr, "%s\n", sg_errmsg(SG_ERR_CONFIG));
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	policy_free(pol);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- EVM --------------------------------------------------------------------------- */
+
+struct evm_case {
+	int type;          /* 0 legacy, 2 dynamic fee */
+	uint64_t chain;
+	const char *to;    /* NULL: creation */
+	const char *data;  /* hex, no 0x */
+	uint64_t value;
+	uint64_t gas;
+	uint64_t fee;      /* gasPrice or maxFeePerGas */
+	uint64_t priority;
+	bool access_list;
+	const char *reason; /* NULL: allowed */
+};
+
+static void put_u64(struct rlp_buf *b, uint64_t v)
+{
+	rlp_put_u64(b, v);
+}
+
+static void check_evm(const struct evm_case *c, size_t i)
+{
+	struct rlp_buf b = {0};
+	struct evm_tx tx;
+	struct policy_decision d;
+	uint8_t to[20], data[64];
+	size_t data_len = 0;
+	int r;
+
+	if (c->type == 2)
+		rlp_put_raw(&b, (const uint8_t[]){0x02}, 1);
+	{
+		size_t start = b.len;
+
+		if (c->type == 2) {
+			put_u64(&b, c->chain);
+			put_u64(&b, 1);
+			put_u64(&b, c->priority);
+			put_u64(&b, c->fee);
+		} else {
+			put_u64(&b, 1);
+			put_u64(&b, c->fee);
+		}
+		put_u64(&b, c->gas);
+		if (c->to != NULL) {
+			assert_int_equal(addr_evm_parse(c->to, to), 0);
+			rlp_put_bytes(&b, to, 20);
+		} else {
+			rlp_put_bytes(&b, NULL, 0);
+		}
+		put_u64(&b, c->value);
+		if (c->data != NULL)
+			assert_int_equal(hex_decode(c->data, strlen(c->data), data, sizeof(data), &data_len), 0);
+		rlp_put_bytes(&b, data, data_len);
+		if (c->type == 2) {
+			size_t al = b.len;
+
+			if (c->access_list) {
+				size_t entry = b.len, keys;
+
+				rlp_put_bytes(&b, to, 20);
+				keys = b.len;
+				rlp_wrap_list(&b, keys);
+				rlp_wrap_list(&b, entry);
+			}
+			rlp_wrap_list(&b, al);
+		} else {
+			put_u64(&b, c->chain);
+			put_u64(&b, 0);
+			put_u64(&b, 0);
+		}
+		rlp_wrap_list(&b, start);
+	}
+	assert_int_equal(rlp_buf_status(&b), 0);
+	r = evm_tx_decode(b.data, b.len, &tx);
+	if (r != 0)
+		fail_msg("case %zu does not decode: %s", i, sg_errmsg(r));
+	policy_check_evm_tx(pol, "mint", &tx, &d);
+	if (c->reason == NULL && !d.allowed)
+		fail_msg("case %zu denied: %s (%s)", i, d.reason, d.message);
+	if (c->reason != NULL && (d.allowed || strcmp(d.reason, c->reason) != 0))
+		fail_msg("case %zu: got %s, wanted %s", i, d.allowed ? "allowed" : d.reason, c->reason);
+	if (!d.allowed)
+		assert_non_null(strstr(d.rule, "rules.mint.evm"));
+	rlp_buf_free(&b);
+}
+
+static void test_evm(void **state)
+{
+	/* mint(address,uint256) = 0x40c10f19 */
+	static const char mint[] = "40c10f19000000000000000000000000000000000000000000000000000000000000000a";
+	static const struct evm_case cases[] = {
+		{2, 137, MINTER, mint, 0, 50000, 100000000000, 2000000000, false, NULL},
+		{2, 137, MINTER, mint, 0, 100000, 1, 1, false, NULL},
+		{2, 80002, MINTER, mint, 1000, 50000, 1, 1, false, NULL},
+		{2, 1, MINTER, mint, 0, 21000, 1, 1, false, "evm.chain_not_allowed"},
+		{2, 137, "0x00000000000000000000000000000000000000cc", mint, 0, 21000, 1, 1, false,
+		 "evm.recipient_not_allowed"},
+		{2, 137, MINTER, "a9059cbb", 0, 21000, 1, 1, false, "evm.selector_not_allowed"},
+		{2, 137, MINTER, NULL, 0, 21000, 1, 1, false, "evm.selector_not_allowed"},
+		{2, 137, OTHER, NULL, 5, 21000, 1, 1, false, NULL}, /* selectors: [] = plain transfers */
+		{2, 137, OTHER, mint, 0, 21000, 1, 1, false, "evm.selector_not_allowed"},
+		{2, 137, NULL, "6080", 0, 21000, 1, 1, false, "evm.create_not_allowed"},
+		{2, 137, MINTER, mint, 1001, 21000, 1, 1, false, "evm.value_exceeded"},
+		{2, 137, MINTER, mint, 0, 100001, 1, 1, false, "evm.gas_limit_exceeded"},
+		{2, 137, MINTER, mint, 0, 21000, 100000000001, 1, false, "evm.max_fee_exceeded"},
+		{2, 137, MINTER, mint, 0, 21000, 1, 2000000001, false, "evm.priority_fee_exceeded"},
+		/* total fee: 50000 x 100 gwei = 5e15 exactly, then one gas more */
+		{2, 137, MINTER, mint, 0, 50000, 100000000000, 1, false, NULL},
+		{2, 137, MINTER, mint, 0, 50001, 100000000000, 1, false, "evm.total_fee_exceeded"},
+		{2, 137, MINTER, mint, 0, 21000, 1, 1, true, "evm.access_list_not_allowed"},
+		{0, 137, MINTER, mint, 0, 21000, 50000000000, 0, false, NULL},
+		{0, 137, MINTER, mint, 0, 21000, 50000000001, 0, false, "evm.gas_price_exceeded"},
+		{0, 137, MINTER, mint, 0, 100000, 50000000000, 0, false, NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_evm(&cases[i], i);
+}
+
+/* ---- Solana ------------------------------------------------------------------------ */
+
+struct sol_ix {
+	int program; /* 0 system, 1 compute budget, 2 stranger program */
+	uint32_t kind;
+	uint64_t amount;
+	int to; /* account index of the destination */
+};
+
+/* A legacy message: keys [fee payer, dest, stranger, system, compute budget, other program]. */
+static size_t build_message(uint8_t *m, const uint8_t *fee_payer, const struct sol_ix *ixs,
+			    size_t n)
+{
+	static const uint8_t budget[32] = {
+		0x03, 0x06, 0x46, 0x6f, 0xe5, 0x21, 0x17, 0x32, 0xff, 0xec, 0xad,
+		0xba, 0x72, 0xc3, 0x9b, 0xe7, 0xbc, 0x8c, 0xe5, 0xbb, 0xc5, 0xf7,
+		0x12, 0x6b, 0x2c, 0x43, 0x9b, 0x3a, 0x40, 0x00, 0x00, 0x00};
+	uint8_t other_program[32];
+	size_t o = 0;
+
+	memset(other_program, 0x44, 32);
+	m[o++] = 1; /* signers */
+	m[o++] = 0;
+	m[o++] = 3; /* read-only unsigned: the three programs */
+	m[o++] = 6;
+	memcpy(m + o, fee_payer, 32), o += 32;
+	memcpy(m + o, dest, 32), o += 32;
+	memcpy(m + o, stranger, 32), o += 32;
+	memset(m + o, 0, 32), o += 32;
+	memcpy(m + o, budget, 32), o += 32;
+	memcpy(m + o, other_program, 32), o += 32;
+	memset(m + o, 0x55, 32), o += 32; /* blockhash */
+	m[o++] = (uint8_t)n;
+	for (size_t i = 0; i < n; i++) {
+		if (ixs[i].program == 1) {
+			m[o++] = 4;
+			m[o++] = 0;
+			m[o++] = 9;
+			m[o++] = (uint8_t)ixs[i].kind;
+			for (int b = 0; b < 8; b++)
+				m[o++] = (uint8_t)(ixs[i].amount >> (8 * b));
+			continue;
+		}
+		m[o++] = ixs[i].program == 0 ? 3 : 5;
+		m[o++] = 2;
+		m[o++] = 0;
+		m[o++] = (uint8_t)ixs[i].to;
+		m[o++] = 12;
+		for (int b = 0; b < 4; b++)
+			m[o++] = (uint8_t)(ixs[i].kind >> (8 * b));
+		for (int b = 0; b < 8; b++)
+			m[o++] = (uint8_t)(ixs[i].amount >> (8 * b));
+	}
+	return o;
+}
+
+static void check_solana(const uint8_t *fee_payer, const struct sol_ix *ixs, size_t n,
+			 const char *reason, const char *what)
+{
+	uint8_t buf[1232];
+	size_t len = build_message(buf, fee_payer, ixs, n);
+	struct sol_message m;
+	struct policy_decision d;
+	int r = sol_message_decode(buf, len, &m);
+
+	if (r != 0)
+		fail_msg("%s: does not decode: %s", what, sg_errmsg(r));
+	policy_check_solana(pol, "pay", &m, payer, &d);
+	if (reason == NULL && !d.allowed)
+		fail_msg("%s: denied: %s (%s)", what, d.reason, d.message);
+	if (reason != NULL && (d.allowed || strcmp(d.reason, reason) != 0))
+		fail_msg("%s: got %s, wanted %s", what, d.allowed ? "allowed" : d.reason, reason);
+	sol_message_free(&m);
+}
+
+static void test_solana(void **state)
+{
+	const struct sol_ix transfer_cap = {0, 2, 1000000, 1}, transfer_over = {0, 2, 1000001, 1};
+	const struct sol_ix transfer_stranger = {0, 2, 1, 2}, create_over = {0, 0, 1000001, 1};
+	const struct sol_ix price_cap = {1, 3, 5000, 0}, price_over = {1, 3, 5001, 0};
+	const struct sol_ix other = {2, 0, 0, 1};
+	struct sol_ix four[4] = {transfer_cap, transfer_cap, transfer_cap, transfer_cap};
+
+	(void)state;
+	check_solana(payer, &transfer_cap, 1, NULL, "a transfer at the cap");
+	check_solana(payer, &transfer_over, 1, "solana.lamports_exceeded", "one lamport over");
+	check_solana(payer, &create_over, 1, "solana.lamports_exceeded", "CreateAccount over");
+	check_solana(payer, &transfer_stranger, 1, "solana.transfer_destination_not_allowed",
+		     "to a stranger");
+	check_solana(payer, (struct sol_ix[]){price_cap, transfer_cap}, 2, NULL, "price at the cap");
+	check_solana(payer, (struct sol_ix[]){price_over, transfer_cap}, 2,
+		     "solana.compute_unit_price_exceeded", "price over");
+	check_solana(payer, &other, 1, "solana.program_not_allowed", "another program");
+	check_solana(payer, four, 3, NULL, "three instructions");
+	check_solana(payer, four, 4, "solana.too_many_instructions", "four instructions");
+	{
+		uint8_t someone[32];
+
+		memset(someone, 0x66, 32);
+		check_solana(someone, &transfer_cap, 1, "solana.fee_payer_not_allowed",
+			     "someone else pays");
+	}
+}
+
+/* a v0 message with a lookup table, from the shared vectors */
+static void test_solana_lookup_tables(void **state)
+{
+	json_t *doc = tv_load("solana/generated-v0-transfer-memo-with-alt.json");
+	size_t n;
+	uint8_t *msg = tv_hex(tv_str(doc, "message_hex"), &n);
+	struct sol_message m;
+	struct policy_decision d;
+
+	(void)state;
+	memcpy(msg + 5, payer, 32);
+	assert_int_equal(sol_message_decode(msg, n, &m), 0);
+	policy_check_solana(pol, "pay", &m, payer, &d);
+	assert_false(d.allowed);
+	assert_string_equal(d.reason, "solana.lookup_tables_not_allowed");
+	/* and an EVM-only operation refuses Solana at all */
+	policy_check_solana(pol, "mint", &m, payer, &d);
+	assert_string_equal(d.reason, "solana.not_allowed");
+	/* an operation without rules has no content restrictions */
+	policy_check_solana(pol, "notes", &m, payer, &d);
+	assert_true(d.allowed);
+	sol_message_free(&m);
+	free(msg);
+	json_decref(doc);
+}
+
+/* ---- EIP-712 and EIP-191 ------------------------------------------------------------ */
+
+static void check_typed(const char *domain, const char *primary, const char *reason)
+{
+	char text[1024];
+	struct eip712 td;
+	struct policy_decision d;
+
+	snprintf(text, sizeof(text),
+		 "{\"types\":{\"Login\":[{\"name\":\"who\",\"type\":\"string\"}],"
+		 "\"Other\":[{\"name\":\"who\",\"type\":\"string\"}]},\"primaryType\":\"%s\","
+		 "\"domain\":%s,\"message\":{\"who\":\"fan\"}}",
+		 primary, domain);
+	assert_int_equal(eip712_hash_text(text, strlen(text), &td), 0);
+	policy_check_eip712(pol, "sign-in", &td, &d);
+	if (reason == NULL && !d.allowed)
+		fail_msg("%s/%s denied: %s", domain, primary, d.reason);
+	if (reason != NULL && (d.allowed || strcmp(d.reason, reason) != 0))
+		fail_msg("%s/%s: got %s, wanted %s", domain, primary, d.allowed ? "allowed" : d.reason,
+			 reason);
+}
+
+static void test_eip712_eip191(void **state)
+{
+	struct policy_decision d;
+
+	(void)state;
+	check_typed("{\"name\":\"FanPass\",\"chainId\":137}", "Login", NULL);
+	check_typed("{\"name\":\"FanPass\",\"version\":\"2\",\"chainId\":137}", "Login", NULL);
+	check_typed("{\"name\":\"FanPass\",\"chainId\":1}", "Login", "eip712.domain_not_allowed");
+	check_typed("{\"name\":\"Phish\",\"chainId\":137}", "Login", "eip712.domain_not_allowed");
+	check_typed("{\"chainId\":137}", "Login", "eip712.domain_not_allowed");
+	check_typed("{\"name\":\"FanPass\",\"chainId\":137}", "Other",
+		    "eip712.primary_type_not_allowed");
+	policy_check_eip191(pol, "sign-in", 64, &d);
+	assert_true(d.allowed);
+	policy_check_eip191(pol, "sign-in", 65, &d);
+	assert_string_equal(d.reason, "eip191.too_long");
+	policy_check_eip191(pol, "mint", 1, &d);
+	assert_string_equal(d.reason, "eip191.not_allowed");
+	assert_non_null(strstr(d.rule, "rules.mint.eip191"));
+}
+
+/* ---- lint ---------------------------------------------------------------------------- */
+
+static void test_lint(void **state)
+{
+	static const struct {
+		const char *rules;
+		int line;
+		const char *words;
+	} cases[] = {
+		{"  ghost:\n    eip191: {}\n", 6, "which no grant names"},
+		{"  op:\n    evm:\n      recipients: []\n", 8, "chain_ids"},
+		{"  op:\n    evm:\n      chain_ids: [1]\n      recipients: []\n", 8, "can never match"},
+		{"  op:\n    evm:\n      chain_ids: [1]\n      recipients:\n        - address: "
+		 "'0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD'\n",
+		 10, "checksum"},
+		{"  op:\n    evm:\n      chain_ids: [1]\n      recipients:\n        - address: "
+		 "'0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed'\n          selectors: ['0x1234']\n",
+		 11, "8 hex digits"},
+		{"  op:\n    evm:\n      chain_ids: [1]\n      max_value_wei: 'lots'\n", 9,
+		 "whole number"},
+		{"  op:\n    evm:\n      chain_ids: [1]\n      colour: red\n", 9, "unknown field"},
+		{"  op:\n    solana:\n      max_instructions: 3\n", 8, "need programs"},
+		{"  op:\n    solana:\n      programs: ['notbase58!']\n", 8, "not a Solana address"},
+		{"  op:\n    eip712:\n      domains: [{}]\n      primary_types: [A]\n", 8,
+		 "at least one field"},
+		{"  op:\n    eip191:\n      max_length: -1\n", 8, "whole number"},
+		{"  op:\n    bitcoin: {}\n", 7, "unknown field 'bitcoin'"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[128], text[2048];
+		struct policy *p = NULL;
+		FILE *f;
+		const char *msg;
+		char prefix[200];
+
+		snprintf(path, sizeof(path), "%s/lint.yaml", dir);
+		snprintf(text, sizeof(text),
+			 "grants:\n  - client: local\n    key: k\n    operations: [op]\nrules:\n%s",
+			 cases[i].rules);
+		f = fopen(path, "w");
+		fputs(text, f);
+		fclose(f);
+		if (policy_load(path, &p) != SG_ERR_CONFIG)
+			fail_msg("lint case %zu accepted", i);
+		msg = sg_errmsg(SG_ERR_CONFIG);
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, cases[i].line);
+		if (strncmp(msg, prefix, strlen(prefix)) != 0 || strstr(msg, cases[i].words) == NULL)
+			fail_msg("lint case %zu: got '%s', want '%s...%s'", i, msg, prefix,
+				 cases[i].words);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_evm),
+		cmocka_unit_test(test_solana),
+		cmocka_unit_test(test_solana_lookup_tables),
+		cmocka_unit_test(test_eip712_eip191),
+		cmocka_unit_test(test_lint),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
