@@ -226,6 +226,30 @@ check "CRL: others still work" expect 200 "" polygon-adapter GET /v1/keys
 curl -s "http://127.0.0.1:$ops_port/metrics" > "$work/metrics"
 check "revoked counted" grep -q '^signer_tls_handshake_failures_total{reason="revoked"}' "$work/metrics"
 
+# --- content rules: a refusal says why and which rule, and is audited and counted ---
+cat >> "$env_dir/policy.yaml" <<'POLICY'
+rules:
+  mint:
+    evm:
+      chain_ids: [137]
+      max_value_wei: '1000'
+      allow_create: false
+POLICY
+"$signerctl" policy lint "$env_dir/policy.yaml" >/dev/null
+kill -HUP "$pid"; sleep 0.5
+out=$(api polygon-adapter POST $p '{"operation":"mint","evm_message":"0x00"}')
+check "content rule: 403" test "${out%% *}" = 403
+check "content rule: policy_denied with reason and rule" jq -e '.error.code == "policy_denied" and .error.reason == "eip191.not_allowed"
+  and (.error.rule | startswith("rules.mint.eip191")) and (.error.audit_id | length) == 32' <<<"${out#* }"
+# an EIP-155 transaction on chain 137 with a value of 1001 wei: one over the cap
+tx=$(node -e 'const {Transaction}=require(process.argv[1]);console.log(Transaction.from({type:2,chainId:137n,nonce:0,gasLimit:21000n,maxFeePerGas:1n,maxPriorityFeePerGas:1n,to:"0x3535353535353535353535353535353535353535",value:BigInt(process.argv[2])}).unsignedSerialized)' "$root/tests/clients/node_modules/ethers" 1001)
+out=$(api polygon-adapter POST $p "{\"operation\":\"mint\",\"evm_transaction\":\"$tx\"}")
+check "value over the cap: evm.value_exceeded" jq -e '.error.reason == "evm.value_exceeded"' <<<"${out#* }"
+tx=$(node -e 'const {Transaction}=require(process.argv[1]);console.log(Transaction.from({type:2,chainId:137n,nonce:0,gasLimit:21000n,maxFeePerGas:1n,maxPriorityFeePerGas:1n,to:"0x3535353535353535353535353535353535353535",value:BigInt(process.argv[2])}).unsignedSerialized)' "$root/tests/clients/node_modules/ethers" 1000)
+check "value at the cap: signed" expect 200 "" polygon-adapter POST $p "{\"operation\":\"mint\",\"evm_transaction\":\"$tx\"}"
+check "the denial is audited with its rule" grep -q '"reason":"evm.value_exceeded","rule":"rules.mint.evm.max_value_wei' "$env_dir/audit.log"
+check "the denial is counted by reason" bash -c "curl -s http://127.0.0.1:$ops_port/metrics | grep -q 'signer_policy_denials_total{client=\"polygon-adapter\",operation=\"mint\",reason=\"evm.value_exceeded\"} 1'"
+
 # --- the audit log cannot be written: 503 at once, readyz 503, metric up, no signature ---
 # (signerd runs with a file-size limit just past the log's size: a record or two fit, then the
 # disk is "full"; signerd is not dumpable, so the limit is set when it starts)
