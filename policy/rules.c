@@ -28,6 +28,25 @@ struct evm_recipient {
 	size_t n_selectors;
 };
 
+struct erc20_rule {
+	uint8_t token[20];
+	bool any_recipient;
+	uint8_t (*recipients)[20];
+	size_t n_recipients;
+	uint8_t (*spenders)[20]; /* none: approve is refused */
+	size_t n_spenders;
+	struct cap max_amount;
+	bool allow_unlimited_approval;
+	unsigned long line;
+};
+
+struct spl_rule {
+	uint8_t mint[32];
+	bool has_max_amount;
+	uint64_t max_amount;
+	unsigned long line;
+};
+
 struct evm_rules {
 	bool present;
 	unsigned long line;
@@ -40,6 +59,8 @@ struct evm_rules {
 	bool allow_create;
 	bool allow_access_list;
 	struct cap max_value, max_gas, max_gas_price, max_fee, max_priority_fee, max_total_fee;
+	struct erc20_rule *erc20;
+	size_t n_erc20;
 };
 
 struct sol_rules {
@@ -60,6 +81,9 @@ struct sol_rules {
 	uint64_t max_lamports;
 	bool has_max_cu_price;
 	uint64_t max_cu_price;
+	struct spl_rule *spl; /* SPL Token and Token-2022 transfers and approvals, by mint */
+	size_t n_spl;
+	bool has_spl;
 };
 
 struct eip712_domain_rule {
@@ -214,14 +238,72 @@ static int rules_evm_address(struct ydoc *d, yaml_node_t *node, const char *what
 	return SG_OK;
 }
 
+static int rules_evm_addresses(struct ydoc *d, yaml_node_t *node, const char *what,
+			       uint8_t (**out)[20], size_t *n)
+{
+	int r = rules_expect_seq(d, node, what, false);
+
+	if (r != SG_OK)
+		return r;
+	*n = rules_seq_len(node);
+	*out = calloc(*n == 0 ? 1 : *n, sizeof(**out));
+	if (*out == NULL)
+		return sg_fail(SG_ERR_NOMEM, "policy");
+	for (size_t i = 0; i < *n; i++)
+		if ((r = rules_evm_address(d, rules_seq_item(d, node, i), what, (*out)[i])) != SG_OK)
+			return r;
+	return SG_OK;
+}
+
+static int rules_load_erc20(struct ydoc *d, yaml_node_t *node, struct evm_rules *e)
+{
+	int r = rules_expect_seq(d, node, "erc20", true);
+
+	if (r != SG_OK)
+		return r;
+	e->n_erc20 = rules_seq_len(node);
+	e->erc20 = calloc(e->n_erc20, sizeof(*e->erc20));
+	if (e->erc20 == NULL)
+		return sg_fail(SG_ERR_NOMEM, "policy");
+	for (size_t i = 0; i < e->n_erc20; i++) {
+		static const char *const fields[] = {"token", "recipients", "spenders", "max_amount",
+						     "allow_unlimited_approval", NULL};
+		yaml_node_t *item = rules_seq_item(d, node, i), *v;
+		struct erc20_rule *t = &e->erc20[i];
+
+		if ((r = ydoc_expect_map(d, item, "an erc20 rule", fields)) != SG_OK)
+			return r;
+		t->line = ydoc_line(item);
+		if ((v = ydoc_map_get(d, item, "token")) == NULL)
+			return ydoc_fail(d, item, "an erc20 rule needs its token (the contract)");
+		if ((r = rules_evm_address(d, v, "token", t->token)) != SG_OK)
+			return r;
+		v = ydoc_map_get(d, item, "recipients");
+		t->any_recipient = v == NULL;
+		if (v != NULL &&
+		    (r = rules_evm_addresses(d, v, "recipients", &t->recipients, &t->n_recipients)) !=
+			    SG_OK)
+			return r;
+		v = ydoc_map_get(d, item, "spenders");
+		if (v != NULL &&
+		    (r = rules_evm_addresses(d, v, "spenders", &t->spenders, &t->n_spenders)) != SG_OK)
+			return r;
+		if ((r = rules_cap(d, item, "max_amount", "max_amount", &t->max_amount)) != SG_OK ||
+		    (r = rules_bool(d, item, "allow_unlimited_approval",
+				    &t->allow_unlimited_approval)) != SG_OK)
+			return r;
+	}
+	return SG_OK;
+}
+
 static int rules_load_evm(struct ydoc *d, yaml_node_t *node, struct evm_rules *e)
 {
 	static const char *const fields[] = {
 		"chain_ids",           "recipients",          "allow_create",
 		"allow_access_list",   "max_value_wei",       "max_gas",
 		"max_gas_price_wei",   "max_fee_per_gas_wei", "max_priority_fee_per_gas_wei",
-		"max_total_fee_wei",   NULL};
-	yaml_node_t *ids, *recs;
+		"max_total_fee_wei",   "erc20",               NULL};
+	yaml_node_t *ids, *recs, *tokens;
 	int r;
 
 	if ((r = ydoc_expect_map(d, node, "evm rules", fields)) != SG_OK)
@@ -303,6 +385,9 @@ static int rules_load_evm(struct ydoc *d, yaml_node_t *node, struct evm_rules *e
 	    (r = rules_cap(d, node, "max_total_fee_wei", "max_total_fee_wei", &e->max_total_fee)) !=
 		    SG_OK)
 		return r;
+	tokens = ydoc_map_get(d, node, "erc20");
+	if (tokens != NULL && (r = rules_load_erc20(d, tokens, e)) != SG_OK)
+		return r;
 	if (e->n_recipients == 0 && !e->any_recipient && !e->allow_create)
 		return ydoc_fail(d, node, "these evm rules can never match: no recipient is allowed "
 					  "and allow_create is false");
@@ -325,7 +410,7 @@ static int rules_load_solana(struct ydoc *d, yaml_node_t *node, struct sol_rules
 	static const char *const fields[] = {"programs",           "fee_payers",
 					     "max_instructions",   "allow_lookup_tables",
 					     "system_transfer",    "max_compute_unit_price",
-					     NULL};
+					     "spl",                NULL};
 	yaml_node_t *v;
 	int r;
 
@@ -349,6 +434,34 @@ static int rules_load_solana(struct ydoc *d, yaml_node_t *node, struct sol_rules
 	    (r = rules_u64(d, node, "max_compute_unit_price", &s->has_max_cu_price,
 			   &s->max_cu_price)) != SG_OK)
 		return r;
+	v = ydoc_map_get(d, node, "spl");
+	if (v != NULL) {
+		if ((r = rules_expect_seq(d, v, "spl", false)) != SG_OK)
+			return r;
+		s->has_spl = true;
+		s->n_spl = rules_seq_len(v);
+		s->spl = calloc(s->n_spl == 0 ? 1 : s->n_spl, sizeof(*s->spl));
+		if (s->spl == NULL)
+			return sg_fail(SG_ERR_NOMEM, "policy");
+		for (size_t i = 0; i < s->n_spl; i++) {
+			static const char *const sf[] = {"mint", "max_amount", NULL};
+			yaml_node_t *item = rules_seq_item(d, v, i), *mint;
+			const char *text;
+
+			if ((r = ydoc_expect_map(d, item, "an spl rule", sf)) != SG_OK)
+				return r;
+			s->spl[i].line = ydoc_line(item);
+			if ((mint = ydoc_map_get(d, item, "mint")) == NULL)
+				return ydoc_fail(d, item, "an spl rule needs its mint");
+			if ((r = ydoc_scalar(d, mint, "mint", &text)) != SG_OK)
+				return r;
+			if (addr_solana_parse(text, s->spl[i].mint) != SG_OK)
+				return ydoc_fail(d, mint, "'%s' is not a Solana address", text);
+			if ((r = rules_u64(d, item, "max_amount", &s->spl[i].has_max_amount,
+					   &s->spl[i].max_amount)) != SG_OK)
+				return r;
+		}
+	}
 	v = ydoc_map_get(d, node, "system_transfer");
 	if (v != NULL) {
 		static const char *const tf[] = {"destinations", "max_lamports", NULL};
@@ -512,6 +625,12 @@ void policy_rules_free(struct policy *p)
 		for (size_t k = 0; k < pr->evm.n_recipients; k++)
 			free(pr->evm.recipients[k].selectors);
 		free(pr->evm.recipients);
+		for (size_t k = 0; k < pr->evm.n_erc20; k++) {
+			free(pr->evm.erc20[k].recipients);
+			free(pr->evm.erc20[k].spenders);
+		}
+		free(pr->evm.erc20);
+		free(pr->solana.spl);
 		free(pr->solana.programs);
 		free(pr->solana.fee_payers);
 		free(pr->solana.destinations);
@@ -604,6 +723,88 @@ static bool total_over(const struct evm_uint *gas, const struct evm_uint *price,
 	return memcmp(prod + 8, c->v, 32) > 0;
 }
 
+static bool addr_in(const void *list, size_t n, const uint8_t *addr)
+{
+	const uint8_t *addrs = list;
+
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(addrs + 20 * i, addr, 20) == 0)
+			return true;
+	return false;
+}
+
+/* An ABI address word: 12 zero bytes, then the address. */
+static bool abi_address(const uint8_t *word, const uint8_t **addr)
+{
+	for (int i = 0; i < 12; i++)
+		if (word[i] != 0)
+			return false;
+	*addr = word + 12;
+	return true;
+}
+
+/* ERC-20 transfer(address,uint256) a9059cbb, approve(address,uint256) 095ea7b3,
+ * transferFrom(address,address,uint256) 23b872dd, to a token the rules name. */
+static void check_erc20(const struct evm_rules *e, const char *op, const struct evm_tx *tx,
+			struct policy_decision *d)
+{
+	static const uint8_t transfer[4] = {0xa9, 0x05, 0x9c, 0xbb};
+	static const uint8_t approve[4] = {0x09, 0x5e, 0xa7, 0xb3};
+	static const uint8_t transfer_from[4] = {0x23, 0xb8, 0x72, 0xdd};
+	const struct erc20_rule *t = NULL;
+	const uint8_t *args, *who, *from, *amount;
+	bool is_approve, unlimited = true;
+	size_t want;
+
+	if (tx->is_create)
+		return;
+	for (size_t i = 0; i < e->n_erc20 && t == NULL; i++)
+		if (memcmp(e->erc20[i].token, tx->to, 20) == 0)
+			t = &e->erc20[i];
+	if (t == NULL || tx->data_len < 4)
+		return;
+	is_approve = memcmp(tx->data, approve, 4) == 0;
+	if (memcmp(tx->data, transfer, 4) == 0 || is_approve)
+		want = 4 + 64;
+	else if (memcmp(tx->data, transfer_from, 4) == 0)
+		want = 4 + 96;
+	else
+		return; /* other calls: the recipient's selectors decide */
+	args = tx->data + 4;
+	if (tx->data_len != want || !abi_address(args + (want == 100 ? 32 : 0), &who) ||
+	    (want == 100 && !abi_address(args, &from))) {
+		deny(d, "evm.erc20_malformed", op, "evm.erc20", t->line,
+		     "the token call's arguments are not a well-formed ABI encoding");
+		return;
+	}
+	amount = args + want - 4 - 32;
+	for (int i = 0; i < 32; i++)
+		unlimited &= amount[i] == 0xff;
+	if (is_approve) {
+		if (!addr_in(t->spenders, t->n_spenders, who)) {
+			deny(d, "evm.erc20_spender_not_allowed", op, "evm.erc20.spenders", t->line,
+			     "approve names a spender that is not allowed");
+			return;
+		}
+		if (unlimited && !t->allow_unlimited_approval) {
+			deny(d, "evm.erc20_unlimited_approval", op, "evm.erc20.allow_unlimited_approval",
+			     t->line, "an unlimited approval is not allowed");
+			return;
+		}
+	} else if (!t->any_recipient && !addr_in(t->recipients, t->n_recipients, who)) {
+		deny(d, "evm.erc20_recipient_not_allowed", op, "evm.erc20.recipients", t->line,
+		     "the token transfer's recipient is not allowed");
+		return;
+	}
+	/* an allowed unlimited approval is the one amount the cap does not apply to */
+	if (t->max_amount.set && memcmp(amount, t->max_amount.v, 32) > 0 &&
+	    !(is_approve && unlimited && t->allow_unlimited_approval)) {
+		deny(d, "evm.erc20_amount_exceeded", op, "evm.erc20.max_amount", t->max_amount.line,
+		     "the token amount is over the cap");
+		return;
+	}
+}
+
 void policy_check_evm_tx(const struct policy *p, const char *op, const struct evm_tx *tx,
 			 struct policy_decision *d)
 {
@@ -664,6 +865,9 @@ void policy_check_evm_tx(const struct policy *p, const char *op, const struct ev
 			}
 		}
 	}
+	if (!d->allowed)
+		return;
+	check_erc20(e, op, tx, d);
 	if (!d->allowed)
 		return;
 	if (tx->has_access_list && tx->access_list_addresses > 0 && !e->allow_access_list) {
@@ -736,6 +940,58 @@ static const uint8_t system_program[32] = {0};
 static const uint8_t compute_budget_program[32] = {
 	0x03, 0x06, 0x46, 0x6f, 0xe5, 0x21, 0x17, 0x32, 0xff, 0xec, 0xad, 0xba, 0x72, 0xc3, 0x9b, 0xe7,
 	0xbc, 0x8c, 0xe5, 0xbb, 0xc5, 0xf7, 0x12, 0x6b, 0x2c, 0x43, 0x9b, 0x3a, 0x40, 0x00, 0x00, 0x00};
+
+/* TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA */
+static const uint8_t spl_token_program[32] = {
+	0x06, 0xdd, 0xf6, 0xe1, 0xd7, 0x65, 0xa1, 0x93, 0xd9, 0xcb, 0xe1, 0x46, 0xce, 0xeb, 0x79, 0xac,
+	0x1c, 0xb4, 0x85, 0xed, 0x5f, 0x5b, 0x37, 0x91, 0x3a, 0x8c, 0xf5, 0x85, 0x7e, 0xff, 0x00, 0xa9};
+/* TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb */
+static const uint8_t spl_token_2022_program[32] = {
+	0x06, 0xdd, 0xf6, 0xe1, 0xee, 0x75, 0x8f, 0xde, 0x18, 0x42, 0x5d, 0xbc, 0xe4, 0x6c, 0xcd, 0xda,
+	0xb6, 0x1a, 0xfc, 0x4d, 0x83, 0xb9, 0x0d, 0x27, 0xfe, 0xbd, 0xf9, 0x28, 0xd8, 0xa1, 0x8b, 0xfc};
+
+/* Transfer (3) and Approve (4) do not name the mint, so they are refused; TransferChecked (12)
+ * and ApproveChecked (13) carry it at account 1: it must be allowed, the amount within its cap.
+ * Other token instructions pass (the program allowlist decides). */
+static void check_spl(const struct sol_rules *s, const char *op, const struct sol_message *m,
+		      const struct sol_instruction *ix, size_t i, struct policy_decision *d)
+{
+	const uint8_t *mint;
+	const struct spl_rule *rule = NULL;
+	uint64_t amount;
+
+	if (ix->data_len < 1)
+		return;
+	if (ix->data[0] == 3 || ix->data[0] == 4) {
+		deny(d, "solana.spl_mint_unknown", op, "solana.spl", s->line,
+		     "instruction %zu is a token %s that does not name its mint; use the Checked form",
+		     i, ix->data[0] == 3 ? "Transfer" : "Approve");
+		return;
+	}
+	if (ix->data[0] != 12 && ix->data[0] != 13)
+		return;
+	if (ix->data_len != 10 || ix->n_accounts < 4 ||
+	    (mint = sol_message_key(m, ix->accounts[1])) == NULL) {
+		deny(d, "solana.spl_malformed", op, "solana.spl", s->line,
+		     "instruction %zu is a token instruction the signer cannot read (its mint may be "
+		     "in a lookup table)",
+		     i);
+		return;
+	}
+	for (size_t k = 0; k < s->n_spl && rule == NULL; k++)
+		if (memcmp(s->spl[k].mint, mint, 32) == 0)
+			rule = &s->spl[k];
+	if (rule == NULL) {
+		deny(d, "solana.spl_mint_not_allowed", op, "solana.spl", s->line,
+		     "instruction %zu moves a token whose mint is not allowed", i);
+		return;
+	}
+	amount = le64(ix->data + 1);
+	if (rule->has_max_amount && amount > rule->max_amount)
+		deny(d, "solana.spl_amount_exceeded", op, "solana.spl.max_amount", rule->line,
+		     "instruction %zu moves %llu base units; at most %llu", i,
+		     (unsigned long long)amount, (unsigned long long)rule->max_amount);
+}
 
 void policy_check_solana(const struct policy *p, const char *op, const struct sol_message *m,
 			 const uint8_t signer[32], struct policy_decision *d)
@@ -814,6 +1070,13 @@ void policy_check_solana(const struct policy *p, const char *op, const struct so
 					return;
 				}
 			}
+		}
+		/* SPL Token and Token-2022 */
+		if (s->has_spl && (memcmp(prog, spl_token_program, 32) == 0 ||
+				   memcmp(prog, spl_token_2022_program, 32) == 0)) {
+			check_spl(s, op, m, ix, i, d);
+			if (!d->allowed)
+				return;
 		}
 		/* Compute Budget: SetComputeUnitPrice (3), micro-lamports per unit */
 		if (memcmp(prog, compute_budget_program, 32) == 0 && ix->data_len == 9 &&

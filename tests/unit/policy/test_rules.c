@@ -21,6 +21,7 @@ static struct policy *pol;
 /* addresses and keys used below */
 #define MINTER "0x00000000000000000000000000000000000000aa"
 #define OTHER "0x00000000000000000000000000000000000000bb"
+#define TOKEN "0x00000000000000000000000000000000000000cc"
 static uint8_t payer[32], dest[32], stranger[32];
 
 static const char policy_text[] =
@@ -35,15 +36,25 @@ static const char policy_text[] =
 	"          selectors: ['0x40c10f19']\n"
 	"        - address: '" OTHER "'\n"
 	"          selectors: []\n"
+	"        - address: '" TOKEN "'\n"
 	"      max_value_wei: '1000'\n"
 	"      max_gas: 100000\n"
 	"      max_fee_per_gas_wei: '100000000000'\n"
 	"      max_priority_fee_per_gas_wei: '2000000000'\n"
 	"      max_gas_price_wei: '50000000000'\n"
 	"      max_total_fee_wei: '5000000000000000'\n"
+	"      erc20:\n"
+	"        - token: '" TOKEN "'\n"
+	"          recipients: ['" OTHER "']\n"
+	"          spenders: ['" OTHER "']\n"
+	"          max_amount: '500'\n"
 	"  pay:\n"
 	"    solana:\n"
-	"      programs: ['11111111111111111111111111111111', 'ComputeBudget111111111111111111111111111111']\n"
+	"      programs: ['11111111111111111111111111111111', 'ComputeBudget111111111111111111111111111111',\n"
+	"                 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA']\n"
+	"      spl:\n"
+	"        - mint: MINT\n"
+	"          max_amount: 1000\n"
 	"      max_instructions: 3\n"
 	"      max_compute_unit_price: 5000\n"
 	"      system_transfer:\n"
@@ -72,8 +83,19 @@ static int setup(void **state)
 	memset(stranger, 0x33, 32);
 	if (addr_solana_encode(dest, b58, sizeof(b58)) != 0)
 		return -1;
-	at = strstr(policy_text, "DEST");
-	snprintf(text, sizeof(text), "%.*s'%s'%s", (int)(at - policy_text), policy_text, b58, at + 4);
+	{
+		char step[4096], mint_b58[64];
+		uint8_t mint[32];
+
+		memset(mint, 0x72, 32);
+		if (addr_solana_encode(mint, mint_b58, sizeof(mint_b58)) != 0)
+			return -1;
+		at = strstr(policy_text, "DEST");
+		snprintf(step, sizeof(step), "%.*s'%s'%s", (int)(at - policy_text), policy_text, b58,
+			 at + 4);
+		at = strstr(step, "MINT");
+		snprintf(text, sizeof(text), "%.*s'%s'%s", (int)(at - step), step, mint_b58, at + 4);
+	}
 	snprintf(path, sizeof(path), "%s/policy.yaml", dir);
 	f = fopen(path, "w");
 	fputs(text, f);
@@ -120,7 +142,7 @@ static void check_evm(const struct evm_case *c, size_t i)
 	struct rlp_buf b = {0};
 	struct evm_tx tx;
 	struct policy_decision d;
-	uint8_t to[20], data[64];
+	uint8_t to[20], data[160];
 	size_t data_len = 0;
 	int r;
 
@@ -182,6 +204,15 @@ static void check_evm(const struct evm_case *c, size_t i)
 	rlp_buf_free(&b);
 }
 
+/* ABI words */
+#define W_OTHER "00000000000000000000000000000000000000000000000000000000000000bb"
+#define W_MINTER "00000000000000000000000000000000000000000000000000000000000000aa"
+#define W_DIRTY "01000000000000000000000000000000000000000000000000000000000000bb"
+#define W_1 "0000000000000000000000000000000000000000000000000000000000000001"
+#define W_500 "00000000000000000000000000000000000000000000000000000000000001f4"
+#define W_501 "00000000000000000000000000000000000000000000000000000000000001f5"
+#define W_MAX "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+
 static void test_evm(void **state)
 {
 	/* mint(address,uint256) = 0x40c10f19 */
@@ -191,7 +222,7 @@ static void test_evm(void **state)
 		{2, 137, MINTER, mint, 0, 100000, 1, 1, false, NULL},
 		{2, 80002, MINTER, mint, 1000, 50000, 1, 1, false, NULL},
 		{2, 1, MINTER, mint, 0, 21000, 1, 1, false, "evm.chain_not_allowed"},
-		{2, 137, "0x00000000000000000000000000000000000000cc", mint, 0, 21000, 1, 1, false,
+		{2, 137, "0x00000000000000000000000000000000000000dd", mint, 0, 21000, 1, 1, false,
 		 "evm.recipient_not_allowed"},
 		{2, 137, MINTER, "a9059cbb", 0, 21000, 1, 1, false, "evm.selector_not_allowed"},
 		{2, 137, MINTER, NULL, 0, 21000, 1, 1, false, "evm.selector_not_allowed"},
@@ -209,6 +240,18 @@ static void test_evm(void **state)
 		{0, 137, MINTER, mint, 0, 21000, 50000000000, 0, false, NULL},
 		{0, 137, MINTER, mint, 0, 21000, 50000000001, 0, false, "evm.gas_price_exceeded"},
 		{0, 137, MINTER, mint, 0, 100000, 50000000000, 0, false, NULL},
+		/* ERC-20 on TOKEN: recipients and spenders [OTHER], at most 500, no unlimited */
+		{2, 137, TOKEN, "a9059cbb" W_OTHER W_500, 0, 60000, 1, 1, false, NULL},
+		{2, 137, TOKEN, "a9059cbb" W_OTHER W_501, 0, 60000, 1, 1, false, "evm.erc20_amount_exceeded"},
+		{2, 137, TOKEN, "a9059cbb" W_MINTER W_1, 0, 60000, 1, 1, false, "evm.erc20_recipient_not_allowed"},
+		{2, 137, TOKEN, "095ea7b3" W_OTHER W_500, 0, 60000, 1, 1, false, NULL},
+		{2, 137, TOKEN, "095ea7b3" W_OTHER W_MAX, 0, 60000, 1, 1, false, "evm.erc20_unlimited_approval"},
+		{2, 137, TOKEN, "095ea7b3" W_MINTER W_1, 0, 60000, 1, 1, false, "evm.erc20_spender_not_allowed"},
+		{2, 137, TOKEN, "23b872dd" W_MINTER W_OTHER W_1, 0, 60000, 1, 1, false, NULL},
+		{2, 137, TOKEN, "23b872dd" W_OTHER W_MINTER W_1, 0, 60000, 1, 1, false, "evm.erc20_recipient_not_allowed"},
+		{2, 137, TOKEN, "a9059cbb" W_OTHER, 0, 60000, 1, 1, false, "evm.erc20_malformed"},
+		{2, 137, TOKEN, "a9059cbb" W_DIRTY W_1, 0, 60000, 1, 1, false, "evm.erc20_malformed"},
+		{2, 137, TOKEN, "313ce567", 0, 60000, 1, 1, false, NULL}, /* decimals(): not a transfer */
 	};
 
 	(void)state;
@@ -318,6 +361,63 @@ static void test_solana(void **state)
 		check_solana(someone, &transfer_cap, 1, "solana.fee_payer_not_allowed",
 			     "someone else pays");
 	}
+}
+
+/* A token instruction: keys [payer, source, mint, destination, token program]. */
+static void check_spl(uint8_t kind, uint8_t mint_byte, uint64_t amount, const char *reason,
+		      const char *what)
+{
+	static const uint8_t token_program[32] = {
+		0x06, 0xdd, 0xf6, 0xe1, 0xd7, 0x65, 0xa1, 0x93, 0xd9, 0xcb, 0xe1,
+		0x46, 0xce, 0xeb, 0x79, 0xac, 0x1c, 0xb4, 0x85, 0xed, 0x5f, 0x5b,
+		0x37, 0x91, 0x3a, 0x8c, 0xf5, 0x85, 0x7e, 0xff, 0x00, 0xa9};
+	uint8_t m[400];
+	size_t o = 0;
+	struct sol_message msg;
+	struct policy_decision d;
+	int r;
+
+	m[o++] = 1, m[o++] = 0, m[o++] = 1, m[o++] = 5;
+	memcpy(m + o, payer, 32), o += 32;
+	memset(m + o, 0x71, 32), o += 32;
+	memset(m + o, mint_byte, 32), o += 32;
+	memset(m + o, 0x73, 32), o += 32;
+	memcpy(m + o, token_program, 32), o += 32;
+	memset(m + o, 0x55, 32), o += 32;
+	m[o++] = 1;
+	m[o++] = 4;
+	if (kind == 12 || kind == 13) {
+		m[o++] = 4, m[o++] = 1, m[o++] = 2, m[o++] = 3, m[o++] = 0;
+		m[o++] = 10;
+	} else {
+		m[o++] = 3, m[o++] = 1, m[o++] = 3, m[o++] = 0;
+		m[o++] = 9;
+	}
+	m[o++] = kind;
+	for (int b = 0; b < 8; b++)
+		m[o++] = (uint8_t)(amount >> (8 * b));
+	if (kind == 12 || kind == 13)
+		m[o++] = 6; /* decimals */
+	r = sol_message_decode(m, o, &msg);
+	if (r != 0)
+		fail_msg("%s: does not decode: %s", what, sg_errmsg(r));
+	policy_check_solana(pol, "pay", &msg, payer, &d);
+	if (reason == NULL && !d.allowed)
+		fail_msg("%s: denied: %s (%s)", what, d.reason, d.message);
+	if (reason != NULL && (d.allowed || strcmp(d.reason, reason) != 0))
+		fail_msg("%s: got %s, wanted %s", what, d.allowed ? "allowed" : d.reason, reason);
+	sol_message_free(&msg);
+}
+
+static void test_spl(void **state)
+{
+	(void)state;
+	check_spl(12, 0x72, 1000, NULL, "TransferChecked at the cap");
+	check_spl(12, 0x72, 1001, "solana.spl_amount_exceeded", "TransferChecked over");
+	check_spl(13, 0x72, 1000, NULL, "ApproveChecked at the cap");
+	check_spl(12, 0x74, 1, "solana.spl_mint_not_allowed", "another mint");
+	check_spl(3, 0x72, 1, "solana.spl_mint_unknown", "a Transfer that names no mint");
+	check_spl(4, 0x72, 1, "solana.spl_mint_unknown", "an Approve that names no mint");
 }
 
 /* a v0 message with a lookup table, from the shared vectors */
@@ -448,6 +548,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_evm),
 		cmocka_unit_test(test_solana),
+		cmocka_unit_test(test_spl),
 		cmocka_unit_test(test_solana_lookup_tables),
 		cmocka_unit_test(test_eip712_eip191),
 		cmocka_unit_test(test_lint),
