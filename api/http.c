@@ -154,7 +154,9 @@ static enum MHD_Result api_error(struct MHD_Connection *c, const struct signer_e
 				 const char *request_id)
 {
 	return api_send(c, (unsigned)err->status, signer_error_json(err, request_id), NULL,
-			err->status == 503 || err->status == 429 ? 1 : 0);
+			err->retry_after > 0		       ? err->retry_after
+			: err->status == 503 || err->status == 429 ? 1
+								    : 0);
 }
 
 static enum MHD_Result api_not_allowed(struct MHD_Connection *c, const char *allow)

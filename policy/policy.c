@@ -146,9 +146,77 @@ static int policy_grant_load(struct ydoc *d, yaml_node_t *node, struct policy *p
 	return SG_OK;
 }
 
+static int policy_rate_limits_load(struct ydoc *d, yaml_node_t *node, struct policy *p)
+{
+	size_t n;
+
+	if (node->type != YAML_SEQUENCE_NODE)
+		return ydoc_fail(d, node, "rate_limits must be a list");
+	n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	p->rate_limits = calloc(n == 0 ? 1 : n, sizeof(*p->rate_limits));
+	if (p->rate_limits == NULL)
+		return sg_fail(SG_ERR_NOMEM, "policy");
+	for (size_t i = 0; i < n; i++) {
+		static const char *const fields[] = {"client", "operation", "per_minute", "burst",
+						     NULL};
+		yaml_node_t *item = yaml_document_get_node(&d->doc, node->data.sequence.items.start[i]);
+		struct policy_rate_limit *rl = &p->rate_limits[i];
+		const char *client, *op;
+		yaml_node_t *v;
+		bool known;
+		int r;
+
+		if ((r = ydoc_expect_map(d, item, "a rate limit", fields)) != SG_OK)
+			return r;
+		if ((v = ydoc_map_get(d, item, "client")) == NULL ||
+		    (r = ydoc_scalar(d, v, "client", &client)) != SG_OK)
+			return v == NULL ? ydoc_fail(d, item, "a rate limit needs a client") : r;
+		known = strcmp(client, POLICY_CLIENT_LOCAL) == 0;
+		for (size_t k = 0; k < p->n_clients; k++)
+			known |= strcmp(p->clients[k].name, client) == 0;
+		if (!known)
+			return ydoc_fail(d, v, "client '%s' is not defined under clients", client);
+		if ((v = ydoc_map_get(d, item, "operation")) == NULL ||
+		    (r = ydoc_scalar(d, v, "operation", &op)) != SG_OK)
+			return v == NULL ? ydoc_fail(d, item, "a rate limit needs an operation") : r;
+		if (!policy_operation_named(p, op))
+			return ydoc_fail(d, v, "operation '%s' is not named by any grant", op);
+		for (size_t k = 0; k < p->n_rate_limits; k++)
+			if (strcmp(p->rate_limits[k].client, client) == 0 &&
+			    strcmp(p->rate_limits[k].operation, op) == 0)
+				return ydoc_fail(d, item,
+						 "a rate limit for %s / %s is already given", client,
+						 op);
+		snprintf(rl->client, sizeof(rl->client), "%s", client);
+		snprintf(rl->operation, sizeof(rl->operation), "%s", op);
+		if ((v = ydoc_map_get(d, item, "per_minute")) == NULL ||
+		    (r = ydoc_uint(d, v, "per_minute", 1, 1000000, &rl->per_minute)) != SG_OK)
+			return v == NULL ? ydoc_fail(d, item, "a rate limit needs per_minute") : r;
+		if ((v = ydoc_map_get(d, item, "burst")) == NULL)
+			rl->burst = rl->per_minute < 1 ? 1 : (rl->per_minute + 59) / 60;
+		else if ((r = ydoc_uint(d, v, "burst", 1, 1000000, &rl->burst)) != SG_OK)
+			return r;
+		if (snprintf(rl->rule, sizeof(rl->rule), "rate_limits[%zu] (line %lu)", i,
+			     ydoc_line(item)) < 0)
+			rl->rule[0] = '\0';
+		p->n_rate_limits++;
+	}
+	return SG_OK;
+}
+
+const struct policy_rate_limit *policy_rate_limit_for(const struct policy *p, const char *client,
+						       const char *operation)
+{
+	for (size_t i = 0; i < p->n_rate_limits; i++)
+		if (strcmp(p->rate_limits[i].client, client) == 0 &&
+		    strcmp(p->rate_limits[i].operation, operation) == 0)
+			return &p->rate_limits[i];
+	return NULL;
+}
+
 int policy_load(const char *path, struct policy **out)
 {
-	static const char *const fields[] = {"clients", "grants", "rules", NULL};
+	static const char *const fields[] = {"clients", "grants", "rules", "rate_limits", NULL};
 	struct ydoc d;
 	struct policy *p;
 	yaml_node_t *root, *clients, *grants;
@@ -240,8 +308,11 @@ int policy_load(const char *path, struct policy **out)
 	}
 	{
 		yaml_node_t *rules = ydoc_map_get(&d, root, "rules");
+		yaml_node_t *limits = ydoc_map_get(&d, root, "rate_limits");
 
 		if (rules != NULL && (r = policy_rules_load(&d, rules, p)) != SG_OK)
+			goto out;
+		if (limits != NULL && (r = policy_rate_limits_load(&d, limits, p)) != SG_OK)
 			goto out;
 	}
 	*out = p;
@@ -269,6 +340,7 @@ void policy_free(struct policy *p)
 		free(p->grants[i].operations);
 	}
 	policy_rules_free(p);
+	free(p->rate_limits);
 	free(p->clients);
 	free(p->grants);
 	free(p);

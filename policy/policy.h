@@ -52,6 +52,21 @@ bool policy_operation_named(const struct policy *p, const char *operation);
 /* Whether any grant lets client use key (for any operation): what GET /v1/keys shows it. */
 bool policy_client_has_key(const struct policy *p, const char *client, const char *key);
 
+/* ---- rate limits ---------------------------------------------------------------------
+ * A token bucket per (client, operation): `per_minute` tokens a minute, at most `burst` at
+ * once. The buckets themselves live with the signer (they outlive a policy reload). */
+struct policy_rate_limit {
+	char client[64];
+	char operation[65];
+	uint64_t per_minute;
+	uint64_t burst;
+	char rule[64]; /* "rate_limits[0] (line 9)" */
+};
+
+/* The limit for (client, operation), or NULL when none applies. */
+const struct policy_rate_limit *policy_rate_limit_for(const struct policy *p, const char *client,
+						       const char *operation);
+
 /* ---- content rules ---------------------------------------------------------------------
  * Per operation, on what the decoders read from the payload (docs/policy.md). An operation
  * without a rules entry has no content restrictions; one with an entry refuses every payload

@@ -42,6 +42,8 @@ struct policy {
 	size_t n_grants;
 	struct policy_rules *rules; /* per operation; NULL: none */
 	size_t n_rules;
+	struct policy_rate_limit *rate_limits;
+	size_t n_rate_limits;
 };
 
 /* rules.c: the rules: mapping of the file, and its release. */

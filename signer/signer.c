@@ -42,7 +42,69 @@ struct signer {
 	pthread_rwlock_t policy_lock; /* readers sign; signer_policy_reload swaps */
 	struct policy *policy;
 	_Atomic uint64_t policy_gen;  /* bumped by every swap */
+	pthread_mutex_t rate_mu;      /* the token buckets of the rate limits */
+	struct rate_bucket *buckets;
+	size_t n_buckets;
 };
+
+/* A token bucket of a (client, operation) rate limit. It outlives policy reloads, and is
+ * rebuilt from the audit log when signerd starts. */
+struct rate_bucket {
+	char client[64];
+	char operation[65];
+	double tokens;
+	double updated; /* wall-clock seconds, as the audit log's times are */
+};
+
+static double wall_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Takes a token at time now; false, with the seconds until one is back, when there is none. */
+static bool rate_take(struct signer *s, const struct policy_rate_limit *rl, double now,
+		      double *retry_after)
+{
+	struct rate_bucket *b = NULL, *grown;
+	double rate = (double)rl->per_minute / 60.0;
+	bool ok;
+
+	pthread_mutex_lock(&s->rate_mu);
+	for (size_t i = 0; i < s->n_buckets && b == NULL; i++)
+		if (strcmp(s->buckets[i].client, rl->client) == 0 &&
+		    strcmp(s->buckets[i].operation, rl->operation) == 0)
+			b = &s->buckets[i];
+	if (b == NULL) {
+		grown = realloc(s->buckets, (s->n_buckets + 1) * sizeof(*grown));
+		if (grown == NULL) {
+			pthread_mutex_unlock(&s->rate_mu);
+			*retry_after = 1;
+			return false; /* fail closed */
+		}
+		s->buckets = grown;
+		b = &s->buckets[s->n_buckets++];
+		snprintf(b->client, sizeof(b->client), "%s", rl->client);
+		snprintf(b->operation, sizeof(b->operation), "%s", rl->operation);
+		b->tokens = (double)rl->burst;
+		b->updated = now;
+	}
+	if (now > b->updated) {
+		b->tokens += (now - b->updated) * rate;
+		b->updated = now;
+	}
+	if (b->tokens > (double)rl->burst)
+		b->tokens = (double)rl->burst;
+	ok = b->tokens >= 1.0;
+	if (ok)
+		b->tokens -= 1.0;
+	else
+		*retry_after = (1.0 - b->tokens) / rate;
+	pthread_mutex_unlock(&s->rate_mu);
+	return ok;
+}
 
 static const char *const payload_names[] = {
 	[SIGNER_PAYLOAD_SOLANA_MESSAGE] = "solana_message",
@@ -71,6 +133,52 @@ const char *signer_payload_name(enum signer_payload kind)
 		       : "unknown";
 }
 
+/* "2026-11-27T14:20:01.123Z" as wall-clock seconds; 0 when it does not parse. */
+static double audit_time(const char *text)
+{
+	struct tm tm;
+	const char *rest;
+	double frac = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	rest = text != NULL ? strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	if (rest == NULL)
+		return 0;
+	if (*rest == '.')
+		frac = strtod(rest, NULL);
+	return (double)timegm(&tm) + frac;
+}
+
+/* Limits survive restarts: the buckets are rebuilt by replaying the signed records of the audit
+ * log (the log is the source of truth) through them, in order. */
+static void signer_rates_replay(struct signer *s, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	double horizon = wall_seconds() - 86400;
+
+	if (f == NULL)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		json_t *rec = json_loads(line, 0, NULL);
+		const char *client = json_string_value(json_object_get(rec, "client"));
+		const char *op = json_string_value(json_object_get(rec, "operation"));
+		const char *decision = json_string_value(json_object_get(rec, "decision"));
+		double t = audit_time(json_string_value(json_object_get(rec, "time")));
+		const struct policy_rate_limit *rl;
+		double wait;
+
+		if (client != NULL && op != NULL && decision != NULL &&
+		    strcmp(decision, "signed") == 0 && t > horizon &&
+		    (rl = policy_rate_limit_for(s->policy, client, op)) != NULL)
+			(void)rate_take(s, rl, t, &wait);
+		json_decref(rec);
+	}
+	free(line);
+	fclose(f);
+}
+
 int signer_open(const struct signer_config *cfg, struct signer **out)
 {
 	struct ks_config kc = {
@@ -96,9 +204,12 @@ int signer_open(const struct signer_config *cfg, struct signer **out)
 	if (s == NULL)
 		return sg_fail(SG_ERR_NOMEM, "opening the signer");
 	pthread_rwlock_init(&s->policy_lock, NULL);
+	pthread_mutex_init(&s->rate_mu, NULL);
 	r = policy_load(cfg->policy.path, &s->policy);
 	if (r == SG_OK)
 		r = audit_open(cfg->audit.path, &s->audit, &repaired);
+	if (r == SG_OK)
+		signer_rates_replay(s, cfg->audit.path);
 	if (r == SG_OK && repaired)
 		fprintf(stderr, "signerd: audit log %s: a torn last line (from a crash) was removed\n",
 			cfg->audit.path);
@@ -120,6 +231,8 @@ void signer_close(struct signer *s)
 	audit_close(s->audit);
 	policy_free(s->policy);
 	pthread_rwlock_destroy(&s->policy_lock);
+	pthread_mutex_destroy(&s->rate_mu);
+	free(s->buckets);
 	free(s);
 }
 
@@ -600,6 +713,42 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 	}
 	if (r != SG_OK)
 		return refuse(err, r, 403, "forbidden", "%s", sg_errmsg(r));
+	/* the rate limit of (client, operation), if the policy gives one */
+	{
+		struct policy_rate_limit limit;
+		bool limited = false;
+		double wait = 0;
+
+		pthread_rwlock_rdlock(&s->policy_lock);
+		{
+			const struct policy_rate_limit *rl =
+				policy_rate_limit_for(s->policy, req->client, req->operation);
+
+			if (rl != NULL) {
+				limit = *rl;
+				limited = true;
+			}
+		}
+		pthread_rwlock_unlock(&s->policy_lock);
+		if (limited && !rate_take(s, &limit, wall_seconds(), &wait)) {
+			r = refuse(err, sg_fail(SG_ERR_PERMISSION, "rate limited"), 429, "rate_limited",
+				   "client '%s' may sign for '%s' %llu times a minute (burst %llu); "
+				   "retry later",
+				   req->client, req->operation, (unsigned long long)limit.per_minute,
+				   (unsigned long long)limit.burst);
+			err->retry_after = (unsigned)(wait + 0.999);
+			if (err->retry_after == 0)
+				err->retry_after = 1;
+			snprintf(err->reason, sizeof(err->reason), "rate_limited");
+			snprintf(err->rule, sizeof(err->rule), "%s", limit.rule);
+			if (current_trace != NULL) {
+				current_trace->policy_denied = true;
+				snprintf(current_trace->denial_reason,
+					 sizeof(current_trace->denial_reason), "rate_limited");
+			}
+			return r;
+		}
+	}
 	if (ks_name_check(req->key) != SG_OK)
 		return refuse(err, SG_ERR_NOT_FOUND, 404, "key_not_found", "no key named '%.64s'",
 			      req->key);

@@ -43,6 +43,7 @@ struct signer_error {
 	char audit_id[33]; /* the refusal's audit record, "" when it could not be written */
 	char reason[64];   /* policy_denied: the stable reason code ("evm.value_exceeded") */
 	char rule[96];     /* policy_denied: the rule that decided */
+	unsigned retry_after; /* 429: seconds until a token is back */
 };
 
 struct signer_result {

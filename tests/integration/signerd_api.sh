@@ -250,6 +250,28 @@ check "value at the cap: signed" expect 200 "" polygon-adapter POST $p "{\"opera
 check "the denial is audited with its rule" grep -q '"reason":"evm.value_exceeded","rule":"rules.mint.evm.max_value_wei' "$env_dir/audit.log"
 check "the denial is counted by reason" bash -c "curl -s http://127.0.0.1:$ops_port/metrics | grep -q 'signer_policy_denials_total{client=\"polygon-adapter\",operation=\"mint\",reason=\"evm.value_exceeded\"} 1'"
 
+# --- rate limits: a token bucket per (client, operation), rebuilt from the audit log on start ---
+cat >> "$env_dir/policy.yaml" <<'POLICY'
+rate_limits:
+  - client: polygon-adapter
+    operation: mint
+    per_minute: 6
+    burst: 2
+POLICY
+"$signerctl" policy lint "$env_dir/policy.yaml" >/dev/null
+kill -HUP "$pid"; sleep 0.5
+mint_tx="{\"operation\":\"mint\",\"evm_transaction\":\"$tx\"}"
+check "rate: first within the burst" expect 200 "" polygon-adapter POST $p "$mint_tx"
+check "rate: second within the burst" expect 200 "" polygon-adapter POST $p "$mint_tx"
+out=$(api polygon-adapter POST $p "$mint_tx")
+check "rate: third is 429 rate_limited" jq -e '.error.code == "rate_limited" and .error.reason == "rate_limited"
+  and (.error.rule | startswith("rate_limits[0]"))' <<<"${out#* }"
+check "rate: 429 has Retry-After" bash -c "curl -s -D - -o /dev/null --cacert '$pki/ca.pem' --cert '$work/c/polygon-adapter.pem' --key '$work/c/polygon-adapter.key' --resolve localhost:$api_port:127.0.0.1 -H 'Content-Type: application/json' -d '$mint_tx' $base$p | grep -Eqi '^retry-after: [1-9]'"
+check "rate: other operations are not limited" expect 200 "" polygon-adapter POST $p "$msg"
+stop
+start
+check "rate: the limit survives a restart" expect 429 rate_limited polygon-adapter POST $p "$mint_tx"
+
 # --- the audit log cannot be written: 503 at once, readyz 503, metric up, no signature ---
 # (signerd runs with a file-size limit just past the log's size: a record or two fit, then the
 # disk is "full"; signerd is not dumpable, so the limit is set when it starts)

@@ -140,6 +140,19 @@ static void test_lint_errors(void **state)
 		{"clients: []\n", 1, "clients must be a mapping"},
 		{"clients:\n  a:\n    cn: [x]\n", 3, "single value"},
 		{"grants:\n  - client: local\n    key: k\n    operations: [dev\n", 5, ""},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
+		 "  - client: ghost\n    operation: dev\n    per_minute: 1\n",
+		 6, "client 'ghost' is not defined"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
+		 "  - client: local\n    operation: mint\n    per_minute: 1\n",
+		 7, "operation 'mint' is not named"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
+		 "  - client: local\n    operation: dev\n    per_minute: 0\n",
+		 8, "per_minute must be a whole number from 1"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
+		 "  - client: local\n    operation: dev\n    per_minute: 1\n"
+		 "  - client: local\n    operation: dev\n    per_minute: 2\n",
+		 9, "already given"},
 	};
 
 	(void)state;
