@@ -16,6 +16,7 @@
 
 #include "api/metrics.h"
 #include "common/encoding.h"
+#include "common/names.h"
 #include "api/server.h"
 
 #define API_BODY_MAX (64 * 1024)
@@ -258,18 +259,6 @@ static bool api_content_type_json(struct MHD_Connection *c)
 	return strcasecmp(ct, "charset=utf-8") == 0;
 }
 
-static bool api_request_id_ok(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n == 0 || n > 128)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (id[i] < 0x20 || id[i] > 0x7e)
-			return false;
-	return true;
-}
-
 /* Decodes the payload field into bytes for the signer. */
 static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size_t *len,
 			struct signer_error *err)
@@ -379,7 +368,7 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 	}
 	/* the request id first, so that any refusal can name it */
 	v = json_object_get(body, "request_id");
-	if (v != NULL && json_is_string(v) && api_request_id_ok(json_string_value(v)))
+	if (v != NULL && json_is_string(v) && request_id_valid(json_string_value(v)))
 		req.request_id = json_string_value(v);
 	json_object_foreach(body, field, v) {
 		enum signer_payload kind = signer_payload_parse(field);
@@ -396,7 +385,7 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 			}
 			req.operation = json_string_value(v);
 		} else if (strcmp(field, "request_id") == 0) {
-			if (!json_is_string(v) || !api_request_id_ok(json_string_value(v))) {
+			if (!json_is_string(v) || !request_id_valid(json_string_value(v))) {
 				api_set_error(&err, 400, "invalid_request",
 					      "request_id must be 1 to 128 printable ASCII characters");
 				goto refused;

@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "common/names.h"
 #include "keystore/keystore.h"
 #include "p11.h"
 
@@ -52,23 +53,11 @@ static const char *const ks_state_names[KS_STATE_COUNT_] = {
 
 int ks_name_check(const char *name)
 {
-	size_t len = name == NULL ? 0 : strlen(name);
-
-	/* [a-z0-9][a-z0-9-]{0,62} */
-	if (len == 0 || len > KS_NAME_MAX)
-		return sg_fail(SG_ERR_INVALID_ARGUMENT, "a key name has 1 to %d characters",
-			       KS_NAME_MAX);
-	for (size_t i = 0; i < len; i++) {
-		char ch = name[i];
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-			  (ch == '-' && i > 0);
-
-		if (!ok)
-			return sg_fail(SG_ERR_INVALID_ARGUMENT,
-				       "key name '%s' may hold only a-z, 0-9 and '-', and must not "
-				       "start with '-'",
-				       name);
-	}
+	if (!name_valid(name))
+		return sg_fail(SG_ERR_INVALID_ARGUMENT,
+			       "key name '%.64s' must be 1 to %d of a-z, 0-9 and '-', not starting "
+			       "with '-'",
+			       name != NULL ? name : "", KS_NAME_MAX);
 	return SG_OK;
 }
 
@@ -384,30 +373,9 @@ out:
 	return r;
 }
 
-int ks_key_list(struct keystore *ks, struct ks_key **keys, size_t *n)
-{
-	int r;
-
-	*keys = NULL;
-	*n = 0;
-	pthread_mutex_lock(&ks->mu);
-	r = ks_catalogue_refresh(ks);
-	if (r != SG_OK)
-		goto out;
-	*keys = calloc(ks->n_entries == 0 ? 1 : ks->n_entries, sizeof(**keys));
-	if (*keys == NULL) {
-		r = sg_fail(SG_ERR_NOMEM, "listing keys");
-		goto out;
-	}
-	for (size_t i = 0; i < ks->n_entries; i++)
-		(*keys)[i] = ks->entries[i].key;
-	*n = ks->n_entries;
-out:
-	pthread_mutex_unlock(&ks->mu);
-	return r;
-}
-
-int ks_key_list_current(struct keystore *ks, struct ks_key **keys, size_t *n)
+/* Every version, or (current_only) the current version of each key. */
+static int ks_key_list_some(struct keystore *ks, bool current_only, struct ks_key **keys,
+			    size_t *n)
 {
 	int r;
 
@@ -423,18 +391,32 @@ int ks_key_list_current(struct keystore *ks, struct ks_key **keys, size_t *n)
 		goto out;
 	}
 	for (size_t i = 0; i < ks->n_entries; i++) {
-		/* entries are sorted by name: the last of a run of one name is where to pick */
-		if (i + 1 < ks->n_entries &&
-		    strcmp(ks->entries[i].key.name, ks->entries[i + 1].key.name) == 0)
-			continue;
-		struct ks_entry *current = ks_entry_find(ks, ks->entries[i].key.name, 0);
+		struct ks_entry *e = &ks->entries[i];
 
-		if (current != NULL)
-			(*keys)[(*n)++] = current->key;
+		if (current_only) {
+			/* entries are sorted by name: pick at the last of a run of one name */
+			if (i + 1 < ks->n_entries &&
+			    strcmp(e->key.name, ks->entries[i + 1].key.name) == 0)
+				continue;
+			e = ks_entry_find(ks, e->key.name, 0);
+			if (e == NULL)
+				continue;
+		}
+		(*keys)[(*n)++] = e->key;
 	}
 out:
 	pthread_mutex_unlock(&ks->mu);
 	return r;
+}
+
+int ks_key_list(struct keystore *ks, struct ks_key **keys, size_t *n)
+{
+	return ks_key_list_some(ks, false, keys, n);
+}
+
+int ks_key_list_current(struct keystore *ks, struct ks_key **keys, size_t *n)
+{
+	return ks_key_list_some(ks, true, keys, n);
 }
 
 int ks_key_get(struct keystore *ks, const char *name, uint32_t version, struct ks_key *out)

@@ -6,39 +6,10 @@
 #include <string.h>
 
 #include "common/encoding.h"
+#include "common/names.h"
 #include "common/yamldoc.h"
 #include "policy_internal.h"
 
-#define POLICY_NAME_MAX 63
-#define POLICY_OPERATION_MAX 64
-
-static bool policy_name_valid(const char *s)
-{
-	size_t len = strlen(s);
-
-	if (len == 0 || len > POLICY_NAME_MAX || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
-
-static bool policy_operation_valid(const char *op)
-{
-	size_t len = strlen(op);
-
-	if (len == 0 || len > POLICY_OPERATION_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = op[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-' || c == '.' || c == ':'))
-			return false;
-	}
-	return true;
-}
 
 static int policy_client_load(struct ydoc *d, yaml_node_t *key, yaml_node_t *val,
 			      struct policy_client *c)
@@ -50,7 +21,7 @@ static int policy_client_load(struct ydoc *d, yaml_node_t *key, yaml_node_t *val
 
 	if ((r = ydoc_scalar(d, key, "a client name", &name)) != SG_OK)
 		return r;
-	if (!policy_name_valid(name))
+	if (!name_valid(name))
 		return ydoc_fail(d, key, "client name '%s' must be [a-z0-9][a-z0-9-]{0,62}", name);
 	if (strcmp(name, POLICY_CLIENT_LOCAL) == 0)
 		return ydoc_fail(d, key, "'local' is the console operator; it takes no clients entry");
@@ -116,7 +87,7 @@ static int policy_grant_load(struct ydoc *d, yaml_node_t *node, struct policy *p
 		return ydoc_fail(d, node, "a grant needs a key");
 	if ((r = ydoc_scalar(d, v, "key", &text)) != SG_OK)
 		return r;
-	if (!policy_name_valid(text))
+	if (!name_valid(text))
 		return ydoc_fail(d, v, "key name '%s' must be [a-z0-9][a-z0-9-]{0,62}", text);
 	g->key = strdup(text);
 	ops = ydoc_map_get(d, node, "operations");
@@ -133,7 +104,7 @@ static int policy_grant_load(struct ydoc *d, yaml_node_t *node, struct policy *p
 
 		if ((r = ydoc_scalar(d, op, "an operation", &text)) != SG_OK)
 			return r;
-		if (!policy_operation_valid(text))
+		if (!operation_valid(text))
 			return ydoc_fail(d, op, "operation '%s' must be 1 to 64 of A-Z a-z 0-9 _ - . :",
 					 text);
 		for (size_t k = 0; k < i; k++)

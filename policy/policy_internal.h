@@ -9,8 +9,6 @@
 #include "common/yamldoc.h"
 #include "policy/policy.h"
 
-#define POLICY_NAME_MAX 63
-#define POLICY_OPERATION_MAX 64
 
 enum policy_match {
 	POLICY_MATCH_SAN_URI,

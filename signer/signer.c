@@ -13,6 +13,7 @@
 #include "common/address.h"
 #include "common/encoding.h"
 #include "common/keccak.h"
+#include "common/names.h"
 #include "keystore/keystore.h"
 #include "policy/policy.h"
 #include "signer/audit.h"
@@ -22,8 +23,6 @@
 #include "signer/keyinfo.h"
 #include "signer/solana/message.h"
 
-#define SIGNER_OPERATION_MAX 64
-#define SIGNER_REQUEST_ID_MAX 128
 
 static double now_seconds(void)
 {
@@ -290,34 +289,6 @@ static int refuse_keystore(struct signer_error *err, int r, const char *key)
 	default:
 		return refuse(err, r, 500, "internal", "internal error");
 	}
-}
-
-static bool signer_operation_valid(const char *op)
-{
-	size_t len = op == NULL ? 0 : strlen(op);
-
-	if (len == 0 || len > SIGNER_OPERATION_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = op[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-' || c == '.' || c == ':'))
-			return false;
-	}
-	return true;
-}
-
-static bool signer_request_id_valid(const char *id)
-{
-	size_t len = strlen(id);
-
-	if (len == 0 || len > SIGNER_REQUEST_ID_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (id[i] < 0x20 || id[i] > 0x7e)
-			return false;
-	return true;
 }
 
 static json_t *hex_json(const uint8_t *p, size_t n)
@@ -683,14 +654,14 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 
 	memset(res, 0, sizeof(*res));
 	memset(err, 0, sizeof(*err));
-	if (!signer_operation_valid(req->operation))
+	if (!operation_valid(req->operation))
 		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
 			      "operation must be 1 to %d characters of A-Z a-z 0-9 _ - . :",
-			      SIGNER_OPERATION_MAX);
-	if (req->request_id != NULL && !signer_request_id_valid(req->request_id))
+			      OPERATION_MAX_LEN);
+	if (req->request_id != NULL && !request_id_valid(req->request_id))
 		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
 			      "request_id must be 1 to %d printable ASCII characters",
-			      SIGNER_REQUEST_ID_MAX);
+			      REQUEST_ID_MAX_LEN);
 	if (req->kind < SIGNER_PAYLOAD_SOLANA_MESSAGE || req->kind > SIGNER_PAYLOAD_EVM_TYPED_DATA)
 		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
 			      "unknown payload kind");
@@ -826,7 +797,7 @@ static json_t *audit_record(const struct signer_request *req, const struct sign_
 									 : json_null());
 	json_object_set_new(rec, "key_version",
 			    seen->known ? json_integer(seen->version) : json_null());
-	json_object_set_new(rec, "operation", signer_operation_valid(req->operation)
+	json_object_set_new(rec, "operation", operation_valid(req->operation)
 						      ? json_string(req->operation)
 						      : json_null());
 	json_object_set_new(rec, "chain",
