@@ -187,7 +187,8 @@ const struct policy_rate_limit *policy_rate_limit_for(const struct policy *p, co
 
 int policy_load(const char *path, struct policy **out)
 {
-	static const char *const fields[] = {"clients", "grants", "rules", "rate_limits", NULL};
+	static const char *const fields[] = {"clients",     "grants",       "rules",
+					     "rate_limits", "spend_limits", NULL};
 	struct ydoc d;
 	struct policy *p;
 	yaml_node_t *root, *clients, *grants;
@@ -283,7 +284,11 @@ int policy_load(const char *path, struct policy **out)
 
 		if (rules != NULL && (r = policy_rules_load(&d, rules, p)) != SG_OK)
 			goto out;
+		yaml_node_t *spends = ydoc_map_get(&d, root, "spend_limits");
+
 		if (limits != NULL && (r = policy_rate_limits_load(&d, limits, p)) != SG_OK)
+			goto out;
+		if (spends != NULL && (r = policy_spend_limits_load(&d, spends, p)) != SG_OK)
 			goto out;
 	}
 	*out = p;
@@ -312,6 +317,7 @@ void policy_free(struct policy *p)
 	}
 	policy_rules_free(p);
 	free(p->rate_limits);
+	free(p->spend_limits);
 	free(p->clients);
 	free(p->grants);
 	free(p);

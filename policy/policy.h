@@ -67,14 +67,42 @@ struct policy_rate_limit {
 const struct policy_rate_limit *policy_rate_limit_for(const struct policy *p, const char *client,
 						       const char *operation);
 
+struct evm_tx;
+struct sol_message;
+struct eip712;
+
+/* ---- spend limits --------------------------------------------------------------------
+ * Per (key, asset) over a rolling window: native value (wei, lamports) and token amounts
+ * (ERC-20 transfers, SPL TransferChecked), in base units. The running sums live with the signer
+ * (rebuilt from the audit log on start). */
+#define POLICY_ASSET_MAX 64
+#define POLICY_SPENDS_MAX 16
+
+struct policy_spend_limit {
+	char key[64];
+	char asset[POLICY_ASSET_MAX]; /* "native", "erc20:0x<40 hex>", "spl:<base58 mint>" */
+	uint64_t window_seconds;
+	uint8_t max[32]; /* big-endian */
+	char rule[64];   /* "spend_limits[0] (line 12)" */
+};
+
+/* What a payload spends: one entry per asset, amounts big-endian. */
+struct policy_spend {
+	char asset[POLICY_ASSET_MAX];
+	uint8_t amount[32];
+};
+
+size_t policy_spend_limit_count(const struct policy *p);
+const struct policy_spend_limit *policy_spend_limit_at(const struct policy *p, size_t i);
+/* The spends of a transaction or message, summed per asset; false if more than
+ * POLICY_SPENDS_MAX assets (refuse such a payload). */
+bool policy_spends_evm(const struct evm_tx *tx, struct policy_spend *out, size_t *n);
+bool policy_spends_solana(const struct sol_message *m, struct policy_spend *out, size_t *n);
+
 /* ---- content rules ---------------------------------------------------------------------
  * Per operation, on what the decoders read from the payload (docs/policy.md). An operation
  * without a rules entry has no content restrictions; one with an entry refuses every payload
  * kind it has no section for. */
-
-struct evm_tx;
-struct sol_message;
-struct eip712;
 
 struct policy_decision {
 	bool allowed;

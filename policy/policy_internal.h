@@ -42,7 +42,12 @@ struct policy {
 	size_t n_rules;
 	struct policy_rate_limit *rate_limits;
 	size_t n_rate_limits;
+	struct policy_spend_limit *spend_limits;
+	size_t n_spend_limits;
 };
+
+/* rules.c: the spend_limits: list of the file. */
+SG_MUST_CHECK int policy_spend_limits_load(struct ydoc *d, yaml_node_t *node, struct policy *p);
 
 /* rules.c: the rules: mapping of the file, and its release. */
 SG_MUST_CHECK int policy_rules_load(struct ydoc *d, yaml_node_t *node, struct policy *p);

@@ -1149,3 +1149,201 @@ void policy_check_eip191(const struct policy *p, const char *op, size_t length,
 		     "the message is %zu bytes; at most %llu", length,
 		     (unsigned long long)pr->eip191.max_length);
 }
+
+/* ---- spend limits ---------------------------------------------------------------------- */
+
+static int rules_window(struct ydoc *d, yaml_node_t *node, uint64_t *seconds)
+{
+	const char *text;
+	char *end;
+	unsigned long long n;
+	int r = ydoc_scalar(d, node, "window", &text);
+
+	if (r != SG_OK)
+		return r;
+	n = strtoull(text, &end, 10);
+	if (end == text || n == 0)
+		return ydoc_fail(d, node, "window '%s' must be a number of s, m, h or d", text);
+	switch (*end) {
+	case 's': *seconds = n; break;
+	case 'm': *seconds = n * 60; break;
+	case 'h': *seconds = n * 3600; break;
+	case 'd': *seconds = n * 86400; break;
+	default:
+		return ydoc_fail(d, node, "window '%s' must be a number of s, m, h or d", text);
+	}
+	if (end[1] != '\0' || *seconds < 60 || *seconds > 7 * 86400)
+		return ydoc_fail(d, node, "window '%s' must be from 1m to 7d", text);
+	return SG_OK;
+}
+
+int policy_spend_limits_load(struct ydoc *d, yaml_node_t *node, struct policy *p)
+{
+	int r = rules_expect_seq(d, node, "spend_limits", false);
+	size_t n;
+
+	if (r != SG_OK)
+		return r;
+	n = rules_seq_len(node);
+	p->spend_limits = calloc(n == 0 ? 1 : n, sizeof(*p->spend_limits));
+	if (p->spend_limits == NULL)
+		return sg_fail(SG_ERR_NOMEM, "policy");
+	for (size_t i = 0; i < n; i++) {
+		static const char *const fields[] = {"key", "asset", "window", "max", NULL};
+		yaml_node_t *item = rules_seq_item(d, node, i), *v;
+		struct policy_spend_limit *sl = &p->spend_limits[i];
+		const char *text;
+		bool granted = false;
+
+		if ((r = ydoc_expect_map(d, item, "a spend limit", fields)) != SG_OK)
+			return r;
+		if ((v = ydoc_map_get(d, item, "key")) == NULL)
+			return ydoc_fail(d, item, "a spend limit needs a key");
+		if ((r = ydoc_scalar(d, v, "key", &text)) != SG_OK)
+			return r;
+		for (size_t k = 0; k < p->n_grants; k++)
+			granted |= strcmp(p->grants[k].key, text) == 0;
+		if (!granted)
+			return ydoc_fail(d, v, "key '%s' is not named by any grant", text);
+		snprintf(sl->key, sizeof(sl->key), "%s", text);
+		if ((v = ydoc_map_get(d, item, "asset")) == NULL)
+			return ydoc_fail(d, item, "a spend limit needs an asset (native, erc20:0x..., "
+						  "spl:MINT)");
+		if ((r = ydoc_scalar(d, v, "asset", &text)) != SG_OK)
+			return r;
+		if (strncmp(text, "erc20:", 6) == 0) {
+			uint8_t addr[20];
+			char canon[EVM_ADDRESS_TEXT_LEN];
+
+			if (addr_evm_parse(text + 6, addr) != SG_OK)
+				return ydoc_fail(d, v, "asset '%s': %s", text, sg_errmsg(SG_ERR_MALFORMED));
+			addr_evm_checksum(addr, canon);
+			snprintf(sl->asset, sizeof(sl->asset), "erc20:%s", canon);
+		} else if (strncmp(text, "spl:", 4) == 0) {
+			uint8_t mint[32];
+
+			if (addr_solana_parse(text + 4, mint) != SG_OK)
+				return ydoc_fail(d, v, "asset '%s': the mint is not a Solana address",
+						 text);
+			snprintf(sl->asset, sizeof(sl->asset), "%s", text);
+		} else if (strcmp(text, "native") == 0) {
+			snprintf(sl->asset, sizeof(sl->asset), "native");
+		} else {
+			return ydoc_fail(d, v, "asset '%s' is not native, erc20:0x... or spl:MINT", text);
+		}
+		if ((v = ydoc_map_get(d, item, "window")) == NULL)
+			return ydoc_fail(d, item, "a spend limit needs a window (1h, 24h, ...)");
+		if ((r = rules_window(d, v, &sl->window_seconds)) != SG_OK)
+			return r;
+		if ((v = ydoc_map_get(d, item, "max")) == NULL)
+			return ydoc_fail(d, item, "a spend limit needs max (base units, decimal)");
+		if ((r = rules_u256(d, v, "max", sl->max)) != SG_OK)
+			return r;
+		if (snprintf(sl->rule, sizeof(sl->rule), "spend_limits[%zu] (line %lu)", i,
+			     ydoc_line(item)) < 0)
+			sl->rule[0] = '\0';
+		p->n_spend_limits++;
+	}
+	return SG_OK;
+}
+
+size_t policy_spend_limit_count(const struct policy *p)
+{
+	return p->n_spend_limits;
+}
+
+const struct policy_spend_limit *policy_spend_limit_at(const struct policy *p, size_t i)
+{
+	return i < p->n_spend_limits ? &p->spend_limits[i] : NULL;
+}
+
+/* Adds amount to the asset's entry (saturating at 2^256-1). */
+static bool spend_add(struct policy_spend *out, size_t *n, const char *asset,
+		      const uint8_t amount[32])
+{
+	struct policy_spend *e = NULL;
+	unsigned carry = 0;
+
+	for (size_t i = 0; i < *n && e == NULL; i++)
+		if (strcmp(out[i].asset, asset) == 0)
+			e = &out[i];
+	if (e == NULL) {
+		if (*n == POLICY_SPENDS_MAX)
+			return false;
+		e = &out[(*n)++];
+		memset(e, 0, sizeof(*e));
+		snprintf(e->asset, sizeof(e->asset), "%s", asset);
+	}
+	for (int i = 31; i >= 0; i--) {
+		unsigned x = (unsigned)e->amount[i] + amount[i] + carry;
+
+		e->amount[i] = (uint8_t)x;
+		carry = x >> 8;
+	}
+	if (carry != 0)
+		memset(e->amount, 0xff, 32);
+	return true;
+}
+
+static void u64_be32(uint64_t v, uint8_t out[32])
+{
+	memset(out, 0, 32);
+	for (int i = 31; i >= 24; i--, v >>= 8)
+		out[i] = (uint8_t)v;
+}
+
+bool policy_spends_evm(const struct evm_tx *tx, struct policy_spend *out, size_t *n)
+{
+	static const uint8_t transfer[4] = {0xa9, 0x05, 0x9c, 0xbb};
+	static const uint8_t transfer_from[4] = {0x23, 0xb8, 0x72, 0xdd};
+	uint8_t v[32];
+
+	*n = 0;
+	if (tx->value.len > 0) {
+		to32(&tx->value, v);
+		if (!spend_add(out, n, "native", v))
+			return false;
+	}
+	if (!tx->is_create && ((tx->data_len == 68 && memcmp(tx->data, transfer, 4) == 0) ||
+			       (tx->data_len == 100 && memcmp(tx->data, transfer_from, 4) == 0))) {
+		char asset[POLICY_ASSET_MAX], addr[EVM_ADDRESS_TEXT_LEN];
+
+		addr_evm_checksum(tx->to, addr);
+		snprintf(asset, sizeof(asset), "erc20:%s", addr);
+		if (!spend_add(out, n, asset, tx->data + tx->data_len - 32))
+			return false;
+	}
+	return true;
+}
+
+bool policy_spends_solana(const struct sol_message *m, struct policy_spend *out, size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < m->n_instructions; i++) {
+		const struct sol_instruction *ix = &m->instructions[i];
+		const uint8_t *prog = sol_instruction_program(m, ix);
+		uint8_t v[32];
+
+		if (memcmp(prog, system_program, 32) == 0 && ix->data_len >= 12 &&
+		    (ix->data[0] == 2 || ix->data[0] == 0) && ix->data[1] == 0 && ix->data[2] == 0 &&
+		    ix->data[3] == 0) {
+			u64_be32(le64(ix->data + 4), v);
+			if (!spend_add(out, n, "native", v))
+				return false;
+		} else if ((memcmp(prog, spl_token_program, 32) == 0 ||
+			    memcmp(prog, spl_token_2022_program, 32) == 0) &&
+			   ix->data_len == 10 && ix->data[0] == 12 && ix->n_accounts >= 4) {
+			const uint8_t *mint = sol_message_key(m, ix->accounts[1]);
+			char asset[POLICY_ASSET_MAX] = "spl:", b58[64];
+
+			if (mint == NULL || addr_solana_encode(mint, b58, sizeof(b58)) != SG_OK)
+				return false; /* a mint the signer cannot see: refuse */
+			if (snprintf(asset + 4, sizeof(asset) - 4, "%s", b58) < 0)
+				return false;
+			u64_be32(le64(ix->data + 1), v);
+			if (!spend_add(out, n, asset, v))
+				return false;
+		}
+	}
+	return true;
+}

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,101 @@ struct signer {
 	pthread_mutex_t rate_mu;      /* the token buckets of the rate limits */
 	struct rate_bucket *buckets;
 	size_t n_buckets;
+	pthread_mutex_t spend_mu;     /* the running sums of the spend limits */
+	struct spend_track *tracks;
+	size_t n_tracks;
 };
+
+/* The running sum of one (key, asset, window): 61 buckets of window/60 seconds each, so the
+ * sum covers the window and at most one bucket more (it errs on the strict side). */
+#define SPEND_SLOTS 61
+
+struct spend_track {
+	char key[64];
+	char asset[POLICY_ASSET_MAX];
+	uint64_t window;
+	int64_t index[SPEND_SLOTS];
+	uint8_t sum[SPEND_SLOTS][32];
+};
+
+/* What the request in progress on this thread reserved against the spend limits. */
+struct spend_reservation {
+	struct policy_spend spends[POLICY_SPENDS_MAX];
+	size_t n;
+	double at;
+	bool active;
+	char key[64];
+};
+static _Thread_local struct spend_reservation current_spends;
+
+static void u256_add(uint8_t acc[32], const uint8_t v[32], int sign)
+{
+	int carry = 0;
+
+	for (int i = 31; i >= 0; i--) {
+		int x = (int)acc[i] + sign * (int)v[i] + carry;
+
+		carry = x < 0 ? -1 : x >> 8;
+		acc[i] = (uint8_t)(x & 0xff);
+	}
+	if (carry > 0)
+		memset(acc, 0xff, 32); /* saturate */
+	else if (carry < 0)
+		memset(acc, 0, 32); /* a release below zero (a bucket that rolled over): floor */
+}
+
+static struct spend_track *spend_track_get(struct signer *s, const char *key, const char *asset,
+					   uint64_t window)
+{
+	struct spend_track *grown;
+
+	for (size_t i = 0; i < s->n_tracks; i++)
+		if (s->tracks[i].window == window && strcmp(s->tracks[i].key, key) == 0 &&
+		    strcmp(s->tracks[i].asset, asset) == 0)
+			return &s->tracks[i];
+	grown = realloc(s->tracks, (s->n_tracks + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return NULL;
+	s->tracks = grown;
+	memset(&s->tracks[s->n_tracks], 0, sizeof(s->tracks[0]));
+	snprintf(s->tracks[s->n_tracks].key, sizeof(s->tracks[0].key), "%s", key);
+	snprintf(s->tracks[s->n_tracks].asset, sizeof(s->tracks[0].asset), "%s", asset);
+	s->tracks[s->n_tracks].window = window;
+	for (int k = 0; k < SPEND_SLOTS; k++)
+		s->tracks[s->n_tracks].index[k] = INT64_MIN;
+	return &s->tracks[s->n_tracks++];
+}
+
+static int64_t spend_slot_index(const struct spend_track *t, double at)
+{
+	double width = (double)t->window / (SPEND_SLOTS - 1);
+
+	return (int64_t)(at / width);
+}
+
+static void spend_track_add(struct spend_track *t, double at, const uint8_t amount[32], int sign)
+{
+	int64_t idx = spend_slot_index(t, at);
+	int slot = (int)(((idx % SPEND_SLOTS) + SPEND_SLOTS) % SPEND_SLOTS);
+
+	if (t->index[slot] != idx) {
+		if (sign < 0)
+			return; /* that bucket has rolled over already */
+		t->index[slot] = idx;
+		memset(t->sum[slot], 0, 32);
+	}
+	u256_add(t->sum[slot], amount, sign);
+}
+
+static void spend_track_total(const struct spend_track *t, double now, uint8_t total[32])
+{
+	int64_t cur = spend_slot_index(t, now);
+
+	memset(total, 0, 32);
+	for (int k = 0; k < SPEND_SLOTS; k++)
+		if (t->index[k] <= cur && t->index[k] > cur - SPEND_SLOTS)
+			u256_add(total, t->sum[k], 1);
+}
 
 /* A token bucket of a (client, operation) rate limit. It outlives policy reloads, and is
  * rebuilt from the audit log when signerd starts. */
@@ -148,6 +243,58 @@ static double audit_time(const char *text)
 	return (double)timegm(&tm) + frac;
 }
 
+/* A decimal amount as 32 bytes big-endian; false when it is not one. */
+static bool u256_decimal(const char *text, uint8_t out[32])
+{
+	memset(out, 0, 32);
+	if (text == NULL || *text == '\0' || strlen(text) > 78)
+		return false;
+	for (const char *p = text; *p; p++) {
+		unsigned carry;
+
+		if (*p < '0' || *p > '9')
+			return false;
+		carry = (unsigned)(*p - '0');
+		for (int k = 31; k >= 0; k--) {
+			unsigned x = out[k] * 10u + carry;
+
+			out[k] = (uint8_t)x;
+			carry = x >> 8;
+		}
+	}
+	return true;
+}
+
+/* The spends of one signed record, added to the tracks of the limits in force. */
+static void spends_replay(struct signer *s, json_t *rec, double t)
+{
+	const char *key = json_string_value(json_object_get(rec, "key"));
+	json_t *item;
+	size_t i;
+
+	if (key == NULL)
+		return;
+	json_array_foreach(json_object_get(rec, "spends"), i, item) {
+		const char *asset = json_string_value(json_object_get(item, "asset"));
+		uint8_t amount[32];
+
+		if (asset == NULL || !u256_decimal(json_string_value(json_object_get(item, "amount")),
+						    amount))
+			continue;
+		for (size_t k = 0; k < policy_spend_limit_count(s->policy); k++) {
+			const struct policy_spend_limit *sl = policy_spend_limit_at(s->policy, k);
+			struct spend_track *track;
+
+			if (strcmp(sl->key, key) != 0 || strcmp(sl->asset, asset) != 0 ||
+			    t < wall_seconds() - (double)sl->window_seconds)
+				continue;
+			track = spend_track_get(s, key, asset, sl->window_seconds);
+			if (track != NULL)
+				spend_track_add(track, t, amount, 1);
+		}
+	}
+}
+
 /* Limits survive restarts: the buckets are rebuilt by replaying the signed records of the audit
  * log (the log is the source of truth) through them, in order. */
 static void signer_rates_replay(struct signer *s, const char *path)
@@ -155,7 +302,7 @@ static void signer_rates_replay(struct signer *s, const char *path)
 	FILE *f = fopen(path, "re");
 	char *line = NULL;
 	size_t cap = 0;
-	double horizon = wall_seconds() - 86400;
+	double horizon = wall_seconds() - 86400, spend_horizon = wall_seconds() - 7 * 86400;
 
 	if (f == NULL)
 		return;
@@ -172,6 +319,8 @@ static void signer_rates_replay(struct signer *s, const char *path)
 		    strcmp(decision, "signed") == 0 && t > horizon &&
 		    (rl = policy_rate_limit_for(s->policy, client, op)) != NULL)
 			(void)rate_take(s, rl, t, &wait);
+		if (decision != NULL && strcmp(decision, "signed") == 0 && t > spend_horizon)
+			spends_replay(s, rec, t);
 		json_decref(rec);
 	}
 	free(line);
@@ -204,6 +353,7 @@ int signer_open(const struct signer_config *cfg, struct signer **out)
 		return sg_fail(SG_ERR_NOMEM, "opening the signer");
 	pthread_rwlock_init(&s->policy_lock, NULL);
 	pthread_mutex_init(&s->rate_mu, NULL);
+	pthread_mutex_init(&s->spend_mu, NULL);
 	r = policy_load(cfg->policy.path, &s->policy);
 	if (r == SG_OK)
 		r = audit_open(cfg->audit.path, &s->audit, &repaired);
@@ -231,7 +381,9 @@ void signer_close(struct signer *s)
 	policy_free(s->policy);
 	pthread_rwlock_destroy(&s->policy_lock);
 	pthread_mutex_destroy(&s->rate_mu);
+	pthread_mutex_destroy(&s->spend_mu);
 	free(s->buckets);
+	free(s->tracks);
 	free(s);
 }
 
@@ -349,6 +501,86 @@ static int refuse_content(struct signer_error *err, const struct policy_decision
 	return r;
 }
 
+/* Checks the spends of a payload against every spend limit on (key, asset) and, when all fit,
+ * reserves them (released again if the signature then does not leave). */
+static int spend_reserve(struct signer *s, const char *key, const struct policy_spend *spends,
+			 size_t n, struct signer_error *err)
+{
+	double now = wall_seconds();
+	int r = SG_OK;
+
+	memset(&current_spends, 0, sizeof(current_spends));
+	pthread_rwlock_rdlock(&s->policy_lock);
+	pthread_mutex_lock(&s->spend_mu);
+	for (size_t pass = 0; pass < 2 && r == SG_OK; pass++) {
+		for (size_t i = 0; i < policy_spend_limit_count(s->policy) && r == SG_OK; i++) {
+			const struct policy_spend_limit *sl = policy_spend_limit_at(s->policy, i);
+
+			if (strcmp(sl->key, key) != 0)
+				continue;
+			for (size_t k = 0; k < n && r == SG_OK; k++) {
+				struct spend_track *t;
+				uint8_t total[32];
+
+				if (strcmp(sl->asset, spends[k].asset) != 0)
+					continue;
+				t = spend_track_get(s, key, sl->asset, sl->window_seconds);
+				if (t == NULL) {
+					r = refuse(err, sg_fail(SG_ERR_NOMEM, "spend limits"), 500,
+						   "internal", "internal error");
+					break;
+				}
+				if (pass == 1) { /* all fit: reserve */
+					spend_track_add(t, now, spends[k].amount, 1);
+					continue;
+				}
+				spend_track_total(t, now, total);
+				u256_add(total, spends[k].amount, 1);
+				if (memcmp(total, sl->max, 32) > 0) {
+					struct policy_decision d = {false, "spend_limit_exceeded", "", ""};
+
+					snprintf(d.rule, sizeof(d.rule), "%s", sl->rule);
+					snprintf(d.message, sizeof(d.message),
+						 "key '%s' would spend more %s than its limit allows "
+						 "within %llu s",
+						 key, sl->asset, (unsigned long long)sl->window_seconds);
+					r = refuse_content(err, &d);
+				}
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->spend_mu);
+	pthread_rwlock_unlock(&s->policy_lock);
+	if (r == SG_OK) {
+		memcpy(current_spends.spends, spends, n * sizeof(*spends));
+		current_spends.n = n;
+		current_spends.at = now;
+		current_spends.active = true;
+		snprintf(current_spends.key, sizeof(current_spends.key), "%s", key);
+	}
+	return r;
+}
+
+/* The signature did not leave: give back what spend_reserve took. */
+static void spend_release(struct signer *s)
+{
+	if (!current_spends.active)
+		return;
+	pthread_mutex_lock(&s->spend_mu);
+	for (size_t i = 0; i < s->n_tracks; i++) {
+		struct spend_track *t = &s->tracks[i];
+
+		if (strcmp(t->key, current_spends.key) != 0)
+			continue;
+		for (size_t k = 0; k < current_spends.n; k++)
+			if (strcmp(t->asset, current_spends.spends[k].asset) == 0)
+				spend_track_add(t, current_spends.at, current_spends.spends[k].amount,
+						-1);
+	}
+	pthread_mutex_unlock(&s->spend_mu);
+	current_spends.active = false;
+}
+
 /* Runs one content check under the policy lock, timing it into the trace. */
 #define SIGNER_CHECK(s, call)                                                                      \
 	do {                                                                                       \
@@ -433,6 +665,20 @@ static int sign_solana(struct signer *s, const struct ks_key *key,
 	if (!decision.allowed) {
 		r = refuse_content(err, &decision);
 		goto out;
+	}
+	{
+		struct policy_spend spends[POLICY_SPENDS_MAX];
+		size_t n_spends;
+
+		if (!policy_spends_solana(&m, spends, &n_spends)) {
+			struct policy_decision d = {false, "spend_unreadable", "spend_limits",
+						    "the message's spends cannot be read"};
+
+			r = refuse_content(err, &d);
+			goto out;
+		}
+		if ((r = spend_reserve(s, key->name, spends, n_spends, err)) != SG_OK)
+			goto out;
 	}
 	if (req->want_view)
 		res->view = solana_view(&m);
@@ -540,6 +786,19 @@ static int sign_evm_transaction(struct signer *s, const struct ks_key *key,
 	SIGNER_CHECK(s, policy_check_evm_tx(s->policy, req->operation, &tx, &decision));
 	if (!decision.allowed)
 		return refuse_content(err, &decision);
+	{
+		struct policy_spend spends[POLICY_SPENDS_MAX];
+		size_t n_spends;
+
+		if (!policy_spends_evm(&tx, spends, &n_spends)) {
+			struct policy_decision d = {false, "spend_unreadable", "spend_limits",
+						    "the transaction's spends cannot be read"};
+
+			return refuse_content(err, &d);
+		}
+		if ((r = spend_reserve(s, key->name, spends, n_spends, err)) != SG_OK)
+			return r;
+	}
 	if (req->want_view)
 		res->view = evm_tx_view(&tx);
 	evm_tx_signing_hash(&tx, digest);
@@ -851,16 +1110,32 @@ static int signer_sign_audited(struct signer *s, const struct signer_request *re
 	struct sign_key_seen seen = {false, 0, 0};
 	char audit_id[AUDIT_ID_LEN + 1] = "";
 	json_t *rec;
-	int r = signer_sign_checked(s, req, res, err, &seen), ar;
+	int r, ar;
 
+	current_spends.active = false;
+	r = signer_sign_checked(s, req, res, err, &seen);
 	if (r == SG_OK) {
 		/* durable before done: the record is on disk before the signature leaves */
 		rec = audit_record(req, &seen, "signed", NULL, NULL, res->signature,
 				   res->signature_len);
+		if (rec != NULL && current_spends.active && current_spends.n > 0) {
+			json_t *list = json_array();
+
+			for (size_t i = 0; i < current_spends.n; i++) {
+				char dec[80];
+
+				evm_uint_decimal(current_spends.spends[i].amount, 32, dec);
+				json_array_append_new(list, json_pack("{s:s, s:s}", "asset",
+								      current_spends.spends[i].asset,
+								      "amount", dec));
+			}
+			json_object_set_new(rec, "spends", list);
+		}
 		ar = rec == NULL ? sg_fail(SG_ERR_NOMEM, "audit record")
 				 : audit_append(s->audit, rec, audit_id);
 		json_decref(rec);
 		if (ar != SG_OK) {
+			spend_release(s);
 			signer_result_free(res);
 			memset(res->signature, 0, sizeof(res->signature));
 			return refuse(err, ar, 503, "unavailable",
@@ -870,6 +1145,7 @@ static int signer_sign_audited(struct signer *s, const struct signer_request *re
 		json_object_set_new(res->response, "audit_id", json_string(audit_id));
 		return SG_OK;
 	}
+	spend_release(s); /* reserved, then refused later (the token, say) */
 	rec = audit_record(req, &seen, decision_of(err->status),
 			   err->reason[0] != '\0' ? err->reason : err->code, err->rule, NULL, 0);
 	ar = rec == NULL ? SG_ERR_NOMEM : audit_append(s->audit, rec, audit_id);

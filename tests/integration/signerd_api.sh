@@ -272,6 +272,28 @@ stop
 start
 check "rate: the limit survives a restart" expect 429 rate_limited polygon-adapter POST $p "$mint_tx"
 
+# --- spend limits: per (key, asset) over a rolling window, rebuilt from the audit log on start ---
+cat >> "$env_dir/policy.yaml" <<'POLICY'
+spend_limits:
+  - key: polygon-dev
+    asset: erc20:0x00000000000000000000000000000000000000cc
+    window: 24h
+    max: '2500'
+POLICY
+"$signerctl" policy lint "$env_dir/policy.yaml" >/dev/null
+kill -HUP "$pid"; sleep 0.5
+erc20_tx=$(node -e 'const {Transaction,Interface}=require(process.argv[1]);const i=new Interface(["function transfer(address,uint256)"]);console.log(Transaction.from({type:2,chainId:137n,nonce:0,gasLimit:60000n,maxFeePerGas:1n,maxPriorityFeePerGas:1n,to:"0x00000000000000000000000000000000000000cc",data:i.encodeFunctionData("transfer",["0x3535353535353535353535353535353535353535",1000n])}).unsignedSerialized)' "$root/tests/clients/node_modules/ethers")
+spend="{\"operation\":\"dev\",\"evm_transaction\":\"$erc20_tx\"}"
+check "spend: 1000 of 2500" expect 200 "" polygon-adapter POST $p "$spend"
+check "spend: 2000 of 2500" expect 200 "" polygon-adapter POST $p "$spend"
+out=$(api polygon-adapter POST $p "$spend")
+check "spend: 3000 of 2500 refused" jq -e '.error.code == "policy_denied" and .error.reason == "spend_limit_exceeded"
+  and (.error.rule | startswith("spend_limits[0]"))' <<<"${out#* }"
+check "spend: recorded in the audit log" grep -q '"spends":\[{"amount":"1000","asset":"erc20:0x00000000000000000000000000000000000000cc"}\]\|"spends":\[{"asset":"erc20:0x00000000000000000000000000000000000000cc","amount":"1000"}\]' "$env_dir/audit.log"
+stop
+start
+check "spend: the window survives a restart" expect 403 policy_denied polygon-adapter POST $p "$spend"
+
 # --- the audit log cannot be written: 503 at once, readyz 503, metric up, no signature ---
 # (signerd runs with a file-size limit just past the log's size: a record or two fit, then the
 # disk is "full"; signerd is not dumpable, so the limit is set when it starts)
