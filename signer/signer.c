@@ -158,6 +158,25 @@ static double wall_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The tokens a bucket holds at time now, without taking one (burst when it has none yet). */
+static double rate_peek(struct signer *s, const struct policy_rate_limit *rl, double now)
+{
+	double tokens = (double)rl->burst;
+
+	pthread_mutex_lock(&s->rate_mu);
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		struct rate_bucket *b = &s->buckets[i];
+
+		if (strcmp(b->client, rl->client) == 0 && strcmp(b->operation, rl->operation) == 0) {
+			tokens = b->tokens + (now - b->updated) * (double)rl->per_minute / 60.0;
+			if (tokens > (double)rl->burst)
+				tokens = (double)rl->burst;
+		}
+	}
+	pthread_mutex_unlock(&s->rate_mu);
+	return tokens;
+}
+
 /* Takes a token at time now; false, with the seconds until one is back, when there is none. */
 static bool rate_take(struct signer *s, const struct policy_rate_limit *rl, double now,
 		      double *retry_after)
@@ -1312,4 +1331,216 @@ void signer_record_refusal(struct signer *s, const struct signer_request *req,
 		return;
 	}
 	snprintf(err->audit_id, sizeof(err->audit_id), "%s", audit_id);
+}
+
+/* ---- explain ----------------------------------------------------------------------------- */
+
+static void explain_add(json_t *checks, const char *check, const char *outcome, const char *rule,
+			const char *reason, const char *detail)
+{
+	json_t *c = json_pack("{s:s, s:s}", "check", check, "outcome", outcome);
+
+	if (c == NULL)
+		return;
+	if (rule != NULL && rule[0] != '\0')
+		json_object_set_new(c, "rule", json_string(rule));
+	if (reason != NULL && reason[0] != '\0')
+		json_object_set_new(c, "reason", json_string(reason));
+	if (detail != NULL && detail[0] != '\0')
+		json_object_set_new(c, "detail", json_string(detail));
+	json_array_append_new(checks, c);
+}
+
+/* The spend limits a payload's spends meet, each with what the window holds now. */
+static bool explain_spends(struct signer *s, const char *key, const struct policy_spend *spends,
+			   size_t n, json_t *checks)
+{
+	double now = wall_seconds();
+	bool ok = true, any = false;
+
+	pthread_mutex_lock(&s->spend_mu);
+	for (size_t i = 0; i < policy_spend_limit_count(s->policy); i++) {
+		const struct policy_spend_limit *sl = policy_spend_limit_at(s->policy, i);
+
+		if (strcmp(sl->key, key) != 0)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			struct spend_track *t;
+			uint8_t total[32];
+			char spent[80], adding[80], max[80], detail[400];
+			bool over;
+
+			if (strcmp(sl->asset, spends[k].asset) != 0)
+				continue;
+			any = true;
+			t = spend_track_get(s, key, sl->asset, sl->window_seconds);
+			memset(total, 0, 32);
+			if (t != NULL)
+				spend_track_total(t, now, total);
+			evm_uint_decimal(total, 32, spent);
+			evm_uint_decimal(spends[k].amount, 32, adding);
+			evm_uint_decimal(sl->max, 32, max);
+			u256_add(total, spends[k].amount, 1);
+			over = memcmp(total, sl->max, 32) > 0;
+			ok &= !over;
+			if (snprintf(detail, sizeof(detail),
+				     "%s: %s spent in the last %llu s, this adds %s, the limit is %s",
+				     sl->asset, spent, (unsigned long long)sl->window_seconds, adding,
+				     max) < 0)
+				detail[0] = '\0';
+			explain_add(checks, "spend_limit", over ? "deny" : "pass", sl->rule,
+				    over ? "spend_limit_exceeded" : NULL, detail);
+		}
+	}
+	pthread_mutex_unlock(&s->spend_mu);
+	if (!any)
+		explain_add(checks, "spend_limit", "none", NULL, NULL,
+			    n == 0 ? "the payload spends nothing" : "no spend limit applies");
+	return ok;
+}
+
+int signer_explain(struct signer *s, const struct signer_request *req, json_t **out)
+{
+	json_t *checks = json_array();
+	struct policy_decision d;
+	struct ks_key key;
+	const char *rule = NULL;
+	bool allowed = true;
+	char detail[320];
+	int r;
+
+	*out = NULL;
+	if (checks == NULL)
+		return sg_fail(SG_ERR_NOMEM, "explain");
+	pthread_rwlock_rdlock(&s->policy_lock);
+	/* access */
+	r = req->client == NULL ? SG_ERR_PERMISSION
+				: policy_authorize(s->policy, req->client, req->key, req->operation,
+						   &rule);
+	if (r != SG_OK) {
+		explain_add(checks, "access", "deny", NULL, "forbidden", sg_errmsg(r));
+		allowed = false;
+		goto done;
+	}
+	explain_add(checks, "access", "pass", rule, NULL, NULL);
+	/* rate */
+	{
+		const struct policy_rate_limit *rl =
+			policy_rate_limit_for(s->policy, req->client, req->operation);
+
+		if (rl == NULL) {
+			explain_add(checks, "rate_limit", "none", NULL, NULL, NULL);
+		} else {
+			double tokens = rate_peek(s, rl, wall_seconds());
+
+			snprintf(detail, sizeof(detail),
+				 "%.2f of %llu requests available now, %llu a minute (as this "
+				 "process rebuilt them from the audit log)",
+				 tokens, (unsigned long long)rl->burst,
+				 (unsigned long long)rl->per_minute);
+			explain_add(checks, "rate_limit", tokens >= 1.0 ? "pass" : "deny", rl->rule,
+				    tokens >= 1.0 ? NULL : "rate_limited", detail);
+			allowed &= tokens >= 1.0;
+		}
+	}
+	/* the key */
+	r = ks_key_lookup(s->ks, req->key, 0, &key);
+	if (r != SG_OK) {
+		explain_add(checks, "key", "deny", NULL, "key_not_found", sg_errmsg(r));
+		allowed = false;
+		goto done;
+	}
+	snprintf(detail, sizeof(detail), "%s, version %u, %s", ks_chain_name(key.chain),
+		 key.version, ks_state_name(key.state));
+	explain_add(checks, "key", key.state == KS_STATE_ACTIVE ? "pass" : "deny", NULL,
+		    key.state == KS_STATE_ACTIVE ? NULL : "key_not_active", detail);
+	allowed &= key.state == KS_STATE_ACTIVE;
+	/* decode, content, spends */
+	switch (req->kind) {
+	case SIGNER_PAYLOAD_SOLANA_MESSAGE: {
+		struct sol_message m;
+		struct policy_spend spends[POLICY_SPENDS_MAX];
+		size_t n, index;
+
+		if (key.chain != KS_CHAIN_SOLANA ||
+		    sol_message_decode(req->payload, req->payload_len, &m) != SG_OK) {
+			explain_add(checks, "decode", "deny", NULL,
+				    key.chain != KS_CHAIN_SOLANA ? "wrong_chain" : "invalid_payload",
+				    key.chain != KS_CHAIN_SOLANA ? "not a Solana key"
+								 : sg_errmsg(SG_ERR_MALFORMED));
+			allowed = false;
+			break;
+		}
+		explain_add(checks, "decode", sol_message_signer_index(&m, key.public_key, &index)
+						      ? "pass"
+						      : "deny",
+			    NULL, sol_message_signer_index(&m, key.public_key, &index) ? NULL
+											: "not_a_signer",
+			    NULL);
+		allowed &= sol_message_signer_index(&m, key.public_key, &index);
+		policy_check_solana(s->policy, req->operation, &m, key.public_key, &d);
+		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
+			    d.message);
+		allowed &= d.allowed;
+		if (policy_spends_solana(&m, spends, &n))
+			allowed &= explain_spends(s, key.name, spends, n, checks);
+		sol_message_free(&m);
+		break;
+	}
+	case SIGNER_PAYLOAD_EVM_TRANSACTION: {
+		struct evm_tx tx;
+		struct policy_spend spends[POLICY_SPENDS_MAX];
+		size_t n;
+
+		if (key.chain != KS_CHAIN_EVM ||
+		    evm_tx_decode(req->payload, req->payload_len, &tx) != SG_OK) {
+			explain_add(checks, "decode", "deny", NULL,
+				    key.chain != KS_CHAIN_EVM ? "wrong_chain" : "invalid_payload",
+				    key.chain != KS_CHAIN_EVM ? "not an EVM key"
+							      : sg_errmsg(SG_ERR_MALFORMED));
+			allowed = false;
+			break;
+		}
+		explain_add(checks, "decode", "pass", NULL, NULL, NULL);
+		policy_check_evm_tx(s->policy, req->operation, &tx, &d);
+		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
+			    d.message);
+		allowed &= d.allowed;
+		if (policy_spends_evm(&tx, spends, &n))
+			allowed &= explain_spends(s, key.name, spends, n, checks);
+		break;
+	}
+	case SIGNER_PAYLOAD_EVM_MESSAGE:
+		explain_add(checks, "decode", key.chain == KS_CHAIN_EVM ? "pass" : "deny", NULL,
+			    key.chain == KS_CHAIN_EVM ? NULL : "wrong_chain", NULL);
+		allowed &= key.chain == KS_CHAIN_EVM;
+		policy_check_eip191(s->policy, req->operation, req->payload_len, &d);
+		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
+			    d.message);
+		allowed &= d.allowed;
+		break;
+	case SIGNER_PAYLOAD_EVM_TYPED_DATA: {
+		struct eip712 td;
+
+		if (key.chain != KS_CHAIN_EVM ||
+		    eip712_hash_text((const char *)req->payload, req->payload_len, &td) != SG_OK) {
+			explain_add(checks, "decode", "deny", NULL,
+				    key.chain != KS_CHAIN_EVM ? "wrong_chain" : "invalid_payload",
+				    key.chain != KS_CHAIN_EVM ? "not an EVM key"
+							      : sg_errmsg(SG_ERR_MALFORMED));
+			allowed = false;
+			break;
+		}
+		explain_add(checks, "decode", "pass", NULL, NULL, NULL);
+		policy_check_eip712(s->policy, req->operation, &td, &d);
+		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
+			    d.message);
+		allowed &= d.allowed;
+		break;
+	}
+	}
+done:
+	pthread_rwlock_unlock(&s->policy_lock);
+	*out = json_pack("{s:s, s:o}", "decision", allowed ? "allow" : "deny", "checks", checks);
+	return *out == NULL ? sg_fail(SG_ERR_NOMEM, "explain") : SG_OK;
 }

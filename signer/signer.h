@@ -124,6 +124,12 @@ SG_MUST_CHECK int signer_key_json_get(struct signer *s, const char *client, cons
 void signer_record_refusal(struct signer *s, const struct signer_request *req,
 			   struct signer_error *err);
 
+/* What the policy would decide for a request, check by check (access, rate limit, key, decode,
+ * content, spend limits), without signing or auditing: {"decision": "allow"|"deny",
+ * "checks": [{"check", "outcome": "pass"|"deny"|"none", "rule"?, "reason"?, "detail"?}]}. The
+ * rate and spend state is this process's, rebuilt from the audit log when it opened. */
+SG_MUST_CHECK int signer_explain(struct signer *s, const struct signer_request *req, json_t **out);
+
 /* Whether text is a valid key name ([a-z0-9][a-z0-9-]{0,62}). */
 bool signer_key_name_valid(const char *text);
 

@@ -35,6 +35,9 @@ static const char usage_text[] =
 	"                                                       sign locally, as client 'local'\n"
 	"  audit verify FILE                                    check the audit log's hash chain\n"
 	"  policy lint FILE                                     check a policy file\n"
+	"  policy explain --client C --key K --operation O PAYLOAD [--json]\n"
+	"                                                       each check and its outcome, without\n"
+	"                                                       signing\n"
 	"\n"
 	"--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH ".\n";
 
@@ -316,6 +319,59 @@ static int cmd_sign(struct ctl *ctl, const char *key, const char *operation,
 	return rc;
 }
 
+/* Exit 0 when the policy would allow the request, 1 when it would not. */
+static int cmd_policy_explain(struct ctl *ctl, const char *client, const char *key,
+			      const char *operation, enum signer_payload kind, const char *arg,
+			      bool as_json)
+{
+	struct signer_request req = {.client = client, .key = key, .operation = operation,
+				     .kind = kind};
+	struct signer_error err;
+	uint8_t *payload = NULL;
+	size_t len = 0;
+	json_t *out = NULL, *c;
+	size_t i;
+	int r, rc;
+
+	memset(&err, 0, sizeof(err));
+	if (sign_payload(kind, arg, &payload, &len, &err) != 0) {
+		free(payload);
+		fprintf(stderr, "signerctl: policy explain: %s\n",
+			err.code != NULL ? err.message : "out of memory");
+		return EXIT_FAILURE;
+	}
+	if ((r = ctl_config(ctl)) != SG_OK || (r = signer_open(&ctl->cfg, &ctl->signer)) != SG_OK) {
+		free(payload);
+		return fail(r, "policy explain");
+	}
+	req.payload = payload;
+	req.payload_len = len;
+	r = signer_explain(ctl->signer, &req, &out);
+	free(payload);
+	if (r != SG_OK)
+		return fail(r, "policy explain");
+	rc = strcmp(json_string_value(json_object_get(out, "decision")), "allow") == 0
+		     ? EXIT_SUCCESS
+		     : EXIT_FAILURE;
+	if (as_json)
+		return print_json(out) == EXIT_SUCCESS ? rc : EXIT_FAILURE;
+	json_array_foreach(json_object_get(out, "checks"), i, c) {
+		const char *rule = json_string_value(json_object_get(c, "rule"));
+		const char *reason = json_string_value(json_object_get(c, "reason"));
+		const char *detail = json_string_value(json_object_get(c, "detail"));
+
+		printf("%-12s %-5s%s%s%s%s%s%s\n", json_string_value(json_object_get(c, "check")),
+		       json_string_value(json_object_get(c, "outcome")), reason ? "  " : "",
+		       reason ? reason : "", rule ? "  [" : "", rule ? rule : "", rule ? "]" : "",
+		       "");
+		if (detail != NULL)
+			printf("             %s\n", detail);
+	}
+	printf("decision     %s\n", json_string_value(json_object_get(out, "decision")));
+	json_decref(out);
+	return rc;
+}
+
 /* Exit 0 when the policy is sound; 1 with "FILE:LINE: message" otherwise. */
 static int cmd_policy_lint(const char *path)
 {
@@ -358,6 +414,7 @@ enum {
 	OPT_EVM_TRANSACTION,
 	OPT_EVM_MESSAGE,
 	OPT_EVM_TYPED_DATA,
+	OPT_CLIENT,
 };
 
 static int run(struct ctl *ctl, int argc, char **argv)
@@ -368,6 +425,7 @@ static int run(struct ctl *ctl, int argc, char **argv)
 		{"chain", required_argument, NULL, OPT_CHAIN},
 		{"so-pin-file", required_argument, NULL, OPT_SO_PIN_FILE},
 		{"key", required_argument, NULL, OPT_KEY},
+		{"client", required_argument, NULL, OPT_CLIENT},
 		{"operation", required_argument, NULL, OPT_OPERATION},
 		{"request-id", required_argument, NULL, OPT_REQUEST_ID},
 		{"solana-message", required_argument, NULL, OPT_SOLANA_MESSAGE},
@@ -378,6 +436,7 @@ static int run(struct ctl *ctl, int argc, char **argv)
 	};
 	const char *name = NULL, *chain = NULL, *so_pin_file = NULL;
 	const char *key = NULL, *operation = NULL, *request_id = NULL, *payload = NULL;
+	const char *client = NULL;
 	enum signer_payload kind = 0;
 	int payloads = 0;
 	const char *group, *verb;
@@ -415,6 +474,9 @@ static int run(struct ctl *ctl, int argc, char **argv)
 			break;
 		case OPT_KEY:
 			key = optarg;
+			break;
+		case OPT_CLIENT:
+			client = optarg;
 			break;
 		case OPT_OPERATION:
 			operation = optarg;
@@ -456,6 +518,13 @@ static int run(struct ctl *ctl, int argc, char **argv)
 		if (key == NULL || operation == NULL || payloads != 1 || optind != argc)
 			return usage("sign needs --key, --operation and exactly one payload option");
 		return cmd_sign(ctl, key, operation, request_id, kind, payload, as_json);
+	}
+	if (strcmp(group, "policy") == 0 && strcmp(verb, "explain") == 0) {
+		if (client == NULL || key == NULL || operation == NULL || payloads != 1 ||
+		    optind != argc)
+			return usage("policy explain needs --client, --key, --operation and one "
+				     "payload option");
+		return cmd_policy_explain(ctl, client, key, operation, kind, payload, as_json);
 	}
 	if (strcmp(group, "policy") == 0 && strcmp(verb, "lint") == 0) {
 		if (optind != argc - 1 || as_json)

@@ -117,6 +117,15 @@ check "lint says FILE:LINE" grep -q "^$work/bad-policy.yaml:2: client 'ghost' is
 check "no grant: refused" expect_exit 1 "$work/p3" ctl sign --key polygon-dev --operation mint --evm-message 0x00 --json
 check "no grant: forbidden" grep -q '"code": "forbidden"' "$work/p3"
 
+# policy explain: each check and its outcome, without signing (nothing is audited)
+lines_before=$(wc -l < "$env_dir/audit.log")
+check "explain: allowed exits 0" expect_exit 0 "$work/e1" ctl policy explain --client polygon-adapter --key polygon-dev --operation dev --evm-message 0x00 --json
+check "explain: the checks" jq -e '.decision == "allow" and ([.checks[].check] | index("access") != null and index("content") != null)' "$work/e1"
+check "explain: denied exits 1" expect_exit 1 "$work/e2" ctl policy explain --client polygon-adapter --key solana-dev --operation dev --evm-message 0x00 --json
+check "explain: says forbidden" jq -e '.decision == "deny" and .checks[0].reason == "forbidden"' "$work/e2"
+check "explain: nothing signed or audited" test "$(wc -l < "$env_dir/audit.log")" -eq "$lines_before"
+check "explain: usage" expect_exit 2 "$work/e3" ctl policy explain --key polygon-dev --operation dev --evm-message 0x00
+
 # the audit log: every sign left a record; a changed line breaks the chain there
 ctl sign --key polygon-dev --operation dev --evm-message 0x01 > /dev/null
 ctl sign --key polygon-dev --operation dev --evm-message 0x02 > /dev/null
