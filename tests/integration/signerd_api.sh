@@ -290,9 +290,26 @@ out=$(api polygon-adapter POST $p "$spend")
 check "spend: 3000 of 2500 refused" jq -e '.error.code == "policy_denied" and .error.reason == "spend_limit_exceeded"
   and (.error.rule | startswith("spend_limits[0]"))' <<<"${out#* }"
 check "spend: recorded in the audit log" grep -q '"spends":\[{"amount":"1000","asset":"erc20:0x00000000000000000000000000000000000000cc"}\]\|"spends":\[{"asset":"erc20:0x00000000000000000000000000000000000000cc","amount":"1000"}\]' "$env_dir/audit.log"
-stop
+kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
 start
-check "spend: the window survives a restart" expect 403 policy_denied polygon-adapter POST $p "$spend"
+check "spend: the window survives kill -9 and a restart" expect 403 policy_denied polygon-adapter POST $p "$spend"
+
+# --- a reload racing with live traffic: every answer is a signature or a refusal, never a 5xx ---
+cp "$env_dir/policy.yaml" "$work/policy.a"
+sed 's/per_minute: 6/per_minute: 7/' "$work/policy.a" > "$work/policy.b"
+mkdir -p "$work/race"
+for i in $(seq 1 40); do
+  ( api polygon-adapter POST $p "$msg" | cut -d' ' -f1 > "$work/race/$i" ) &
+  if (( i % 8 == 0 )); then
+    if (( i % 16 == 0 )); then cp "$work/policy.a" "$env_dir/policy.yaml"; else cp "$work/policy.b" "$env_dir/policy.yaml"; fi
+    kill -HUP "$pid"
+  fi
+done
+wait_for_race() { for _ in $(seq 1 100); do [[ $(ls "$work/race" | wc -l) -ge 40 ]] && return 0; sleep 0.1; done; }
+wait_for_race; sleep 0.5
+check "reload race: 40 answers, all 200" test "$(cat "$work/race/"* | grep -c '^200$')" -eq 40
+check "reload race: still serving" kill -0 "$pid"
+cp "$work/policy.a" "$env_dir/policy.yaml"; kill -HUP "$pid"; sleep 0.3
 
 # --- the audit log cannot be written: 503 at once, readyz 503, metric up, no signature ---
 # (signerd runs with a file-size limit just past the log's size: a record or two fit, then the
