@@ -111,6 +111,7 @@ check "refusal says why on stderr" grep -q "^signerctl: sign: .*(invalid_payload
 
 # policy: lint, and a sign no grant allows
 check "dev policy lints" expect_exit 0 "$work/p1" "$signerctl" policy lint "$env_dir/policy.yaml"
+check "the documented platform policy lints" expect_exit 0 "$work/p0" "$signerctl" policy lint "$root/docs/examples/platform-policy.yaml"
 printf 'grants:\n  - client: ghost\n    key: k\n    operations: [dev]\n' > "$work/bad-policy.yaml"
 check "bad policy fails lint" expect_exit 1 "$work/p2" "$signerctl" policy lint "$work/bad-policy.yaml"
 check "lint says FILE:LINE" grep -q "^$work/bad-policy.yaml:2: client 'ghost' is not defined" "$work/p2"
