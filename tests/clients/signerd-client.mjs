@@ -33,7 +33,9 @@ async function waitFor(url, ms) {
   throw new Error(`${url} did not answer within ${ms} ms`);
 }
 
-export async function devEnv() {
+// devEnv(policyExtra): policyExtra (YAML text) is appended to the environment's policy before
+// signerd starts.
+export async function devEnv(policyExtra = "") {
   const dir = mkdtempSync(join(tmpdir(), "signer-clients-"));
   const apiPort = 20000 + Math.floor(Math.random() * 20000);
   const opsPort = apiPort + 1;
@@ -42,6 +44,7 @@ export async function devEnv() {
     stdio: ["ignore", "ignore", "inherit"],
   });
   const config = join(dir, "env/signerd.yaml");
+  if (policyExtra) writeFileSync(join(dir, "env/policy.yaml"), policyExtra, { flag: "a" });
   const ctl = (...args) => spawnSync(signerctl, ["--config", config, ...args], { encoding: "utf8" });
   const keys = JSON.parse(ctl("key", "list", "--json").stdout).keys;
   let daemon = null;
