@@ -298,16 +298,17 @@ check "spend: the window survives kill -9 and a restart" expect 403 policy_denie
 cp "$env_dir/policy.yaml" "$work/policy.a"
 sed 's/per_minute: 6/per_minute: 7/' "$work/policy.a" > "$work/policy.b"
 mkdir -p "$work/race"
+race_pids=()
 for i in $(seq 1 40); do
   ( api polygon-adapter POST $p "$msg" | cut -d' ' -f1 > "$work/race/$i" ) &
+  race_pids+=($!)
   if (( i % 8 == 0 )); then
     if (( i % 16 == 0 )); then cp "$work/policy.a" "$env_dir/policy.yaml"; else cp "$work/policy.b" "$env_dir/policy.yaml"; fi
     kill -HUP "$pid"
   fi
 done
-wait_for_race() { for _ in $(seq 1 100); do [[ $(ls "$work/race" | wc -l) -ge 40 ]] && return 0; sleep 0.1; done; }
-wait_for_race; sleep 0.5
-check "reload race: 40 answers, all 200" test "$(cat "$work/race/"* | grep -c '^200$')" -eq 40
+wait "${race_pids[@]}" 2>/dev/null || true
+check "reload race: 40 answers, all 200 ($(sort "$work/race/"* | uniq -c | tr -s " \n" " "))" test "$(cat "$work/race/"* | grep -c '^200$')" -eq 40
 check "reload race: still serving" kill -0 "$pid"
 cp "$work/policy.a" "$env_dir/policy.yaml"; kill -HUP "$pid"; sleep 0.3
 
