@@ -90,6 +90,7 @@ static int policy_grant_load(struct ydoc *d, yaml_node_t *node, struct policy *p
 	if (!name_valid(text))
 		return ydoc_fail(d, v, "key name '%s' must be [a-z0-9][a-z0-9-]{0,62}", text);
 	g->key = strdup(text);
+	g->key_line = ydoc_line(v);
 	ops = ydoc_map_get(d, node, "operations");
 	if (ops == NULL || ops->type != YAML_SEQUENCE_NODE ||
 	    ops->data.sequence.items.top == ops->data.sequence.items.start)
@@ -392,4 +393,11 @@ bool policy_operation_named(const struct policy *p, const char *operation)
 			if (strcmp(p->grants[i].operations[k], operation) == 0)
 				return true;
 	return false;
+}
+
+void policy_keys_foreach(const struct policy *p,
+			 void (*cb)(const char *key, unsigned long line, void *ctx), void *ctx)
+{
+	for (size_t i = 0; i < p->n_grants; i++)
+		cb(p->grants[i].key, p->grants[i].key_line, ctx);
 }

@@ -46,6 +46,10 @@ const char *policy_client_for(const struct policy *p, const struct policy_peer *
 SG_MUST_CHECK int policy_authorize(const struct policy *p, const char *client, const char *key,
 				   const char *operation, const char **rule);
 
+/* Every key a grant names, with its line (for checking them against a token). */
+void policy_keys_foreach(const struct policy *p,
+			 void (*cb)(const char *key, unsigned long line, void *ctx), void *ctx);
+
 /* Whether any grant names this operation. */
 bool policy_operation_named(const struct policy *p, const char *operation);
 

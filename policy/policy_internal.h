@@ -26,6 +26,7 @@ struct policy_client {
 struct policy_grant {
 	char *client;
 	char *key;
+	unsigned long key_line;
 	char **operations;
 	size_t n_operations;
 	char rule[48]; /* "grants[0] line 7" */

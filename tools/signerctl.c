@@ -34,7 +34,8 @@ static const char usage_text[] =
 	"                | --evm-typed-data FILE\n"
 	"                                                       sign locally, as client 'local'\n"
 	"  audit verify FILE                                    check the audit log's hash chain\n"
-	"  policy lint FILE                                     check a policy file\n"
+	"  policy lint FILE                                     check a policy file (and, with a\n"
+	"                                                       config, its keys in the token)\n"
 	"  policy explain --client C --key K --operation O PAYLOAD [--json]\n"
 	"                                                       each check and its outcome, without\n"
 	"                                                       signing\n"
@@ -57,6 +58,7 @@ static int fail(int code, const char *what)
 
 struct ctl {
 	const char *config_path;
+	bool config_explicit; /* --config or $SIGNER_CONFIG given */
 	struct signer_config cfg;
 	bool cfg_loaded;
 	struct keystore *ks;
@@ -372,20 +374,52 @@ static int cmd_policy_explain(struct ctl *ctl, const char *client, const char *k
 	return rc;
 }
 
-/* Exit 0 when the policy is sound; 1 with "FILE:LINE: message" otherwise. */
-static int cmd_policy_lint(const char *path)
+struct lint_keys {
+	struct keystore *ks;
+	const char *path;
+	const char *label;
+	int problems;
+};
+
+static void lint_key(const char *key, unsigned long line, void *ctx)
+{
+	struct lint_keys *lk = ctx;
+	struct ks_key k;
+
+	if (ks_key_get(lk->ks, key, 0, &k) == SG_OK)
+		return;
+	fprintf(stderr, "%s:%lu: key '%s' is not in token '%s'\n", lk->path, line, key, lk->label);
+	lk->problems++;
+}
+
+/* Exit 0 when the policy is sound; 1 with "FILE:LINE: message" otherwise. With a config (the
+ * --config option or $SIGNER_CONFIG), the keys the grants name are looked up in its token too. */
+static int cmd_policy_lint(struct ctl *ctl, const char *path, bool with_token)
 {
 	struct policy *p;
+	struct lint_keys lk = {NULL, path, NULL, 0};
 	int r = policy_load(path, &p);
 
 	if (r != SG_OK) {
 		fprintf(stderr, "%s\n", sg_errmsg(r));
 		return EXIT_FAILURE;
 	}
-	printf("%s: %zu clients, %zu grants: no problems found\n", path, policy_client_count(p),
-	       policy_grant_count(p));
+	if (with_token) {
+		if ((r = ctl_keystore(ctl)) != SG_OK) {
+			policy_free(p);
+			return fail(r, "policy lint: the token");
+		}
+		lk.ks = ctl->ks;
+		lk.label = ctl->cfg.token.label;
+		policy_keys_foreach(p, lint_key, &lk);
+	}
+	if (lk.problems == 0)
+		printf("%s: %zu clients, %zu grants: no problems found%s\n", path,
+		       policy_client_count(p), policy_grant_count(p),
+		       with_token ? " (keys checked against the token)"
+				  : " (keys not checked: no --config)");
 	policy_free(p);
-	return EXIT_SUCCESS;
+	return lk.problems == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 /* Exit 0 when the chain holds; 1 with "FILE:LINE: what" for the first bad line. */
@@ -529,7 +563,7 @@ static int run(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(group, "policy") == 0 && strcmp(verb, "lint") == 0) {
 		if (optind != argc - 1 || as_json)
 			return usage("policy lint needs one FILE");
-		return cmd_policy_lint(argv[optind]);
+		return cmd_policy_lint(ctl, argv[optind], ctl->config_explicit);
 	}
 	if (strcmp(group, "audit") == 0 && strcmp(verb, "verify") == 0) {
 		if (optind != argc - 1 || as_json)
@@ -570,6 +604,8 @@ int main(int argc, char **argv)
 		}
 	}
 	ctl.config_path = signer_config_path(config_arg);
+	ctl.config_explicit = config_arg != NULL ||
+			      (getenv("SIGNER_CONFIG") != NULL && getenv("SIGNER_CONFIG")[0] != '\0');
 	rc = run(&ctl, argc - optind, argv + optind);
 	signer_close(ctl.signer);
 	ks_close(ctl.ks);

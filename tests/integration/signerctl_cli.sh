@@ -112,6 +112,10 @@ check "refusal says why on stderr" grep -q "^signerctl: sign: .*(invalid_payload
 # policy: lint, and a sign no grant allows
 check "dev policy lints" expect_exit 0 "$work/p1" "$signerctl" policy lint "$env_dir/policy.yaml"
 check "the documented platform policy lints" expect_exit 0 "$work/p0" "$signerctl" policy lint "$root/docs/examples/platform-policy.yaml"
+check "with a config, keys are looked up in the token" expect_exit 0 "$work/p01" ctl policy lint "$env_dir/policy.yaml"
+check "and said so" grep -q "keys checked against the token" "$work/p01"
+check "a key the token lacks" expect_exit 1 "$work/p02" ctl policy lint "$root/docs/examples/platform-policy.yaml"
+check "is named with its line" grep -q "platform-policy.yaml:[0-9]*: key 'solana-org' is not in token 'signerd-dev'" "$work/p02"
 printf 'grants:\n  - client: ghost\n    key: k\n    operations: [dev]\n' > "$work/bad-policy.yaml"
 check "bad policy fails lint" expect_exit 1 "$work/p2" "$signerctl" policy lint "$work/bad-policy.yaml"
 check "lint says FILE:LINE" grep -q "^$work/bad-policy.yaml:2: client 'ghost' is not defined" "$work/p2"
