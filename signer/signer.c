@@ -72,6 +72,13 @@ struct spend_reservation {
 };
 static _Thread_local struct spend_reservation current_spends;
 
+/* The rate-limit token the request in progress on this thread took, given back when no
+ * signature leaves: a bucket counts signatures, as its replay from the audit log does. */
+static _Thread_local struct {
+	bool taken;
+	struct policy_rate_limit limit;
+} current_rate;
+
 static void u256_add(uint8_t acc[32], const uint8_t v[32], int sign)
 {
 	int carry = 0;
@@ -156,6 +163,26 @@ static double wall_seconds(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Gives back the token this thread's request took (it did not end in a signature). */
+static void rate_refund(struct signer *s)
+{
+	if (!current_rate.taken)
+		return;
+	pthread_mutex_lock(&s->rate_mu);
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		struct rate_bucket *b = &s->buckets[i];
+
+		if (strcmp(b->client, current_rate.limit.client) == 0 &&
+		    strcmp(b->operation, current_rate.limit.operation) == 0) {
+			b->tokens += 1.0;
+			if (b->tokens > (double)current_rate.limit.burst)
+				b->tokens = (double)current_rate.limit.burst;
+		}
+	}
+	pthread_mutex_unlock(&s->rate_mu);
+	current_rate.taken = false;
 }
 
 /* The tokens a bucket holds at time now, without taking one (burst when it has none yet). */
@@ -979,7 +1006,10 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 			}
 		}
 		pthread_rwlock_unlock(&s->policy_lock);
-		if (limited && !rate_take(s, &limit, wall_seconds(), &wait)) {
+		if (limited && rate_take(s, &limit, wall_seconds(), &wait)) {
+			current_rate.taken = true;
+			current_rate.limit = limit;
+		} else if (limited) {
 			r = refuse(err, sg_fail(SG_ERR_PERMISSION, "rate limited"), 429, "rate_limited",
 				   "client '%s' may sign for '%s' %llu times a minute (burst %llu); "
 				   "retry later",
@@ -1132,6 +1162,7 @@ static int signer_sign_audited(struct signer *s, const struct signer_request *re
 	int r, ar;
 
 	current_spends.active = false;
+	current_rate.taken = false;
 	r = signer_sign_checked(s, req, res, err, &seen);
 	if (r == SG_OK) {
 		/* durable before done: the record is on disk before the signature leaves */
@@ -1155,6 +1186,7 @@ static int signer_sign_audited(struct signer *s, const struct signer_request *re
 		json_decref(rec);
 		if (ar != SG_OK) {
 			spend_release(s);
+			rate_refund(s);
 			signer_result_free(res);
 			memset(res->signature, 0, sizeof(res->signature));
 			return refuse(err, ar, 503, "unavailable",
@@ -1165,6 +1197,7 @@ static int signer_sign_audited(struct signer *s, const struct signer_request *re
 		return SG_OK;
 	}
 	spend_release(s); /* reserved, then refused later (the token, say) */
+	rate_refund(s);
 	rec = audit_record(req, &seen, decision_of(err->status),
 			   err->reason[0] != '\0' ? err->reason : err->code, err->rule, NULL, 0);
 	ar = rec == NULL ? SG_ERR_NOMEM : audit_append(s->audit, rec, audit_id);
