@@ -745,8 +745,8 @@ static bool abi_address(const uint8_t *word, const uint8_t **addr)
 
 /* ERC-20 transfer(address,uint256) a9059cbb, approve(address,uint256) 095ea7b3,
  * transferFrom(address,address,uint256) 23b872dd, to a token the rules name. */
-static void check_erc20(const struct evm_rules *e, const char *op, const struct evm_tx *tx,
-			struct policy_decision *d)
+static void check_erc20(const struct evm_rules *e, const struct evm_recipient *rc, const char *op,
+			const struct evm_tx *tx, struct policy_decision *d)
 {
 	static const uint8_t transfer[4] = {0xa9, 0x05, 0x9c, 0xbb};
 	static const uint8_t approve[4] = {0x09, 0x5e, 0xa7, 0xb3};
@@ -761,15 +761,32 @@ static void check_erc20(const struct evm_rules *e, const char *op, const struct 
 	for (size_t i = 0; i < e->n_erc20 && t == NULL; i++)
 		if (memcmp(e->erc20[i].token, tx->to, 20) == 0)
 			t = &e->erc20[i];
-	if (t == NULL || tx->data_len < 4)
+	if (t == NULL)
 		return;
+	if (tx->data_len < 4) {
+		if (tx->data_len > 0)
+			deny(d, "evm.erc20_malformed", op, "evm.erc20", t->line,
+			     "the call to the token is shorter than a selector");
+		return; /* plain value to a token contract: the value cap decides */
+	}
 	is_approve = memcmp(tx->data, approve, 4) == 0;
-	if (memcmp(tx->data, transfer, 4) == 0 || is_approve)
+	if (memcmp(tx->data, transfer, 4) == 0 || is_approve) {
 		want = 4 + 64;
-	else if (memcmp(tx->data, transfer_from, 4) == 0)
+	} else if (memcmp(tx->data, transfer_from, 4) == 0) {
 		want = 4 + 96;
-	else
-		return; /* other calls: the recipient's selectors decide */
+	} else {
+		/* increaseAllowance, transferAndCall, permit, ...: not read here, so refused unless
+		 * the recipient entry lists the selector itself */
+		bool listed = false;
+
+		for (size_t k = 0; rc != NULL && !rc->any_selector && k < rc->n_selectors; k++)
+			listed |= memcmp(rc->selectors[k], tx->data, 4) == 0;
+		if (!listed)
+			deny(d, "evm.erc20_call_not_allowed", op, "evm.erc20", t->line,
+			     "this call to the token is not transfer, approve or transferFrom, and "
+			     "its selector is not listed for the token");
+		return;
+	}
 	args = tx->data + 4;
 	if (tx->data_len != want || !abi_address(args + (want == 100 ? 32 : 0), &who) ||
 	    (want == 100 && !abi_address(args, &from))) {
@@ -810,6 +827,7 @@ void policy_check_evm_tx(const struct policy *p, const char *op, const struct ev
 {
 	const struct policy_rules *pr = rules_for(p, op);
 	const struct evm_rules *e;
+	const struct evm_recipient *rc = NULL;
 	uint8_t chain[32];
 	char text[80];
 	bool chain_ok = false;
@@ -837,8 +855,6 @@ void policy_check_evm_tx(const struct policy *p, const char *op, const struct ev
 			deny(d, "evm.create_not_allowed", op, "evm.allow_create", e->line,
 			     "contract creation is not allowed for operation '%s'", op);
 	} else if (!e->any_recipient) {
-		const struct evm_recipient *rc = NULL;
-
 		for (size_t i = 0; i < e->n_recipients && rc == NULL; i++)
 			if (memcmp(e->recipients[i].addr, tx->to, 20) == 0)
 				rc = &e->recipients[i];
@@ -867,7 +883,7 @@ void policy_check_evm_tx(const struct policy *p, const char *op, const struct ev
 	}
 	if (!d->allowed)
 		return;
-	check_erc20(e, op, tx, d);
+	check_erc20(e, rc, op, tx, d);
 	if (!d->allowed)
 		return;
 	if (tx->has_access_list && tx->access_list_addresses > 0 && !e->allow_access_list) {
@@ -950,9 +966,10 @@ static const uint8_t spl_token_2022_program[32] = {
 	0x06, 0xdd, 0xf6, 0xe1, 0xee, 0x75, 0x8f, 0xde, 0x18, 0x42, 0x5d, 0xbc, 0xe4, 0x6c, 0xcd, 0xda,
 	0xb6, 0x1a, 0xfc, 0x4d, 0x83, 0xb9, 0x0d, 0x27, 0xfe, 0xbd, 0xf9, 0x28, 0xd8, 0xa1, 0x8b, 0xfc};
 
-/* Transfer (3) and Approve (4) do not name the mint, so they are refused; TransferChecked (12)
- * and ApproveChecked (13) carry it at account 1: it must be allowed, the amount within its cap.
- * Other token instructions pass (the program allowlist decides). */
+/* Only TransferChecked (12) and ApproveChecked (13), which carry the mint at account 1 (it must
+ * be allowed, the amount within its cap), Revoke (5) and SyncNative (17). Transfer (3) and
+ * Approve (4) do not name the mint; everything else (SetAuthority, CloseAccount, Burn, the
+ * Token-2022 extensions) is refused. */
 static void check_spl(const struct sol_rules *s, const char *op, const struct sol_message *m,
 		      const struct sol_instruction *ix, size_t i, struct policy_decision *d)
 {
@@ -960,7 +977,12 @@ static void check_spl(const struct sol_rules *s, const char *op, const struct so
 	const struct spl_rule *rule = NULL;
 	uint64_t amount;
 
-	if (ix->data_len < 1)
+	if (ix->data_len < 1) {
+		deny(d, "solana.spl_malformed", op, "solana.spl", s->line,
+		     "instruction %zu is an empty token instruction", i);
+		return;
+	}
+	if (ix->data[0] == 5 || ix->data[0] == 17)
 		return;
 	if (ix->data[0] == 3 || ix->data[0] == 4) {
 		deny(d, "solana.spl_mint_unknown", op, "solana.spl", s->line,
@@ -968,8 +990,12 @@ static void check_spl(const struct sol_rules *s, const char *op, const struct so
 		     i, ix->data[0] == 3 ? "Transfer" : "Approve");
 		return;
 	}
-	if (ix->data[0] != 12 && ix->data[0] != 13)
+	if (ix->data[0] != 12 && ix->data[0] != 13) {
+		deny(d, "solana.spl_instruction_not_allowed", op, "solana.spl", s->line,
+		     "instruction %zu is a token instruction (kind %u) these rules do not allow", i,
+		     ix->data[0]);
 		return;
+	}
 	if (ix->data_len != 10 || ix->n_accounts < 4 ||
 	    (mint = sol_message_key(m, ix->accounts[1])) == NULL) {
 		deny(d, "solana.spl_malformed", op, "solana.spl", s->line,
@@ -1041,12 +1067,26 @@ void policy_check_solana(const struct policy *p, const char *op, const struct so
 			     "instruction %zu calls program %s, which is not allowed", i, b58);
 			return;
 		}
-		/* System Program: Transfer (2) and CreateAccount (0) move lamports */
-		if (memcmp(prog, system_program, 32) == 0 && ix->data_len >= 12) {
-			uint32_t kind = (uint32_t)ix->data[0] | (uint32_t)ix->data[1] << 8 |
-					(uint32_t)ix->data[2] << 16 | (uint32_t)ix->data[3] << 24;
-			uint64_t lamports = le64(ix->data + 4);
+		/* System Program: only CreateAccount (0), Transfer (2), AdvanceNonceAccount (4) and
+		 * Allocate (8) are allowed; the others move lamports or ownership in ways these
+		 * rules do not read (Assign, the WithSeed forms, nonce withdrawals) */
+		if (memcmp(prog, system_program, 32) == 0) {
+			uint32_t kind = ix->data_len >= 4 ? (uint32_t)ix->data[0] |
+								    (uint32_t)ix->data[1] << 8 |
+								    (uint32_t)ix->data[2] << 16 |
+								    (uint32_t)ix->data[3] << 24
+							  : UINT32_MAX;
+			uint64_t lamports = ix->data_len >= 12 ? le64(ix->data + 4) : 0;
 
+			if (!((kind == 0 && ix->data_len >= 52) || (kind == 2 && ix->data_len >= 12) ||
+			      kind == 4 || kind == 8)) {
+				deny(d, "solana.system_instruction_not_allowed", op, "solana.programs",
+				     s->programs_line,
+				     "instruction %zu is a System Program instruction (kind %u) these "
+				     "rules do not allow",
+				     i, kind);
+				return;
+			}
 			if ((kind == 2 || kind == 0) && s->has_max_lamports &&
 			    lamports > s->max_lamports) {
 				deny(d, "solana.lamports_exceeded", op,
@@ -1071,15 +1111,15 @@ void policy_check_solana(const struct policy *p, const char *op, const struct so
 				}
 			}
 		}
-		/* SPL Token and Token-2022 */
-		if (s->has_spl && (memcmp(prog, spl_token_program, 32) == 0 ||
-				   memcmp(prog, spl_token_2022_program, 32) == 0)) {
+		/* SPL Token and Token-2022 (whenever the program allowlist lets them in) */
+		if (memcmp(prog, spl_token_program, 32) == 0 ||
+		    memcmp(prog, spl_token_2022_program, 32) == 0) {
 			check_spl(s, op, m, ix, i, d);
 			if (!d->allowed)
 				return;
 		}
 		/* Compute Budget: SetComputeUnitPrice (3), micro-lamports per unit */
-		if (memcmp(prog, compute_budget_program, 32) == 0 && ix->data_len == 9 &&
+		if (memcmp(prog, compute_budget_program, 32) == 0 && ix->data_len >= 9 &&
 		    ix->data[0] == 3 && s->has_max_cu_price &&
 		    le64(ix->data + 1) > s->max_cu_price) {
 			deny(d, "solana.compute_unit_price_exceeded", op,
@@ -1161,9 +1201,11 @@ static int rules_window(struct ydoc *d, yaml_node_t *node, uint64_t *seconds)
 
 	if (r != SG_OK)
 		return r;
-	n = strtoull(text, &end, 10);
-	if (end == text || n == 0)
+	if (!isdigit((unsigned char)text[0]))
 		return ydoc_fail(d, node, "window '%s' must be a number of s, m, h or d", text);
+	n = strtoull(text, &end, 10);
+	if (end == text || n == 0 || n > 7 * 86400)
+		return ydoc_fail(d, node, "window '%s' must be from 1m to 7d", text);
 	switch (*end) {
 	case 's': *seconds = n; break;
 	case 'm': *seconds = n * 60; break;
@@ -1239,6 +1281,14 @@ int policy_spend_limits_load(struct ydoc *d, yaml_node_t *node, struct policy *p
 			return ydoc_fail(d, item, "a spend limit needs max (base units, decimal)");
 		if ((r = rules_u256(d, v, "max", sl->max)) != SG_OK)
 			return r;
+		for (size_t k = 0; k < p->n_spend_limits; k++)
+			if (strcmp(p->spend_limits[k].key, sl->key) == 0 &&
+			    strcmp(p->spend_limits[k].asset, sl->asset) == 0 &&
+			    p->spend_limits[k].window_seconds == sl->window_seconds)
+				return ydoc_fail(d, item,
+						 "a spend limit for %s / %s over this window is already "
+						 "given",
+						 sl->key, sl->asset);
 		if (snprintf(sl->rule, sizeof(sl->rule), "spend_limits[%zu] (line %lu)", i,
 			     ydoc_line(item)) < 0)
 			sl->rule[0] = '\0';
@@ -1294,8 +1344,17 @@ static void u64_be32(uint64_t v, uint8_t out[32])
 
 bool policy_spends_evm(const struct evm_tx *tx, struct policy_spend *out, size_t *n)
 {
-	static const uint8_t transfer[4] = {0xa9, 0x05, 0x9c, 0xbb};
-	static const uint8_t transfer_from[4] = {0x23, 0xb8, 0x72, 0xdd};
+	/* ERC-20 transfer, transferFrom, approve and increaseAllowance: what a token call can
+	 * spend (or let someone else spend) */
+	static const struct {
+		uint8_t selector[4];
+		size_t len;
+	} calls[] = {
+		{{0xa9, 0x05, 0x9c, 0xbb}, 68},
+		{{0x23, 0xb8, 0x72, 0xdd}, 100},
+		{{0x09, 0x5e, 0xa7, 0xb3}, 68},
+		{{0x39, 0x50, 0x93, 0x51}, 68},
+	};
 	uint8_t v[32];
 
 	*n = 0;
@@ -1304,14 +1363,20 @@ bool policy_spends_evm(const struct evm_tx *tx, struct policy_spend *out, size_t
 		if (!spend_add(out, n, "native", v))
 			return false;
 	}
-	if (!tx->is_create && ((tx->data_len == 68 && memcmp(tx->data, transfer, 4) == 0) ||
-			       (tx->data_len == 100 && memcmp(tx->data, transfer_from, 4) == 0))) {
+	if (tx->is_create || tx->data_len < 4)
+		return true;
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
 		char asset[POLICY_ASSET_MAX], addr[EVM_ADDRESS_TEXT_LEN];
 
+		if (memcmp(tx->data, calls[i].selector, 4) != 0)
+			continue;
+		/* trailing bytes (which Solidity ignores) leave the amount where it is not read
+		 * here: refuse to guess */
+		if (tx->data_len != calls[i].len)
+			return false;
 		addr_evm_checksum(tx->to, addr);
 		snprintf(asset, sizeof(asset), "erc20:%s", addr);
-		if (!spend_add(out, n, asset, tx->data + tx->data_len - 32))
-			return false;
+		return spend_add(out, n, asset, tx->data + tx->data_len - 32);
 	}
 	return true;
 }
@@ -1324,19 +1389,40 @@ bool policy_spends_solana(const struct sol_message *m, struct policy_spend *out,
 		const uint8_t *prog = sol_instruction_program(m, ix);
 		uint8_t v[32];
 
-		if (memcmp(prog, system_program, 32) == 0 && ix->data_len >= 12 &&
-		    (ix->data[0] == 2 || ix->data[0] == 0) && ix->data[1] == 0 && ix->data[2] == 0 &&
-		    ix->data[3] == 0) {
-			u64_be32(le64(ix->data + 4), v);
-			if (!spend_add(out, n, "native", v))
+		if (memcmp(prog, system_program, 32) == 0) {
+			uint32_t kind;
+
+			if (ix->data_len < 4)
 				return false;
-		} else if ((memcmp(prog, spl_token_program, 32) == 0 ||
-			    memcmp(prog, spl_token_2022_program, 32) == 0) &&
-			   ix->data_len == 10 && ix->data[0] == 12 && ix->n_accounts >= 4) {
-			const uint8_t *mint = sol_message_key(m, ix->accounts[1]);
+			kind = (uint32_t)ix->data[0] | (uint32_t)ix->data[1] << 8 |
+			       (uint32_t)ix->data[2] << 16 | (uint32_t)ix->data[3] << 24;
+			if (kind == 0 || kind == 2) {
+				if (ix->data_len < 12)
+					return false;
+				u64_be32(le64(ix->data + 4), v);
+				if (!spend_add(out, n, "native", v))
+					return false;
+			} else if (kind == 3 || kind == 5 || kind == 11) {
+				return false; /* WithSeed and nonce withdrawals: not read here */
+			}
+		} else if (memcmp(prog, spl_token_program, 32) == 0 ||
+			   memcmp(prog, spl_token_2022_program, 32) == 0) {
+			const uint8_t *mint;
 			char asset[POLICY_ASSET_MAX] = "spl:", b58[64];
 
-			if (mint == NULL || addr_solana_encode(mint, b58, sizeof(b58)) != SG_OK)
+			if (ix->data_len < 1)
+				return false;
+			if (ix->data[0] != 12 && ix->data[0] != 13) {
+				/* Transfer and Approve name no mint; the Token-2022 fee and
+				 * confidential transfers are not read here */
+				if (ix->data[0] == 3 || ix->data[0] == 4 || ix->data[0] == 26 ||
+				    ix->data[0] == 27)
+					return false;
+				continue;
+			}
+			if (ix->data_len < 10 || ix->n_accounts < 4 ||
+			    (mint = sol_message_key(m, ix->accounts[1])) == NULL ||
+			    addr_solana_encode(mint, b58, sizeof(b58)) != SG_OK)
 				return false; /* a mint the signer cannot see: refuse */
 			if (snprintf(asset + 4, sizeof(asset) - 4, "%s", b58) < 0)
 				return false;

@@ -48,6 +48,7 @@ struct signer {
 	pthread_mutex_t spend_mu;     /* the running sums of the spend limits */
 	struct spend_track *tracks;
 	size_t n_tracks;
+	double spend_clock;           /* the latest time seen: a clock stepping back is ignored */
 };
 
 /* The running sum of one (key, asset, window): 61 buckets of window/60 seconds each, so the
@@ -143,8 +144,9 @@ static void spend_track_total(const struct spend_track *t, double now, uint8_t t
 	int64_t cur = spend_slot_index(t, now);
 
 	memset(total, 0, 32);
+	/* buckets "in the future" (a clock that stepped back) count too */
 	for (int k = 0; k < SPEND_SLOTS; k++)
-		if (t->index[k] <= cur && t->index[k] > cur - SPEND_SLOTS)
+		if (t->index[k] != INT64_MIN && t->index[k] > cur - SPEND_SLOTS)
 			u256_add(total, t->sum[k], 1);
 }
 
@@ -320,6 +322,8 @@ static void spends_replay(struct signer *s, json_t *rec, double t)
 
 	if (key == NULL)
 		return;
+	if (t > wall_seconds())
+		t = wall_seconds(); /* a record from "the future": count it now */
 	json_array_foreach(json_object_get(rec, "spends"), i, item) {
 		const char *asset = json_string_value(json_object_get(item, "asset"));
 		uint8_t amount[32];
@@ -547,6 +551,18 @@ static int refuse_content(struct signer_error *err, const struct policy_decision
 	return r;
 }
 
+/* Whether any spend limit of the policy in force names this key. */
+static bool key_has_spend_limits(struct signer *s, const char *key)
+{
+	bool found = false;
+
+	pthread_rwlock_rdlock(&s->policy_lock);
+	for (size_t i = 0; i < policy_spend_limit_count(s->policy) && !found; i++)
+		found = strcmp(policy_spend_limit_at(s->policy, i)->key, key) == 0;
+	pthread_rwlock_unlock(&s->policy_lock);
+	return found;
+}
+
 /* Checks the spends of a payload against every spend limit on (key, asset) and, when all fit,
  * reserves them (released again if the signature then does not leave). */
 static int spend_reserve(struct signer *s, const char *key, const struct policy_spend *spends,
@@ -558,6 +574,9 @@ static int spend_reserve(struct signer *s, const char *key, const struct policy_
 	memset(&current_spends, 0, sizeof(current_spends));
 	pthread_rwlock_rdlock(&s->policy_lock);
 	pthread_mutex_lock(&s->spend_mu);
+	if (now < s->spend_clock)
+		now = s->spend_clock;
+	s->spend_clock = now;
 	for (size_t pass = 0; pass < 2 && r == SG_OK; pass++) {
 		for (size_t i = 0; i < policy_spend_limit_count(s->policy) && r == SG_OK; i++) {
 			const struct policy_spend_limit *sl = policy_spend_limit_at(s->policy, i);
@@ -716,7 +735,9 @@ static int sign_solana(struct signer *s, const struct ks_key *key,
 		struct policy_spend spends[POLICY_SPENDS_MAX];
 		size_t n_spends;
 
-		if (!policy_spends_solana(&m, spends, &n_spends)) {
+		/* spends that cannot be read are refused where a spend limit watches the key */
+		if (!policy_spends_solana(&m, spends, &n_spends) &&
+		    key_has_spend_limits(s, key->name)) {
 			struct policy_decision d = {false, "spend_unreadable", "spend_limits",
 						    "the message's spends cannot be read"};
 
@@ -836,7 +857,8 @@ static int sign_evm_transaction(struct signer *s, const struct ks_key *key,
 		struct policy_spend spends[POLICY_SPENDS_MAX];
 		size_t n_spends;
 
-		if (!policy_spends_evm(&tx, spends, &n_spends)) {
+		if (!policy_spends_evm(&tx, spends, &n_spends) &&
+		    key_has_spend_limits(s, key->name)) {
 			struct policy_decision d = {false, "spend_unreadable", "spend_limits",
 						    "the transaction's spends cannot be read"};
 
@@ -1515,8 +1537,18 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
 			    d.message);
 		allowed &= d.allowed;
-		if (policy_spends_solana(&m, spends, &n))
+		if (policy_spends_solana(&m, spends, &n)) {
 			allowed &= explain_spends(s, key.name, spends, n, checks);
+		} else {
+			bool watched = false;
+
+			for (size_t k = 0; k < policy_spend_limit_count(s->policy); k++)
+				watched |= strcmp(policy_spend_limit_at(s->policy, k)->key, key.name) == 0;
+			explain_add(checks, "spend_limit", watched ? "deny" : "none", NULL,
+				    watched ? "spend_unreadable" : NULL,
+				    "the message's spends cannot be read");
+			allowed &= !watched;
+		}
 		sol_message_free(&m);
 		break;
 	}
@@ -1539,8 +1571,18 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
 			    d.message);
 		allowed &= d.allowed;
-		if (policy_spends_evm(&tx, spends, &n))
+		if (policy_spends_evm(&tx, spends, &n)) {
 			allowed &= explain_spends(s, key.name, spends, n, checks);
+		} else {
+			bool watched = false;
+
+			for (size_t k = 0; k < policy_spend_limit_count(s->policy); k++)
+				watched |= strcmp(policy_spend_limit_at(s->policy, k)->key, key.name) == 0;
+			explain_add(checks, "spend_limit", watched ? "deny" : "none", NULL,
+				    watched ? "spend_unreadable" : NULL,
+				    "the transaction's spends cannot be read");
+			allowed &= !watched;
+		}
 		break;
 	}
 	case SIGNER_PAYLOAD_EVM_MESSAGE:

@@ -142,7 +142,7 @@ static void check_evm(const struct evm_case *c, size_t i)
 	struct rlp_buf b = {0};
 	struct evm_tx tx;
 	struct policy_decision d;
-	uint8_t to[20], data[160];
+	uint8_t to[20], data[200];
 	size_t data_len = 0;
 	int r;
 
@@ -251,7 +251,12 @@ static void test_evm(void **state)
 		{2, 137, TOKEN, "23b872dd" W_OTHER W_MINTER W_1, 0, 60000, 1, 1, false, "evm.erc20_recipient_not_allowed"},
 		{2, 137, TOKEN, "a9059cbb" W_OTHER, 0, 60000, 1, 1, false, "evm.erc20_malformed"},
 		{2, 137, TOKEN, "a9059cbb" W_DIRTY W_1, 0, 60000, 1, 1, false, "evm.erc20_malformed"},
-		{2, 137, TOKEN, "313ce567", 0, 60000, 1, 1, false, NULL}, /* decimals(): not a transfer */
+		/* other calls to a token with an erc20 rule: refused unless listed */
+		{2, 137, TOKEN, "313ce567", 0, 60000, 1, 1, false, "evm.erc20_call_not_allowed"},
+		{2, 137, TOKEN, "39509351" W_MINTER W_MAX, 0, 60000, 1, 1, false,
+		 "evm.erc20_call_not_allowed"}, /* increaseAllowance */
+		{2, 137, TOKEN, "a9059cbb" W_OTHER W_1 "00", 0, 60000, 1, 1, false,
+		 "evm.erc20_malformed"}, /* a trailing byte */
 	};
 
 	(void)state;
@@ -293,24 +298,31 @@ static size_t build_message(uint8_t *m, const uint8_t *fee_payer, const struct s
 	memset(m + o, 0x55, 32), o += 32; /* blockhash */
 	m[o++] = (uint8_t)n;
 	for (size_t i = 0; i < n; i++) {
-		if (ixs[i].program == 1) {
+		if (ixs[i].program == 1) { /* .to: trailing bytes after the u64 */
 			m[o++] = 4;
 			m[o++] = 0;
-			m[o++] = 9;
+			m[o++] = (uint8_t)(9 + ixs[i].to);
 			m[o++] = (uint8_t)ixs[i].kind;
 			for (int b = 0; b < 8; b++)
 				m[o++] = (uint8_t)(ixs[i].amount >> (8 * b));
+			memset(m + o, 0, (size_t)ixs[i].to);
+			o += (size_t)ixs[i].to;
 			continue;
 		}
 		m[o++] = ixs[i].program == 0 ? 3 : 5;
 		m[o++] = 2;
 		m[o++] = 0;
 		m[o++] = (uint8_t)ixs[i].to;
-		m[o++] = 12;
+		/* CreateAccount: kind, lamports, space, owner (52 bytes); the others: kind, u64 */
+		m[o++] = ixs[i].program == 0 && ixs[i].kind == 0 ? 52 : 12;
 		for (int b = 0; b < 4; b++)
 			m[o++] = (uint8_t)(ixs[i].kind >> (8 * b));
 		for (int b = 0; b < 8; b++)
 			m[o++] = (uint8_t)(ixs[i].amount >> (8 * b));
+		if (ixs[i].program == 0 && ixs[i].kind == 0) {
+			memset(m + o, 0, 40);
+			o += 40;
+		}
 	}
 	return o;
 }
@@ -351,7 +363,15 @@ static void test_solana(void **state)
 	check_solana(payer, (struct sol_ix[]){price_cap, transfer_cap}, 2, NULL, "price at the cap");
 	check_solana(payer, (struct sol_ix[]){price_over, transfer_cap}, 2,
 		     "solana.compute_unit_price_exceeded", "price over");
+	check_solana(payer, (struct sol_ix[]){{1, 3, 5001, 1}, transfer_cap}, 2,
+		     "solana.compute_unit_price_exceeded", "price over, with a trailing byte");
 	check_solana(payer, &other, 1, "solana.program_not_allowed", "another program");
+	check_solana(payer, (struct sol_ix[]){{0, 11, 1, 1}}, 1, "solana.system_instruction_not_allowed",
+		     "TransferWithSeed");
+	check_solana(payer, (struct sol_ix[]){{0, 1, 0, 1}}, 1, "solana.system_instruction_not_allowed",
+		     "Assign");
+	check_solana(payer, (struct sol_ix[]){{0, 5, 1, 1}}, 1, "solana.system_instruction_not_allowed",
+		     "WithdrawNonceAccount");
 	check_solana(payer, four, 3, NULL, "three instructions");
 	check_solana(payer, four, 4, "solana.too_many_instructions", "four instructions");
 	{
@@ -418,6 +438,8 @@ static void test_spl(void **state)
 	check_spl(12, 0x74, 1, "solana.spl_mint_not_allowed", "another mint");
 	check_spl(3, 0x72, 1, "solana.spl_mint_unknown", "a Transfer that names no mint");
 	check_spl(4, 0x72, 1, "solana.spl_mint_unknown", "an Approve that names no mint");
+	check_spl(6, 0x72, 0, "solana.spl_instruction_not_allowed", "SetAuthority");
+	check_spl(9, 0x72, 0, "solana.spl_instruction_not_allowed", "CloseAccount");
 }
 
 /* What a payload spends, per asset. */
@@ -473,6 +495,9 @@ static void test_spends(void **state)
 		assert_int_equal(sp[0].amount[31], 5);
 		assert_string_equal(sp[1].asset, "erc20:0x00000000000000000000000000000000000000cc");
 		assert_int_equal(sp[1].amount[31] | sp[1].amount[30] << 8, 500);
+		/* the same transfer with a trailing byte: its amount is not where it is read */
+		tx.data_len++;
+		assert_false(policy_spends_evm(&tx, sp, &n));
 		rlp_buf_free(&b);
 	}
 }
