@@ -407,6 +407,17 @@ int signer_open(const struct signer_config *cfg, struct signer **out)
 	r = policy_load(cfg->policy.path, &s->policy);
 	if (r == SG_OK)
 		r = audit_open(cfg->audit.path, &s->audit, &repaired);
+	/* the limits are rebuilt from the log: it must be whole (a broken chain means tampering,
+	 * or a log that is not ours; refusing to start beats trusting it) */
+	if (r == SG_OK) {
+		unsigned long bad, lines;
+
+		r = audit_verify_file(cfg->audit.path, &bad, &lines);
+		if (r == SG_ERR_NOT_FOUND)
+			r = SG_OK; /* created at the first record */
+		else if (r != SG_OK)
+			r = sg_context(r, "the audit log does not verify; signerd will not start on it");
+	}
 	if (r == SG_OK)
 		signer_rates_replay(s, cfg->audit.path);
 	if (r == SG_OK && repaired)
