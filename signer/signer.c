@@ -1465,6 +1465,18 @@ static bool explain_spends(struct signer *s, const char *key, const struct polic
 	return ok;
 }
 
+/* Spends that cannot be read: refused where a spend limit watches the key (policy lock held). */
+static bool explain_unreadable(struct signer *s, const char *key, json_t *checks)
+{
+	bool watched = false;
+
+	for (size_t k = 0; k < policy_spend_limit_count(s->policy); k++)
+		watched |= strcmp(policy_spend_limit_at(s->policy, k)->key, key) == 0;
+	explain_add(checks, "spend_limit", watched ? "deny" : "none", NULL,
+		    watched ? "spend_unreadable" : NULL, "the payload's spends cannot be read");
+	return !watched;
+}
+
 int signer_explain(struct signer *s, const struct signer_request *req, json_t **out)
 {
 	json_t *checks = json_array();
@@ -1548,18 +1560,9 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
 			    d.message);
 		allowed &= d.allowed;
-		if (policy_spends_solana(&m, spends, &n)) {
-			allowed &= explain_spends(s, key.name, spends, n, checks);
-		} else {
-			bool watched = false;
-
-			for (size_t k = 0; k < policy_spend_limit_count(s->policy); k++)
-				watched |= strcmp(policy_spend_limit_at(s->policy, k)->key, key.name) == 0;
-			explain_add(checks, "spend_limit", watched ? "deny" : "none", NULL,
-				    watched ? "spend_unreadable" : NULL,
-				    "the message's spends cannot be read");
-			allowed &= !watched;
-		}
+		allowed &= policy_spends_solana(&m, spends, &n)
+				   ? explain_spends(s, key.name, spends, n, checks)
+				   : explain_unreadable(s, key.name, checks);
 		sol_message_free(&m);
 		break;
 	}
@@ -1582,18 +1585,9 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
 			    d.message);
 		allowed &= d.allowed;
-		if (policy_spends_evm(&tx, spends, &n)) {
-			allowed &= explain_spends(s, key.name, spends, n, checks);
-		} else {
-			bool watched = false;
-
-			for (size_t k = 0; k < policy_spend_limit_count(s->policy); k++)
-				watched |= strcmp(policy_spend_limit_at(s->policy, k)->key, key.name) == 0;
-			explain_add(checks, "spend_limit", watched ? "deny" : "none", NULL,
-				    watched ? "spend_unreadable" : NULL,
-				    "the transaction's spends cannot be read");
-			allowed &= !watched;
-		}
+		allowed &= policy_spends_evm(&tx, spends, &n)
+				   ? explain_spends(s, key.name, spends, n, checks)
+				   : explain_unreadable(s, key.name, checks);
 		break;
 	}
 	case SIGNER_PAYLOAD_EVM_MESSAGE:
