@@ -1074,7 +1074,7 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 	want = req->kind == SIGNER_PAYLOAD_SOLANA_MESSAGE ? KS_CHAIN_SOLANA : KS_CHAIN_EVM;
 	if (key.chain != want)
 		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "wrong_chain",
-			      "key '%s' is a %s key; %s needs a key of chain %s", key.name,
+			      "key '%s' is of chain %s; %s needs a key of chain %s", key.name,
 			      ks_chain_name(key.chain), signer_payload_name(req->kind),
 			      ks_chain_name(want));
 	if (key.state != KS_STATE_ACTIVE)
