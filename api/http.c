@@ -17,6 +17,7 @@
 #include "api/metrics.h"
 #include "common/encoding.h"
 #include "common/names.h"
+#include "common/timefmt.h"
 #include "api/server.h"
 
 #define API_BODY_MAX (64 * 1024)
@@ -53,14 +54,6 @@ struct api_request {
 	double started;
 	bool counted;
 };
-
-static double api_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* In the handshake: the client certificate, verified against the current material. A peer
  * without a valid one never completes the handshake, so it never reaches the HTTP parser. */
@@ -326,7 +319,7 @@ static void api_count(struct api_server *srv, struct signer_request *req,
 	if (trace->policy_denied)
 		metrics_policy_denial(req->client != NULL ? req->client : "unknown", operation,
 				      trace->denial_reason);
-	metrics_sign_duration(chain, api_now() - started);
+	metrics_sign_duration(chain, time_monotonic_s() - started);
 	if (trace->hsm_seconds > 0)
 		metrics_hsm_sign_duration(chain, trace->hsm_seconds);
 	if (trace->policy_seconds > 0)
@@ -513,7 +506,7 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 		rq = calloc(1, sizeof(*rq));
 		if (rq == NULL)
 			return MHD_NO;
-		rq->started = api_now();
+		rq->started = time_monotonic_s();
 		rq->counted = true;
 		atomic_fetch_add(&srv->inflight, 1);
 		*req_cls = rq;
@@ -571,8 +564,6 @@ static void api_log(void *cls, const char *fmt, va_list ap)
 		fputc('\n', stderr);
 }
 
-int api_listen_addr(const struct signer_config_listen *l, struct sockaddr_storage *ss,
-		    socklen_t *len);
 int api_listen_addr(const struct signer_config_listen *l, struct sockaddr_storage *ss,
 		    socklen_t *len)
 {

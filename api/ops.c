@@ -203,9 +203,6 @@ static enum MHD_Result ops_handler(void *cls, struct MHD_Connection *c, const ch
 			strdup("{\"error\":{\"code\":\"not_found\",\"message\":\"no such path\"}}"));
 }
 
-int api_listen_addr(const struct signer_config_listen *l, struct sockaddr_storage *ss,
-		    socklen_t *len);
-
 int ops_start(const struct signer_config *cfg, struct signer *signer, struct api_server *api,
 	      struct ops_server **out)
 {

@@ -3,6 +3,7 @@
 #define SIGNER_API_SERVER_H
 
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "api/tls.h"
 #include "common/err.h"
@@ -23,6 +24,10 @@ const struct tls_material *api_tls(struct api_server *srv);
 void api_quiesce(struct api_server *srv);
 unsigned api_inflight(struct api_server *srv);
 void api_stop(struct api_server *srv);
+
+/* The listen address of a listener section (an IP literal, v4 or v6, and its port). */
+SG_MUST_CHECK int api_listen_addr(const struct signer_config_listen *l, struct sockaddr_storage *ss,
+				  socklen_t *len);
 
 SG_MUST_CHECK int ops_start(const struct signer_config *cfg, struct signer *signer,
 			    struct api_server *api, struct ops_server **out);

@@ -25,6 +25,7 @@
 #include <p11-kit/pkcs11.h>
 #include <sodium.h>
 
+#include "common/timefmt.h"
 #include "keystore/keystore.h"
 #include "signer/config.h"
 
@@ -41,14 +42,6 @@ struct bench {
 	double *lat;
 	atomic_ulong n_lat;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -96,16 +89,16 @@ static void *client_main(void *arg)
 				   "POST /v1/keys/%s/sign HTTP/1.1\r\nHost: localhost\r\n"
 				   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 				   b->key, strlen(b->body), b->body);
-	end = now_s() + b->seconds;
-	next = now_s();
-	while (now_s() < end) {
+	end = time_monotonic_s() + b->seconds;
+	next = time_monotonic_s();
+	while (time_monotonic_s() < end) {
 		double t0;
 		size_t got = 0;
 		char *hdr_end = NULL;
 		long clen = -1;
 
 		if (b->interval > 0) {
-			double wait = next - now_s();
+			double wait = next - time_monotonic_s();
 
 			if (wait > 0) {
 				struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
@@ -114,7 +107,7 @@ static void *client_main(void *arg)
 			}
 			next += b->interval;
 		}
-		t0 = now_s();
+		t0 = time_monotonic_s();
 		if (gnutls_record_send(s, req, req_len) != (ssize_t)req_len)
 			break;
 		/* read the headers, then Content-Length bytes of body */
@@ -140,7 +133,7 @@ static void *client_main(void *arg)
 			unsigned long i = atomic_fetch_add(&b->n_lat, 1);
 
 			if (i < MAX_SAMPLES)
-				b->lat[i] = now_s() - t0;
+				b->lat[i] = time_monotonic_s() - t0;
 		}
 	}
 done:
@@ -154,7 +147,7 @@ done:
 static void run(struct bench *b, double *rate, double *p50, double *p99)
 {
 	pthread_t t[CONNECTIONS];
-	double start = now_s();
+	double start = time_monotonic_s();
 	unsigned long n;
 
 	atomic_store(&b->count, 0);
@@ -164,7 +157,7 @@ static void run(struct bench *b, double *rate, double *p50, double *p99)
 		pthread_create(&t[i], NULL, client_main, b);
 	for (int i = 0; i < CONNECTIONS; i++)
 		pthread_join(t[i], NULL);
-	*rate = (double)atomic_load(&b->count) / (now_s() - start);
+	*rate = (double)atomic_load(&b->count) / (time_monotonic_s() - start);
 	n = atomic_load(&b->n_lat);
 	if (n > MAX_SAMPLES)
 		n = MAX_SAMPLES;
@@ -204,8 +197,8 @@ static void *raw_main(void *arg)
 	r->f->C_FindObjectsInit(s, tmpl, 2);
 	r->f->C_FindObjects(s, &key, 1, &found);
 	r->f->C_FindObjectsFinal(s);
-	end = now_s() + r->seconds;
-	while (found == 1 && now_s() < end) {
+	end = time_monotonic_s() + r->seconds;
+	while (found == 1 && time_monotonic_s() < end) {
 		CK_ULONG l = sizeof(sig);
 
 		if (r->f->C_SignInit(s, &mech, key) == CKR_OK &&
@@ -222,13 +215,13 @@ static double raw_rate(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID slot, const char *labe
 {
 	struct raw r = {f, slot, label, mech, len, seconds, 0};
 	pthread_t t[2];
-	double start = now_s();
+	double start = time_monotonic_s();
 
 	for (int i = 0; i < 2; i++)
 		pthread_create(&t[i], NULL, raw_main, &r);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
-	return (double)atomic_load(&r.count) / (now_s() - start);
+	return (double)atomic_load(&r.count) / (time_monotonic_s() - start);
 }
 
 int main(int argc, char **argv)

@@ -13,6 +13,7 @@
 #include <p11-kit/pkcs11.h>
 #include <sodium.h>
 
+#include "common/timefmt.h"
 #include "keystore/keystore.h"
 #include "signer/config.h"
 
@@ -29,14 +30,6 @@ struct run {
 	atomic_ulong count;
 	atomic_ulong errors;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static CK_OBJECT_HANDLE raw_find_key(struct run *run, CK_SESSION_HANDLE s)
 {
@@ -73,8 +66,8 @@ static void *worker(void *arg)
 			return NULL;
 		}
 	}
-	end = now_s() + run->seconds;
-	while (now_s() < end) {
+	end = time_monotonic_s() + run->seconds;
+	while (time_monotonic_s() < end) {
 		size_t siglen = sizeof(sig);
 
 		msg[0] = (uint8_t)n;
@@ -99,14 +92,14 @@ static void *worker(void *arg)
 static double measure(struct run *run, unsigned workers)
 {
 	pthread_t t[8];
-	double start = now_s();
+	double start = time_monotonic_s();
 
 	atomic_store(&run->count, 0);
 	for (unsigned i = 0; i < workers; i++)
 		pthread_create(&t[i], NULL, worker, run);
 	for (unsigned i = 0; i < workers; i++)
 		pthread_join(t[i], NULL);
-	return (double)atomic_load(&run->count) / (now_s() - start);
+	return (double)atomic_load(&run->count) / (time_monotonic_s() - start);
 }
 
 static int compare_double(const void *a, const void *b)

@@ -9,20 +9,13 @@
 #include <unistd.h>
 
 #include "common/address.h"
+#include "common/timefmt.h"
 #include "policy/policy.h"
 #include "signer/evm/rlp.h"
 #include "signer/evm/tx.h"
 #include "signer/solana/message.h"
 
 #define OPERATIONS 50
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -142,7 +135,7 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < iterations; i++) {
 			const char *rule;
 			struct policy_decision d;
-			double t0 = now_ns();
+			double t0 = (double)time_monotonic_ns();
 
 			if (policy_authorize(p, "adapter", key, op, &rule) != 0)
 				return 1;
@@ -154,7 +147,7 @@ int main(int argc, char **argv)
 				policy_check_solana(p, op, &m, msg + 4, &d);
 				(void)policy_spends_solana(&m, spends, &n);
 			}
-			t[i] = now_ns() - t0;
+			t[i] = (double)time_monotonic_ns() - t0;
 			if (!d.allowed) {
 				fprintf(stderr, "bench_policy: denied: %s\n", d.message);
 				return 1;

@@ -30,3 +30,16 @@ int time_parse_rfc3339(const char *text, int64_t *t)
 	*t = (int64_t)timegm(&tm);
 	return SG_OK;
 }
+
+int64_t time_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+double time_monotonic_s(void)
+{
+	return (double)time_monotonic_ns() / 1e9;
+}

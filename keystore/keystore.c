@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "common/names.h"
+#include "common/timefmt.h"
 #include "keystore/keystore.h"
 #include "p11.h"
 
@@ -33,14 +34,6 @@ struct keystore {
 	uint64_t catalogue_gen; /* bumped by every install */
 	bool refreshing;        /* a signing-path refresh is reading the token */
 };
-
-static int64_t ks_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static const char *const ks_state_names[KS_STATE_COUNT_] = {
 	[KS_STATE_PRE_ACTIVATION] = "pre-activation",
@@ -220,7 +213,7 @@ static void ks_catalogue_install(struct keystore *ks, struct ks_entry *entries, 
 	free(ks->entries);
 	ks->entries = entries;
 	ks->n_entries = n;
-	ks->refreshed_ns = ks_now_ns();
+	ks->refreshed_ns = time_monotonic_ns();
 	ks->catalogue_gen++;
 }
 
@@ -497,7 +490,7 @@ out:
  * once more (at most every second) for a name it does not know. */
 static struct ks_entry *ks_entry_lookup(struct keystore *ks, const char *name, uint32_t version)
 {
-	int64_t now = ks_now_ns();
+	int64_t now = time_monotonic_ns();
 	struct ks_entry *e;
 
 	if (now - ks->refreshed_ns > KS_CATALOGUE_TTL_NS)

@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "common/cursor.h"
+#include "common/timefmt.h"
 #include "p11.h"
 
 #define P11_APPLICATION "signerd"
@@ -114,14 +115,6 @@ static int p11_fail(int code, const char *fn, CK_RV rv)
 {
 	p11_error_count(fn, rv);
 	return sg_fail(code, "%s: %s", fn, ks_ckr_name(rv));
-}
-
-static int64_t p11_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* The token is gone or the module is no longer usable: only a whole-token recovery helps. */
@@ -334,13 +327,13 @@ static int p11_recover(struct p11 *p, uint64_t seen_generation)
 	pthread_rwlock_wrlock(&p->token_lock);
 	if (p->generation != seen_generation && p->healthy)
 		goto out;
-	if (!p->healthy && p11_now_ns() - p->last_recovery_ns < P11_RECOVERY_INTERVAL_NS) {
+	if (!p->healthy && time_monotonic_ns() - p->last_recovery_ns < P11_RECOVERY_INTERVAL_NS) {
 		r = sg_fail(SG_ERR_TOKEN_UNAVAILABLE, "%s (retried at most once a second)",
 			    p->last_recovery_error[0] != '\0' ? p->last_recovery_error
 							       : "the token is unavailable");
 		goto out;
 	}
-	p->last_recovery_ns = p11_now_ns();
+	p->last_recovery_ns = time_monotonic_ns();
 	p->generation++;
 	atomic_fetch_add(&p->recoveries, 1);
 	p11_pool_close_all(p);
@@ -1051,8 +1044,6 @@ static int p11_destroy_private(void *state, const char *label)
 
 static int p11_op_health(struct p11 *p, CK_SESSION_HANDLE s, void *arg, CK_RV *rv)
 {
-	CK_SESSION_INFO info;
-
 	CK_TOKEN_INFO tinfo;
 
 	(void)arg;
@@ -1064,14 +1055,7 @@ static int p11_op_health(struct p11 *p, CK_SESSION_HANDLE s, void *arg, CK_RV *r
 		*rv = CKR_TOKEN_NOT_PRESENT; /* let p11_run recover it */
 		return r;
 	}
-	*rv = p->f->C_GetSessionInfo(s, &info);
-	if (*rv != CKR_OK)
-		return p11_fail(SG_ERR_TOKEN_UNAVAILABLE, "C_GetSessionInfo", *rv);
-	if (info.state != CKS_RW_USER_FUNCTIONS && info.state != CKS_RO_USER_FUNCTIONS) {
-		*rv = CKR_USER_NOT_LOGGED_IN;
-		return p11_fail(SG_ERR_TOKEN_UNAVAILABLE, "C_GetSessionInfo", *rv);
-	}
-	return SG_OK;
+	return p11_require_login(p, s, rv);
 }
 
 static int p11_health(void *state)

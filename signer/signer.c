@@ -15,6 +15,7 @@
 #include "common/encoding.h"
 #include "common/keccak.h"
 #include "common/names.h"
+#include "common/timefmt.h"
 #include "keystore/keystore.h"
 #include "policy/policy.h"
 #include "signer/audit.h"
@@ -24,14 +25,6 @@
 #include "signer/keyinfo.h"
 #include "signer/solana/message.h"
 
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The trace of the request in progress on this thread (NULL when nobody asked). */
 static _Thread_local struct signer_trace *current_trace;
@@ -660,22 +653,22 @@ static void spend_release(struct signer *s)
 /* Runs one content check under the policy lock, timing it into the trace. */
 #define SIGNER_CHECK(s, call)                                                                      \
 	do {                                                                                       \
-		double check_start = now_seconds();                                                \
+		double check_start = time_monotonic_s();                                                \
 		pthread_rwlock_rdlock(&(s)->policy_lock);                                          \
 		call;                                                                              \
 		pthread_rwlock_unlock(&(s)->policy_lock);                                          \
 		if (current_trace != NULL)                                                         \
-			current_trace->policy_seconds += now_seconds() - check_start;              \
+			current_trace->policy_seconds += time_monotonic_s() - check_start;              \
 	} while (0)
 
 static int timed_ks_sign(struct signer *s, const struct ks_key *key, const uint8_t *msg,
 			 size_t len, uint8_t *sig, size_t *siglen)
 {
-	double start = now_seconds();
+	double start = time_monotonic_s();
 	int r = ks_sign(s->ks, key->name, key->version, msg, len, sig, siglen);
 
 	if (current_trace != NULL)
-		current_trace->hsm_seconds = now_seconds() - start;
+		current_trace->hsm_seconds = time_monotonic_s() - start;
 	return r;
 }
 
@@ -1004,7 +997,7 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
 			      "unknown payload kind");
 	/* who may do what comes first: a client without a grant learns nothing of the keys */
-	policy_start = now_seconds();
+	policy_start = time_monotonic_s();
 	pthread_rwlock_rdlock(&s->policy_lock);
 	if (req->client == NULL)
 		r = sg_fail(SG_ERR_PERMISSION, "the client's certificate (%.200s) matches no client "
@@ -1014,7 +1007,7 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 		r = policy_authorize(s->policy, req->client, req->key, req->operation, &rule);
 	pthread_rwlock_unlock(&s->policy_lock);
 	if (current_trace != NULL) {
-		current_trace->policy_seconds = now_seconds() - policy_start;
+		current_trace->policy_seconds = time_monotonic_s() - policy_start;
 		current_trace->policy_denied = r != SG_OK;
 		if (r != SG_OK)
 			snprintf(current_trace->denial_reason,
@@ -1417,6 +1410,24 @@ static void explain_add(json_t *checks, const char *check, const char *outcome, 
 	json_array_append_new(checks, c);
 }
 
+/* A payload that cannot be checked: the key is of another chain, or the payload does not decode. */
+static bool explain_undecodable(json_t *checks, bool chain_ok, const char *chain_label)
+{
+	char detail[64];
+
+	snprintf(detail, sizeof(detail), "not a %s key", chain_label);
+	explain_add(checks, "decode", "deny", NULL, chain_ok ? "invalid_payload" : "wrong_chain",
+		    chain_ok ? sg_errmsg(SG_ERR_MALFORMED) : detail);
+	return false;
+}
+
+/* The content rules' decision as a check. */
+static bool explain_content(json_t *checks, const struct policy_decision *d)
+{
+	explain_add(checks, "content", d->allowed ? "pass" : "deny", d->rule, d->reason, d->message);
+	return d->allowed;
+}
+
 /* The spend limits a payload's spends meet, each with what the window holds now. */
 static bool explain_spends(struct signer *s, const char *key, const struct policy_spend *spends,
 			   size_t n, json_t *checks)
@@ -1539,27 +1550,19 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 		struct sol_message m;
 		struct policy_spend spends[POLICY_SPENDS_MAX];
 		size_t n, index;
+		bool is_signer;
 
 		if (key.chain != KS_CHAIN_SOLANA ||
 		    sol_message_decode(req->payload, req->payload_len, &m) != SG_OK) {
-			explain_add(checks, "decode", "deny", NULL,
-				    key.chain != KS_CHAIN_SOLANA ? "wrong_chain" : "invalid_payload",
-				    key.chain != KS_CHAIN_SOLANA ? "not a Solana key"
-								 : sg_errmsg(SG_ERR_MALFORMED));
-			allowed = false;
+			allowed = explain_undecodable(checks, key.chain == KS_CHAIN_SOLANA, "Solana");
 			break;
 		}
-		explain_add(checks, "decode", sol_message_signer_index(&m, key.public_key, &index)
-						      ? "pass"
-						      : "deny",
-			    NULL, sol_message_signer_index(&m, key.public_key, &index) ? NULL
-											: "not_a_signer",
-			    NULL);
-		allowed &= sol_message_signer_index(&m, key.public_key, &index);
+		is_signer = sol_message_signer_index(&m, key.public_key, &index);
+		explain_add(checks, "decode", is_signer ? "pass" : "deny", NULL,
+			    is_signer ? NULL : "not_a_signer", NULL);
+		allowed &= is_signer;
 		policy_check_solana(s->policy, req->operation, &m, key.public_key, &d);
-		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
-			    d.message);
-		allowed &= d.allowed;
+		allowed &= explain_content(checks, &d);
 		allowed &= policy_spends_solana(&m, spends, &n)
 				   ? explain_spends(s, key.name, spends, n, checks)
 				   : explain_unreadable(s, key.name, checks);
@@ -1573,18 +1576,12 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 
 		if (key.chain != KS_CHAIN_EVM ||
 		    evm_tx_decode(req->payload, req->payload_len, &tx) != SG_OK) {
-			explain_add(checks, "decode", "deny", NULL,
-				    key.chain != KS_CHAIN_EVM ? "wrong_chain" : "invalid_payload",
-				    key.chain != KS_CHAIN_EVM ? "not an EVM key"
-							      : sg_errmsg(SG_ERR_MALFORMED));
-			allowed = false;
+			allowed = explain_undecodable(checks, key.chain == KS_CHAIN_EVM, "EVM");
 			break;
 		}
 		explain_add(checks, "decode", "pass", NULL, NULL, NULL);
 		policy_check_evm_tx(s->policy, req->operation, &tx, &d);
-		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
-			    d.message);
-		allowed &= d.allowed;
+		allowed &= explain_content(checks, &d);
 		allowed &= policy_spends_evm(&tx, spends, &n)
 				   ? explain_spends(s, key.name, spends, n, checks)
 				   : explain_unreadable(s, key.name, checks);
@@ -1595,27 +1592,19 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 			    key.chain == KS_CHAIN_EVM ? NULL : "wrong_chain", NULL);
 		allowed &= key.chain == KS_CHAIN_EVM;
 		policy_check_eip191(s->policy, req->operation, req->payload_len, &d);
-		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
-			    d.message);
-		allowed &= d.allowed;
+		allowed &= explain_content(checks, &d);
 		break;
 	case SIGNER_PAYLOAD_EVM_TYPED_DATA: {
 		struct eip712 td;
 
 		if (key.chain != KS_CHAIN_EVM ||
 		    eip712_hash_text((const char *)req->payload, req->payload_len, &td) != SG_OK) {
-			explain_add(checks, "decode", "deny", NULL,
-				    key.chain != KS_CHAIN_EVM ? "wrong_chain" : "invalid_payload",
-				    key.chain != KS_CHAIN_EVM ? "not an EVM key"
-							      : sg_errmsg(SG_ERR_MALFORMED));
-			allowed = false;
+			allowed = explain_undecodable(checks, key.chain == KS_CHAIN_EVM, "EVM");
 			break;
 		}
 		explain_add(checks, "decode", "pass", NULL, NULL, NULL);
 		policy_check_eip712(s->policy, req->operation, &td, &d);
-		explain_add(checks, "content", d.allowed ? "pass" : "deny", d.rule, d.reason,
-			    d.message);
-		allowed &= d.allowed;
+		allowed &= explain_content(checks, &d);
 		break;
 	}
 	}

@@ -16,6 +16,7 @@
 
 #include "../support/hsm_fixture.h"
 #include "common/address.h"
+#include "common/timefmt.h"
 #include "keystore/keystore.h"
 #include "p11.h"
 
@@ -380,14 +381,6 @@ struct soak {
 	struct ks_key sol, evm;
 };
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void *soak_worker(void *arg)
 {
 	struct soak *sk = arg;
@@ -397,7 +390,7 @@ static void *soak_worker(void *arg)
 
 	if (secp256k1_ec_pubkey_parse(ctx, &pub, sk->evm.public_key, 65) != 1)
 		atomic_fetch_add(&sk->errors, 1);
-	for (unsigned i = 0; now_ns() < sk->until_ns; i++) {
+	for (unsigned i = 0; time_monotonic_ns() < sk->until_ns; i++) {
 		size_t siglen = 0;
 		bool solana = i % 2 == 0;
 		int r;
@@ -441,7 +434,7 @@ static void test_eight_threads_sign_without_error(void **state)
 	ensure_key(sk.ks, "soak-evm", KS_CHAIN_EVM);
 	assert_int_equal(ks_key_get(sk.ks, "soak-sol", 0, &sk.sol), 0);
 	assert_int_equal(ks_key_get(sk.ks, "soak-evm", 0, &sk.evm), 0);
-	sk.until_ns = now_ns() + (secs != NULL ? atoll(secs) : 10) * 1000000000LL;
+	sk.until_ns = time_monotonic_ns() + (secs != NULL ? atoll(secs) : 10) * 1000000000LL;
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(pthread_create(&threads[i], NULL, soak_worker, &sk), 0);
 	for (int i = 0; i < 8; i++)
