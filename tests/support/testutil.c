@@ -43,3 +43,35 @@ const char *tv_str(json_t *obj, const char *key)
 		fail_msg("vector has no string '%s'", key);
 	return json_string_value(v);
 }
+
+static char tu_dir[64];
+
+const char *tu_tmpdir(const char *tag)
+{
+	snprintf(tu_dir, sizeof(tu_dir), "/tmp/signer-%s-XXXXXX", tag);
+	return mkdtemp(tu_dir);
+}
+
+int tu_tmpdir_remove(void)
+{
+	char cmd[128];
+
+	if (tu_dir[0] == '\0')
+		return 0;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tu_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+const char *tu_write_file(const char *name, const char *text)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tu_dir, name);
+	f = fopen(path, "w");
+	if (f == NULL)
+		fail_msg("cannot write %s", path);
+	if (fputs(text, f) == EOF || fclose(f) != 0)
+		fail_msg("cannot write %s", path);
+	return path;
+}

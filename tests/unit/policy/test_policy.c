@@ -8,34 +8,21 @@
 
 #include "policy/policy.h"
 
-static char dir[] = "/tmp/signer-policy-XXXXXX";
-
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) == NULL ? -1 : 0;
+	return tu_tmpdir("policy") == NULL ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_tmpdir_remove();
 }
 
 static const char *write_policy(const char *text)
 {
-	static char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/policy.yaml", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return path;
+	return tu_write_file("policy.yaml", text);
 }
 
 static const char good[] =

@@ -15,7 +15,6 @@
 #include "signer/evm/tx.h"
 #include "signer/solana/message.h"
 
-static char dir[] = "/tmp/signer-rules-XXXXXX";
 static struct policy *pol;
 
 /* addresses and keys used below */
@@ -71,12 +70,11 @@ static const char policy_text[] =
 
 static int setup(void **state)
 {
-	char path[128], text[4096], b58[64];
-	const char *at;
-	FILE *f;
+	char text[4096], b58[64];
+	const char *at, *path;
 
 	(void)state;
-	if (mkdtemp(dir) == NULL)
+	if (tu_tmpdir("rules") == NULL)
 		return -1;
 	memset(payer, 0x11, 32);
 	memset(dest, 0x22, 32);
@@ -96,10 +94,7 @@ static int setup(void **state)
 		at = strstr(step, "MINT");
 		snprintf(text, sizeof(text), "%.*s'%s'%s", (int)(at - step), step, mint_b58, at + 4);
 	}
-	snprintf(path, sizeof(path), "%s/policy.yaml", dir);
-	f = fopen(path, "w");
-	fputs(text, f);
-	fclose(f);
+	path = tu_write_file("policy.yaml", text);
 	if (policy_load(path, &pol) != 0) {
 		fprintf(stderr, "%s\n", sg_errmsg(SG_ERR_CONFIG));
 		return -1;
@@ -109,12 +104,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
 	policy_free(pol);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_tmpdir_remove();
 }
 
 /* ---- EVM --------------------------------------------------------------------------- */
@@ -602,19 +594,14 @@ static void test_lint(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char path[128], text[2048];
+		char text[2048], prefix[200];
+		const char *path, *msg;
 		struct policy *p = NULL;
-		FILE *f;
-		const char *msg;
-		char prefix[200];
 
-		snprintf(path, sizeof(path), "%s/lint.yaml", dir);
 		snprintf(text, sizeof(text),
 			 "grants:\n  - client: local\n    key: k\n    operations: [op]\nrules:\n%s",
 			 cases[i].rules);
-		f = fopen(path, "w");
-		fputs(text, f);
-		fclose(f);
+		path = tu_write_file("lint.yaml", text);
 		if (policy_load(path, &p) != SG_ERR_CONFIG)
 			fail_msg("lint case %zu accepted", i);
 		msg = sg_errmsg(SG_ERR_CONFIG);
@@ -647,19 +634,15 @@ static void test_spend_limit_lint(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char path[128], text[1024], prefix[200];
+		char text[1024], prefix[200];
+		const char *path, *msg;
 		struct policy *p = NULL;
-		const char *msg;
-		FILE *f;
 
-		snprintf(path, sizeof(path), "%s/spend.yaml", dir);
 		snprintf(text, sizeof(text),
 			 "grants:\n  - client: local\n    key: k\n    operations: [op]\n"
 			 "spend_limits:\n%s",
 			 cases[i].limits);
-		f = fopen(path, "w");
-		fputs(text, f);
-		fclose(f);
+		path = tu_write_file("spend.yaml", text);
 		if (policy_load(path, &p) != SG_ERR_CONFIG)
 			fail_msg("spend case %zu accepted", i);
 		msg = sg_errmsg(SG_ERR_CONFIG);

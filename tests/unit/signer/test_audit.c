@@ -13,23 +13,21 @@
 
 #include "signer/audit.h"
 
-static char dir[] = "/tmp/signer-audit-XXXXXX";
+static const char *dir;
 static char path[128];
 static int counter;
 
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) == NULL ? -1 : 0;
+	dir = tu_tmpdir("audit");
+	return dir == NULL ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_tmpdir_remove();
 }
 
 static const char *fresh_path(void)

@@ -9,34 +9,24 @@
 
 #include "signer/config.h"
 
-static char dir[] = "/tmp/signer-config-XXXXXX";
+static const char *dir;
 
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) == NULL ? -1 : 0;
+	dir = tu_tmpdir("config");
+	return dir == NULL ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tu_tmpdir_remove();
 }
 
 static const char *write_config(const char *text)
 {
-	static char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/signerd.yaml", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return path;
+	return tu_write_file("signerd.yaml", text);
 }
 
 static void test_valid(void **state)
