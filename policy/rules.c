@@ -200,18 +200,32 @@ static int rules_expect_seq(struct ydoc *d, yaml_node_t *node, const char *what,
 	return SG_OK;
 }
 
+/* A list (with at least one entry when nonempty) and a zeroed array of as many elements, never of
+ * zero bytes; NULL with *r set when the list is wrong or memory runs out. */
+static void *rules_seq_array(struct ydoc *d, yaml_node_t *node, const char *what, bool nonempty,
+			     size_t elsize, size_t *n, int *r)
+{
+	void *arr;
+
+	if ((*r = rules_expect_seq(d, node, what, nonempty)) != SG_OK)
+		return NULL;
+	*n = rules_seq_len(node);
+	arr = calloc(*n == 0 ? 1 : *n, elsize);
+	if (arr == NULL) {
+		*n = 0; /* nothing for the free path to walk */
+		*r = sg_fail(SG_ERR_NOMEM, "policy");
+	}
+	return arr;
+}
+
 /* A list of Solana addresses (Base58, 32 bytes). */
 static int rules_sol_keys(struct ydoc *d, yaml_node_t *node, const char *what,
 			  uint8_t (**out)[32], size_t *n)
 {
-	int r = rules_expect_seq(d, node, what, true);
+	int r;
 
-	if (r != SG_OK)
+	if ((*out = rules_seq_array(d, node, what, true, sizeof(**out), n, &r)) == NULL)
 		return r;
-	*n = rules_seq_len(node);
-	*out = calloc(*n, sizeof(**out));
-	if (*out == NULL)
-		return sg_fail(SG_ERR_NOMEM, "policy");
 	for (size_t i = 0; i < *n; i++) {
 		yaml_node_t *item = rules_seq_item(d, node, i);
 		const char *text;
@@ -241,14 +255,10 @@ static int rules_evm_address(struct ydoc *d, yaml_node_t *node, const char *what
 static int rules_evm_addresses(struct ydoc *d, yaml_node_t *node, const char *what,
 			       uint8_t (**out)[20], size_t *n)
 {
-	int r = rules_expect_seq(d, node, what, false);
+	int r;
 
-	if (r != SG_OK)
+	if ((*out = rules_seq_array(d, node, what, false, sizeof(**out), n, &r)) == NULL)
 		return r;
-	*n = rules_seq_len(node);
-	*out = calloc(*n == 0 ? 1 : *n, sizeof(**out));
-	if (*out == NULL)
-		return sg_fail(SG_ERR_NOMEM, "policy");
 	for (size_t i = 0; i < *n; i++)
 		if ((r = rules_evm_address(d, rules_seq_item(d, node, i), what, (*out)[i])) != SG_OK)
 			return r;
@@ -257,14 +267,11 @@ static int rules_evm_addresses(struct ydoc *d, yaml_node_t *node, const char *wh
 
 static int rules_load_erc20(struct ydoc *d, yaml_node_t *node, struct evm_rules *e)
 {
-	int r = rules_expect_seq(d, node, "erc20", true);
+	int r;
 
-	if (r != SG_OK)
-		return r;
-	e->n_erc20 = rules_seq_len(node);
-	e->erc20 = calloc(e->n_erc20, sizeof(*e->erc20));
+	e->erc20 = rules_seq_array(d, node, "erc20", true, sizeof(*e->erc20), &e->n_erc20, &r);
 	if (e->erc20 == NULL)
-		return sg_fail(SG_ERR_NOMEM, "policy");
+		return r;
 	for (size_t i = 0; i < e->n_erc20; i++) {
 		static const char *const fields[] = {"token", "recipients", "spenders", "max_amount",
 						     "allow_unlimited_approval", NULL};
@@ -313,12 +320,10 @@ static int rules_load_evm(struct ydoc *d, yaml_node_t *node, struct evm_rules *e
 	ids = ydoc_map_get(d, node, "chain_ids");
 	if (ids == NULL)
 		return ydoc_fail(d, node, "evm rules need chain_ids");
-	if ((r = rules_expect_seq(d, ids, "chain_ids", true)) != SG_OK)
-		return r;
-	e->n_chain_ids = rules_seq_len(ids);
-	e->chain_ids = calloc(e->n_chain_ids, sizeof(*e->chain_ids));
+	e->chain_ids = rules_seq_array(d, ids, "chain_ids", true, sizeof(*e->chain_ids),
+				       &e->n_chain_ids, &r);
 	if (e->chain_ids == NULL)
-		return sg_fail(SG_ERR_NOMEM, "policy");
+		return r;
 	for (size_t i = 0; i < e->n_chain_ids; i++) {
 		yaml_node_t *item = rules_seq_item(d, ids, i);
 
@@ -329,13 +334,10 @@ static int rules_load_evm(struct ydoc *d, yaml_node_t *node, struct evm_rules *e
 	e->any_recipient = recs == NULL;
 	if (recs != NULL) {
 		e->recipients_line = ydoc_line(recs);
-		if ((r = rules_expect_seq(d, recs, "recipients", false)) != SG_OK)
-			return r;
-		e->n_recipients = rules_seq_len(recs);
-		e->recipients = calloc(e->n_recipients == 0 ? 1 : e->n_recipients,
-				       sizeof(*e->recipients));
+		e->recipients = rules_seq_array(d, recs, "recipients", false,
+						sizeof(*e->recipients), &e->n_recipients, &r);
 		if (e->recipients == NULL)
-			return sg_fail(SG_ERR_NOMEM, "policy");
+			return r;
 		for (size_t i = 0; i < e->n_recipients; i++) {
 			static const char *const rf[] = {"address", "selectors", NULL};
 			yaml_node_t *item = rules_seq_item(d, recs, i), *a, *sels;
@@ -352,12 +354,10 @@ static int rules_load_evm(struct ydoc *d, yaml_node_t *node, struct evm_rules *e
 			rc->any_selector = sels == NULL;
 			if (sels == NULL)
 				continue;
-			if ((r = rules_expect_seq(d, sels, "selectors", false)) != SG_OK)
-				return r;
-			rc->n_selectors = rules_seq_len(sels);
-			rc->selectors = calloc(rc->n_selectors == 0 ? 1 : rc->n_selectors, 4);
+			rc->selectors = rules_seq_array(d, sels, "selectors", false,
+							sizeof(*rc->selectors), &rc->n_selectors, &r);
 			if (rc->selectors == NULL)
-				return sg_fail(SG_ERR_NOMEM, "policy");
+				return r;
 			for (size_t k = 0; k < rc->n_selectors; k++) {
 				yaml_node_t *sn = rules_seq_item(d, sels, k);
 				const char *text;
@@ -436,13 +436,10 @@ static int rules_load_solana(struct ydoc *d, yaml_node_t *node, struct sol_rules
 		return r;
 	v = ydoc_map_get(d, node, "spl");
 	if (v != NULL) {
-		if ((r = rules_expect_seq(d, v, "spl", false)) != SG_OK)
+		s->spl = rules_seq_array(d, v, "spl", false, sizeof(*s->spl), &s->n_spl, &r);
+		if (s->spl == NULL)
 			return r;
 		s->has_spl = true;
-		s->n_spl = rules_seq_len(v);
-		s->spl = calloc(s->n_spl == 0 ? 1 : s->n_spl, sizeof(*s->spl));
-		if (s->spl == NULL)
-			return sg_fail(SG_ERR_NOMEM, "policy");
 		for (size_t i = 0; i < s->n_spl; i++) {
 			static const char *const sf[] = {"mint", "max_amount", NULL};
 			yaml_node_t *item = rules_seq_item(d, v, i), *mint;
@@ -495,12 +492,10 @@ static int rules_load_eip712(struct ydoc *d, yaml_node_t *node, struct eip712_ru
 	v = ydoc_map_get(d, node, "domains");
 	if (v == NULL)
 		return ydoc_fail(d, node, "eip712 rules need domains");
-	if ((r = rules_expect_seq(d, v, "domains", true)) != SG_OK)
-		return r;
-	e->n_domains = rules_seq_len(v);
-	e->domains = calloc(e->n_domains, sizeof(*e->domains));
+	e->domains =
+		rules_seq_array(d, v, "domains", true, sizeof(*e->domains), &e->n_domains, &r);
 	if (e->domains == NULL)
-		return sg_fail(SG_ERR_NOMEM, "policy");
+		return r;
 	for (size_t i = 0; i < e->n_domains; i++) {
 		static const char *const df[] = {"name", "version", "chain_id", "verifying_contract",
 						 NULL};
@@ -536,12 +531,10 @@ static int rules_load_eip712(struct ydoc *d, yaml_node_t *node, struct eip712_ru
 	v = ydoc_map_get(d, node, "primary_types");
 	if (v == NULL)
 		return ydoc_fail(d, node, "eip712 rules need primary_types");
-	if ((r = rules_expect_seq(d, v, "primary_types", true)) != SG_OK)
-		return r;
-	e->n_primary_types = rules_seq_len(v);
-	e->primary_types = calloc(e->n_primary_types, sizeof(char *));
+	e->primary_types = rules_seq_array(d, v, "primary_types", true, sizeof(*e->primary_types),
+					   &e->n_primary_types, &r);
 	if (e->primary_types == NULL)
-		return sg_fail(SG_ERR_NOMEM, "policy");
+		return r;
 	for (size_t i = 0; i < e->n_primary_types; i++) {
 		const char *text;
 
@@ -1221,15 +1214,13 @@ static int rules_window(struct ydoc *d, yaml_node_t *node, uint64_t *seconds)
 
 int policy_spend_limits_load(struct ydoc *d, yaml_node_t *node, struct policy *p)
 {
-	int r = rules_expect_seq(d, node, "spend_limits", false);
 	size_t n;
+	int r;
 
-	if (r != SG_OK)
-		return r;
-	n = rules_seq_len(node);
-	p->spend_limits = calloc(n == 0 ? 1 : n, sizeof(*p->spend_limits));
+	p->spend_limits = rules_seq_array(d, node, "spend_limits", false,
+					  sizeof(*p->spend_limits), &n, &r);
 	if (p->spend_limits == NULL)
-		return sg_fail(SG_ERR_NOMEM, "policy");
+		return r;
 	for (size_t i = 0; i < n; i++) {
 		static const char *const fields[] = {"key", "asset", "window", "max", NULL};
 		yaml_node_t *item = rules_seq_item(d, node, i), *v;

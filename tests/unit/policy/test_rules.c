@@ -590,6 +590,19 @@ static void test_lint(void **state)
 		 "at least one field"},
 		{"  op:\n    eip191:\n      max_length: -1\n", 8, "whole number"},
 		{"  op:\n    bitcoin: {}\n", 7, "unknown field 'bitcoin'"},
+		{"  op:\n    evm:\n      chain_ids: []\n", 8, "chain_ids must list at least one entry"},
+		{"  op:\n    evm:\n      chain_ids: [1]\n      recipients: 7\n", 9,
+		 "recipients must be a list"},
+		{"  op:\n    evm:\n      chain_ids: [1]\n      recipients:\n        - address: "
+		 "'0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed'\n          selectors: '0x12345678'\n",
+		 11, "selectors must be a list"},
+		{"  op:\n    evm:\n      chain_ids: [1]\n      erc20: []\n", 9,
+		 "erc20 must list at least one entry"},
+		{"  op:\n    solana:\n      programs: []\n", 8, "must list at least one entry"},
+		{"  op:\n    eip712:\n      domains: []\n      primary_types: [A]\n", 8,
+		 "domains must list at least one entry"},
+		{"  op:\n    eip712:\n      domains: [{name: A}]\n      primary_types: {}\n", 9,
+		 "primary_types must be a list"},
 	};
 
 	(void)state;
@@ -630,6 +643,7 @@ static void test_spend_limit_lint(void **state)
 		{"  - key: k\n    asset: native\n    window: 30d\n    max: '1'\n", 8, "1m to 7d"},
 		{"  - key: k\n    asset: native\n    window: 1h\n    max: lots\n", 9, "whole number"},
 		{"  - key: k\n    asset: native\n    window: 1h\n", 6, "needs max"},
+		{"  key: k\n", 6, "spend_limits must be a list"},
 	};
 
 	(void)state;
