@@ -464,6 +464,18 @@ json_t *signer_error_json(const struct signer_error *err, const char *request_id
 	return json_pack("{s:o}", "error", e);
 }
 
+/* Whether the key's chain is the one the payload needs; when not, says so in buf. */
+static bool chain_matches(const struct ks_key *key, enum signer_payload kind, char *buf, size_t n)
+{
+	enum ks_chain want = kind == SIGNER_PAYLOAD_SOLANA_MESSAGE ? KS_CHAIN_SOLANA : KS_CHAIN_EVM;
+
+	if (key->chain == want)
+		return true;
+	snprintf(buf, n, "key '%s' is of chain %s; %s needs a key of chain %s", key->name,
+		 ks_chain_name(key->chain), signer_payload_name(kind), ks_chain_name(want));
+	return false;
+}
+
 /* Fills err and returns code. For internal failures the person sees a plain sentence; the
  * detail stays in this thread's error for the log. */
 static int refuse(struct signer_error *err, int code, int status, const char *api_code,
@@ -977,7 +989,7 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 			       struct signer_result *res, struct signer_error *err,
 			       struct sign_key_seen *seen)
 {
-	enum ks_chain want;
+	char mismatch[192];
 	struct ks_key key;
 	const char *rule;
 	double policy_start;
@@ -1064,12 +1076,8 @@ static int signer_sign_checked(struct signer *s, const struct signer_request *re
 	if (current_trace != NULL)
 		snprintf(current_trace->chain, sizeof(current_trace->chain), "%s",
 			 ks_chain_name(key.chain));
-	want = req->kind == SIGNER_PAYLOAD_SOLANA_MESSAGE ? KS_CHAIN_SOLANA : KS_CHAIN_EVM;
-	if (key.chain != want)
-		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "wrong_chain",
-			      "key '%s' is of chain %s; %s needs a key of chain %s", key.name,
-			      ks_chain_name(key.chain), signer_payload_name(req->kind),
-			      ks_chain_name(want));
+	if (!chain_matches(&key, req->kind, mismatch, sizeof(mismatch)))
+		return refuse(err, SG_ERR_INVALID_ARGUMENT, 400, "wrong_chain", "%s", mismatch);
 	if (key.state != KS_STATE_ACTIVE)
 		return refuse(err, SG_ERR_STATE, 409, "key_not_active",
 			      "key '%s' version %u is %s, not active", key.name, key.version,
@@ -1410,14 +1418,10 @@ static void explain_add(json_t *checks, const char *check, const char *outcome, 
 	json_array_append_new(checks, c);
 }
 
-/* A payload that cannot be checked: the key is of another chain, or the payload does not decode. */
-static bool explain_undecodable(json_t *checks, bool chain_ok, const char *chain_label)
+/* A payload that does not decode, with the decoder's own reason. */
+static bool explain_undecodable(json_t *checks, int r)
 {
-	char detail[64];
-
-	snprintf(detail, sizeof(detail), "not a %s key", chain_label);
-	explain_add(checks, "decode", "deny", NULL, chain_ok ? "invalid_payload" : "wrong_chain",
-		    chain_ok ? sg_errmsg(SG_ERR_MALFORMED) : detail);
+	explain_add(checks, "decode", "deny", NULL, "invalid_payload", sg_errmsg(r));
 	return false;
 }
 
@@ -1544,6 +1548,12 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 	explain_add(checks, "key", key.state == KS_STATE_ACTIVE ? "pass" : "deny", NULL,
 		    key.state == KS_STATE_ACTIVE ? NULL : "key_not_active", detail);
 	allowed &= key.state == KS_STATE_ACTIVE;
+	/* the chain, as the signing door checks it before decoding */
+	if (!chain_matches(&key, req->kind, detail, sizeof(detail))) {
+		explain_add(checks, "decode", "deny", NULL, "wrong_chain", detail);
+		allowed = false;
+		goto done;
+	}
 	/* decode, content, spends */
 	switch (req->kind) {
 	case SIGNER_PAYLOAD_SOLANA_MESSAGE: {
@@ -1552,9 +1562,8 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 		size_t n, index;
 		bool is_signer;
 
-		if (key.chain != KS_CHAIN_SOLANA ||
-		    sol_message_decode(req->payload, req->payload_len, &m) != SG_OK) {
-			allowed = explain_undecodable(checks, key.chain == KS_CHAIN_SOLANA, "Solana");
+		if ((r = sol_message_decode(req->payload, req->payload_len, &m)) != SG_OK) {
+			allowed = explain_undecodable(checks, r);
 			break;
 		}
 		is_signer = sol_message_signer_index(&m, key.public_key, &index);
@@ -1574,9 +1583,8 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 		struct policy_spend spends[POLICY_SPENDS_MAX];
 		size_t n;
 
-		if (key.chain != KS_CHAIN_EVM ||
-		    evm_tx_decode(req->payload, req->payload_len, &tx) != SG_OK) {
-			allowed = explain_undecodable(checks, key.chain == KS_CHAIN_EVM, "EVM");
+		if ((r = evm_tx_decode(req->payload, req->payload_len, &tx)) != SG_OK) {
+			allowed = explain_undecodable(checks, r);
 			break;
 		}
 		explain_add(checks, "decode", "pass", NULL, NULL, NULL);
@@ -1588,18 +1596,16 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 		break;
 	}
 	case SIGNER_PAYLOAD_EVM_MESSAGE:
-		explain_add(checks, "decode", key.chain == KS_CHAIN_EVM ? "pass" : "deny", NULL,
-			    key.chain == KS_CHAIN_EVM ? NULL : "wrong_chain", NULL);
-		allowed &= key.chain == KS_CHAIN_EVM;
+		explain_add(checks, "decode", "pass", NULL, NULL, NULL);
 		policy_check_eip191(s->policy, req->operation, req->payload_len, &d);
 		allowed &= explain_content(checks, &d);
 		break;
 	case SIGNER_PAYLOAD_EVM_TYPED_DATA: {
 		struct eip712 td;
 
-		if (key.chain != KS_CHAIN_EVM ||
-		    eip712_hash_text((const char *)req->payload, req->payload_len, &td) != SG_OK) {
-			allowed = explain_undecodable(checks, key.chain == KS_CHAIN_EVM, "EVM");
+		r = eip712_hash_text((const char *)req->payload, req->payload_len, &td);
+		if (r != SG_OK) {
+			allowed = explain_undecodable(checks, r);
 			break;
 		}
 		explain_add(checks, "decode", "pass", NULL, NULL, NULL);

@@ -128,6 +128,10 @@ check "explain: allowed exits 0" expect_exit 0 "$work/e1" ctl policy explain --c
 check "explain: the checks" jq -e '.decision == "allow" and ([.checks[].check] | index("access") != null and index("content") != null)' "$work/e1"
 check "explain: denied exits 1" expect_exit 1 "$work/e2" ctl policy explain --client polygon-adapter --key solana-dev --operation dev --evm-message 0x00 --json
 check "explain: says forbidden" jq -e '.decision == "deny" and .checks[0].reason == "forbidden"' "$work/e2"
+check "explain: a wrong chain is denied" expect_exit 1 "$work/e4" ctl policy explain --client local --key solana-dev --operation dev --evm-message 0x00 --json
+check "explain: says wrong_chain and why" jq -e '.decision == "deny" and .checks[-1].check == "decode" and .checks[-1].reason == "wrong_chain" and (.checks[-1].detail | contains("solana-dev") and contains("chain evm"))' "$work/e4"
+check "explain: an unparsable payload is denied" expect_exit 1 "$work/e5" ctl policy explain --client local --key polygon-dev --operation dev --evm-transaction 0x02 --json
+check "explain: says invalid_payload with the decoder's reason" jq -e '.checks[-1].reason == "invalid_payload" and (.checks[-1].detail | contains("RLP"))' "$work/e5"
 check "explain: nothing signed or audited" test "$(wc -l < "$env_dir/audit.log")" -eq "$lines_before"
 check "explain: usage" expect_exit 2 "$work/e3" ctl policy explain --key polygon-dev --operation dev --evm-message 0x00
 
