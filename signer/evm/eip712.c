@@ -9,7 +9,6 @@
 #include "common/keccak.h"
 
 #define EIP712_DEPTH_MAX 16
-#define EIP712_TYPES_MAX 64
 #define EIP712_ARRAY_MAX 1024
 
 /* The canonical domain fields and their types, in the order EIP-712 gives them. */
@@ -109,6 +108,28 @@ static int eip712_array_split(const char *type, char *base, size_t basesz, long 
 	return SG_OK;
 }
 
+/* The type with every array suffix taken off: "T[2][]" -> "T". */
+static int eip712_base_type(const char *type, char *base, size_t basesz)
+{
+	bool is_array = true;
+	long length;
+	int r;
+
+	if (strlen(type) >= basesz)
+		return sg_fail(SG_ERR_MALFORMED, "EIP-712 type '%s' is too long", type);
+	snprintf(base, basesz, "%s", type);
+	while (is_array) {
+		char inner[EIP712_NAME_MAX * 2];
+
+		if ((r = eip712_array_split(base, inner, sizeof(inner), &length, &is_array)) !=
+		    SG_OK)
+			return r;
+		if (is_array)
+			snprintf(base, basesz, "%s", inner);
+	}
+	return SG_OK;
+}
+
 /* ---- the types object ------------------------------------------------------------------ */
 
 static int eip712_check_types(json_t *types)
@@ -132,8 +153,6 @@ static int eip712_check_types(json_t *types)
 			const char *fname, *ftype;
 			json_error_t jerr;
 			char base[EIP712_NAME_MAX * 2];
-			bool is_array;
-			long n;
 			int r;
 
 			if (json_unpack_ex(f, &jerr, JSON_STRICT, "{s:s, s:s}", "name", &fname, "type",
@@ -152,16 +171,8 @@ static int eip712_check_types(json_t *types)
 						       "EIP-712 type %s has field %s twice", tname,
 						       fname);
 			/* strip every array suffix, then the base must be atomic or defined */
-			snprintf(base, sizeof(base), "%s", ftype);
-			do {
-				char inner[sizeof(base)];
-
-				if ((r = eip712_array_split(base, inner, sizeof(inner), &n,
-							    &is_array)) != SG_OK)
-					return r;
-				if (is_array)
-					memcpy(base, inner, sizeof(base));
-			} while (is_array);
+			if ((r = eip712_base_type(ftype, base, sizeof(base))) != SG_OK)
+				return r;
 			if (!eip712_atomic(base) &&
 			    (!eip712_identifier(base) || json_object_get(types, base) == NULL))
 				return sg_fail(SG_ERR_MALFORMED,
@@ -177,21 +188,12 @@ static int eip712_collect(json_t *types, const char *type, const char **deps, si
 			  unsigned depth)
 {
 	char base[EIP712_NAME_MAX * 2];
-	bool is_array = true;
 	json_t *fields, *f;
 	size_t i;
-	long len;
 	int r;
 
-	snprintf(base, sizeof(base), "%s", type);
-	while (is_array) {
-		char inner[sizeof(base)];
-
-		if ((r = eip712_array_split(base, inner, sizeof(inner), &len, &is_array)) != SG_OK)
-			return r;
-		if (is_array)
-			memcpy(base, inner, sizeof(base));
-	}
+	if ((r = eip712_base_type(type, base, sizeof(base))) != SG_OK)
+		return r;
 	fields = json_object_get(types, base);
 	if (fields == NULL)
 		return SG_OK; /* atomic */
@@ -624,6 +626,49 @@ static int eip712_domain_view(json_t *domain, struct eip712 *out)
 	return SG_OK;
 }
 
+/* What the message is made of, for the policy: the struct types of encodeType(primary), in its
+ * order, and the names of their address fields. Only facts, no judgement. */
+static int eip712_composition(json_t *types, const char *primary, struct eip712 *out)
+{
+	const char *deps[EIP712_TYPES_MAX];
+	size_t n = 0;
+	int r;
+
+	if ((r = eip712_collect(types, primary, deps, &n, 0)) != SG_OK)
+		return r;
+	qsort(deps + 1, n - 1, sizeof(deps[0]), eip712_strcmp); /* as encodeType orders them */
+	for (size_t d = 0; d < n; d++) {
+		json_t *fields = json_object_get(types, deps[d]);
+
+		snprintf(out->struct_types[d], sizeof(out->struct_types[d]), "%s", deps[d]);
+		for (size_t i = 0; i < json_array_size(fields); i++) {
+			json_t *f = json_array_get(fields, i);
+			const char *fname = json_string_value(json_object_get(f, "name"));
+			const char *ftype = json_string_value(json_object_get(f, "type"));
+			char base[EIP712_NAME_MAX * 2];
+			bool known = false;
+
+			if ((r = eip712_base_type(ftype, base, sizeof(base))) != SG_OK)
+				return r;
+			if (strcmp(base, "address") != 0)
+				continue;
+			for (size_t k = 0; k < out->n_address_fields && !known; k++)
+				known = strcmp(out->address_fields[k], fname) == 0;
+			if (known)
+				continue;
+			if (out->n_address_fields == EIP712_ADDRESS_FIELDS_MAX) {
+				out->address_fields_incomplete = true;
+				continue;
+			}
+			snprintf(out->address_fields[out->n_address_fields],
+				 sizeof(out->address_fields[0]), "%s", fname);
+			out->n_address_fields++;
+		}
+	}
+	out->n_struct_types = n;
+	return SG_OK;
+}
+
 int eip712_hash(json_t *typed_data, struct eip712 *out)
 {
 	json_t *types = NULL, *domain, *message, *given_types;
@@ -655,7 +700,8 @@ int eip712_hash(json_t *typed_data, struct eip712 *out)
 	if ((r = eip712_hash_struct(&e, "EIP712Domain", domain, "domain", out->domain_separator)) !=
 		    SG_OK ||
 	    (r = eip712_hash_struct(&e, primary, message, "message", out->struct_hash)) != SG_OK ||
-	    (r = eip712_domain_view(domain, out)) != SG_OK)
+	    (r = eip712_domain_view(domain, out)) != SG_OK ||
+	    (r = eip712_composition(types, primary, out)) != SG_OK)
 		goto out;
 	pre[0] = 0x19;
 	pre[1] = 0x01;

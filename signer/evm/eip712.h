@@ -13,7 +13,9 @@
 
 #include "common/err.h"
 
-#define EIP712_NAME_MAX 128
+#define EIP712_NAME_MAX           128
+#define EIP712_TYPES_MAX          64 /* struct types in one typed-data object */
+#define EIP712_ADDRESS_FIELDS_MAX 64 /* distinct address field names recorded */
 
 struct eip712 {
 	uint8_t domain_separator[32];
@@ -26,6 +28,15 @@ struct eip712 {
 	char version[EIP712_NAME_MAX + 1];
 	uint8_t chain_id[32]; /* big-endian */
 	uint8_t verifying_contract[20];
+	/* what the message is made of: the struct types of encodeType(primaryType), the primary
+	 * type first, then each type it references (directly or through others) once, sorted */
+	size_t n_struct_types;
+	char struct_types[EIP712_TYPES_MAX][EIP712_NAME_MAX + 1];
+	/* the names of those types' fields of type address (or arrays of addresses), each once;
+	 * address_fields_incomplete when there were more than EIP712_ADDRESS_FIELDS_MAX */
+	size_t n_address_fields;
+	char address_fields[EIP712_ADDRESS_FIELDS_MAX][EIP712_NAME_MAX + 1];
+	bool address_fields_incomplete;
 };
 
 /* From the typed-data object {"types", "primaryType", "domain", "message"}. */

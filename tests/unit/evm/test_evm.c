@@ -542,6 +542,84 @@ static void test_eip712_everything(void **state)
 	free(text);
 }
 
+/* What the decoder records of the message's make-up, for the policy: the struct types of
+ * encodeType(primaryType) in its order, and the distinct names of their address fields. */
+static void test_eip712_composition(void **state)
+{
+	static const char permit2[] =
+		"{\"types\":{\"PermitSingle\":[{\"name\":\"details\",\"type\":\"PermitDetails\"},"
+		"{\"name\":\"spender\",\"type\":\"address\"},"
+		"{\"name\":\"sigDeadline\",\"type\":\"uint256\"}],"
+		"\"PermitDetails\":[{\"name\":\"token\",\"type\":\"address\"},"
+		"{\"name\":\"amount\",\"type\":\"uint160\"},"
+		"{\"name\":\"expiration\",\"type\":\"uint48\"},{\"name\":\"nonce\",\"type\":\"uint48\"}],"
+		"\"Unused\":[{\"name\":\"operator\",\"type\":\"address\"}]},"
+		"\"primaryType\":\"PermitSingle\",\"domain\":{\"name\":\"Permit2\",\"chainId\":1},"
+		"\"message\":{\"details\":{\"token\":\"0x00000000000000000000000000000000000000cc\","
+		"\"amount\":1,\"expiration\":2,\"nonce\":3},"
+		"\"spender\":\"0x00000000000000000000000000000000000000bb\",\"sigDeadline\":4}}";
+	static const char nested[] =
+		"{\"types\":{\"Mail\":[{\"name\":\"to\",\"type\":\"Person[]\"},"
+		"{\"name\":\"cc\",\"type\":\"address[2][]\"},{\"name\":\"from\",\"type\":\"Person\"}],"
+		"\"Person\":[{\"name\":\"wallet\",\"type\":\"address\"},"
+		"{\"name\":\"to\",\"type\":\"string\"}],"
+		"\"Group\":[{\"name\":\"x\",\"type\":\"uint8\"}]},"
+		"\"primaryType\":\"Mail\",\"domain\":{\"name\":\"m\"},"
+		"\"message\":{\"to\":[],\"cc\":[],"
+		"\"from\":{\"wallet\":\"0x00000000000000000000000000000000000000aa\",\"to\":\"x\"}}}";
+	char *text = everything("{\"name\":\"signerd\",\"chainId\":\"0x89\"}", everything_message);
+	struct eip712 out;
+
+	(void)state;
+	assert_int_equal(eip712_hash_text(text, strlen(text), &out), 0);
+	assert_int_equal(out.n_struct_types, 2);
+	assert_string_equal(out.struct_types[0], "Order");
+	assert_string_equal(out.struct_types[1], "Item");
+	assert_int_equal(out.n_address_fields, 1);
+	assert_string_equal(out.address_fields[0], "buyer");
+	assert_false(out.address_fields_incomplete);
+	free(text);
+	/* a referenced type is listed, an unreferenced one (and its fields) is not */
+	assert_int_equal(eip712_hash_text(permit2, sizeof(permit2) - 1, &out), 0);
+	assert_int_equal(out.n_struct_types, 2);
+	assert_string_equal(out.struct_types[0], "PermitSingle");
+	assert_string_equal(out.struct_types[1], "PermitDetails");
+	assert_int_equal(out.n_address_fields, 2);
+	assert_string_equal(out.address_fields[0], "spender");
+	assert_string_equal(out.address_fields[1], "token");
+	/* arrays of addresses count as address fields, a string field named like one does not */
+	assert_int_equal(eip712_hash_text(nested, sizeof(nested) - 1, &out), 0);
+	assert_int_equal(out.n_struct_types, 2);
+	assert_string_equal(out.struct_types[1], "Person");
+	assert_int_equal(out.n_address_fields, 2);
+	assert_string_equal(out.address_fields[0], "cc");
+	assert_string_equal(out.address_fields[1], "wallet");
+	/* more distinct address fields than it keeps: the list says it is incomplete */
+	for (int fields = EIP712_ADDRESS_FIELDS_MAX; fields <= EIP712_ADDRESS_FIELDS_MAX + 1;
+	     fields++) {
+		char big[16384];
+		size_t o = 0;
+
+		o += (size_t)snprintf(big + o, sizeof(big) - o, "{\"types\":{\"Many\":[");
+		for (int i = 0; i < fields; i++)
+			o += (size_t)snprintf(big + o, sizeof(big) - o,
+					      "%s{\"name\":\"a%d\",\"type\":\"address\"}",
+					      i ? "," : "", i);
+		o += (size_t)snprintf(big + o, sizeof(big) - o,
+				      "]},\"primaryType\":\"Many\",\"domain\":{\"name\":\"m\"},"
+				      "\"message\":{");
+		for (int i = 0; i < fields; i++)
+			o += (size_t)snprintf(big + o, sizeof(big) - o,
+					      "%s\"a%d\":\"0x00000000000000000000000000000000000000aa\"",
+					      i ? "," : "", i);
+		o += (size_t)snprintf(big + o, sizeof(big) - o, "}}");
+		assert_true(o < sizeof(big));
+		assert_int_equal(eip712_hash_text(big, o, &out), 0);
+		assert_int_equal(out.n_address_fields, EIP712_ADDRESS_FIELDS_MAX);
+		assert_int_equal(out.address_fields_incomplete, fields > EIP712_ADDRESS_FIELDS_MAX);
+	}
+}
+
 static void test_eip712_refusals(void **state)
 {
 	static const struct {
@@ -652,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_eip191),
 		cmocka_unit_test(test_eip712_mail),
 		cmocka_unit_test(test_eip712_everything),
+		cmocka_unit_test(test_eip712_composition),
 		cmocka_unit_test(test_eip712_refusals),
 		cmocka_unit_test(test_eip712_bad_types),
 	};
