@@ -145,7 +145,7 @@ int main(int argc, char **argv)
 				(void)policy_spends_evm(&tx, spends, &n);
 			} else {
 				policy_check_solana(p, op, &m, msg + 4, &d);
-				(void)policy_spends_solana(&m, spends, &n);
+				(void)policy_spends_solana(&m, msg + 4, spends, &n);
 			}
 			t[i] = (double)time_monotonic_ns() - t0;
 			if (!d.allowed) {

@@ -76,9 +76,9 @@ struct sol_message;
 struct eip712;
 
 /* ---- spend limits --------------------------------------------------------------------
- * Per (key, asset) over a rolling window: native value (wei, lamports) and token amounts
- * (ERC-20 transfers, SPL TransferChecked), in base units. The running sums live with the signer
- * (rebuilt from the audit log on start). */
+ * Per (key, asset) over a rolling window: native value and fees (wei, lamports) and token
+ * amounts (ERC-20 transfers and approvals, SPL Checked transfers, approvals, mints and burns), in
+ * base units. The running sums live with the signer (rebuilt from the audit log on start). */
 #define POLICY_ASSET_MAX 64
 #define POLICY_SPENDS_MAX 16
 
@@ -98,10 +98,20 @@ struct policy_spend {
 
 size_t policy_spend_limit_count(const struct policy *p);
 const struct policy_spend_limit *policy_spend_limit_at(const struct policy *p, size_t i);
-/* The spends of a transaction or message, summed per asset; false if more than
- * POLICY_SPENDS_MAX assets (refuse such a payload). */
+/* The spends of a payload, summed per asset (policy/spends.c; docs/policy.md, "What each limit
+ * reads"). false: its spends cannot be read (a call or instruction that moves value in a way not
+ * read, a malformed one, or more than POLICY_SPENDS_MAX assets): refuse it where a spend limit
+ * watches the key.
+ * EVM: value + gas limit x (maxFeePerGas for type 2, else gasPrice), and the token amounts of
+ * the ERC-20 calls that are read. */
 bool policy_spends_evm(const struct evm_tx *tx, struct policy_spend *out, size_t *n);
-bool policy_spends_solana(const struct sol_message *m, struct policy_spend *out, size_t *n);
+/* Solana, for the signing key signer: lamports moved by the System Program, SPL amounts by
+ * mint, and the fee (base and priority) when signer is the fee payer. */
+bool policy_spends_solana(const struct sol_message *m, const uint8_t signer[32],
+			  struct policy_spend *out, size_t *n);
+/* EIP-712: typed data spends nothing it can be read for (n = 0), or is unreadable: permits,
+ * orders, meta-transactions, and any struct with an address field named spender or operator. */
+bool policy_spends_eip712(const struct eip712 *td, struct policy_spend *out, size_t *n);
 
 /* ---- content rules ---------------------------------------------------------------------
  * Per operation, on what the decoders read from the payload (docs/policy.md). An operation

@@ -1,4 +1,5 @@
-/* The policy's parts, shared by the loader (policy.c) and the content rules (rules.c). */
+/* The policy's parts, shared by the loader (policy.c), the content rules (rules.c) and the spend
+ * reader (spends.c). */
 #ifndef SIGNER_POLICY_INTERNAL_H
 #define SIGNER_POLICY_INTERNAL_H
 
@@ -54,5 +55,69 @@ SG_MUST_CHECK int policy_spend_limits_load(struct ydoc *d, yaml_node_t *node, st
 SG_MUST_CHECK int policy_rules_load(struct ydoc *d, yaml_node_t *node, struct policy *p);
 void policy_rules_free(struct policy *p);
 
+/* ---- spends.c: 256-bit amounts (big-endian), shared with the content rules ---------------- */
+
+struct evm_uint;
+struct sol_instruction;
+
+void policy_u256_from_evm(const struct evm_uint *u, uint8_t out[32]);
+void policy_u256_from_u64(uint64_t v, uint8_t out[32]);
+/* out = a x b; false, with out = 2^256-1, when the product does not fit in 256 bits. */
+bool policy_u256_mul(const uint8_t a[32], const uint8_t b[32], uint8_t out[32]);
+/* acc += v; false, with acc = 2^256-1, when the sum does not fit. */
+bool policy_u256_add(uint8_t acc[32], const uint8_t v[32]);
+
+/* ---- spends.c: the programs and instructions both the content rules and the spends read --- */
+
+extern const uint8_t policy_sol_system_program[32];
+extern const uint8_t policy_sol_compute_budget_program[32];
+extern const uint8_t policy_sol_token_program[32];
+extern const uint8_t policy_sol_token_2022_program[32];
+
+/* System Program instruction kinds (the u32 little-endian tag of system_instruction.rs) */
+enum policy_sol_system_kind {
+	POLICY_SOL_CREATE_ACCOUNT = 0,
+	POLICY_SOL_ASSIGN = 1,
+	POLICY_SOL_TRANSFER = 2,
+	POLICY_SOL_CREATE_ACCOUNT_WITH_SEED = 3,
+	POLICY_SOL_ADVANCE_NONCE_ACCOUNT = 4,
+	POLICY_SOL_WITHDRAW_NONCE_ACCOUNT = 5,
+	POLICY_SOL_INITIALIZE_NONCE_ACCOUNT = 6,
+	POLICY_SOL_AUTHORIZE_NONCE_ACCOUNT = 7,
+	POLICY_SOL_ALLOCATE = 8,
+	POLICY_SOL_ALLOCATE_WITH_SEED = 9,
+	POLICY_SOL_ASSIGN_WITH_SEED = 10,
+	POLICY_SOL_TRANSFER_WITH_SEED = 11,
+	POLICY_SOL_UPGRADE_NONCE_ACCOUNT = 12,
+};
+
+/* A System Program instruction the spend reader knows, decoded strictly. */
+struct policy_sol_system {
+	uint32_t kind;
+	bool moves_lamports; /* CreateAccount, Transfer, their WithSeed forms, WithdrawNonceAccount */
+	uint64_t lamports;
+	size_t to; /* which of the instruction's accounts receives them */
+};
+
+/* SG_OK for the kinds that move lamports (read) and the harmless ones (AdvanceNonceAccount,
+ * Allocate, UpgradeNonceAccount); SG_ERR_UNSUPPORTED for the others (Assign, the nonce
+ * initialisation and authority, AllocateWithSeed, AssignWithSeed, unknown kinds);
+ * SG_ERR_MALFORMED, SG_ERR_TRUNCATED or SG_ERR_TRAILING when the data is not exactly the
+ * instruction's encoding. */
+SG_MUST_CHECK int policy_sol_system_decode(const struct sol_instruction *ix,
+					   struct policy_sol_system *out);
+
+/* ---- spends.c: the EVM calls the spend reader knows, by selector ------------------------ */
+
+struct policy_evm_call {
+	uint8_t selector[4];
+	const char *signature; /* canonical: what keccak256 hashes into the selector */
+	size_t read_len; /* exact calldata length of a call whose last word is read as the amount;
+			    0: never read (such a call is unreadable) */
+	const char *why;
+};
+
+extern const struct policy_evm_call policy_evm_calls[];
+extern const size_t policy_evm_calls_count;
 
 #endif

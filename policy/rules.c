@@ -673,47 +673,29 @@ static const struct policy_rules *rules_for(const struct policy *p, const char *
 	return NULL;
 }
 
-/* A big-endian integer of up to 32 bytes as 32 bytes. */
-static void to32(const struct evm_uint *u, uint8_t out[32])
-{
-	memset(out, 0, 32);
-	memcpy(out + 32 - u->len, u->be, u->len);
-}
-
 static bool over(const struct evm_uint *u, const struct cap *c)
 {
 	uint8_t v[32];
 
 	if (!c->set)
 		return false;
-	to32(u, v);
+	policy_u256_from_evm(u, v);
 	return memcmp(v, c->v, 32) > 0;
 }
 
-/* gas x price <= cap, without overflow: a 256-bit price times a gas limit of at most 64 bits,
- * multiplied byte by byte (little-endian accumulators) into 40 bytes. */
+/* gas x price > cap, without overflow: a product past 2^256 is over any cap. */
 static bool total_over(const struct evm_uint *gas, const struct evm_uint *price,
 		       const struct cap *c)
 {
-	uint8_t p[32], prod[40];
-	uint32_t acc[41] = {0};
+	uint8_t g[32], p[32], prod[32];
 
 	if (!c->set)
 		return false;
-	if (gas->len > 8)
+	policy_u256_from_evm(gas, g);
+	policy_u256_from_evm(price, p);
+	if (!policy_u256_mul(g, p, prod))
 		return true;
-	to32(price, p);
-	for (size_t i = 0; i < 32; i++)
-		for (size_t j = 0; j < gas->len; j++)
-			acc[i + j] += (uint32_t)p[31 - i] * gas->be[gas->len - 1 - j];
-	for (size_t k = 0; k < 40; k++) {
-		acc[k + 1] += acc[k] >> 8;
-		prod[39 - k] = (uint8_t)acc[k];
-	}
-	for (int i = 0; i < 8; i++)
-		if (prod[i] != 0)
-			return true;
-	return memcmp(prod + 8, c->v, 32) > 0;
+	return memcmp(prod, c->v, 32) > 0;
 }
 
 static bool addr_in(const void *list, size_t n, const uint8_t *addr)
@@ -834,7 +816,7 @@ void policy_check_evm_tx(const struct policy *p, const char *op, const struct ev
 		     "operation '%s' allows no EVM transactions", op);
 		return;
 	}
-	to32(&tx->chain_id, chain);
+	policy_u256_from_evm(&tx->chain_id, chain);
 	for (size_t i = 0; i < e->n_chain_ids; i++)
 		chain_ok |= memcmp(chain, e->chain_ids[i], 32) == 0;
 	if (!chain_ok) {
@@ -944,21 +926,6 @@ static uint64_t le64(const uint8_t *p)
 	return v;
 }
 
-static const uint8_t system_program[32] = {0};
-/* ComputeBudget111111111111111111111111111111 */
-static const uint8_t compute_budget_program[32] = {
-	0x03, 0x06, 0x46, 0x6f, 0xe5, 0x21, 0x17, 0x32, 0xff, 0xec, 0xad, 0xba, 0x72, 0xc3, 0x9b, 0xe7,
-	0xbc, 0x8c, 0xe5, 0xbb, 0xc5, 0xf7, 0x12, 0x6b, 0x2c, 0x43, 0x9b, 0x3a, 0x40, 0x00, 0x00, 0x00};
-
-/* TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA */
-static const uint8_t spl_token_program[32] = {
-	0x06, 0xdd, 0xf6, 0xe1, 0xd7, 0x65, 0xa1, 0x93, 0xd9, 0xcb, 0xe1, 0x46, 0xce, 0xeb, 0x79, 0xac,
-	0x1c, 0xb4, 0x85, 0xed, 0x5f, 0x5b, 0x37, 0x91, 0x3a, 0x8c, 0xf5, 0x85, 0x7e, 0xff, 0x00, 0xa9};
-/* TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb */
-static const uint8_t spl_token_2022_program[32] = {
-	0x06, 0xdd, 0xf6, 0xe1, 0xee, 0x75, 0x8f, 0xde, 0x18, 0x42, 0x5d, 0xbc, 0xe4, 0x6c, 0xcd, 0xda,
-	0xb6, 0x1a, 0xfc, 0x4d, 0x83, 0xb9, 0x0d, 0x27, 0xfe, 0xbd, 0xf9, 0x28, 0xd8, 0xa1, 0x8b, 0xfc};
-
 /* Only TransferChecked (12) and ApproveChecked (13), which carry the mint at account 1 (it must
  * be allowed, the amount within its cap), Revoke (5) and SyncNative (17). Transfer (3) and
  * Approve (4) do not name the mint; everything else (SetAuthority, CloseAccount, Burn, the
@@ -1063,7 +1030,7 @@ void policy_check_solana(const struct policy *p, const char *op, const struct so
 		/* System Program: only CreateAccount (0), Transfer (2), AdvanceNonceAccount (4) and
 		 * Allocate (8) are allowed; the others move lamports or ownership in ways these
 		 * rules do not read (Assign, the WithSeed forms, nonce withdrawals) */
-		if (memcmp(prog, system_program, 32) == 0) {
+		if (memcmp(prog, policy_sol_system_program, 32) == 0) {
 			uint32_t kind = ix->data_len >= 4 ? (uint32_t)ix->data[0] |
 								    (uint32_t)ix->data[1] << 8 |
 								    (uint32_t)ix->data[2] << 16 |
@@ -1105,14 +1072,14 @@ void policy_check_solana(const struct policy *p, const char *op, const struct so
 			}
 		}
 		/* SPL Token and Token-2022 (whenever the program allowlist lets them in) */
-		if (memcmp(prog, spl_token_program, 32) == 0 ||
-		    memcmp(prog, spl_token_2022_program, 32) == 0) {
+		if (memcmp(prog, policy_sol_token_program, 32) == 0 ||
+		    memcmp(prog, policy_sol_token_2022_program, 32) == 0) {
 			check_spl(s, op, m, ix, i, d);
 			if (!d->allowed)
 				return;
 		}
 		/* Compute Budget: SetComputeUnitPrice (3), micro-lamports per unit */
-		if (memcmp(prog, compute_budget_program, 32) == 0 && ix->data_len >= 9 &&
+		if (memcmp(prog, policy_sol_compute_budget_program, 32) == 0 && ix->data_len >= 9 &&
 		    ix->data[0] == 3 && s->has_max_cu_price &&
 		    le64(ix->data + 1) > s->max_cu_price) {
 			deny(d, "solana.compute_unit_price_exceeded", op,
@@ -1296,131 +1263,4 @@ size_t policy_spend_limit_count(const struct policy *p)
 const struct policy_spend_limit *policy_spend_limit_at(const struct policy *p, size_t i)
 {
 	return i < p->n_spend_limits ? &p->spend_limits[i] : NULL;
-}
-
-/* Adds amount to the asset's entry (saturating at 2^256-1). */
-static bool spend_add(struct policy_spend *out, size_t *n, const char *asset,
-		      const uint8_t amount[32])
-{
-	struct policy_spend *e = NULL;
-	unsigned carry = 0;
-
-	for (size_t i = 0; i < *n && e == NULL; i++)
-		if (strcmp(out[i].asset, asset) == 0)
-			e = &out[i];
-	if (e == NULL) {
-		if (*n == POLICY_SPENDS_MAX)
-			return false;
-		e = &out[(*n)++];
-		memset(e, 0, sizeof(*e));
-		snprintf(e->asset, sizeof(e->asset), "%s", asset);
-	}
-	for (int i = 31; i >= 0; i--) {
-		unsigned x = (unsigned)e->amount[i] + amount[i] + carry;
-
-		e->amount[i] = (uint8_t)x;
-		carry = x >> 8;
-	}
-	if (carry != 0)
-		memset(e->amount, 0xff, 32);
-	return true;
-}
-
-static void u64_be32(uint64_t v, uint8_t out[32])
-{
-	memset(out, 0, 32);
-	for (int i = 31; i >= 24; i--, v >>= 8)
-		out[i] = (uint8_t)v;
-}
-
-bool policy_spends_evm(const struct evm_tx *tx, struct policy_spend *out, size_t *n)
-{
-	/* ERC-20 transfer, transferFrom, approve and increaseAllowance: what a token call can
-	 * spend (or let someone else spend) */
-	static const struct {
-		uint8_t selector[4];
-		size_t len;
-	} calls[] = {
-		{{0xa9, 0x05, 0x9c, 0xbb}, 68},
-		{{0x23, 0xb8, 0x72, 0xdd}, 100},
-		{{0x09, 0x5e, 0xa7, 0xb3}, 68},
-		{{0x39, 0x50, 0x93, 0x51}, 68},
-	};
-	uint8_t v[32];
-
-	*n = 0;
-	if (tx->value.len > 0) {
-		to32(&tx->value, v);
-		if (!spend_add(out, n, "native", v))
-			return false;
-	}
-	if (tx->is_create || tx->data_len < 4)
-		return true;
-	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
-		char asset[POLICY_ASSET_MAX], addr[EVM_ADDRESS_TEXT_LEN];
-
-		if (memcmp(tx->data, calls[i].selector, 4) != 0)
-			continue;
-		/* trailing bytes (which Solidity ignores) leave the amount where it is not read
-		 * here: refuse to guess */
-		if (tx->data_len != calls[i].len)
-			return false;
-		addr_evm_checksum(tx->to, addr);
-		snprintf(asset, sizeof(asset), "erc20:%s", addr);
-		return spend_add(out, n, asset, tx->data + tx->data_len - 32);
-	}
-	return true;
-}
-
-bool policy_spends_solana(const struct sol_message *m, struct policy_spend *out, size_t *n)
-{
-	*n = 0;
-	for (size_t i = 0; i < m->n_instructions; i++) {
-		const struct sol_instruction *ix = &m->instructions[i];
-		const uint8_t *prog = sol_instruction_program(m, ix);
-		uint8_t v[32];
-
-		if (memcmp(prog, system_program, 32) == 0) {
-			uint32_t kind;
-
-			if (ix->data_len < 4)
-				return false;
-			kind = (uint32_t)ix->data[0] | (uint32_t)ix->data[1] << 8 |
-			       (uint32_t)ix->data[2] << 16 | (uint32_t)ix->data[3] << 24;
-			if (kind == 0 || kind == 2) {
-				if (ix->data_len < 12)
-					return false;
-				u64_be32(le64(ix->data + 4), v);
-				if (!spend_add(out, n, "native", v))
-					return false;
-			} else if (kind == 3 || kind == 5 || kind == 11) {
-				return false; /* WithSeed and nonce withdrawals: not read here */
-			}
-		} else if (memcmp(prog, spl_token_program, 32) == 0 ||
-			   memcmp(prog, spl_token_2022_program, 32) == 0) {
-			const uint8_t *mint;
-			char asset[POLICY_ASSET_MAX] = "spl:", b58[64];
-
-			if (ix->data_len < 1)
-				return false;
-			if (ix->data[0] != 12 && ix->data[0] != 13) {
-				/* Transfer and Approve name no mint; the Token-2022 fee and
-				 * confidential transfers are not read here */
-				if (ix->data[0] == 3 || ix->data[0] == 4 || ix->data[0] == 26 ||
-				    ix->data[0] == 27)
-					return false;
-				continue;
-			}
-			if (ix->data_len < 10 || ix->n_accounts < 4 ||
-			    (mint = sol_message_key(m, ix->accounts[1])) == NULL ||
-			    addr_solana_encode(mint, b58, sizeof(b58)) != SG_OK)
-				return false; /* a mint the signer cannot see: refuse */
-			if (snprintf(asset + 4, sizeof(asset) - 4, "%s", b58) < 0)
-				return false;
-			u64_be32(le64(ix->data + 1), v);
-			if (!spend_add(out, n, asset, v))
-				return false;
-		}
-	}
-	return true;
 }

@@ -752,7 +752,7 @@ static int sign_solana(struct signer *s, const struct ks_key *key,
 		size_t n_spends;
 
 		/* spends that cannot be read are refused where a spend limit watches the key */
-		if (!policy_spends_solana(&m, spends, &n_spends) &&
+		if (!policy_spends_solana(&m, key->public_key, spends, &n_spends) &&
 		    key_has_spend_limits(s, key->name)) {
 			struct policy_decision d = {false, "spend_unreadable", "spend_limits",
 						    "the message's spends cannot be read"};
@@ -1572,7 +1572,7 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 		allowed &= is_signer;
 		policy_check_solana(s->policy, req->operation, &m, key.public_key, &d);
 		allowed &= explain_content(checks, &d);
-		allowed &= policy_spends_solana(&m, spends, &n)
+		allowed &= policy_spends_solana(&m, key.public_key, spends, &n)
 				   ? explain_spends(s, key.name, spends, n, checks)
 				   : explain_unreadable(s, key.name, checks);
 		sol_message_free(&m);

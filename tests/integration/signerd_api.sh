@@ -291,7 +291,8 @@ check "spend: 2000 of 2500" expect 200 "" polygon-adapter POST $p "$spend"
 out=$(api polygon-adapter POST $p "$spend")
 check "spend: 3000 of 2500 refused" jq -e '.error.code == "policy_denied" and .error.reason == "spend_limit_exceeded"
   and (.error.rule | startswith("spend_limits[0]"))' <<<"${out#* }"
-check "spend: recorded in the audit log" grep -q '"spends":\[{"amount":"1000","asset":"erc20:0x00000000000000000000000000000000000000cc"}\]\|"spends":\[{"asset":"erc20:0x00000000000000000000000000000000000000cc","amount":"1000"}\]' "$env_dir/audit.log"
+# the transaction spends its token amount and, in native, the most its gas can cost (60000 x 1 wei)
+check "spend: recorded in the audit log, the fee as native" grep -q '"spends":\[{"amount":"60000","asset":"native"},{"amount":"1000","asset":"erc20:0x00000000000000000000000000000000000000cc"}\]\|"spends":\[{"asset":"native","amount":"60000"},{"asset":"erc20:0x00000000000000000000000000000000000000cc","amount":"1000"}\]' "$env_dir/audit.log"
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
 start
 check "spend: the window survives kill -9 and a restart" expect 403 policy_denied polygon-adapter POST $p "$spend"

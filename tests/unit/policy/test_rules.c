@@ -434,66 +434,6 @@ static void test_spl(void **state)
 	check_spl(9, 0x72, 0, "solana.spl_instruction_not_allowed", "CloseAccount");
 }
 
-/* What a payload spends, per asset. */
-static void test_spends(void **state)
-{
-	struct policy_spend sp[POLICY_SPENDS_MAX];
-	size_t n;
-	uint8_t buf[400];
-	struct sol_message m;
-	const struct sol_ix two[2] = {{0, 2, 700, 1}, {0, 0, 300, 1}};
-	size_t len;
-
-	(void)state;
-	/* Solana: a Transfer and a CreateAccount, summed as native */
-	len = build_message(buf, payer, two, 2);
-	assert_int_equal(sol_message_decode(buf, len, &m), 0);
-	assert_true(policy_spends_solana(&m, sp, &n));
-	assert_int_equal(n, 1);
-	assert_string_equal(sp[0].asset, "native");
-	assert_int_equal(sp[0].amount[31] | sp[0].amount[30] << 8, 1000);
-	sol_message_free(&m);
-	/* an EVM ERC-20 transfer of 500 with 5 wei of value */
-	{
-		struct evm_case c = {2, 137, TOKEN, "a9059cbb" W_OTHER W_500, 5, 60000, 1, 1, false, NULL};
-		struct rlp_buf b = {0};
-		struct evm_tx tx;
-		uint8_t to[20], data[80];
-		size_t dl;
-		size_t start;
-
-		rlp_put_raw(&b, (const uint8_t[]){0x02}, 1);
-		start = b.len;
-		rlp_put_u64(&b, c.chain);
-		rlp_put_u64(&b, 1);
-		rlp_put_u64(&b, 1);
-		rlp_put_u64(&b, 1);
-		rlp_put_u64(&b, c.gas);
-		assert_int_equal(addr_evm_parse(c.to, to), 0);
-		rlp_put_bytes(&b, to, 20);
-		rlp_put_u64(&b, c.value);
-		assert_int_equal(hex_decode(c.data, strlen(c.data), data, sizeof(data), &dl), 0);
-		rlp_put_bytes(&b, data, dl);
-		{
-			size_t al = b.len;
-
-			rlp_wrap_list(&b, al);
-		}
-		rlp_wrap_list(&b, start);
-		assert_int_equal(evm_tx_decode(b.data, b.len, &tx), 0);
-		assert_true(policy_spends_evm(&tx, sp, &n));
-		assert_int_equal(n, 2);
-		assert_string_equal(sp[0].asset, "native");
-		assert_int_equal(sp[0].amount[31], 5);
-		assert_string_equal(sp[1].asset, "erc20:0x00000000000000000000000000000000000000cc");
-		assert_int_equal(sp[1].amount[31] | sp[1].amount[30] << 8, 500);
-		/* the same transfer with a trailing byte: its amount is not where it is read */
-		tx.data_len++;
-		assert_false(policy_spends_evm(&tx, sp, &n));
-		rlp_buf_free(&b);
-	}
-}
-
 /* a v0 message with a lookup table, from the shared vectors */
 static void test_solana_lookup_tables(void **state)
 {
@@ -674,7 +614,6 @@ int main(void)
 		cmocka_unit_test(test_evm),
 		cmocka_unit_test(test_solana),
 		cmocka_unit_test(test_spl),
-		cmocka_unit_test(test_spends),
 		cmocka_unit_test(test_solana_lookup_tables),
 		cmocka_unit_test(test_eip712_eip191),
 		cmocka_unit_test(test_lint),
