@@ -979,6 +979,60 @@ static void check_spl(const struct sol_rules *s, const char *op, const struct so
 		     (unsigned long long)amount, (unsigned long long)rule->max_amount);
 }
 
+/* System Program: CreateAccount (0), Transfer (2), CreateAccountWithSeed (3) and TransferWithSeed
+ * (11), each decoded strictly (policy_sol_system_decode), within max_lamports and funding only
+ * the destinations (the new account of the creations, the recipient of the transfers);
+ * AdvanceNonceAccount (4) and Allocate (8). The others move lamports or ownership in ways these
+ * rules do not allow (Assign, nonce withdrawals and authorities, AllocateWithSeed,
+ * AssignWithSeed). */
+static void check_system(const struct sol_rules *s, const char *op, const struct sol_message *m,
+			 const struct sol_instruction *ix, size_t i, struct policy_decision *d)
+{
+	struct policy_sol_system sys;
+	const uint8_t *dest;
+	int r = policy_sol_system_decode(ix, &sys);
+
+	if (r != SG_OK && r != SG_ERR_UNSUPPORTED) {
+		deny(d, "solana.system_instruction_not_allowed", op, "solana.programs",
+		     s->programs_line,
+		     "instruction %zu is a System Program instruction (kind %u) whose data is not "
+		     "its exact encoding",
+		     i, sys.kind);
+		return;
+	}
+	if (r != SG_OK ||
+	    !(sys.kind == POLICY_SOL_CREATE_ACCOUNT || sys.kind == POLICY_SOL_TRANSFER ||
+	      sys.kind == POLICY_SOL_CREATE_ACCOUNT_WITH_SEED ||
+	      sys.kind == POLICY_SOL_TRANSFER_WITH_SEED ||
+	      sys.kind == POLICY_SOL_ADVANCE_NONCE_ACCOUNT || sys.kind == POLICY_SOL_ALLOCATE)) {
+		deny(d, "solana.system_instruction_not_allowed", op, "solana.programs",
+		     s->programs_line,
+		     "instruction %zu is a System Program instruction (kind %u) these rules do not "
+		     "allow",
+		     i, sys.kind);
+		return;
+	}
+	if (!sys.moves_lamports)
+		return;
+	if (s->has_max_lamports && sys.lamports > s->max_lamports) {
+		deny(d, "solana.lamports_exceeded", op, "solana.system_transfer.max_lamports", s->line,
+		     "instruction %zu moves %llu lamports; at most %llu", i,
+		     (unsigned long long)sys.lamports, (unsigned long long)s->max_lamports);
+		return;
+	}
+	if (!s->has_transfer_destinations)
+		return;
+	dest = ix->n_accounts > sys.to ? sol_message_key(m, ix->accounts[sys.to]) : NULL;
+	if (dest == NULL || !key_in(s->destinations, s->n_destinations, dest))
+		deny(d, "solana.transfer_destination_not_allowed", op,
+		     "solana.system_transfer.destinations", s->line, "instruction %zu %s %s", i,
+		     sys.kind == POLICY_SOL_TRANSFER || sys.kind == POLICY_SOL_TRANSFER_WITH_SEED
+			     ? "transfers to"
+			     : "funds a new account at",
+		     dest == NULL ? "an account the signer cannot see"
+				  : "a destination that is not allowed");
+}
+
 void policy_check_solana(const struct policy *p, const char *op, const struct sol_message *m,
 			 const uint8_t signer[32], struct policy_decision *d)
 {
@@ -1027,49 +1081,10 @@ void policy_check_solana(const struct policy *p, const char *op, const struct so
 			     "instruction %zu calls program %s, which is not allowed", i, b58);
 			return;
 		}
-		/* System Program: only CreateAccount (0), Transfer (2), AdvanceNonceAccount (4) and
-		 * Allocate (8) are allowed; the others move lamports or ownership in ways these
-		 * rules do not read (Assign, the WithSeed forms, nonce withdrawals) */
 		if (memcmp(prog, policy_sol_system_program, 32) == 0) {
-			uint32_t kind = ix->data_len >= 4 ? (uint32_t)ix->data[0] |
-								    (uint32_t)ix->data[1] << 8 |
-								    (uint32_t)ix->data[2] << 16 |
-								    (uint32_t)ix->data[3] << 24
-							  : UINT32_MAX;
-			uint64_t lamports = ix->data_len >= 12 ? le64(ix->data + 4) : 0;
-
-			if (!((kind == 0 && ix->data_len >= 52) || (kind == 2 && ix->data_len >= 12) ||
-			      kind == 4 || kind == 8)) {
-				deny(d, "solana.system_instruction_not_allowed", op, "solana.programs",
-				     s->programs_line,
-				     "instruction %zu is a System Program instruction (kind %u) these "
-				     "rules do not allow",
-				     i, kind);
+			check_system(s, op, m, ix, i, d);
+			if (!d->allowed)
 				return;
-			}
-			if ((kind == 2 || kind == 0) && s->has_max_lamports &&
-			    lamports > s->max_lamports) {
-				deny(d, "solana.lamports_exceeded", op,
-				     "solana.system_transfer.max_lamports", s->line,
-				     "instruction %zu moves %llu lamports; at most %llu", i,
-				     (unsigned long long)lamports,
-				     (unsigned long long)s->max_lamports);
-				return;
-			}
-			if (kind == 2 && s->has_transfer_destinations) {
-				const uint8_t *dest = ix->n_accounts >= 2
-							      ? sol_message_key(m, ix->accounts[1])
-							      : NULL;
-
-				if (dest == NULL || !key_in(s->destinations, s->n_destinations, dest)) {
-					deny(d, "solana.transfer_destination_not_allowed", op,
-					     "solana.system_transfer.destinations", s->line,
-					     "instruction %zu transfers to %s", i,
-					     dest == NULL ? "an account the signer cannot see"
-							  : "a destination that is not allowed");
-					return;
-				}
-			}
 		}
 		/* SPL Token and Token-2022 (whenever the program allowlist lets them in) */
 		if (memcmp(prog, policy_sol_token_program, 32) == 0 ||

@@ -375,6 +375,141 @@ static void test_solana(void **state)
 	}
 }
 
+/* One System Program instruction, given as its accounts and data, against the "pay" rules
+ * (destinations [DEST], at most 1,000,000 lamports): keys [payer, dest, stranger, system, ...]. */
+struct system_row {
+	const char *name;
+	uint8_t accounts[3];
+	uint8_t n_accounts;
+	const char *data;   /* hex */
+	const char *reason; /* NULL: allowed */
+	const char *rule;   /* the rule that decides, after "rules.pay.solana." */
+};
+
+#define P_PAYER    0
+#define P_DEST     1
+#define P_STRANGER 2
+#define LE64_1M    "40420f0000000000"
+#define LE64_1M_1  "41420f0000000000"
+#define KEY32      "4444444444444444444444444444444444444444444444444444444444444444"
+#define SEED_ORG   "03000000000000006f7267" /* "org" */
+#define SEED_33                                                                                    \
+	"2100000000000000616161616161616161616161616161616161616161616161616161616161616161"
+#define CREATE(lamports)             "00000000" lamports "0000000000000000" KEY32
+#define CREATE_SEED(seed, lamports)  "03000000" KEY32 seed lamports "0000000000000000" KEY32
+#define TRANSFER_SEED(lamports, seed) "0b000000" lamports seed KEY32
+
+static void check_system_row(const struct system_row *row)
+{
+	uint8_t m[1232], data[300];
+	size_t o = 0, len = 0;
+	struct sol_message msg;
+	struct policy_decision d;
+	char rule[96];
+	int r;
+
+	/* the keys and header of build_message, one instruction */
+	o = build_message(m, payer, NULL, 0) - 1;
+	m[o++] = 1;
+	m[o++] = 3; /* the System Program */
+	m[o++] = row->n_accounts;
+	memcpy(m + o, row->accounts, row->n_accounts), o += row->n_accounts;
+	assert_int_equal(hex_decode(row->data, strlen(row->data), data, sizeof(data), &len), 0);
+	assert_true(len < 0x80);
+	m[o++] = (uint8_t)len;
+	memcpy(m + o, data, len), o += len;
+	if ((r = sol_message_decode(m, o, &msg)) != 0)
+		fail_msg("%s: does not decode: %s", row->name, sg_errmsg(r));
+	policy_check_solana(pol, "pay", &msg, payer, &d);
+	if (row->reason == NULL && !d.allowed)
+		fail_msg("%s: denied: %s (%s)", row->name, d.reason, d.message);
+	if (row->reason != NULL && (d.allowed || strcmp(d.reason, row->reason) != 0))
+		fail_msg("%s: got %s, wanted %s", row->name, d.allowed ? "allowed" : d.reason,
+			 row->reason);
+	snprintf(rule, sizeof(rule), "rules.pay.solana.%s (line ", row->rule ? row->rule : "");
+	if (row->reason != NULL && strncmp(d.rule, rule, strlen(rule)) != 0)
+		fail_msg("%s: rule '%s', wanted '%s...'", row->name, d.rule, rule);
+	sol_message_free(&msg);
+}
+
+static void test_solana_system_transfers(void **state)
+{
+	static const struct system_row rows[] = {
+		/* CreateAccount: the new account (accounts[1]) is a destination */
+		{.name = "CreateAccount funding a listed account at the cap",
+		 .accounts = {P_PAYER, P_DEST}, .n_accounts = 2, .data = CREATE(LE64_1M)},
+		{.name = "CreateAccount funding an account not listed",
+		 .accounts = {P_PAYER, P_STRANGER}, .n_accounts = 2, .data = CREATE(LE64_1M),
+		 .reason = "solana.transfer_destination_not_allowed",
+		 .rule = "system_transfer.destinations"},
+		{.name = "CreateAccount one lamport over the cap", .accounts = {P_PAYER, P_DEST},
+		 .n_accounts = 2, .data = CREATE(LE64_1M_1), .reason = "solana.lamports_exceeded",
+		 .rule = "system_transfer.max_lamports"},
+		/* CreateAccountWithSeed: allowed, the created account (accounts[1]) a destination */
+		{.name = "CreateAccountWithSeed funding a listed account at the cap",
+		 .accounts = {P_PAYER, P_DEST, P_PAYER}, .n_accounts = 3,
+		 .data = CREATE_SEED(SEED_ORG, LE64_1M)},
+		{.name = "CreateAccountWithSeed one lamport over the cap",
+		 .accounts = {P_PAYER, P_DEST, P_PAYER}, .n_accounts = 3,
+		 .data = CREATE_SEED(SEED_ORG, LE64_1M_1), .reason = "solana.lamports_exceeded",
+		 .rule = "system_transfer.max_lamports"},
+		{.name = "CreateAccountWithSeed funding an account not listed",
+		 .accounts = {P_PAYER, P_STRANGER, P_PAYER}, .n_accounts = 3,
+		 .data = CREATE_SEED(SEED_ORG, LE64_1M), .reason = "solana.transfer_destination_not_allowed",
+		 .rule = "system_transfer.destinations"},
+		{.name = "CreateAccountWithSeed with a seed of 33 bytes",
+		 .accounts = {P_PAYER, P_DEST, P_PAYER}, .n_accounts = 3,
+		 .data = CREATE_SEED(SEED_33, LE64_1M), .reason = "solana.system_instruction_not_allowed",
+		 .rule = "programs"},
+		{.name = "CreateAccountWithSeed with a trailing byte",
+		 .accounts = {P_PAYER, P_DEST, P_PAYER}, .n_accounts = 3,
+		 .data = CREATE_SEED(SEED_ORG, LE64_1M) "00",
+		 .reason = "solana.system_instruction_not_allowed", .rule = "programs"},
+		/* TransferWithSeed: allowed, the recipient (accounts[2]) a destination */
+		{.name = "TransferWithSeed to a listed recipient at the cap",
+		 .accounts = {P_STRANGER, P_PAYER, P_DEST}, .n_accounts = 3,
+		 .data = TRANSFER_SEED(LE64_1M, SEED_ORG)},
+		{.name = "TransferWithSeed one lamport over the cap",
+		 .accounts = {P_STRANGER, P_PAYER, P_DEST}, .n_accounts = 3,
+		 .data = TRANSFER_SEED(LE64_1M_1, SEED_ORG), .reason = "solana.lamports_exceeded",
+		 .rule = "system_transfer.max_lamports"},
+		{.name = "TransferWithSeed to a recipient not listed (a listed account second)",
+		 .accounts = {P_PAYER, P_DEST, P_STRANGER}, .n_accounts = 3,
+		 .data = TRANSFER_SEED(LE64_1M, SEED_ORG),
+		 .reason = "solana.transfer_destination_not_allowed",
+		 .rule = "system_transfer.destinations"},
+		{.name = "TransferWithSeed without its recipient", .accounts = {P_STRANGER, P_DEST},
+		 .n_accounts = 2, .data = TRANSFER_SEED(LE64_1M, SEED_ORG),
+		 .reason = "solana.transfer_destination_not_allowed",
+		 .rule = "system_transfer.destinations"},
+		{.name = "TransferWithSeed with a seed that is not UTF-8",
+		 .accounts = {P_STRANGER, P_PAYER, P_DEST}, .n_accounts = 3,
+		 .data = TRANSFER_SEED(LE64_1M, "0100000000000000ff"),
+		 .reason = "solana.system_instruction_not_allowed", .rule = "programs"},
+		/* the others, as before; and every read is exact */
+		{.name = "Transfer with a trailing byte", .accounts = {P_PAYER, P_DEST}, .n_accounts = 2,
+		 .data = "02000000" LE64_1M "00", .reason = "solana.system_instruction_not_allowed",
+		 .rule = "programs"},
+		{.name = "AdvanceNonceAccount", .accounts = {P_DEST, P_PAYER}, .n_accounts = 2,
+		 .data = "04000000"},
+		{.name = "Allocate", .accounts = {P_DEST}, .n_accounts = 1,
+		 .data = "08000000" "0001000000000000"},
+		{.name = "WithdrawNonceAccount", .accounts = {P_DEST, P_PAYER}, .n_accounts = 2,
+		 .data = "05000000" LE64_1M, .reason = "solana.system_instruction_not_allowed",
+		 .rule = "programs"},
+		{.name = "AuthorizeNonceAccount", .accounts = {P_DEST, P_PAYER}, .n_accounts = 2,
+		 .data = "07000000" KEY32, .reason = "solana.system_instruction_not_allowed",
+		 .rule = "programs"},
+		{.name = "UpgradeNonceAccount", .accounts = {P_DEST}, .n_accounts = 1,
+		 .data = "0c000000", .reason = "solana.system_instruction_not_allowed",
+		 .rule = "programs"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		check_system_row(&rows[i]);
+}
+
 /* A token instruction: keys [payer, source, mint, destination, token program]. */
 static void check_spl(uint8_t kind, uint8_t mint_byte, uint64_t amount, const char *reason,
 		      const char *what)
@@ -613,6 +748,7 @@ int main(void)
 		cmocka_unit_test(test_spend_limit_lint),
 		cmocka_unit_test(test_evm),
 		cmocka_unit_test(test_solana),
+		cmocka_unit_test(test_solana_system_transfers),
 		cmocka_unit_test(test_spl),
 		cmocka_unit_test(test_solana_lookup_tables),
 		cmocka_unit_test(test_eip712_eip191),
