@@ -33,20 +33,27 @@ void policy_u256_from_u64(uint64_t v, uint8_t out[32])
 		out[i] = (uint8_t)v;
 }
 
-/* Schoolbook, base 256: acc[k] gathers the digit products of weight 256^k (each at most
- * 255 x 255, at most 32 of them meet in one place: under 2^21), then one carry pass. A digit left
- * at weight 256^32 or above is an overflow. */
+/* Schoolbook, base 256, over the significant bytes only: acc[k] gathers the digit products of
+ * weight 256^k (each at most 255 x 255, at most 32 of them meet in one place: under 2^21), then
+ * one carry pass. A digit left at weight 256^32 or above is an overflow. */
+static size_t u256_significant(const uint8_t v[32])
+{
+	size_t n = 32;
+
+	while (n > 0 && v[32 - n] == 0)
+		n--;
+	return n;
+}
+
 bool policy_u256_mul(const uint8_t a[32], const uint8_t b[32], uint8_t out[32])
 {
 	uint32_t acc[64] = {0};
+	size_t na = u256_significant(a), nb = u256_significant(b);
 	bool fits = true;
 
-	for (size_t i = 0; i < 32; i++) {
-		if (a[31 - i] == 0)
-			continue;
-		for (size_t j = 0; j < 32; j++)
+	for (size_t i = 0; i < na; i++)
+		for (size_t j = 0; j < nb; j++)
 			acc[i + j] += (uint32_t)a[31 - i] * b[31 - j];
-	}
 	for (size_t k = 0; k < 64; k++) {
 		if (k + 1 < 64)
 			acc[k + 1] += acc[k] >> 8;
