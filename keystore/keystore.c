@@ -27,30 +27,30 @@ struct ks_entry {
 struct keystore {
 	const struct ks_backend_ops *ops;
 	void *backend;
+	/* token objects are created one at a time (SoftHSM2's issue #573): after mu, never
+	 * before it */
+	pthread_mutex_t create_mu;
 	pthread_mutex_t mu; /* guards the catalogue cache below */
 	struct ks_entry *entries;
 	size_t n_entries;
-	int64_t refreshed_ns; /* when the cache was last read from the token */
+	int64_t refreshed_ns;   /* when the cache was last read from the token */
 	uint64_t catalogue_gen; /* bumped by every install */
 	bool refreshing;        /* a signing-path refresh is reading the token */
 };
 
 static const char *const ks_state_names[KS_STATE_COUNT_] = {
-	[KS_STATE_PRE_ACTIVATION] = "pre-activation",
-	[KS_STATE_ACTIVE] = "active",
-	[KS_STATE_SUSPENDED] = "suspended",
-	[KS_STATE_DEACTIVATED] = "deactivated",
-	[KS_STATE_COMPROMISED] = "compromised",
-	[KS_STATE_DESTROYED] = "destroyed",
+    [KS_STATE_PRE_ACTIVATION] = "pre-activation", [KS_STATE_ACTIVE] = "active",
+    [KS_STATE_SUSPENDED] = "suspended",           [KS_STATE_DEACTIVATED] = "deactivated",
+    [KS_STATE_COMPROMISED] = "compromised",       [KS_STATE_DESTROYED] = "destroyed",
 };
 
 int ks_name_check(const char *name)
 {
 	if (!name_valid(name))
 		return sg_fail(SG_ERR_INVALID_ARGUMENT,
-			       "key name '%.64s' must be 1 to %d of a-z, 0-9 and '-', not starting "
-			       "with '-'",
-			       name != NULL ? name : "", KS_NAME_MAX);
+		               "key name '%.64s' must be 1 to %d of a-z, 0-9 and '-', not starting "
+		               "with '-'",
+		               name != NULL ? name : "", KS_NAME_MAX);
 	return SG_OK;
 }
 
@@ -73,7 +73,7 @@ int ks_chain_parse(const char *text, enum ks_chain *out)
 		*out = KS_CHAIN_EVM;
 	else
 		return sg_fail(SG_ERR_INVALID_ARGUMENT, "chain '%s' is neither solana nor evm",
-			       text);
+		               text);
 	return SG_OK;
 }
 
@@ -99,15 +99,15 @@ int ks_state_parse(const char *text, enum ks_state *out)
 bool ks_state_transition_allowed(enum ks_state from, enum ks_state to)
 {
 	static const unsigned allowed[KS_STATE_COUNT_] = {
-		[KS_STATE_PRE_ACTIVATION] = 1u << KS_STATE_ACTIVE | 1u << KS_STATE_COMPROMISED |
-					    1u << KS_STATE_DESTROYED,
-		[KS_STATE_ACTIVE] = 1u << KS_STATE_SUSPENDED | 1u << KS_STATE_DEACTIVATED |
-				    1u << KS_STATE_COMPROMISED,
-		[KS_STATE_SUSPENDED] = 1u << KS_STATE_ACTIVE | 1u << KS_STATE_DEACTIVATED |
-				       1u << KS_STATE_COMPROMISED,
-		[KS_STATE_DEACTIVATED] = 1u << KS_STATE_COMPROMISED | 1u << KS_STATE_DESTROYED,
-		[KS_STATE_COMPROMISED] = 1u << KS_STATE_DESTROYED,
-		[KS_STATE_DESTROYED] = 0,
+	    [KS_STATE_PRE_ACTIVATION] =
+	        1u << KS_STATE_ACTIVE | 1u << KS_STATE_COMPROMISED | 1u << KS_STATE_DESTROYED,
+	    [KS_STATE_ACTIVE] =
+	        1u << KS_STATE_SUSPENDED | 1u << KS_STATE_DEACTIVATED | 1u << KS_STATE_COMPROMISED,
+	    [KS_STATE_SUSPENDED] =
+	        1u << KS_STATE_ACTIVE | 1u << KS_STATE_DEACTIVATED | 1u << KS_STATE_COMPROMISED,
+	    [KS_STATE_DEACTIVATED] = 1u << KS_STATE_COMPROMISED | 1u << KS_STATE_DESTROYED,
+	    [KS_STATE_COMPROMISED] = 1u << KS_STATE_DESTROYED,
+	    [KS_STATE_DESTROYED] = 0,
 	};
 
 	if ((unsigned)from >= KS_STATE_COUNT_ || (unsigned)to >= KS_STATE_COUNT_)
@@ -189,8 +189,8 @@ static int ks_catalogue_read(struct keystore *ks, struct ks_entry **out, size_t 
 		ks_label_format(expect, sizeof(expect), e->key.name, e->key.version);
 		if (strcmp(expect, recs[i].label) != 0) {
 			r = sg_fail(SG_ERR_MALFORMED,
-				    "token object '%s' holds the record of '%s', not its own",
-				    recs[i].label, expect);
+			            "token object '%s' holds the record of '%s', not its own",
+			            recs[i].label, expect);
 			goto out;
 		}
 		memcpy(e->label, recs[i].label, sizeof(e->label));
@@ -291,6 +291,7 @@ int ks_open(const struct ks_config *cfg, struct keystore **out)
 		return sg_fail(SG_ERR_NOMEM, "opening the keystore");
 	ks->ops = &ks_pkcs11_ops;
 	pthread_mutex_init(&ks->mu, NULL);
+	pthread_mutex_init(&ks->create_mu, NULL);
 	r = ks->ops->open(cfg, &ks->backend);
 	if (r != SG_OK)
 		goto out;
@@ -313,12 +314,12 @@ void ks_close(struct keystore *ks)
 	if (ks->backend != NULL)
 		ks->ops->close(ks->backend);
 	pthread_mutex_destroy(&ks->mu);
+	pthread_mutex_destroy(&ks->create_mu);
 	free(ks->entries);
 	free(ks);
 }
 
-int ks_key_generate(struct keystore *ks, const char *name, enum ks_chain chain,
-		    struct ks_key *out)
+int ks_key_generate(struct keystore *ks, const char *name, enum ks_chain chain, struct ks_key *out)
 {
 	struct ks_key key;
 	char label[96];
@@ -351,8 +352,10 @@ int ks_key_generate(struct keystore *ks, const char *name, enum ks_chain chain,
 	}
 	if ((r = ks_record_encode(&key, &blob, &blob_len)) != SG_OK)
 		goto out;
+	pthread_mutex_lock(&ks->create_mu);
 	r = ks->ops->generate(ks->backend, label, chain, blob, blob_len, key.public_key,
-			      &key.public_key_len);
+	                      &key.public_key_len);
+	pthread_mutex_unlock(&ks->create_mu);
 	if (r != SG_OK) {
 		r = sg_context(r, "generating key '%s'", name);
 		goto out;
@@ -367,8 +370,7 @@ out:
 }
 
 /* Every version, or (current_only) the current version of each key. */
-static int ks_key_list_some(struct keystore *ks, bool current_only, struct ks_key **keys,
-			    size_t *n)
+static int ks_key_list_some(struct keystore *ks, bool current_only, struct ks_key **keys, size_t *n)
 {
 	int r;
 
@@ -425,9 +427,9 @@ int ks_key_get(struct keystore *ks, const char *name, uint32_t version, struct k
 		goto out;
 	e = ks_entry_find(ks, name, version);
 	if (e == NULL) {
-		r = version == 0 ? sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name)
-				 : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name,
-					   version);
+		r = version == 0
+		        ? sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name)
+		        : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name, version);
 		goto out;
 	}
 	*out = e->key;
@@ -436,8 +438,7 @@ out:
 	return r;
 }
 
-int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version,
-		     enum ks_state state)
+int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version, enum ks_state state)
 {
 	struct ks_entry *e;
 	struct ks_key key;
@@ -458,12 +459,12 @@ int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version,
 	key = e->key;
 	if (!ks_state_transition_allowed(key.state, state)) {
 		r = sg_fail(SG_ERR_STATE, "key '%s' version %u cannot go from %s to %s", name,
-			    key.version, ks_state_name(key.state), ks_state_name(state));
+		            key.version, ks_state_name(key.state), ks_state_name(state));
 		goto out;
 	}
 	if (key.n_transitions == KS_TRANSITIONS_MAX) {
 		r = sg_fail(SG_ERR_OVERFLOW, "key '%s' version %u has had %d transitions already",
-			    name, key.version, KS_TRANSITIONS_MAX);
+		            name, key.version, KS_TRANSITIONS_MAX);
 		goto out;
 	}
 	key.transitions[key.n_transitions++] = (struct ks_transition){state, (int64_t)time(NULL)};
@@ -476,7 +477,9 @@ int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version,
 	if (state == KS_STATE_DESTROYED &&
 	    (r = ks->ops->destroy_private(ks->backend, e->label)) != SG_OK)
 		goto out;
+	pthread_mutex_lock(&ks->create_mu);
 	r = ks->ops->record_update(ks->backend, e->label, blob, blob_len);
+	pthread_mutex_unlock(&ks->create_mu);
 	if (r != SG_OK)
 		goto out;
 	e->key = key;
@@ -501,8 +504,8 @@ static struct ks_entry *ks_entry_lookup(struct keystore *ks, const char *name, u
 		e = ks_entry_find(ks, name, version); /* created by another process since */
 	if (e == NULL)
 		(void)(version == 0 ? sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name)
-				    : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name,
-					      version));
+		                    : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name,
+		                              version));
 	return e;
 }
 
@@ -521,8 +524,8 @@ int ks_key_lookup(struct keystore *ks, const char *name, uint32_t version, struc
 	return e != NULL ? SG_OK : SG_ERR_NOT_FOUND;
 }
 
-int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8_t *msg,
-	    size_t len, uint8_t sig[KS_SIGNATURE_MAX], size_t *siglen)
+int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8_t *msg, size_t len,
+            uint8_t sig[KS_SIGNATURE_MAX], size_t *siglen)
 {
 	struct ks_entry *e;
 	char label[96];
@@ -544,10 +547,10 @@ int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8
 
 	if (state != KS_STATE_ACTIVE)
 		return sg_fail(SG_ERR_STATE, "key '%s' version %u is %s, not active", name,
-			       found_version, ks_state_name(state));
+		               found_version, ks_state_name(state));
 	if (chain == KS_CHAIN_EVM && len != 32)
 		return sg_fail(SG_ERR_INVALID_ARGUMENT,
-			       "an ECDSA signature is over a 32-byte digest, not %zu bytes", len);
+		               "an ECDSA signature is over a 32-byte digest, not %zu bytes", len);
 	return ks->ops->sign(ks->backend, label, chain, msg, len, sig, siglen);
 }
 
@@ -560,4 +563,53 @@ void ks_stats(struct keystore *ks, struct ks_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	ks->ops->stats(ks->backend, out);
+}
+
+/* ---- signerd's own state ------------------------------------------------------------------ */
+
+static int ks_state_name_check(const char *name)
+{
+	size_t n = name != NULL ? strlen(name) : 0;
+
+	if (n == 0 || n > KS_STATE_NAME_MAX)
+		return sg_fail(SG_ERR_INVALID_ARGUMENT, "state name of %zu bytes", n);
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '-' || name[i] == '.'))
+			return sg_fail(SG_ERR_INVALID_ARGUMENT, "state name '%s'", name);
+	return SG_OK;
+}
+
+int ks_state_put(struct keystore *ks, const char *name, const uint8_t *data, size_t len)
+{
+	int r;
+
+	if ((r = ks_state_name_check(name)) != SG_OK)
+		return r;
+	if (len == 0 || len > KS_STATE_VALUE_MAX)
+		return sg_fail(SG_ERR_OVERFLOW, "token state '%s' of %zu bytes (1 to %d)", name,
+		               len, KS_STATE_VALUE_MAX);
+	pthread_mutex_lock(&ks->create_mu);
+	r = ks->ops->state_put(ks->backend, name, data, len);
+	pthread_mutex_unlock(&ks->create_mu);
+	return r != SG_OK ? sg_context(r, "writing '%s' to the token", name) : SG_OK;
+}
+
+int ks_state_get(struct keystore *ks, const char *name, struct ks_blob **values, size_t *n)
+{
+	int r;
+
+	*values = NULL;
+	*n = 0;
+	if ((r = ks_state_name_check(name)) != SG_OK)
+		return r;
+	r = ks->ops->state_get(ks->backend, name, values, n);
+	return r != SG_OK ? sg_context(r, "reading '%s' from the token", name) : SG_OK;
+}
+
+void ks_blobs_free(struct ks_blob *values, size_t n)
+{
+	for (size_t i = 0; values != NULL && i < n; i++)
+		free(values[i].data);
+	free(values);
 }
