@@ -10,11 +10,15 @@
 
 #include <sodium.h>
 
-#define TLS_FILE_MAX (1024 * 1024)
+#include "common/files.h"
+#include "common/names.h"
+
+#define TLS_FILE_MAX  (1024 * 1024)
 #define TLS_CHAIN_MAX 8
 
-/* Reads a file whole; secret files must be owner-only. */
-static int tls_read_file(const char *path, bool secret, gnutls_datum_t *out)
+/* Reads a file whole. Nobody but its owner may change it; secret files (the key) nobody else may
+ * read either. */
+static int tls_read_file(const char *path, const char *what, bool secret, gnutls_datum_t *out)
 {
 	struct stat st;
 	ssize_t got;
@@ -23,18 +27,14 @@ static int tls_read_file(const char *path, bool secret, gnutls_datum_t *out)
 
 	out->data = NULL;
 	out->size = 0;
+	st.st_size = 0;
 	if (fd < 0)
-		return sg_fail(errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO, "%s: %s", path,
-			       strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > TLS_FILE_MAX) {
-		r = sg_fail(SG_ERR_IO, "%s is not a regular file of at most 1 MiB", path);
+		return sg_fail(errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO, "%s %s: %s", what,
+		               path, strerror(errno));
+	if ((r = file_check_trusted(fd, path, what, secret)) != SG_OK)
 		goto out;
-	}
-	if (secret && (st.st_mode & 077) != 0) {
-		r = sg_fail(SG_ERR_PERMISSION,
-			    "TLS key %s can be read or written by others (mode %04o); make it "
-			    "owner-only (chmod 0400)",
-			    path, (unsigned)(st.st_mode & 07777));
+	if (fstat(fd, &st) != 0 || st.st_size > TLS_FILE_MAX) {
+		r = sg_fail(SG_ERR_IO, "%s %s is larger than 1 MiB", what, path);
 		goto out;
 	}
 	out->data = gnutls_malloc((size_t)st.st_size + 1);
@@ -47,7 +47,8 @@ static int tls_read_file(const char *path, bool secret, gnutls_datum_t *out)
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0) {
-			r = sg_fail(SG_ERR_IO, "%s: %s", path, got < 0 ? strerror(errno) : "short read");
+			r = sg_fail(SG_ERR_IO, "%s: %s", path,
+			            got < 0 ? strerror(errno) : "short read");
 			goto out;
 		}
 		len += (size_t)got;
@@ -97,6 +98,53 @@ static time_t tls_not_after(const gnutls_datum_t *pem)
 	return t;
 }
 
+/* Every CRL in the file must be signed by a CA of the client CA bundle: a CRL that merely names
+ * the right issuer could otherwise revoke (or, by replacing the real one, un-revoke) anyone.
+ * *next_update is the earliest nextUpdate. */
+static int tls_crl_check(const gnutls_datum_t *ca_pem, const gnutls_datum_t *crl_pem,
+                         const struct signer_config *cfg, time_t *next_update)
+{
+	gnutls_x509_crt_t *cas = NULL;
+	gnutls_x509_crl_t *crls = NULL;
+	unsigned n_cas = 0, n_crls = 0;
+	int r = SG_OK, e;
+
+	*next_update = 0;
+	if ((e = gnutls_x509_crt_list_import2(&cas, &n_cas, ca_pem, GNUTLS_X509_FMT_PEM, 0)) < 0)
+		return tls_gnutls_fail(SG_ERR_CONFIG, "client CA bundle", cfg->tls.client_ca, e);
+	e = gnutls_x509_crl_list_import2(&crls, &n_crls, crl_pem, GNUTLS_X509_FMT_PEM, 0);
+	if (e < 0 || n_crls == 0) {
+		r = e < 0 ? tls_gnutls_fail(SG_ERR_CONFIG, "CRL", cfg->tls.crl, e)
+		          : sg_fail(SG_ERR_CONFIG, "CRL %s holds no CRL", cfg->tls.crl);
+		goto out;
+	}
+	for (unsigned i = 0; i < n_crls && r == SG_OK; i++) {
+		unsigned status = 0;
+		time_t next = gnutls_x509_crl_get_next_update(crls[i]);
+
+		e = gnutls_x509_crl_verify(crls[i], cas, n_cas, 0, &status);
+		if (e < 0 || status != 0)
+			r = sg_fail(SG_ERR_CONFIG,
+			            "CRL %s (number %u in the file) is not signed by a CA of %s; "
+			            "refusing it (%s)",
+			            cfg->tls.crl, i + 1, cfg->tls.client_ca,
+			            e < 0 ? gnutls_strerror(e)
+			            : (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
+			                ? "no CA of the bundle issued it"
+			                : "its signature does not verify");
+		else if (next != (time_t)-1 && (*next_update == 0 || next < *next_update))
+			*next_update = next;
+	}
+out:
+	for (unsigned i = 0; i < n_cas; i++)
+		gnutls_x509_crt_deinit(cas[i]);
+	gnutls_free(cas);
+	for (unsigned i = 0; i < n_crls; i++)
+		gnutls_x509_crl_deinit(crls[i]);
+	gnutls_free(crls);
+	return r;
+}
+
 int tls_material_load(const struct signer_config *cfg, struct tls_material **out)
 {
 	struct tls_material *m;
@@ -105,15 +153,16 @@ int tls_material_load(const struct signer_config *cfg, struct tls_material **out
 
 	*out = NULL;
 	if (cfg->tls.cert == NULL || cfg->tls.key == NULL || cfg->tls.client_ca == NULL)
-		return sg_fail(SG_ERR_CONFIG, "%s: the tls section (cert, key, client_ca) is missing",
-			       cfg->path);
+		return sg_fail(SG_ERR_CONFIG,
+		               "%s: the tls section (cert, key, client_ca) is missing", cfg->path);
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return sg_fail(SG_ERR_NOMEM, "TLS");
-	if ((r = tls_read_file(cfg->tls.cert, false, &cert)) != SG_OK ||
-	    (r = tls_read_file(cfg->tls.key, true, &key)) != SG_OK ||
-	    (r = tls_read_file(cfg->tls.client_ca, false, &ca)) != SG_OK ||
-	    (cfg->tls.crl != NULL && (r = tls_read_file(cfg->tls.crl, false, &crl)) != SG_OK))
+	if ((r = tls_read_file(cfg->tls.cert, "server certificate", false, &cert)) != SG_OK ||
+	    (r = tls_read_file(cfg->tls.key, "TLS key", true, &key)) != SG_OK ||
+	    (r = tls_read_file(cfg->tls.client_ca, "client CA bundle", false, &ca)) != SG_OK ||
+	    (cfg->tls.crl != NULL &&
+	     (r = tls_read_file(cfg->tls.crl, "CRL", false, &crl)) != SG_OK))
 		goto out;
 
 	m->pcerts = calloc(TLS_CHAIN_MAX, sizeof(*m->pcerts));
@@ -123,7 +172,7 @@ int tls_material_load(const struct signer_config *cfg, struct tls_material **out
 		goto out;
 	}
 	e = gnutls_pcert_list_import_x509_raw(m->pcerts, &m->n_pcerts, &cert, GNUTLS_X509_FMT_PEM,
-					      0);
+	                                      0);
 	if (e < 0 || m->n_pcerts == 0) {
 		m->n_pcerts = 0;
 		r = tls_gnutls_fail(SG_ERR_CONFIG, "server certificate", cfg->tls.cert, e);
@@ -150,18 +199,22 @@ int tls_material_load(const struct signer_config *cfg, struct tls_material **out
 		gnutls_pubkey_deinit(from_key);
 		if (!same) {
 			r = sg_fail(SG_ERR_CONFIG, "TLS key %s does not belong to certificate %s",
-				    cfg->tls.key, cfg->tls.cert);
+			            cfg->tls.key, cfg->tls.cert);
 			goto out;
 		}
 	}
 	m->server_not_after = tls_not_after(&cert);
 	m->client_ca_not_after = tls_not_after(&ca);
+	if (cfg->tls.crl != NULL &&
+	    (r = tls_crl_check(&ca, &crl, cfg, &m->crl_next_update)) != SG_OK)
+		goto out;
 	if ((e = gnutls_x509_trust_list_init(&m->trust, 0)) < 0 ||
 	    (e = gnutls_x509_trust_list_add_trust_mem(m->trust, &ca, cfg->tls.crl ? &crl : NULL,
-						      GNUTLS_X509_FMT_PEM, 0, 0)) <= 0) {
-		r = e == 0 ? sg_fail(SG_ERR_CONFIG, "client CA bundle %s holds no certificate",
-				     cfg->tls.client_ca)
-			   : tls_gnutls_fail(SG_ERR_CONFIG, "client CA bundle", cfg->tls.client_ca, e);
+	                                              GNUTLS_X509_FMT_PEM, 0, 0)) <= 0) {
+		r = e == 0
+		        ? sg_fail(SG_ERR_CONFIG, "client CA bundle %s holds no certificate",
+		                  cfg->tls.client_ca)
+		        : tls_gnutls_fail(SG_ERR_CONFIG, "client CA bundle", cfg->tls.client_ca, e);
 		goto out;
 	}
 	m->client_ca_pem = strndup((const char *)ca.data, ca.size);
@@ -212,14 +265,14 @@ static const char *tls_reason(unsigned status)
 }
 
 int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struct tls_peer *peer,
-		   const char **reason)
+                   const char **reason)
 {
 	const gnutls_datum_t *raw;
 	unsigned n = 0, status = 0;
 	gnutls_x509_crt_t chain[TLS_CHAIN_MAX];
 	unsigned n_chain = 0;
 	gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
-					 (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT, 0};
+	                                 (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT, 0};
 	gnutls_pubkey_t pub = NULL;
 	gnutls_datum_t spki = {0};
 	size_t size;
@@ -244,14 +297,16 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 		n_chain++;
 	}
 	e = gnutls_x509_trust_list_verify_crt2(m->trust, chain, n_chain, &purpose, 1, 0, &status,
-					       NULL);
+	                                       NULL);
 	if (e < 0 || status != 0) {
 		*reason = e < 0 ? "invalid" : tls_reason(status);
 		r = sg_fail(SG_ERR_PERMISSION, "client certificate refused: %s", *reason);
 		goto out;
 	}
 	/* identity: the first SAN URI, else the subject CN. A first SAN URI that cannot be read
-	 * whole refuses the certificate: a later one must not stand in for it. */
+	 * whole refuses the certificate: a later one must not stand in for it. Names are taken as
+	 * their lengths say and must be names: a NUL would make ".../polygon-adapter\0evil" read
+	 * as ".../polygon-adapter" to everything after this. */
 	for (unsigned i = 0;; i++) {
 		char name[1024];
 		unsigned type;
@@ -260,29 +315,62 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 		e = gnutls_x509_crt_get_subject_alt_name2(chain[0], i, name, &size, &type, NULL);
 		if (e == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;
-		if (e == GNUTLS_E_SHORT_MEMORY_BUFFER || (e == GNUTLS_SAN_URI &&
-							   size >= sizeof(peer->san_uri))) {
+		if (e == GNUTLS_E_SHORT_MEMORY_BUFFER ||
+		    (e == GNUTLS_SAN_URI && size >= sizeof(peer->san_uri))) {
 			*reason = "invalid";
 			r = sg_fail(SG_ERR_PERMISSION, "the client certificate's SAN is too long");
 			goto out;
 		}
 		if (e < 0) {
 			*reason = "invalid";
-			r = sg_fail(SG_ERR_PERMISSION, "the client certificate's SAN does not parse");
+			r = sg_fail(SG_ERR_PERMISSION,
+			            "the client certificate's SAN does not parse");
 			goto out;
 		}
 		if (e == GNUTLS_SAN_URI) {
+			if (!peer_name_valid(name, size, PEER_NAME_URI)) {
+				*reason = "invalid";
+				r = sg_fail(
+				    SG_ERR_PERMISSION,
+				    "the client certificate's SAN URI holds a byte a name cannot "
+				    "hold (a NUL, a space, a control or non-ASCII character)");
+				goto out;
+			}
 			memcpy(peer->san_uri, name, size);
 			peer->san_uri[size] = '\0';
+			peer->san_uri_len = size;
 			break;
 		}
 	}
-	size = sizeof(peer->cn) - 1;
-	if (gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0, peer->cn,
-					  &size) < 0)
-		peer->cn[0] = '\0';
+	/* the CN names the client only when there is no SAN URI; then there must be exactly one,
+	 * and it must be a name */
+	if (peer->san_uri_len == 0) {
+		char extra[8];
+		size_t extra_size = sizeof(extra);
+
+		size = sizeof(peer->cn) - 1;
+		e = gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0,
+		                                  peer->cn, &size);
+		if (e == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
+			peer->cn[0] = '\0';
+		} else if (e < 0 || size >= sizeof(peer->cn) || strlen(peer->cn) != size ||
+		           !peer_name_valid(peer->cn, size, PEER_NAME_CN) ||
+		           gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 1,
+		                                         0, extra, &extra_size) !=
+		               GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
+			*reason = "invalid";
+			r = sg_fail(
+			    SG_ERR_PERMISSION,
+			    "the client certificate's CN is not one name (too long, more than "
+			    "one, or a byte a name cannot hold)");
+			peer->cn[0] = '\0';
+			goto out;
+		} else {
+			peer->cn_len = size;
+		}
+	}
 	snprintf(peer->identity, sizeof(peer->identity), "%s",
-		 peer->san_uri[0] ? peer->san_uri : peer->cn);
+	         peer->san_uri_len > 0 ? peer->san_uri : peer->cn);
 	/* the SHA-256 of the SubjectPublicKeyInfo, for pins */
 	if (gnutls_pubkey_init(&pub) < 0 || gnutls_pubkey_import_x509(pub, chain[0], 0) < 0 ||
 	    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) < 0) {

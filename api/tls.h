@@ -19,15 +19,18 @@ struct tls_material {
 	gnutls_pcert_st *pcerts; /* the server's chain, for the certificate callback */
 	unsigned n_pcerts;
 	gnutls_privkey_t key;
-	char *client_ca_pem;      /* handed to libmicrohttpd so that it asks for a certificate */
+	char *client_ca_pem; /* handed to libmicrohttpd so that it asks for a certificate */
 	gnutls_x509_trust_list_t trust; /* client CAs and CRL: what we verify against */
 	time_t server_not_after;
 	time_t client_ca_not_after;
+	time_t crl_next_update; /* the CRL's nextUpdate (the earliest); 0 without a CRL */
 };
 
 struct tls_peer {
 	char san_uri[256]; /* the first SAN URI, "" when none */
-	char cn[256];      /* the subject CN, "" when none */
+	size_t san_uri_len;
+	char cn[256]; /* the subject CN, "" when none or when there is a SAN URI */
+	size_t cn_len;
 	uint8_t spki_sha256[32];
 	char identity[256]; /* the first SAN URI, else the CN */
 };
@@ -40,12 +43,12 @@ void tls_material_free(struct tls_material *m);
  * and extracts its identity. On refusal *reason is a metric label: no_certificate, untrusted,
  * expired, not_yet_valid, revoked, bad_purpose, invalid. */
 SG_MUST_CHECK int tls_peer_check(const struct tls_material *m, gnutls_session_t session,
-				 struct tls_peer *peer, const char **reason);
+                                 struct tls_peer *peer, const char **reason);
 
 /* TLS 1.2 and 1.3 only, AEAD ciphers with forward secrecy. */
 #define TLS_PRIORITIES                                                                             \
 	"NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:+AEAD:"       \
-	"+ECDHE-ECDSA:+ECDHE-RSA:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+SIGN-ALL:"     \
+	"+ECDHE-ECDSA:+ECDHE-RSA:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+SIGN-ALL:"       \
 	"+COMP-NULL:+CTYPE-X509:%SAFE_RENEGOTIATION"
 
 #endif

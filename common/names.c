@@ -41,3 +41,16 @@ bool request_id_valid(const char *s)
 			return false;
 	return true;
 }
+
+bool peer_name_valid(const char *s, size_t len, enum peer_name_kind kind)
+{
+	if (s == NULL || len == 0 || len > PEER_NAME_MAX_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c > 0x7e || (c == ' ' && kind == PEER_NAME_URI))
+			return false;
+	}
+	return true;
+}

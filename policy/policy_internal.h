@@ -10,7 +10,6 @@
 #include "common/yamldoc.h"
 #include "policy/policy.h"
 
-
 enum policy_match {
 	POLICY_MATCH_SAN_URI,
 	POLICY_MATCH_CN,
@@ -20,7 +19,8 @@ enum policy_match {
 struct policy_client {
 	char *name;
 	enum policy_match match;
-	char *value;      /* SAN URI or CN */
+	char *value; /* SAN URI or CN */
+	size_t value_len;
 	uint8_t spki[32]; /* SPKI SHA-256 */
 };
 
@@ -94,7 +94,8 @@ enum policy_sol_system_kind {
 /* A System Program instruction the spend reader knows, decoded strictly. */
 struct policy_sol_system {
 	uint32_t kind;
-	bool moves_lamports; /* CreateAccount, Transfer, their WithSeed forms, WithdrawNonceAccount */
+	bool moves_lamports; /* CreateAccount, Transfer, their WithSeed forms, WithdrawNonceAccount
+	                      */
 	uint64_t lamports;
 	size_t to; /* which of the instruction's accounts receives them */
 };
@@ -105,7 +106,7 @@ struct policy_sol_system {
  * SG_ERR_MALFORMED, SG_ERR_TRUNCATED or SG_ERR_TRAILING when the data is not exactly the
  * instruction's encoding. */
 SG_MUST_CHECK int policy_sol_system_decode(const struct sol_instruction *ix,
-					   struct policy_sol_system *out);
+                                           struct policy_sol_system *out);
 
 /* ---- spends.c: the EVM calls the spend reader knows, by selector ------------------------ */
 
@@ -113,7 +114,7 @@ struct policy_evm_call {
 	uint8_t selector[4];
 	const char *signature; /* canonical: what keccak256 hashes into the selector */
 	size_t read_len; /* exact calldata length of a call whose last word is read as the amount;
-			    0: never read (such a call is unreadable) */
+	                    0: never read (such a call is unreadable) */
 	const char *why;
 };
 

@@ -51,7 +51,7 @@ static int config_path_resolve(const char *cfg_path, const char *value, char **o
 }
 
 static int config_string(struct ydoc *d, yaml_node_t *map, const char *key, const char *what,
-			 bool required, char **out)
+                         bool required, char **out)
 {
 	yaml_node_t *node = ydoc_map_get(d, map, key);
 	const char *text;
@@ -91,10 +91,10 @@ static int config_token_env(struct ydoc *d, yaml_node_t *node, struct signer_con
 		for (size_t i = 0; i < cfg->token.n_env; i++)
 			if (strcmp(cfg->token.env[i].name, name) == 0)
 				return ydoc_fail(d, k, "'%s' appears twice in token.environment",
-						 name);
+				                 name);
 		if (cfg->token.n_env == SIGNER_CONFIG_ENV_MAX)
 			return ydoc_fail(d, k, "token.environment has more than %d entries",
-					 SIGNER_CONFIG_ENV_MAX);
+			                 SIGNER_CONFIG_ENV_MAX);
 		e = &cfg->token.env[cfg->token.n_env++];
 		e->name = strdup(name);
 		if (e->name == NULL)
@@ -109,8 +109,8 @@ static int config_token_env(struct ydoc *d, yaml_node_t *node, struct signer_con
 
 static int config_token(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
 {
-	static const char *const fields[] = {"module", "label", "pin_file", "pin_credential",
-					     "environment", NULL};
+	static const char *const fields[] = {"module",         "label",       "pin_file",
+	                                     "pin_credential", "environment", NULL};
 	char *module = NULL, *pin_file = NULL, *pin_credential = NULL;
 	yaml_node_t *env;
 	const char *creds;
@@ -119,18 +119,19 @@ static int config_token(struct ydoc *d, yaml_node_t *node, struct signer_config 
 	if ((r = ydoc_expect_map(d, node, "token", fields)) != SG_OK)
 		return r;
 	if ((r = config_string(d, node, "module", "token.module", false, &module)) != SG_OK ||
-	    (r = config_string(d, node, "label", "token.label", true, &cfg->token.label)) != SG_OK ||
+	    (r = config_string(d, node, "label", "token.label", true, &cfg->token.label)) !=
+	        SG_OK ||
 	    (r = config_string(d, node, "pin_file", "token.pin_file", false, &pin_file)) != SG_OK ||
 	    (r = config_string(d, node, "pin_credential", "token.pin_credential", false,
-			       &pin_credential)) != SG_OK)
+	                       &pin_credential)) != SG_OK)
 		goto out;
 	if (strlen(cfg->token.label) > 32) {
 		r = ydoc_fail(d, ydoc_map_get(d, node, "label"),
-			      "token.label is longer than 32 bytes");
+		              "token.label is longer than 32 bytes");
 		goto out;
 	}
 	r = config_path_resolve(cfg->path, module != NULL ? module : SIGNER_DEFAULT_PKCS11_MODULE,
-				&cfg->token.module);
+	                        &cfg->token.module);
 	if (r != SG_OK)
 		goto out;
 	if ((pin_file == NULL) == (pin_credential == NULL)) {
@@ -144,13 +145,14 @@ static int config_token(struct ydoc *d, yaml_node_t *node, struct signer_config 
 		creds = getenv("CREDENTIALS_DIRECTORY");
 		if (strchr(pin_credential, '/') != NULL) {
 			r = ydoc_fail(d, ydoc_map_get(d, node, "pin_credential"),
-				      "token.pin_credential is a credential name, not a path");
+			              "token.pin_credential is a credential name, not a path");
 			goto out;
 		}
 		if (creds == NULL || creds[0] != '/') {
-			r = ydoc_fail(d, ydoc_map_get(d, node, "pin_credential"),
-				      "token.pin_credential needs $CREDENTIALS_DIRECTORY (run under "
-				      "systemd with LoadCredential=)");
+			r = ydoc_fail(
+			    d, ydoc_map_get(d, node, "pin_credential"),
+			    "token.pin_credential needs $CREDENTIALS_DIRECTORY (run under "
+			    "systemd with LoadCredential=)");
 			goto out;
 		}
 		if (asprintf(&cfg->token.pin_file, "%s/%s", creds, pin_credential) < 0) {
@@ -172,7 +174,7 @@ out:
 
 /* "host:port" or "[v6-host]:port". */
 static int config_listen(struct ydoc *d, yaml_node_t *root, const char *section,
-			 const char *default_addr, struct signer_config_listen *out)
+                         const char *default_addr, struct signer_config_listen *out)
 {
 	static const char *const fields[] = {"listen", NULL};
 	yaml_node_t *node = ydoc_map_get(d, root, section), *value = NULL;
@@ -200,22 +202,23 @@ static int config_listen(struct ydoc *d, yaml_node_t *root, const char *section,
 	}
 	if (colon == NULL || host_len == 0 || colon[1] == '\0')
 		return ydoc_fail(d, value != NULL ? value : root,
-				 "%s.listen must be host:port or [ipv6]:port, not '%s'", section, text);
+		                 "%s.listen must be host:port or [ipv6]:port, not '%s'", section,
+		                 text);
 	errno = 0;
 	port = strtoul(colon + 1, &end, 10);
 	if (errno != 0 || *end != '\0' || port == 0 || port > 65535 || colon[1] < '0' ||
 	    colon[1] > '9')
 		return ydoc_fail(d, value != NULL ? value : root,
-				 "%s.listen has port '%s'; a port is 1 to 65535", section,
-				 colon + 1);
+		                 "%s.listen has port '%s'; a port is 1 to 65535", section,
+		                 colon + 1);
 	out->host = strndup(host, host_len);
 	out->port = (unsigned)port;
 	return out->host == NULL ? sg_fail(SG_ERR_NOMEM, "config") : SG_OK;
 }
 
 /* A section of one field, path: {section: {path: FILE}}, resolved against the config's dir. */
-static int config_section_path(struct ydoc *d, yaml_node_t *root, const char *section,
-			       char **out, const char *cfg_path)
+static int config_section_path(struct ydoc *d, yaml_node_t *root, const char *section, char **out,
+                               const char *cfg_path)
 {
 	static const char *const fields[] = {"path", NULL};
 	yaml_node_t *node = ydoc_map_get(d, root, section);
@@ -233,8 +236,40 @@ static int config_section_path(struct ydoc *d, yaml_node_t *root, const char *se
 	return r;
 }
 
+/* audit: {path, segment_max_bytes, keep_segments} */
+static int config_audit(struct ydoc *d, yaml_node_t *root, struct signer_config *cfg)
+{
+	static const char *const fields[] = {"path", "segment_max_bytes", "keep_segments", NULL};
+	yaml_node_t *node = ydoc_map_get(d, root, "audit"), *v;
+	char *value = NULL;
+	uint64_t n;
+	int r;
+
+	cfg->audit.segment_max_bytes = 64ULL * 1024 * 1024;
+	if (node == NULL)
+		return SG_OK;
+	if ((r = ydoc_expect_map(d, node, "audit", fields)) != SG_OK ||
+	    (r = config_string(d, node, "path", "audit.path", true, &value)) != SG_OK)
+		return r;
+	r = config_path_resolve(cfg->path, value, &cfg->audit.path);
+	free(value);
+	if (r != SG_OK)
+		return r;
+	if ((v = ydoc_map_get(d, node, "segment_max_bytes")) != NULL) {
+		if ((r = ydoc_uint(d, v, "audit.segment_max_bytes", 4096, 1ULL << 40, &n)) != SG_OK)
+			return r;
+		cfg->audit.segment_max_bytes = n;
+	}
+	if ((v = ydoc_map_get(d, node, "keep_segments")) != NULL) {
+		if ((r = ydoc_uint(d, v, "audit.keep_segments", 1, 1000000, &n)) != SG_OK)
+			return r;
+		cfg->audit.keep_segments = (unsigned)n;
+	}
+	return SG_OK;
+}
+
 static int config_file_field(struct ydoc *d, yaml_node_t *map, const char *key, const char *what,
-			     bool required, const char *cfg_path, char **out)
+                             bool required, const char *cfg_path, char **out)
 {
 	char *value = NULL;
 	int r = config_string(d, map, key, what, required, &value);
@@ -255,13 +290,13 @@ static int config_tls(struct ydoc *d, yaml_node_t *node, struct signer_config *c
 		return SG_OK;
 	if ((r = ydoc_expect_map(d, node, "tls", fields)) != SG_OK ||
 	    (r = config_file_field(d, node, "cert", "tls.cert", true, cfg->path, &cfg->tls.cert)) !=
-		    SG_OK ||
+	        SG_OK ||
 	    (r = config_file_field(d, node, "key", "tls.key", true, cfg->path, &cfg->tls.key)) !=
-		    SG_OK ||
+	        SG_OK ||
 	    (r = config_file_field(d, node, "client_ca", "tls.client_ca", true, cfg->path,
-				   &cfg->tls.client_ca)) != SG_OK ||
+	                           &cfg->tls.client_ca)) != SG_OK ||
 	    (r = config_file_field(d, node, "crl", "tls.crl", false, cfg->path, &cfg->tls.crl)) !=
-		    SG_OK)
+	        SG_OK)
 		return r;
 	return SG_OK;
 }
@@ -269,20 +304,21 @@ static int config_tls(struct ydoc *d, yaml_node_t *node, struct signer_config *c
 static int config_limits(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
 {
 	static const char *const fields[] = {"max_connections", "max_connections_per_ip",
-					     "timeout_seconds", NULL};
+	                                     "timeout_seconds", "handshake_timeout_seconds", NULL};
 	static const struct {
 		const char *name;
 		uint64_t min, max, def;
 	} spec[] = {{"max_connections", 1, 65536, 256},
-		    {"max_connections_per_ip", 1, 65536, 64},
-		    {"timeout_seconds", 1, 3600, 15}};
+	            {"max_connections_per_ip", 1, 65536, 64},
+	            {"timeout_seconds", 1, 3600, 15},
+	            {"handshake_timeout_seconds", 1, 60, 5}};
 	unsigned *slots[] = {&cfg->limits.max_connections, &cfg->limits.max_connections_per_ip,
-			     &cfg->limits.timeout_seconds};
+	                     &cfg->limits.timeout_seconds, &cfg->limits.handshake_timeout_seconds};
 	int r;
 
 	if (node != NULL && (r = ydoc_expect_map(d, node, "limits", fields)) != SG_OK)
 		return r;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
 		yaml_node_t *v = node == NULL ? NULL : ydoc_map_get(d, node, spec[i].name);
 		uint64_t value = spec[i].def;
 		char what[48];
@@ -298,25 +334,18 @@ static int config_limits(struct ydoc *d, yaml_node_t *node, struct signer_config
 
 int signer_config_load(const char *path, struct signer_config *cfg)
 {
-	static const char *const fields[] = {"token", "workers", "api",    "ops",  "audit",
-					     "policy", "tls",    "limits", "user", NULL};
+	static const char *const fields[] = {"token",  "workers", "api",    "ops",  "audit",
+	                                     "policy", "tls",     "limits", "user", NULL};
 	struct ydoc d;
-	struct stat st;
 	yaml_node_t *root, *node;
 	uint64_t workers = 2;
 	int r;
 
 	memset(cfg, 0, sizeof(*cfg));
-	/* the file names the module that is loaded and the PIN file: nobody else may change it */
-	if (stat(path, &st) == 0 && (st.st_mode & 022) != 0)
-		return sg_fail(SG_ERR_PERMISSION,
-			       "config file %s can be changed by group or others (mode %04o); "
-			       "chmod go-w it",
-			       path, (unsigned)(st.st_mode & 07777));
 	cfg->path = strdup(path);
 	if (cfg->path == NULL)
 		return sg_fail(SG_ERR_NOMEM, "config");
-	r = ydoc_load_file(path, &d);
+	r = ydoc_load_file(path, "config file", &d);
 	if (r != SG_OK) {
 		free(cfg->path);
 		cfg->path = NULL;
@@ -340,7 +369,7 @@ int signer_config_load(const char *path, struct signer_config *cfg)
 	if ((r = config_listen(&d, root, "api", "127.0.0.1:8443", &cfg->api)) != SG_OK ||
 	    (r = config_listen(&d, root, "ops", "127.0.0.1:9810", &cfg->ops)) != SG_OK)
 		goto out;
-	if ((r = config_section_path(&d, root, "audit", &cfg->audit.path, cfg->path)) != SG_OK ||
+	if ((r = config_audit(&d, root, cfg)) != SG_OK ||
 	    (r = config_section_path(&d, root, "policy", &cfg->policy.path, cfg->path)) != SG_OK ||
 	    (r = config_tls(&d, ydoc_map_get(&d, root, "tls"), cfg)) != SG_OK ||
 	    (r = config_limits(&d, ydoc_map_get(&d, root, "limits"), cfg)) != SG_OK ||
@@ -380,7 +409,7 @@ int signer_config_apply_env(const struct signer_config *cfg)
 	for (size_t i = 0; i < cfg->token.n_env; i++) {
 		if (setenv(cfg->token.env[i].name, cfg->token.env[i].value, 1) != 0)
 			return sg_fail(SG_ERR_INTERNAL, "setenv %s: %s", cfg->token.env[i].name,
-				       strerror(errno));
+			               strerror(errno));
 	}
 	return SG_OK;
 }
