@@ -22,11 +22,23 @@
 
 #define API_BODY_MAX (64 * 1024)
 
+struct api_conn;
+
 struct api_server {
 	struct MHD_Daemon *mhd;
 	struct signer *signer;
+	/* the handshake deadline: every connection libmicrohttpd holds, and a guard thread that
+	 * shuts down those that have not sent a first request in time */
+	pthread_mutex_t conns_mu;
+	pthread_cond_t guard_cv;
+	struct api_conn *conns;
+	pthread_t guard;
+	bool guard_running;
+	bool stopping;
+	double handshake_seconds;
+	uint64_t handshake_timeouts;
 	_Atomic(struct tls_material *) tls;
-	atomic_uint_fast64_t tls_gen; /* bumped by every swap */
+	atomic_uint_fast64_t tls_gen;  /* bumped by every swap */
 	struct tls_material **retired; /* swapped out by reloads: freed at stop, never before */
 	size_t n_retired;
 	atomic_bool draining;
@@ -38,8 +50,15 @@ struct api_server {
 static struct api_server *api_current;
 
 struct api_conn {
+	struct api_conn *prev, *next; /* srv->conns */
+	int fd;
+	struct sockaddr_storage addr; /* the peer, to check fd is still its socket */
+	socklen_t addr_len;
+	double accepted;    /* monotonic seconds */
+	bool first_request; /* headers of a first request arrived: the deadline is over */
+	bool shut;          /* the guard shut it down */
 	bool checked;
-	bool refused;
+	bool refused; /* its certificate was refused (in the handshake, or checked again later) */
 	bool known;
 	uint64_t tls_gen;    /* the TLS material it was verified against */
 	uint64_t policy_gen; /* the policy that named its client */
@@ -55,6 +74,65 @@ struct api_request {
 	bool counted;
 };
 
+/* Log lines a peer can cause (refused handshakes, libmicrohttpd's own complaints): each kind at
+ * most once every 10 s, with the count of those held back, so that a flood of bad connections
+ * cannot flood the log. Metrics still count every one. */
+#define API_LOG_KINDS 16
+static struct {
+	char kind[96];
+	double last;
+	unsigned long held;
+} api_log_seen[API_LOG_KINDS];
+static pthread_mutex_t api_log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void api_log_limited(const char *kind, const char *line)
+{
+	double now = time_monotonic_s();
+	size_t i, slot = API_LOG_KINDS;
+	unsigned long held = 0;
+	bool print = true;
+
+	pthread_mutex_lock(&api_log_mu);
+	for (i = 0; i < API_LOG_KINDS; i++) {
+		if (strcmp(api_log_seen[i].kind, kind) == 0)
+			break;
+		if (slot == API_LOG_KINDS && api_log_seen[i].kind[0] == '\0')
+			slot = i;
+	}
+	if (i == API_LOG_KINDS && slot < API_LOG_KINDS) {
+		i = slot;
+		snprintf(api_log_seen[i].kind, sizeof(api_log_seen[i].kind), "%s", kind);
+		api_log_seen[i].last = now - 10;
+	}
+	if (i < API_LOG_KINDS) {
+		if (now - api_log_seen[i].last < 10) {
+			api_log_seen[i].held++;
+			print = false;
+		} else {
+			held = api_log_seen[i].held;
+			api_log_seen[i].held = 0;
+			api_log_seen[i].last = now;
+		}
+	}
+	pthread_mutex_unlock(&api_log_mu);
+	if (!print)
+		return;
+	if (held > 0)
+		fprintf(stderr, "signerd: api: %s (and %lu more like it in the last 10 s)\n", line,
+		        held);
+	else
+		fprintf(stderr, "signerd: api: %s\n", line);
+}
+
+/* The connection a handshake in progress belongs to: the newest one listed on its socket. */
+static struct api_conn *api_conn_by_fd(struct api_server *srv, int fd)
+{
+	for (struct api_conn *c = srv->conns; c != NULL; c = c->next)
+		if (c->fd == fd)
+			return c;
+	return NULL;
+}
+
 /* In the handshake: the client certificate, verified against the current material. A peer
  * without a valid one never completes the handshake, so it never reaches the HTTP parser. */
 static int api_verify_peer(gnutls_session_t session)
@@ -63,10 +141,23 @@ static int api_verify_peer(gnutls_session_t session)
 	struct tls_peer peer;
 	const char *reason = "invalid";
 
+	char line[400];
+
 	if (m != NULL && tls_peer_check(m, session, &peer, &reason) == SG_OK)
 		return 0;
 	metrics_tls_handshake_failure(reason);
-	fprintf(stderr, "signerd: api: refused a TLS handshake: client certificate %s\n", reason);
+	if (api_current != NULL) { /* counted here: not again when the connection closes */
+		struct api_conn *conn;
+
+		pthread_mutex_lock(&api_current->conns_mu);
+		conn = api_conn_by_fd(api_current, gnutls_transport_get_int(session));
+		if (conn != NULL)
+			conn->refused = true;
+		pthread_mutex_unlock(&api_current->conns_mu);
+	}
+	snprintf(line, sizeof(line), "refused a TLS handshake: client certificate %s (%s)", reason,
+	         sg_errmsg(SG_ERR_PERMISSION));
+	api_log_limited(reason, line);
 	return GNUTLS_E_CERTIFICATE_ERROR;
 }
 
@@ -75,13 +166,16 @@ static int api_verify_peer(gnutls_session_t session)
  * it with api_verify_peer, and not to list the trusted CAs (that list would be the one of
  * start-up, not of the last reload; clients send their certificate without it). */
 static int api_cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
-			     const gnutls_pk_algorithm_t *algos, int n_algos,
-			     gnutls_pcert_st **pcert, unsigned int *pcert_length,
-			     gnutls_privkey_t *pkey)
+                             const gnutls_pk_algorithm_t *algos, int n_algos,
+                             gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                             gnutls_privkey_t *pkey)
 {
 	struct tls_material *m = api_current != NULL ? atomic_load(&api_current->tls) : NULL;
 
-	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+	/* REQUEST, not REQUIRE: with REQUIRE, GnuTLS ends a handshake without a certificate
+	 * before api_verify_peer runs, and the refusal could not be counted as no_certificate;
+	 * api_verify_peer refuses it just the same */
+	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
 	gnutls_session_set_verify_function(session, api_verify_peer);
 	gnutls_certificate_send_x509_rdn_sequence(session, 1);
 	(void)req_ca_dn;
@@ -96,21 +190,133 @@ static int api_cert_callback(gnutls_session_t session, const gnutls_datum_t *req
 	return 0;
 }
 
+/* Connections as libmicrohttpd opens and closes them: each is listed (for the guard) from its
+ * accept to its close. */
 static void api_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-				  enum MHD_ConnectionNotificationCode code)
+                                  enum MHD_ConnectionNotificationCode code)
 {
-	(void)cls;
-	(void)c;
+	struct api_server *srv = cls;
+	struct api_conn *conn;
+
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		*socket_context = calloc(1, sizeof(struct api_conn));
+		const union MHD_ConnectionInfo *fd =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *addr =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+		conn = calloc(1, sizeof(*conn));
+		*socket_context = conn;
+		if (conn == NULL)
+			return; /* api_conn_check refuses a connection without its record */
+		conn->fd = fd != NULL ? fd->connect_fd : -1;
+		conn->accepted = time_monotonic_s();
+		if (addr != NULL && addr->client_addr != NULL) {
+			conn->addr_len = addr->client_addr->sa_family == AF_INET6
+			                     ? sizeof(struct sockaddr_in6)
+			                     : sizeof(struct sockaddr_in);
+			memcpy(&conn->addr, addr->client_addr, conn->addr_len);
+		}
+		pthread_mutex_lock(&srv->conns_mu);
+		conn->next = srv->conns;
+		if (srv->conns != NULL)
+			srv->conns->prev = conn;
+		srv->conns = conn;
+		pthread_mutex_unlock(&srv->conns_mu);
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-		free(*socket_context);
+		conn = *socket_context;
 		*socket_context = NULL;
+		if (conn == NULL)
+			return;
+		/* closed before a first request, neither refused for its certificate nor timed
+		 * out: its handshake failed (a peer that is not a TLS client, or gave up) */
+		if (!conn->first_request && !conn->shut && !conn->refused)
+			metrics_tls_handshake_failure("handshake");
+		pthread_mutex_lock(&srv->conns_mu);
+		if (conn->prev != NULL)
+			conn->prev->next = conn->next;
+		else
+			srv->conns = conn->next;
+		if (conn->next != NULL)
+			conn->next->prev = conn->prev;
+		pthread_mutex_unlock(&srv->conns_mu);
+		free(conn);
 	}
 }
 
+/* Whether fd is still the socket of the peer at addr (and not a later connection's that got
+ * the same number). */
+static bool api_fd_is_peer(int fd, const struct sockaddr_storage *addr, socklen_t len)
+{
+	struct sockaddr_storage now;
+	socklen_t now_len = sizeof(now);
+
+	if (fd < 0 || len == 0 || getpeername(fd, (struct sockaddr *)&now, &now_len) != 0)
+		return false;
+	return now_len == len && memcmp(&now, addr, len) == 0;
+}
+
+/* The guard: a connection must finish its TLS handshake and send the headers of a first
+ * request within limits.handshake_timeout_seconds of its accept, whatever it sends meanwhile;
+ * otherwise its socket is shut down, and libmicrohttpd closes and frees it at once. Nothing
+ * else of the connection is touched here: the socket stays libmicrohttpd's to close. */
+static void *api_guard_main(void *arg)
+{
+	struct api_server *srv = arg;
+	uint64_t logged = 0;
+	double last_log = 0;
+
+	pthread_mutex_lock(&srv->conns_mu);
+	while (!srv->stopping) {
+		struct timespec until;
+		double now = time_monotonic_s();
+
+		for (struct api_conn *c = srv->conns; c != NULL; c = c->next) {
+			if (c->first_request || c->shut ||
+			    now - c->accepted < srv->handshake_seconds)
+				continue;
+			c->shut = true;
+			if (api_fd_is_peer(c->fd, &c->addr, c->addr_len) &&
+			    shutdown(c->fd, SHUT_RDWR) == 0) {
+				srv->handshake_timeouts++;
+				metrics_tls_handshake_failure("timeout");
+			}
+		}
+		/* one line every 10 s at most: a flood of silent sockets must not flood the log */
+		if (srv->handshake_timeouts != logged && now - last_log >= 10) {
+			fprintf(stderr,
+			        "signerd: api: closed %llu connections that did not finish the TLS "
+			        "handshake and send a request within %.0f s\n",
+			        (unsigned long long)(srv->handshake_timeouts - logged),
+			        srv->handshake_seconds);
+			logged = srv->handshake_timeouts;
+			last_log = now;
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->guard_cv, &srv->conns_mu, &until);
+	}
+	pthread_mutex_unlock(&srv->conns_mu);
+	return NULL;
+}
+
+void api_connections(struct api_server *srv, unsigned *handshaking, unsigned *open,
+                     uint64_t *timeouts)
+{
+	*handshaking = 0;
+	*open = 0;
+	pthread_mutex_lock(&srv->conns_mu);
+	for (const struct api_conn *c = srv->conns; c != NULL; c = c->next)
+		(*(c->first_request ? open : handshaking))++;
+	*timeouts = srv->handshake_timeouts;
+	pthread_mutex_unlock(&srv->conns_mu);
+}
+
 static enum MHD_Result api_send(struct MHD_Connection *c, unsigned status, json_t *body,
-				const char *allow, unsigned retry_after)
+                                const char *allow, unsigned retry_after)
 {
 	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct MHD_Response *resp;
@@ -145,12 +351,12 @@ static enum MHD_Result api_send(struct MHD_Connection *c, unsigned status, json_
 }
 
 static enum MHD_Result api_error(struct MHD_Connection *c, const struct signer_error *err,
-				 const char *request_id)
+                                 const char *request_id)
 {
 	return api_send(c, (unsigned)err->status, signer_error_json(err, request_id), NULL,
-			err->retry_after > 0		       ? err->retry_after
-			: err->status == 503 || err->status == 429 ? 1
-								    : 0);
+	                err->retry_after > 0                       ? err->retry_after
+	                : err->status == 503 || err->status == 429 ? 1
+	                                                           : 0);
 }
 
 static enum MHD_Result api_not_allowed(struct MHD_Connection *c, const char *allow)
@@ -164,10 +370,10 @@ static enum MHD_Result api_not_allowed(struct MHD_Connection *c, const char *all
 	return api_send(c, 405, signer_error_json(&err, NULL), allow, 0);
 }
 
-static void api_set_error(struct signer_error *err, int status, const char *code,
-			  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void api_set_error(struct signer_error *err, int status, const char *code,
-			  const char *fmt, ...)
+static void api_set_error(struct signer_error *err, int status, const char *code, const char *fmt,
+                          ...) __attribute__((format(printf, 4, 5)));
+static void api_set_error(struct signer_error *err, int status, const char *code, const char *fmt,
+                          ...)
 {
 	va_list ap;
 
@@ -180,64 +386,76 @@ static void api_set_error(struct signer_error *err, int status, const char *code
 }
 
 /* Verifies the connection's client certificate once; false means: close it, no answer. */
-static bool api_conn_check(struct api_server *srv, struct MHD_Connection *c,
-			   struct api_conn *conn)
+static bool api_conn_check(struct api_server *srv, struct MHD_Connection *c, struct api_conn *conn)
 {
 	const union MHD_ConnectionInfo *info;
 	const char *reason = "invalid";
 
-	uint64_t tls_gen = atomic_load(&srv->tls_gen), policy_gen = signer_policy_generation(srv->signer);
+	uint64_t tls_gen = atomic_load(&srv->tls_gen),
+	         policy_gen = signer_policy_generation(srv->signer);
 
 	if (conn == NULL)
 		return false;
 	/* verified before, against what is still in force: nothing to do. After a reload (a CRL,
 	 * a new CA, a new policy), a kept-alive connection is checked again. */
-	if (conn->checked && (conn->refused ||
-			      (conn->tls_gen == tls_gen && conn->policy_gen == policy_gen)))
+	if (conn->checked &&
+	    (conn->refused || (conn->tls_gen == tls_gen && conn->policy_gen == policy_gen)))
 		return !conn->refused;
 	conn->checked = true;
 	conn->tls_gen = tls_gen;
 	conn->policy_gen = policy_gen;
 	info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (info == NULL || info->tls_session == NULL ||
-	    tls_peer_check(atomic_load(&srv->tls), (gnutls_session_t)info->tls_session,
-			   &conn->peer, &reason) != SG_OK) {
+	    tls_peer_check(atomic_load(&srv->tls), (gnutls_session_t)info->tls_session, &conn->peer,
+	                   &reason) != SG_OK) {
 		const union MHD_ConnectionInfo *addr =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		char host[INET6_ADDRSTRLEN] = "?";
 
 		if (addr != NULL && addr->client_addr != NULL) {
 			const struct sockaddr *sa = addr->client_addr;
 
 			if (sa->sa_family == AF_INET)
-				inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-					  host, sizeof(host));
+				inet_ntop(AF_INET,
+				          &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+				          host, sizeof(host));
 			else if (sa->sa_family == AF_INET6)
-				inet_ntop(AF_INET6,
-					  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, host,
-					  sizeof(host));
+				inet_ntop(
+				    AF_INET6,
+				    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+				    host, sizeof(host));
 		}
 		conn->refused = true;
 		metrics_tls_handshake_failure(reason);
-		fprintf(stderr, "signerd: api: refused a connection from %s: client certificate %s\n",
-			host, reason);
+		{
+			char line[200];
+
+			snprintf(line, sizeof(line),
+			         "refused a connection from %s: client certificate %s", host,
+			         reason);
+			api_log_limited(reason, line);
+		}
 		return false;
 	}
 	/* the identity is the first SAN URI, else the CN: never the CN of a certificate that has
 	 * a SAN URI */
-	conn->known = signer_identify(srv->signer, conn->peer.san_uri[0] ? conn->peer.san_uri : NULL,
-				      conn->peer.san_uri[0] ? NULL
-							    : conn->peer.cn[0] ? conn->peer.cn : NULL,
-				      conn->peer.spki_sha256, conn->client, sizeof(conn->client));
+	conn->known = signer_identify(
+	    srv->signer, conn->peer.san_uri_len > 0 ? conn->peer.san_uri : NULL,
+	    conn->peer.san_uri_len,
+	    conn->peer.san_uri_len == 0 && conn->peer.cn_len > 0 ? conn->peer.cn : NULL,
+	    conn->peer.cn_len, conn->peer.spki_sha256, conn->client, sizeof(conn->client));
 	return true;
 }
 
 static bool api_content_type_json(struct MHD_Connection *c)
 {
-	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-	size_t n = strlen("application/json");
+	const char *ct = NULL;
+	size_t n = strlen("application/json"), ct_len = 0;
 
-	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+	/* as long as the header says: "application/json\0..." is not application/json */
+	if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, "Content-Type",
+	                                  strlen("Content-Type"), &ct, &ct_len) != MHD_YES ||
+	    ct == NULL || strlen(ct) != ct_len || strncasecmp(ct, "application/json", n) != 0)
 		return false;
 	ct += n;
 	while (*ct == ' ')
@@ -254,7 +472,7 @@ static bool api_content_type_json(struct MHD_Connection *c)
 
 /* Decodes the payload field into bytes for the signer. */
 static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size_t *len,
-			struct signer_error *err)
+                        struct signer_error *err)
 {
 	const char *text;
 	size_t n;
@@ -264,7 +482,8 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 		char *dumped;
 
 		if (!json_is_object(v)) {
-			api_set_error(err, 400, "invalid_request", "evm_typed_data must be an object");
+			api_set_error(err, 400, "invalid_request",
+			              "evm_typed_data must be an object");
 			return false;
 		}
 		dumped = json_dumps(v, JSON_COMPACT);
@@ -278,7 +497,7 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 	}
 	if (!json_is_string(v)) {
 		api_set_error(err, 400, "invalid_request", "%s must be a string",
-			      signer_payload_name(kind));
+		              signer_payload_name(kind));
 		return false;
 	}
 	text = json_string_value(v);
@@ -292,7 +511,7 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 		const char *end = NULL;
 
 		if (sodium_base642bin(*out, n + 1, text, n, NULL, len, &end,
-				      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+		                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 		    end != text + n) {
 			api_set_error(err, 400, "invalid_request", "solana_message is not base64");
 			return false;
@@ -301,24 +520,24 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 	}
 	if (hex_decode_0x(text, n, *out, n + 1, len) != SG_OK) {
 		api_set_error(err, 400, "invalid_request", "%s is not 0x-hex: %s",
-			      signer_payload_name(kind), sg_errmsg(SG_ERR_MALFORMED));
+		              signer_payload_name(kind), sg_errmsg(SG_ERR_MALFORMED));
 		return false;
 	}
 	return true;
 }
 
 static void api_count(struct api_server *srv, struct signer_request *req,
-		      const struct signer_trace *trace, double started)
+                      const struct signer_trace *trace, double started)
 {
 	const char *chain = trace->chain[0] ? trace->chain : "unknown";
 	const char *key, *operation;
 
 	signer_metric_labels(srv->signer, req->client, req->key, req->operation, &key, &operation);
 	metrics_sign_request(req->client != NULL ? req->client : "unknown", key, operation, chain,
-			     trace->status);
+	                     trace->status);
 	if (trace->policy_denied)
 		metrics_policy_denial(req->client != NULL ? req->client : "unknown", operation,
-				      trace->denial_reason);
+		                      trace->denial_reason);
 	metrics_sign_duration(chain, time_monotonic_s() - started);
 	if (trace->hsm_seconds > 0)
 		metrics_hsm_sign_duration(chain, trace->hsm_seconds);
@@ -327,10 +546,17 @@ static void api_count(struct api_server *srv, struct signer_request *req,
 }
 
 static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c,
-				struct api_conn *conn, const char *key, struct api_request *rq)
+                                struct api_conn *conn, const char *key, struct api_request *rq)
 {
-	struct signer_request req = {conn->known ? conn->client : NULL, conn->peer.identity, key,
-				     NULL, NULL, 0, NULL, 0, false};
+	struct signer_request req = {conn->known ? conn->client : NULL,
+	                             conn->peer.identity,
+	                             key,
+	                             NULL,
+	                             NULL,
+	                             0,
+	                             NULL,
+	                             0,
+	                             false};
 	struct signer_result res;
 	struct signer_error err;
 	struct signer_trace trace = {"", "invalid", 0, 0, false, ""};
@@ -344,26 +570,26 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 
 	if (rq->too_large) {
 		api_set_error(&err, 413, "payload_too_large", "the body is over %d bytes",
-			      API_BODY_MAX);
+		              API_BODY_MAX);
 		goto refused;
 	}
 	if (!api_content_type_json(c)) {
 		api_set_error(&err, 415, "unsupported_media_type",
-			      "the body must be Content-Type: application/json");
+		              "the body must be Content-Type: application/json");
 		goto refused;
 	}
-	body = json_loadb(rq->body != NULL ? rq->body : "", rq->len,
-			  JSON_REJECT_DUPLICATES, &jerr);
+	body = json_loadb(rq->body != NULL ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (body == NULL || !json_is_object(body)) {
 		api_set_error(&err, 400, "invalid_request", "the body is not a JSON object%s%s",
-			      body == NULL ? ": " : "", body == NULL ? jerr.text : "");
+		              body == NULL ? ": " : "", body == NULL ? jerr.text : "");
 		goto refused;
 	}
 	/* the request id first, so that any refusal can name it */
 	v = json_object_get(body, "request_id");
 	if (v != NULL && json_is_string(v) && request_id_valid(json_string_value(v)))
 		req.request_id = json_string_value(v);
-	json_object_foreach(body, field, v) {
+	json_object_foreach(body, field, v)
+	{
 		enum signer_payload kind = signer_payload_parse(field);
 
 		if (kind != 0) {
@@ -373,14 +599,15 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 		} else if (strcmp(field, "operation") == 0) {
 			if (!json_is_string(v)) {
 				api_set_error(&err, 400, "invalid_request",
-					      "operation must be a string");
+				              "operation must be a string");
 				goto refused;
 			}
 			req.operation = json_string_value(v);
 		} else if (strcmp(field, "request_id") == 0) {
 			if (!json_is_string(v) || !request_id_valid(json_string_value(v))) {
-				api_set_error(&err, 400, "invalid_request",
-					      "request_id must be 1 to 128 printable ASCII characters");
+				api_set_error(
+				    &err, 400, "invalid_request",
+				    "request_id must be 1 to 128 printable ASCII characters");
 				goto refused;
 			}
 		} else {
@@ -394,9 +621,9 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 	}
 	if (payloads != 1) {
 		api_set_error(&err, 400, "invalid_request",
-			      "exactly one of solana_message, evm_transaction, evm_message, "
-			      "evm_typed_data is needed (%d given)",
-			      payloads);
+		              "exactly one of solana_message, evm_transaction, evm_message, "
+		              "evm_typed_data is needed (%d given)",
+		              payloads);
 		goto refused;
 	}
 	if (!api_payload(req.kind, payload, &bytes, &len, &err))
@@ -425,8 +652,8 @@ out:
 }
 
 static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *c,
-				 struct api_conn *conn, const char *url, const char *method,
-				 struct api_request *rq)
+                                 struct api_conn *conn, const char *url, const char *method,
+                                 struct api_request *rq)
 {
 	static const char prefix[] = "/v1/keys";
 	struct signer_error err;
@@ -469,15 +696,17 @@ static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *
 			if (strcmp(method, "GET") != 0)
 				return api_not_allowed(c, "GET");
 			r = signer_key_json_get(srv->signer, conn->known ? conn->client : "", name,
-						&out);
+			                        &out);
 			if (r == SG_ERR_NOT_FOUND) {
-				api_set_error(&err, 404, "key_not_found", "no key named '%s' for this "
-									 "client",
-					      signer_key_name_valid(name) ? name : "?");
+				api_set_error(&err, 404, "key_not_found",
+				              "no key named '%s' for this "
+				              "client",
+				              signer_key_name_valid(name) ? name : "?");
 				return api_error(c, &err, NULL);
 			}
 			if (r != SG_OK) {
-				api_set_error(&err, 503, "unavailable", "the key store is unavailable");
+				api_set_error(&err, 503, "unavailable",
+				              "the key store is unavailable");
 				return api_error(c, &err, NULL);
 			}
 			return api_send(c, 200, out, NULL, 0);
@@ -489,12 +718,12 @@ static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *
 }
 
 static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const char *url,
-				   const char *method, const char *version,
-				   const char *upload_data, size_t *upload_data_size,
-				   void **req_cls)
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **req_cls)
 {
 	struct api_server *srv = cls;
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct api_conn *conn = ci != NULL ? ci->socket_context : NULL;
 	struct api_request *rq = *req_cls;
 
@@ -503,6 +732,11 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 		/* before anything else: the client certificate */
 		if (!api_conn_check(srv, c, conn))
 			return MHD_NO;
+		if (!conn->first_request) { /* the handshake deadline is over */
+			pthread_mutex_lock(&srv->conns_mu);
+			conn->first_request = true;
+			pthread_mutex_unlock(&srv->conns_mu);
+		}
 		rq = calloc(1, sizeof(*rq));
 		if (rq == NULL)
 			return MHD_NO;
@@ -531,7 +765,7 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 }
 
 static void api_completed(void *cls, struct MHD_Connection *c, void **req_cls,
-			  enum MHD_RequestTerminationCode code)
+                          enum MHD_RequestTerminationCode code)
 {
 	struct api_server *srv = cls;
 	struct api_request *rq = *req_cls;
@@ -547,25 +781,26 @@ static void api_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	*req_cls = NULL;
 }
 
-/* libmicrohttpd's own messages: TLS handshakes it could not complete are counted. */
+/* libmicrohttpd's own messages, each kind at most once every 10 s (connections that fail their
+ * handshake are counted when they close). */
 static void api_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
+	size_t n;
 
 	(void)cls;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	/* our own refusals of client certificates are logged where they are decided */
 	if (strstr(line, "Application reported internal error") != NULL)
 		return;
-	if (strstr(line, "andshake") != NULL || strstr(line, "TLS") != NULL)
-		metrics_tls_handshake_failure("handshake");
-	fprintf(stderr, "signerd: api: %s", line);
-	if (line[0] != '\0' && line[strlen(line) - 1] != '\n')
-		fputc('\n', stderr);
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	api_log_limited(line, line);
 }
 
 int api_listen_addr(const struct signer_config_listen *l, struct sockaddr_storage *ss,
-		    socklen_t *len)
+                    socklen_t *len)
 {
 	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
@@ -587,14 +822,26 @@ int api_listen_addr(const struct signer_config_listen *l, struct sockaddr_storag
 	return sg_fail(SG_ERR_CONFIG, "listen address '%s' is not an IP address", l->host);
 }
 
+/* The URL as the client sent it: paths and key names here are plain ASCII, so nothing is
+ * decoded (a %00 must not cut "/v1/keys/a%00b/sign" short). */
+static size_t api_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
 int api_start(const struct signer_config *cfg, struct signer *signer, struct tls_material *tls,
-	      struct api_server **out)
+              struct api_server **out)
 {
 	struct api_server *srv;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
+	/* no MHD_USE_TURBO: with it, libmicrohttpd 0.9.75 neither times out connections in the TLS
+	 * handshake nor frees those whose peer closed during it (their per-IP count leaks: 64
+	 * from one address lock that address out for good) */
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	                 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	int r;
 
 	*out = NULL;
@@ -608,33 +855,46 @@ int api_start(const struct signer_config *cfg, struct signer *signer, struct tls
 	srv->signer = signer;
 	atomic_store(&srv->tls, tls);
 	pthread_mutex_init(&srv->mu, NULL);
+	pthread_mutex_init(&srv->conns_mu, NULL);
+	pthread_cond_init(&srv->guard_cv, NULL);
+	srv->handshake_seconds = (double)cfg->limits.handshake_timeout_seconds;
 	api_current = srv;
 	srv->mhd = MHD_start_daemon(
-		flags, (uint16_t)cfg->api.port, NULL, NULL, api_handler, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, api_log, NULL, MHD_OPTION_SOCK_ADDR,
-		(struct sockaddr *)&ss, MHD_OPTION_HTTPS_CERT_CALLBACK, api_cert_callback,
-		MHD_OPTION_HTTPS_MEM_TRUST, tls->client_ca_pem, MHD_OPTION_HTTPS_PRIORITIES,
-		TLS_PRIORITIES,
-		/* twice the token's sessions: a thread can sign while another waits for the audit
-		 * log's sync */
-		MHD_OPTION_THREAD_POOL_SIZE, 2 * (unsigned)cfg->workers,
-		MHD_OPTION_CONNECTION_LIMIT, cfg->limits.max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->limits.max_connections_per_ip,
-		MHD_OPTION_CONNECTION_TIMEOUT, cfg->limits.timeout_seconds,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-		MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, NULL,
-		MHD_OPTION_NOTIFY_COMPLETED, api_completed, srv, MHD_OPTION_STRICT_FOR_CLIENT, 1,
-		MHD_OPTION_END);
+	    flags, (uint16_t)cfg->api.port, NULL, NULL, api_handler, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, api_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_HTTPS_CERT_CALLBACK, api_cert_callback, MHD_OPTION_HTTPS_MEM_TRUST,
+	    tls->client_ca_pem, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+	    /* twice the token's sessions: a thread can sign while another waits for the audit
+	     * log's sync */
+	    MHD_OPTION_THREAD_POOL_SIZE, 2 * (unsigned)cfg->workers, MHD_OPTION_CONNECTION_LIMIT,
+	    cfg->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    cfg->limits.max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+	    cfg->limits.timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+	    MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, srv, MHD_OPTION_NOTIFY_COMPLETED,
+	    api_completed, srv, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK,
+	    api_unescape, NULL, MHD_OPTION_END);
 	if (srv->mhd == NULL) {
-		api_current = NULL;
-		pthread_mutex_destroy(&srv->mu);
-		free(srv);
-		return sg_fail(SG_ERR_IO, "the API listener could not start on %s:%u (address in use, "
-					  "or TLS set-up failed)",
-			       cfg->api.host, cfg->api.port);
+		r = sg_fail(SG_ERR_IO,
+		            "the API listener could not start on %s:%u (address in use, "
+		            "or TLS set-up failed)",
+		            cfg->api.host, cfg->api.port);
+		goto fail;
 	}
+	if (pthread_create(&srv->guard, NULL, api_guard_main, srv) != 0) {
+		r = sg_fail(SG_ERR_INTERNAL, "the API listener's handshake guard did not start");
+		MHD_stop_daemon(srv->mhd);
+		goto fail;
+	}
+	srv->guard_running = true;
 	*out = srv;
 	return SG_OK;
+fail:
+	api_current = NULL;
+	pthread_cond_destroy(&srv->guard_cv);
+	pthread_mutex_destroy(&srv->conns_mu);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv);
+	return r;
 }
 
 void api_set_tls(struct api_server *srv, struct tls_material *tls)
@@ -681,12 +941,21 @@ void api_stop(struct api_server *srv)
 {
 	if (srv == NULL)
 		return;
+	if (srv->guard_running) {
+		pthread_mutex_lock(&srv->conns_mu);
+		srv->stopping = true;
+		pthread_cond_signal(&srv->guard_cv);
+		pthread_mutex_unlock(&srv->conns_mu);
+		pthread_join(srv->guard, NULL);
+	}
 	MHD_stop_daemon(srv->mhd);
 	api_current = NULL;
 	tls_material_free(atomic_load(&srv->tls));
 	for (size_t i = 0; i < srv->n_retired; i++)
 		tls_material_free(srv->retired[i]);
 	free(srv->retired);
+	pthread_cond_destroy(&srv->guard_cv);
+	pthread_mutex_destroy(&srv->conns_mu);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }

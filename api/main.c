@@ -123,17 +123,17 @@ out:
 	sd_notify(0, "READY=1\nSTATUS=serving");
 }
 
-static const char usage_text[] = "usage: signerd [--config FILE]\n"
-				 "--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH
-				 ".\n";
+static const char usage_text[] =
+    "usage: signerd [--config FILE]\n"
+    "--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH ".\n";
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config_arg = NULL, *config_path;
 	struct signer_config cfg;
@@ -198,7 +198,7 @@ int main(int argc, char **argv)
 			    config_path);
 		}
 	}
-	r = signer_open(&cfg, &signer);
+	r = signer_open_with(&cfg, SIGNER_OPEN_DAEMON, &signer);
 	if (r != SG_OK) {
 		say("%s", sg_errmsg(r));
 		goto out;
@@ -214,15 +214,30 @@ int main(int argc, char **argv)
 		say("%s", sg_errmsg(r));
 		goto out;
 	}
+	{
+		struct signer_audit_state as;
+
+		signer_audit_state(signer, &as);
+		say("audit log: %llu records, anchored at %llu; %llu replayed in %.3f s (%s)",
+		    (unsigned long long)as.head_seq, (unsigned long long)as.anchor_seq,
+		    (unsigned long long)as.recovered_records, as.recovery_seconds,
+		    as.recovered_from_checkpoint ? "from the checkpoint"
+		                                 : "the last 7 days, no checkpoint");
+	}
 	say("serving the API on %s:%u (mTLS) and ops on %s:%u, %u workers", cfg.api.host,
 	    cfg.api.port, cfg.ops.host, cfg.ops.port, cfg.workers);
 	sd_notify(0, "READY=1\nSTATUS=serving");
 
 	for (;;) {
-		int sig;
+		/* between signals, a few times a second: refusal summaries, the anchor, checkpoints
+		 */
+		struct timespec tick = {0, 250 * 1000 * 1000};
+		int sig = sigtimedwait(&signals, NULL, &tick);
 
-		if (sigwait(&signals, &sig) != 0)
+		if (sig < 0) {
+			signer_tick(signer);
 			continue;
+		}
 		if (sig == SIGHUP) {
 			reload(config_path, signer, api);
 			continue;

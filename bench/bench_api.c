@@ -1,9 +1,13 @@
-/* bench_api CONFIG SIGNERD [SECONDS]: signerd over kept-alive mTLS connections.
+/* bench_api CONFIG SIGNERD [SECONDS [ROUNDS [SIGNERD2]]]: signerd over kept-alive mTLS
+ * connections.
  * 1. raw C_SignInit + C_Sign on the same token, 2 threads, per curve (the baseline);
  * 2. signerd started on CONFIG; per chain, as many requests as CONNECTIONS kept-alive clients
- *    can push (signatures/s, p50, p99);
+ *    can push (signatures/s, p50, p99, and signerd's CPU time per signature, which the other
+ *    processes sharing the cores disturb far less than wall time);
  * 3. per chain, half that rate, paced (p50, p99).
- * Prints the ratio of API throughput to raw C_Sign. A benchmark: it reports, it does not judge. */
+ * With SIGNERD2, both binaries run ROUNDS times, interleaved, on the same token; the medians are
+ * printed side by side. Each run says how much of the machine's CPU other processes used
+ * meanwhile. A benchmark: it reports, it does not judge. */
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -13,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,10 +90,11 @@ static void *client_main(void *arg)
 		atomic_fetch_add(&b->errors, 1);
 		return NULL;
 	}
-	req_len = (size_t)snprintf(req, sizeof(req),
-				   "POST /v1/keys/%s/sign HTTP/1.1\r\nHost: localhost\r\n"
-				   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-				   b->key, strlen(b->body), b->body);
+	req_len =
+	    (size_t)snprintf(req, sizeof(req),
+	                     "POST /v1/keys/%s/sign HTTP/1.1\r\nHost: localhost\r\n"
+	                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+	                     b->key, strlen(b->body), b->body);
 	end = time_monotonic_s() + b->seconds;
 	next = time_monotonic_s();
 	while (time_monotonic_s() < end) {
@@ -101,7 +107,8 @@ static void *client_main(void *arg)
 			double wait = next - time_monotonic_s();
 
 			if (wait > 0) {
-				struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+				struct timespec ts = {(time_t)wait,
+				                      (long)((wait - (double)(time_t)wait) * 1e9)};
 
 				nanosleep(&ts, NULL);
 			}
@@ -144,6 +151,58 @@ done:
 	return NULL;
 }
 
+/* CPU seconds a process has used (user + system), from /proc/PID/stat; -1 when unreadable. */
+static double proc_cpu_seconds(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime, stime;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command may hold spaces */
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	                        &utime, &stime) != 2)
+		return -1;
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds all processes have used (every core, busy time), from /proc/stat. */
+static double machine_busy_seconds(void)
+{
+	unsigned long long v[8] = {0};
+	FILE *f = fopen("/proc/stat", "re");
+	int got;
+
+	if (f == NULL)
+		return -1;
+	got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+	             &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (got != 8)
+		return -1;
+	/* user nice system [idle] [iowait] irq softirq steal */
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+struct cpu_mark {
+	double wall, daemon, self, machine;
+};
+
+static void cpu_mark(pid_t daemon, struct cpu_mark *m)
+{
+	m->wall = time_monotonic_s();
+	m->daemon = proc_cpu_seconds(daemon);
+	m->self = proc_cpu_seconds(getpid());
+	m->machine = machine_busy_seconds();
+}
+
 static void run(struct bench *b, double *rate, double *p50, double *p99)
 {
 	pthread_t t[CONNECTIONS];
@@ -184,7 +243,7 @@ static void *raw_main(void *arg)
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
-			       {CKA_LABEL, (void *)(uintptr_t)r->label, strlen(r->label)}};
+	                       {CKA_LABEL, (void *)(uintptr_t)r->label, strlen(r->label)}};
 	CK_OBJECT_HANDLE key;
 	CK_ULONG found = 0;
 	CK_MECHANISM mech = {r->mech, NULL, 0};
@@ -211,7 +270,7 @@ static void *raw_main(void *arg)
 }
 
 static double raw_rate(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID slot, const char *label,
-		       CK_MECHANISM_TYPE mech, size_t len, double seconds)
+                       CK_MECHANISM_TYPE mech, size_t len, double seconds)
 {
 	struct raw r = {f, slot, label, mech, len, seconds, 0};
 	pthread_t t[2];
@@ -222,6 +281,141 @@ static double raw_rate(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID slot, const char *labe
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	return (double)atomic_load(&r.count) / (time_monotonic_s() - start);
+}
+
+struct result {
+	double rate, cpu_us, p50, p99, hrate, hp50, hp99, others;
+	unsigned long errors;
+};
+
+#define ROUNDS_MAX 15
+
+static void print_result(const char *label, const char *chain, const struct result *r, double raw)
+{
+	printf("%-8s %-7s %10.0f %7.3f %11.0f %8.2f %8.2f %10.0f %8.2f %8.2f %8.0f %6lu\n", label,
+	       chain, r->rate, r->rate / raw, r->cpu_us, r->p50, r->p99, r->hrate, r->hp50, r->hp99,
+	       r->others, r->errors);
+}
+
+static double median_of(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The median of each column over the rounds, for one chain (results alternate solana, evm). */
+static void median_result(const struct result *rs, int rounds, int chain, struct result *out)
+{
+	double col[8][ROUNDS_MAX];
+
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < rounds; i++) {
+		const struct result *r = &rs[i * 2 + chain];
+
+		col[0][i] = r->rate;
+		col[1][i] = r->cpu_us;
+		col[2][i] = r->p50;
+		col[3][i] = r->p99;
+		col[4][i] = r->hrate;
+		col[5][i] = r->hp50;
+		col[6][i] = r->hp99;
+		col[7][i] = r->others;
+		out->errors += r->errors;
+	}
+	out->rate = median_of(col[0], rounds);
+	out->cpu_us = median_of(col[1], rounds);
+	out->p50 = median_of(col[2], rounds);
+	out->p99 = median_of(col[3], rounds);
+	out->hrate = median_of(col[4], rounds);
+	out->hp50 = median_of(col[5], rounds);
+	out->hp99 = median_of(col[6], rounds);
+	out->others = median_of(col[7], rounds);
+}
+
+/* Whether GET /readyz on the ops port answers 200. */
+static bool ops_ready(unsigned port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	static const char req[] = "GET /readyz HTTP/1.0\r\n\r\n";
+	char buf[64] = "";
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = false;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1) &&
+	    read(fd, buf, sizeof(buf) - 1) > 12)
+		ok = strncmp(buf + 9, "200", 3) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* One signerd binary on the token: per chain, flat out (rate, CPU per signature, latency, and
+ * what other processes used of the machine meanwhile), then paced at half that rate. */
+static int bench_binary(const char *config, const char *binary, const struct signer_config *cfg,
+                        const char *dir, const char *sol_body, double seconds, struct result out[2])
+{
+	static const struct {
+		const char *key, *client;
+	} chains[] = {{"solana-dev", "solana-adapter"}, {"polygon-dev", "polygon-adapter"}};
+	struct bench b = {.dir = dir, .port = cfg->api.port, .seconds = seconds};
+	pid_t daemon = fork();
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (daemon < 0)
+		return -1;
+	if (daemon == 0) {
+		int devnull = open("/dev/null", 1);
+
+		dup2(devnull, 2);
+		execl(binary, binary, "--config", config, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 1200 && !ops_ready(cfg->ops.port); i++) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+
+		if (waitpid(daemon, NULL, WNOHANG) == daemon) {
+			fprintf(stderr, "bench_api: %s exited at start\n", binary);
+			return -1;
+		}
+		nanosleep(&ts, NULL);
+	}
+	b.lat = calloc(MAX_SAMPLES, sizeof(double));
+	if (b.lat == NULL)
+		return -1;
+	for (int c = 0; c < 2; c++) {
+		struct result *r = &out[c];
+		struct cpu_mark m0, m1;
+		double wall;
+
+		memset(r, 0, sizeof(*r));
+		b.key = chains[c].key;
+		b.client = chains[c].client;
+		b.body =
+		    c == 0 ? sol_body : "{\"operation\":\"dev\",\"evm_message\":\"0x48656c6c6f\"}";
+		b.interval = 0;
+		cpu_mark(daemon, &m0);
+		run(&b, &r->rate, &r->p50, &r->p99);
+		cpu_mark(daemon, &m1);
+		wall = m1.wall - m0.wall;
+		r->errors = atomic_load(&b.errors);
+		if (r->rate > 0 && m0.daemon >= 0 && m1.daemon >= 0)
+			r->cpu_us = (m1.daemon - m0.daemon) / (r->rate * wall) * 1e6;
+		/* the machine's busy time that was neither signerd's nor this benchmark's */
+		r->others =
+		    ((m1.machine - m0.machine) - (m1.daemon - m0.daemon) - (m1.self - m0.self)) /
+		    (wall * (double)cores) * 100;
+		if (r->others < 0)
+			r->others = 0;
+		b.interval = r->rate > 0 ? (double)CONNECTIONS / (r->rate / 2) : 1;
+		run(&b, &r->hrate, &r->hp50, &r->hp99);
+		r->errors += atomic_load(&b.errors);
+	}
+	free(b.lat);
+	kill(daemon, SIGTERM);
+	waitpid(daemon, NULL, 0);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -235,20 +429,39 @@ int main(int argc, char **argv)
 	CK_ULONG ns = 16;
 	CK_SLOT_ID slot = 0;
 	double seconds = argc > 3 ? atof(argv[3]) : 5.0, raw_ed, raw_k1;
+	int rounds = argc > 4 ? atoi(argv[4]) : 1, n_binaries = argc > 5 ? 2 : 1;
+	const char *binaries[2] = {argv[2], argc > 5 ? argv[5] : NULL};
+	const char *labels[2] = {"signerd", "other"};
+	static struct result results[2][ROUNDS_MAX * 2];
 	char dir[512], sol_body[1024], *slash;
-	pid_t daemon;
 	void *dl;
 	int r;
 
-	if (argc < 3 || sodium_init() < 0) {
-		fprintf(stderr, "usage: bench_api CONFIG SIGNERD [SECONDS]\n");
+	if (argc < 3 || sodium_init() < 0 || rounds < 1 || rounds > ROUNDS_MAX || seconds <= 0) {
+		fprintf(stderr,
+		        "usage: bench_api CONFIG SIGNERD [SECONDS [ROUNDS (1-%d) [SIGNERD2]]]\n",
+		        ROUNDS_MAX);
 		return 2;
+	}
+	/* a binary may be given as LABEL=PATH */
+	for (int v = 0; v < n_binaries; v++) {
+		const char *eq = strchr(binaries[v], '=');
+
+		if (eq != NULL && eq - binaries[v] < 16) {
+			static char label_text[2][16];
+
+			memcpy(label_text[v], binaries[v], (size_t)(eq - binaries[v]));
+			label_text[v][eq - binaries[v]] = '\0';
+			labels[v] = label_text[v];
+			binaries[v] = eq + 1;
+		}
 	}
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
 	slash = strrchr(dir, '/');
 	if (slash != NULL)
 		*slash = '\0';
-	if ((r = signer_config_load(argv[1], &cfg)) != 0 || (r = signer_config_apply_env(&cfg)) != 0) {
+	if ((r = signer_config_load(argv[1], &cfg)) != 0 ||
+	    (r = signer_config_apply_env(&cfg)) != 0) {
 		fprintf(stderr, "bench_api: %s\n", sg_errmsg(r));
 		return 1;
 	}
@@ -266,7 +479,8 @@ int main(int argc, char **argv)
 		CK_TOKEN_INFO info;
 
 		if (f->C_GetTokenInfo(slots[i], &info) == CKR_OK &&
-		    strncmp((const char *)info.label, cfg.token.label, strlen(cfg.token.label)) == 0)
+		    strncmp((const char *)info.label, cfg.token.label, strlen(cfg.token.label)) ==
+		        0)
 			slot = slots[i];
 	}
 	raw_ed = raw_rate(f, slot, "signerd/solana-dev/1", CKM_EDDSA, 256, seconds);
@@ -280,8 +494,8 @@ int main(int argc, char **argv)
 		if (ks_key_get(ks, "solana-dev", 0, &k) != 0)
 			return 1;
 		memcpy(m + 4, k.public_key, 32);
-		memset(m + 36, 0x11, 32); /* destination */
-		memset(m + 68, 0, 32);    /* system program */
+		memset(m + 36, 0x11, 32);  /* destination */
+		memset(m + 68, 0, 32);     /* system program */
 		memset(m + 100, 0x22, 32); /* blockhash */
 		m[132] = 1;
 		m[133] = 2;
@@ -291,57 +505,41 @@ int main(int argc, char **argv)
 		m[137] = 12;
 		m[138] = 2;
 		sodium_bin2base64(b64, sizeof(b64), m, sizeof(m), sodium_base64_VARIANT_ORIGINAL);
-		snprintf(sol_body, sizeof(sol_body), "{\"operation\":\"dev\",\"solana_message\":\"%s\"}",
-			 b64);
+		snprintf(sol_body, sizeof(sol_body),
+		         "{\"operation\":\"dev\",\"solana_message\":\"%s\"}", b64);
 	}
 	ks_close(ks);
 
-	/* 2. signerd on the same token */
-	daemon = fork();
-	if (daemon == 0) {
-		int devnull = open("/dev/null", 1);
+	printf("API benchmark: %u workers, %d kept-alive mTLS connections, %.0f s per run, %d "
+	       "round(s); raw C_Sign on the same token, 2 threads: ed25519 %.0f/s, secp256k1 "
+	       "%.0f/s\n",
+	       cfg.workers, CONNECTIONS, seconds, rounds, raw_ed, raw_k1);
+	printf("%-8s %-7s %10s %7s %11s %8s %8s %10s %8s %8s %8s %6s\n", "signerd", "chain",
+	       "sign/s", "ratio", "cpu us/sig", "p50 ms", "p99 ms", "half/s", "p50 ms", "p99 ms",
+	       "others%", "errors");
+	for (int round = 0; round < rounds; round++) {
+		for (int v = 0; v < n_binaries; v++) {
+			struct result *res = &results[v][round * 2];
 
-		dup2(devnull, 2);
-		execl(argv[2], argv[2], "--config", argv[1], (char *)NULL);
-		_exit(127);
-	}
-	sleep(2);
-	{
-		static const struct {
-			const char *chain, *key, *client;
-		} chains[] = {{"solana", "solana-dev", "solana-adapter"},
-			      {"evm", "polygon-dev", "polygon-adapter"}};
-		struct bench b = {.dir = dir, .port = cfg.api.port, .seconds = seconds};
-
-		b.lat = calloc(MAX_SAMPLES, sizeof(double));
-		printf("API benchmark: signerd, %u workers, %d kept-alive mTLS connections, %.0f s per "
-		       "run; raw C_Sign on the same token, 2 threads\n",
-		       cfg.workers, CONNECTIONS, seconds);
-		printf("%-7s %12s %12s %7s %9s %9s %14s %9s %9s %7s\n", "chain", "raw C_Sign/s",
-		       "API sign/s", "ratio", "p50 ms", "p99 ms", "half rate/s", "p50 ms", "p99 ms",
-		       "errors");
-		for (int c = 0; c < 2; c++) {
-			double rate, p50, p99, hrate, hp50, hp99, raw = c == 0 ? raw_ed : raw_k1;
-			unsigned long errors;
-
-			b.key = chains[c].key;
-			b.client = chains[c].client;
-			b.body = c == 0 ? sol_body
-					: "{\"operation\":\"dev\",\"evm_message\":\"0x48656c6c6f\"}";
-			b.interval = 0;
-			run(&b, &rate, &p50, &p99);
-			errors = atomic_load(&b.errors);
-			b.interval = rate > 0 ? (double)CONNECTIONS / (rate / 2) : 1;
-			run(&b, &hrate, &hp50, &hp99);
-			errors += atomic_load(&b.errors);
-			printf("%-7s %12.0f %12.0f %7.3f %9.2f %9.2f %14.0f %9.2f %9.2f %7lu\n",
-			       chains[c].chain, raw, rate, rate / raw, p50, p99, hrate, hp50, hp99,
-			       errors);
+			if (bench_binary(argv[1], binaries[v], &cfg, dir, sol_body, seconds, res) !=
+			    0)
+				return 1;
+			for (int c = 0; c < 2; c++)
+				print_result(labels[v], c == 0 ? "solana" : "evm", &res[c],
+				             c == 0 ? raw_ed : raw_k1);
 		}
-		free(b.lat);
 	}
-	kill(daemon, SIGTERM);
-	waitpid(daemon, NULL, 0);
+	if (rounds > 1) {
+		printf("medians of %d rounds:\n", rounds);
+		for (int v = 0; v < n_binaries; v++)
+			for (int c = 0; c < 2; c++) {
+				struct result med;
+
+				median_result(results[v], rounds, c, &med);
+				print_result(labels[v], c == 0 ? "solana" : "evm", &med,
+				             c == 0 ? raw_ed : raw_k1);
+			}
+	}
 	signer_config_free(&cfg);
 	return 0;
 }
