@@ -1,7 +1,9 @@
 #include "signer/audit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,38 +17,215 @@
 
 #include "common/encoding.h"
 
-#define AUDIT_LINE_MAX (64 * 1024)
-#define AUDIT_HASH_HEX 64
+#define AUDIT_LINE_MAX       (64 * 1024)
+#define AUDIT_HASH_HEX       64
+#define AUDIT_SEGMENT_DIGITS 20
+#define AUDIT_SEGMENT_MIN    (4ULL * 1024)
 
 struct audit_log {
 	char *path;
-	int fd;
+	char *lock_path;
+	int lock_fd; /* path.lock: appends take turns on it (flock), the side lock is byte 0 */
+	int fd;      /* the active segment, O_APPEND */
+	ino_t ino;   /* the active segment this process has open */
+	struct audit_options opt;
 	pthread_mutex_t mu;
 	pthread_cond_t synced_cv;
-	/* the chain as this process last saw the file's end */
+	pthread_mutex_t side_mu;
+	/* the chain as this process last saw the active segment's end */
 	off_t end;
-	uint64_t seq;
-	char prev[AUDIT_HASH_HEX + 1];
+	uint64_t segment; /* the seq of the active segment's first record (or of the next one) */
+	struct audit_head head;
+	char prev[AUDIT_HASH_HEX + 1]; /* head.hash in hex */
+	struct audit_head durable;     /* the head known to be on disk */
 	/* group commit: appends up to written_gen are in the file; up to synced_gen on disk */
 	uint64_t written_gen;
 	uint64_t synced_gen;
 	bool syncing;
-	int sync_error; /* errno of the first failed sync, 0 while none failed */
+	int sync_error;   /* errno of the first failed sync, 0 while none failed */
+	char broken[320]; /* not "": the log was changed behind signerd's back; nothing more */
 	bool writable;
 	uint64_t failures;
+	audit_record_fn observer;
+	void *observer_ctx;
 };
 
-static void audit_sha256_hex(const uint8_t *p, size_t n, char out[AUDIT_HASH_HEX + 1])
+static void audit_hash_hex(const uint8_t h[AUDIT_HASH_LEN], char out[AUDIT_HASH_HEX + 1])
 {
-	uint8_t h[crypto_hash_sha256_BYTES];
-
-	crypto_hash_sha256(h, p, n);
-	if (hex_encode(h, sizeof(h), out, AUDIT_HASH_HEX + 1) != SG_OK)
+	if (hex_encode(h, AUDIT_HASH_LEN, out, AUDIT_HASH_HEX + 1) != SG_OK)
 		out[0] = '\0'; /* cannot happen: the buffer is sized for it */
 }
 
-/* Reads the file from offset from to its end (malloc'd, NUL-terminated). */
-static int audit_read_from(int fd, off_t from, off_t to, char **out, size_t *len)
+static void audit_zero_prev(char out[AUDIT_HASH_HEX + 1])
+{
+	memset(out, '0', AUDIT_HASH_HEX);
+	out[AUDIT_HASH_HEX] = '\0';
+}
+
+double audit_time_parse(const char *text)
+{
+	struct tm tm;
+	const char *rest;
+	double frac = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	rest = text != NULL ? strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	if (rest == NULL)
+		return 0;
+	if (*rest == '.')
+		frac = strtod(rest, NULL);
+	return (double)timegm(&tm) + frac;
+}
+
+int audit_line_parse(const char *line, size_t len, json_t **rec, uint64_t *seq,
+                     uint8_t hash[AUDIT_HASH_LEN])
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *s;
+
+	*rec = NULL;
+	if (j == NULL)
+		return sg_fail(SG_ERR_MALFORMED, "not a JSON record: %s", jerr.text);
+	s = json_object_get(j, "seq");
+	if (!json_is_integer(s) || json_integer_value(s) < 1 ||
+	    !json_is_string(json_object_get(j, "prev"))) {
+		json_decref(j);
+		return sg_fail(SG_ERR_MALFORMED, "not a record (no seq or prev)");
+	}
+	*seq = (uint64_t)json_integer_value(s);
+	crypto_hash_sha256(hash, (const uint8_t *)line, len);
+	*rec = j;
+	return SG_OK;
+}
+
+void audit_new_id(char audit_id[AUDIT_ID_LEN + 1])
+{
+	uint8_t idb[AUDIT_ID_LEN / 2];
+
+	randombytes_buf(idb, sizeof(idb));
+	if (hex_encode(idb, sizeof(idb), audit_id, AUDIT_ID_LEN + 1) != SG_OK)
+		audit_id[0] = '\0';
+}
+
+/* ---- segments --------------------------------------------------------------------------- */
+
+struct audit_segment {
+	uint64_t first; /* from the name; the active segment: 0 */
+	char *file;
+};
+
+static void audit_segments_free(struct audit_segment *segs, size_t n)
+{
+	for (size_t i = 0; segs != NULL && i < n; i++)
+		free(segs[i].file);
+	free(segs);
+}
+
+static int audit_segment_cmp(const void *a, const void *b)
+{
+	const struct audit_segment *x = a, *y = b;
+
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* The rotated segments of the log at path, oldest first. */
+static int audit_segments_list(const char *path, struct audit_segment **out, size_t *n)
+{
+	char *copy_dir = strdup(path), *copy_base = strdup(path), *dir, *base;
+	struct audit_segment *segs = NULL;
+	size_t cap = 0, base_len;
+	DIR *d = NULL;
+	struct dirent *e;
+	int r = SG_OK;
+
+	*out = NULL;
+	*n = 0;
+	if (copy_dir == NULL || copy_base == NULL) {
+		r = sg_fail(SG_ERR_NOMEM, "listing audit segments");
+		goto out;
+	}
+	dir = dirname(copy_dir);
+	base = basename(copy_base);
+	base_len = strlen(base);
+	d = opendir(dir);
+	if (d == NULL) {
+		r = sg_fail(SG_ERR_IO, "audit log directory %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	while ((e = readdir(d)) != NULL) {
+		const char *tail = e->d_name + base_len;
+		char *endp;
+		uint64_t first;
+
+		if (strncmp(e->d_name, base, base_len) != 0 || tail[0] != '.' ||
+		    strlen(tail + 1) != AUDIT_SEGMENT_DIGITS)
+			continue;
+		errno = 0;
+		first = strtoull(tail + 1, &endp, 10);
+		if (errno != 0 || *endp != '\0' || first == 0)
+			continue;
+		if (*n == cap) {
+			struct audit_segment *grown;
+
+			cap = cap == 0 ? 16 : cap * 2;
+			grown = realloc(segs, cap * sizeof(*segs));
+			if (grown == NULL) {
+				r = sg_fail(SG_ERR_NOMEM, "listing audit segments");
+				goto out;
+			}
+			segs = grown;
+		}
+		segs[*n].first = first;
+		if (asprintf(&segs[*n].file, "%s/%s", dir, e->d_name) < 0) {
+			r = sg_fail(SG_ERR_NOMEM, "listing audit segments");
+			goto out;
+		}
+		(*n)++;
+	}
+	qsort(segs, *n, sizeof(*segs), audit_segment_cmp);
+	*out = segs;
+	segs = NULL;
+out:
+	if (d != NULL)
+		closedir(d);
+	if (segs != NULL)
+		audit_segments_free(segs, *n);
+	if (r != SG_OK)
+		*n = 0;
+	free(copy_dir);
+	free(copy_base);
+	return r;
+}
+
+static char *audit_segment_name(const char *path, uint64_t first)
+{
+	char *name;
+
+	if (asprintf(&name, "%s.%0*llu", path, AUDIT_SEGMENT_DIGITS, (unsigned long long)first) < 0)
+		return NULL;
+	return name;
+}
+
+static int audit_fsync_dir(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, r = SG_OK;
+
+	if (copy == NULL)
+		return sg_fail(SG_ERR_NOMEM, "audit log");
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		r = sg_fail(SG_ERR_IO, "syncing the audit log's directory: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return r;
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+/* Reads [from, to) of fd (malloc'd, NUL-terminated). */
+static int audit_read_range(int fd, off_t from, off_t to, char **out, size_t *len)
 {
 	size_t n = (size_t)(to - from), got = 0;
 	char *buf = malloc(n + 1);
@@ -61,7 +240,7 @@ static int audit_read_from(int fd, off_t from, off_t to, char **out, size_t *len
 		if (r <= 0) {
 			free(buf);
 			return sg_fail(SG_ERR_IO, "reading the audit log: %s",
-				       r < 0 ? strerror(errno) : "file shrank");
+			               r < 0 ? strerror(errno) : "the file shrank");
 		}
 		got += (size_t)r;
 	}
@@ -71,46 +250,29 @@ static int audit_read_from(int fd, off_t from, off_t to, char **out, size_t *len
 	return SG_OK;
 }
 
-/* The state after the last complete line: its seq and hash, and where it ends. A last line
- * without its newline is torn: *torn_at says where it starts (else -1). With the file lock
- * held. */
-static int audit_scan_tail(struct audit_log *log, off_t *torn_at)
+/* The last complete line of fd (of size bytes): its head; *torn_at is where a last line without
+ * its newline starts (else -1). A file without a whole line gives seq 0. */
+static int audit_tail(int fd, const char *file, off_t size, struct audit_head *head, off_t *torn_at)
 {
-	struct stat st;
-	off_t size, start;
+	off_t start = size > 2 * AUDIT_LINE_MAX ? size - 2 * AUDIT_LINE_MAX : 0;
 	char *buf = NULL, *last_nl, *line;
 	size_t len = 0;
-	json_t *j;
+	json_t *rec;
 	int r;
 
+	memset(head, 0, sizeof(*head));
 	*torn_at = -1;
-	if (fstat(log->fd, &st) != 0)
-		return sg_fail(SG_ERR_IO, "audit log %s: %s", log->path, strerror(errno));
-	size = st.st_size;
-	if (size == 0) {
-		log->end = 0;
-		log->seq = 0;
-		memset(log->prev, '0', AUDIT_HASH_HEX);
-		log->prev[AUDIT_HASH_HEX] = '\0';
+	if (size == 0)
 		return SG_OK;
-	}
-	start = size > 2 * AUDIT_LINE_MAX ? size - 2 * AUDIT_LINE_MAX : 0;
-	if ((r = audit_read_from(log->fd, start, size, &buf, &len)) != SG_OK)
+	if ((r = audit_read_range(fd, start, size, &buf, &len)) != SG_OK)
 		return r;
 	last_nl = len > 0 && buf[len - 1] == '\n' ? buf + len - 1 : strrchr(buf, '\n');
 	if (last_nl == NULL) {
-		/* no complete line at all in the tail: a torn first line, or a line too long */
-		if (start != 0) {
-			free(buf);
-			return sg_fail(SG_ERR_MALFORMED, "audit log %s: its last line is too long",
-				       log->path);
-		}
-		*torn_at = 0;
 		free(buf);
-		log->end = 0;
-		log->seq = 0;
-		memset(log->prev, '0', AUDIT_HASH_HEX);
-		log->prev[AUDIT_HASH_HEX] = '\0';
+		if (start != 0)
+			return sg_fail(SG_ERR_MALFORMED, "audit log %s: its last line is too long",
+			               file);
+		*torn_at = 0; /* a torn first line */
 		return SG_OK;
 	}
 	if ((size_t)(last_nl - buf) != len - 1)
@@ -120,28 +282,233 @@ static int audit_scan_tail(struct audit_log *log, off_t *torn_at)
 	line = line == NULL ? buf : line + 1;
 	if (line == buf && start != 0) {
 		free(buf);
-		return sg_fail(SG_ERR_MALFORMED, "audit log %s: its last line is too long", log->path);
+		return sg_fail(SG_ERR_MALFORMED, "audit log %s: its last line is too long", file);
 	}
-	j = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
-	if (j == NULL || !json_is_integer(json_object_get(j, "seq"))) {
-		json_decref(j);
+	r = audit_line_parse(line, strlen(line), &rec, &head->seq, head->hash);
+	if (r != SG_OK) {
 		free(buf);
-		return sg_fail(SG_ERR_MALFORMED,
-			       "audit log %s: the last complete line is not a record; run "
-			       "signerctl audit verify",
-			       log->path);
+		return sg_fail(
+		    SG_ERR_MALFORMED,
+		    "audit log %s: the last complete line is not a record; run signerctl "
+		    "audit verify",
+		    file);
 	}
-	log->seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
-	json_decref(j);
-	audit_sha256_hex((const uint8_t *)line, strlen(line), log->prev);
-	log->end = start + (off_t)(last_nl - buf) + 1;
+	head->time = audit_time_parse(json_string_value(json_object_get(rec, "time")));
+	head->pos.offset = (uint64_t)(start + (line - buf));
+	json_decref(rec);
 	free(buf);
 	return SG_OK;
 }
 
+/* The seq of the first record of a segment file; 0 when it has none. */
+static int audit_first_seq(int fd, uint64_t *seq)
+{
+	char buf[AUDIT_LINE_MAX];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	char *nl;
+	json_t *rec;
+	uint8_t hash[AUDIT_HASH_LEN];
+	int r;
+
+	*seq = 0;
+	if (n < 0)
+		return sg_fail(SG_ERR_IO, "reading the audit log: %s", strerror(errno));
+	buf[n] = '\0';
+	nl = memchr(buf, '\n', (size_t)n);
+	if (nl == NULL)
+		return SG_OK;
+	r = audit_line_parse(buf, (size_t)(nl - buf), &rec, seq, hash);
+	json_decref(rec);
+	return r;
+}
+
+/* ---- the tamper check of records others appended ------------------------------------------ */
+
+static void audit_break(struct audit_log *log, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void audit_break(struct audit_log *log, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(log->broken, sizeof(log->broken), fmt, ap);
+	va_end(ap);
+	if (log->broken[0] == '\0')
+		snprintf(log->broken, sizeof(log->broken), "the audit log was changed");
+	fprintf(stderr, "signerd: audit: %s; nothing more is written to it\n", log->broken);
+}
+
+/* Takes the complete lines of buf (read from the active segment at offset at) as records that
+ * follow the chain; returns how many bytes they took (a torn tail is left). */
+static int audit_take_lines(struct audit_log *log, const char *buf, size_t len, off_t at,
+                            size_t *taken)
+{
+	size_t off = 0;
+
+	*taken = 0;
+	while (off < len) {
+		const char *nl = memchr(buf + off, '\n', len - off);
+		json_t *rec;
+		uint64_t seq;
+		uint8_t hash[AUDIT_HASH_LEN];
+		const char *prev;
+		double t;
+
+		if (nl == NULL)
+			break;
+		if (audit_line_parse(buf + off, (size_t)(nl - (buf + off)), &rec, &seq, hash) !=
+		    SG_OK) {
+			audit_break(log,
+			            "audit log %s: a line another process appended at byte %lld is "
+			            "not a record",
+			            log->path, (long long)(at + (off_t)off));
+			return SG_ERR_MALFORMED;
+		}
+		prev = json_string_value(json_object_get(rec, "prev"));
+		if (seq != log->head.seq + 1 || prev == NULL || strcmp(prev, log->prev) != 0) {
+			json_decref(rec);
+			audit_break(
+			    log,
+			    "audit log %s: record %llu (byte %lld) does not follow record %llu "
+			    "of the chain",
+			    log->path, (unsigned long long)seq, (long long)(at + (off_t)off),
+			    (unsigned long long)log->head.seq);
+			return SG_ERR_MALFORMED;
+		}
+		t = audit_time_parse(json_string_value(json_object_get(rec, "time")));
+		log->head.seq = seq;
+		memcpy(log->head.hash, hash, AUDIT_HASH_LEN);
+		log->head.time = t;
+		log->head.pos = (struct audit_pos){.segment = log->segment,
+		                                   .offset = (uint64_t)(at + (off_t)off)};
+		audit_hash_hex(hash, log->prev);
+		if (log->observer != NULL)
+			log->observer(log->observer_ctx, rec, t);
+		json_decref(rec);
+		off = (size_t)(nl - buf) + 1;
+		*taken = off;
+	}
+	return SG_OK;
+}
+
+/* Reads what others wrote to fd since this process last looked (from log->end). */
+static int audit_read_new(struct audit_log *log, int fd, off_t size)
+{
+	char *buf = NULL;
+	size_t len = 0, taken = 0;
+	int r;
+
+	if (size <= log->end)
+		return SG_OK;
+	if ((r = audit_read_range(fd, log->end, size, &buf, &len)) != SG_OK)
+		return r;
+	r = audit_take_lines(log, buf, len, log->end, &taken);
+	log->end += (off_t)taken;
+	free(buf);
+	return r;
+}
+
+/* Opens the active segment afresh (another process rotated it) and sets what follows from it. */
+static int audit_open_active(struct audit_log *log)
+{
+	struct stat st;
+	uint64_t first;
+	int fd = open(log->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600), r;
+
+	if (fd < 0)
+		return sg_fail(SG_ERR_IO, "audit log %s: %s", log->path, strerror(errno));
+	if (fstat(fd, &st) != 0 || (r = audit_first_seq(fd, &first)) != SG_OK) {
+		r = sg_fail(SG_ERR_IO, "audit log %s: %s", log->path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	if (log->fd >= 0)
+		close(log->fd);
+	log->fd = fd;
+	log->ino = st.st_ino;
+	log->end = 0;
+	log->segment = first != 0 ? first : log->head.seq + 1;
+	return SG_OK;
+}
+
+/* With log->mu and the file lock held: reads everything other processes appended, following
+ * rotations, and hands it to the observer. A log that shrank, lost its active segment, or whose
+ * new records do not follow the chain is broken. */
+static int audit_catch_up_locked(struct audit_log *log)
+{
+	for (int rounds = 0; rounds < 1000; rounds++) {
+		struct stat st_fd, st_path;
+		int r;
+
+		if (log->broken[0] != '\0')
+			return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
+		if (fstat(log->fd, &st_fd) != 0)
+			return sg_fail(SG_ERR_IO, "audit log %s: %s", log->path, strerror(errno));
+		if (st_fd.st_size < log->end) {
+			audit_break(log,
+			            "audit log %s shrank from %lld to %lld bytes: records were "
+			            "cut off",
+			            log->path, (long long)log->end, (long long)st_fd.st_size);
+			return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
+		}
+		if ((r = audit_read_new(log, log->fd, st_fd.st_size)) != SG_OK)
+			return r;
+		if (stat(log->path, &st_path) != 0) {
+			audit_break(log, "audit log %s is gone: %s", log->path, strerror(errno));
+			return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
+		}
+		if (st_path.st_ino == log->ino)
+			return SG_OK;
+		/* rotated by another process: the segments after ours, then the new active one */
+		{
+			char *next = audit_segment_name(log->path, log->head.seq + 1);
+			int fd;
+
+			if (next == NULL)
+				return sg_fail(SG_ERR_NOMEM, "audit log");
+			fd = open(next, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			free(next);
+			if (fd >= 0) {
+				struct stat st;
+
+				log->segment = log->head.seq + 1;
+				log->end = 0;
+				r = fstat(fd, &st) == 0
+				        ? audit_read_new(log, fd, st.st_size)
+				        : sg_fail(SG_ERR_IO, "audit log: %s", strerror(errno));
+				close(fd);
+				if (r != SG_OK)
+					return r;
+				continue; /* there may be more */
+			}
+			if ((r = audit_open_active(log)) != SG_OK)
+				return r;
+			if (log->segment != log->head.seq + 1) {
+				audit_break(
+				    log,
+				    "audit log %s: the active segment starts at record %llu, "
+				    "not %llu: segments are missing",
+				    log->path, (unsigned long long)log->segment,
+				    (unsigned long long)(log->head.seq + 1));
+				return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
+			}
+		}
+	}
+	return sg_fail(SG_ERR_INTERNAL, "audit log %s: rotating without end", log->path);
+}
+
+/* ---- open and close ----------------------------------------------------------------------- */
+
 int audit_open(const char *path, struct audit_log **out, bool *repaired)
 {
+	return audit_open_with(path, NULL, out, repaired);
+}
+
+int audit_open_with(const char *path, const struct audit_options *opt, struct audit_log **out,
+                    bool *repaired)
+{
 	struct audit_log *log;
+	struct stat st;
 	off_t torn_at;
 	int r;
 
@@ -153,33 +520,96 @@ int audit_open(const char *path, struct audit_log **out, bool *repaired)
 	if (log == NULL)
 		return sg_fail(SG_ERR_NOMEM, "opening the audit log");
 	log->fd = -1;
+	log->lock_fd = -1;
+	if (opt != NULL)
+		log->opt = *opt;
+	if (log->opt.segment_bytes == 0)
+		log->opt.segment_bytes = AUDIT_SEGMENT_BYTES_DEFAULT;
+	if (log->opt.segment_bytes < AUDIT_SEGMENT_MIN)
+		log->opt.segment_bytes = AUDIT_SEGMENT_MIN;
 	pthread_mutex_init(&log->mu, NULL);
+	pthread_mutex_init(&log->side_mu, NULL);
 	pthread_cond_init(&log->synced_cv, NULL);
 	log->path = strdup(path);
-	if (log->path == NULL) {
+	if (log->path == NULL || asprintf(&log->lock_path, "%s.lock", path) < 0) {
+		log->lock_path = NULL;
 		r = sg_fail(SG_ERR_NOMEM, "opening the audit log");
 		goto out;
 	}
-	log->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (log->fd < 0) {
-		r = sg_fail(SG_ERR_IO, "audit log %s: %s", path, strerror(errno));
+	log->lock_fd = open(log->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (log->lock_fd < 0) {
+		r = sg_fail(SG_ERR_IO, "audit log lock %s: %s", log->lock_path, strerror(errno));
 		goto out;
 	}
-	if (flock(log->fd, LOCK_EX) != 0) {
+	if (flock(log->lock_fd, LOCK_EX) != 0) {
 		r = sg_fail(SG_ERR_IO, "audit log %s: flock: %s", path, strerror(errno));
 		goto out;
 	}
-	r = audit_scan_tail(log, &torn_at);
-	if (r == SG_OK && torn_at >= 0) {
+	log->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (log->fd < 0 || fstat(log->fd, &st) != 0) {
+		r = sg_fail(SG_ERR_IO, "audit log %s: %s", path, strerror(errno));
+		goto unlock;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = sg_fail(SG_ERR_IO, "audit log %s is not a regular file", path);
+		goto unlock;
+	}
+	log->ino = st.st_ino;
+	if ((r = audit_tail(log->fd, path, st.st_size, &log->head, &torn_at)) != SG_OK)
+		goto unlock;
+	if (torn_at >= 0) {
 		/* kill -9 mid-write: the torn line was never acknowledged, so no signature left
 		 * with it; cut it off and go on from the last whole line */
-		if (ftruncate(log->fd, torn_at) != 0 || fsync(log->fd) != 0)
+		if (ftruncate(log->fd, torn_at) != 0 || fsync(log->fd) != 0) {
 			r = sg_fail(SG_ERR_IO, "audit log %s: repairing a torn last line: %s", path,
-				    strerror(errno));
-		else
-			*repaired = true;
+			            strerror(errno));
+			goto unlock;
+		}
+		*repaired = true;
 	}
-	(void)flock(log->fd, LOCK_UN);
+	log->end = torn_at >= 0 ? torn_at : st.st_size;
+	if (log->head.seq != 0) {
+		if ((r = audit_first_seq(log->fd, &log->segment)) != SG_OK)
+			goto unlock;
+	} else {
+		/* an empty active segment: the chain goes on from the newest rotated one */
+		struct audit_segment *segs;
+		size_t n;
+
+		if ((r = audit_segments_list(path, &segs, &n)) != SG_OK)
+			goto unlock;
+		if (n > 0) {
+			int fd = open(segs[n - 1].file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			struct stat sst;
+			off_t torn;
+
+			r = fd < 0 || fstat(fd, &sst) != 0
+			        ? sg_fail(SG_ERR_IO, "audit segment %s: %s", segs[n - 1].file,
+			                  strerror(errno))
+			        : audit_tail(fd, segs[n - 1].file, sst.st_size, &log->head, &torn);
+			if (r == SG_OK && torn >= 0)
+				r = sg_fail(SG_ERR_MALFORMED,
+				            "audit segment %s ends in a torn line",
+				            segs[n - 1].file);
+			log->head.pos.segment = segs[n - 1].first;
+			if (fd >= 0)
+				close(fd);
+		}
+		audit_segments_free(segs, n);
+		if (r != SG_OK)
+			goto unlock;
+		log->segment = log->head.seq + 1;
+	}
+	if (log->head.seq != 0 && log->head.pos.segment == 0)
+		log->head.pos.segment = log->segment;
+	if (log->head.seq == 0)
+		audit_zero_prev(log->prev);
+	else
+		audit_hash_hex(log->head.hash, log->prev);
+	log->durable = log->head;
+	r = SG_OK;
+unlock:
+	(void)flock(log->lock_fd, LOCK_UN);
 	if (r != SG_OK)
 		goto out;
 	log->writable = true;
@@ -196,19 +626,34 @@ void audit_close(struct audit_log *log)
 		return;
 	if (log->fd >= 0)
 		close(log->fd);
+	if (log->lock_fd >= 0)
+		close(log->lock_fd);
 	pthread_mutex_destroy(&log->mu);
+	pthread_mutex_destroy(&log->side_mu);
 	pthread_cond_destroy(&log->synced_cv);
 	free(log->path);
+	free(log->lock_path);
 	free(log);
 }
 
-static void audit_now(char out[32])
+void audit_set_observer(struct audit_log *log, audit_record_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&log->mu);
+	log->observer = fn;
+	log->observer_ctx = ctx;
+	pthread_mutex_unlock(&log->mu);
+}
+
+/* ---- appending --------------------------------------------------------------------------- */
+
+static void audit_now(char out[32], double *seconds)
 {
 	struct timespec ts;
 	struct tm tm;
 	char base[24];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	*seconds = (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	if (snprintf(out, 32, "%s.%03dZ", base, (int)(ts.tv_nsec / 1000000)) < 0)
@@ -228,62 +673,175 @@ static int audit_write_line(struct audit_log *log, const char *line, size_t len)
 		if (w <= 0) {
 			int e = w < 0 ? errno : ENOSPC;
 
-			/* leave nothing of it behind: the chain continues from the last whole line */
+			/* leave nothing of it behind: the chain continues from the last whole line
+			 */
 			if (ftruncate(log->fd, log->end) != 0) {
 				/* the torn line stays: audit_open repairs it */
 			}
 			return sg_fail(SG_ERR_IO, "writing the audit log %s: %s", log->path,
-				       strerror(e));
+			               strerror(e));
 		}
 		done += (size_t)w;
 	}
 	return SG_OK;
 }
 
+/* Waits (log->mu held) until no sync is running, then syncs what was written so far, as one of
+ * the group commit's syncs; *target_out is the write generation covered. */
+static int audit_sync_now(struct audit_log *log)
+{
+	uint64_t target;
+	struct audit_head target_head;
+	int fd, e;
+
+	while (log->syncing)
+		pthread_cond_wait(&log->synced_cv, &log->mu);
+	if (log->sync_error != 0)
+		return sg_fail(SG_ERR_IO, "syncing the audit log %s: %s", log->path,
+		               strerror(log->sync_error));
+	target = log->written_gen;
+	target_head = log->head;
+	fd = log->fd;
+	log->syncing = true;
+	pthread_mutex_unlock(&log->mu);
+	e = fdatasync(fd) == 0 ? 0 : errno;
+	pthread_mutex_lock(&log->mu);
+	log->syncing = false;
+	if (e != 0 && log->sync_error == 0)
+		log->sync_error = e;
+	if (e == 0 && log->sync_error == 0) {
+		if (target > log->synced_gen)
+			log->synced_gen = target;
+		if (target_head.seq > log->durable.seq)
+			log->durable = target_head;
+	}
+	pthread_cond_broadcast(&log->synced_cv);
+	return e == 0 ? SG_OK
+	              : sg_fail(SG_ERR_IO, "syncing the audit log %s: %s", log->path, strerror(e));
+}
+
+/* Keeps at most keep_segments rotated segments (the oldest go). */
+static void audit_retain(struct audit_log *log)
+{
+	struct audit_segment *segs;
+	size_t n;
+
+	if (log->opt.keep_segments == 0 || audit_segments_list(log->path, &segs, &n) != SG_OK)
+		return;
+	for (size_t i = 0; i + log->opt.keep_segments < n; i++)
+		if (unlink(segs[i].file) != 0)
+			fprintf(stderr, "signerd: audit: cannot remove old segment %s: %s\n",
+			        segs[i].file, strerror(errno));
+	audit_segments_free(segs, n);
+}
+
+/* With log->mu and the exclusive file lock held: the active segment becomes
+ * path.<its first seq>, and a new one starts. */
+static int audit_rotate_locked(struct audit_log *log)
+{
+	char *rotated;
+	int r, fd;
+	struct stat st;
+
+	if ((r = audit_sync_now(log)) != SG_OK)
+		return r;
+	rotated = audit_segment_name(log->path, log->segment);
+	if (rotated == NULL)
+		return sg_fail(SG_ERR_NOMEM, "audit log");
+	if (access(rotated, F_OK) == 0) {
+		r = sg_fail(SG_ERR_EXISTS, "audit segment %s exists already", rotated);
+		goto out;
+	}
+	if (rename(log->path, rotated) != 0) {
+		r = sg_fail(SG_ERR_IO, "rotating the audit log to %s: %s", rotated,
+		            strerror(errno));
+		goto out;
+	}
+	fd = open(log->path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		r = sg_fail(SG_ERR_IO, "starting a new audit segment %s: %s", log->path,
+		            strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	if ((r = audit_fsync_dir(log->path)) != SG_OK) {
+		close(fd);
+		goto out;
+	}
+	close(log->fd);
+	log->fd = fd;
+	log->ino = st.st_ino;
+	log->end = 0;
+	log->segment = log->head.seq + 1;
+	audit_retain(log);
+out:
+	free(rotated);
+	return r;
+}
+
 int audit_append(struct audit_log *log, json_t *rec, char audit_id[AUDIT_ID_LEN + 1])
 {
-	uint8_t idb[AUDIT_ID_LEN / 2];
+	return audit_append_gated(log, rec, NULL, NULL, NULL, audit_id);
+}
+
+int audit_append_gated(struct audit_log *log, json_t *rec, const char *given_id, audit_gate_fn gate,
+                       void *gate_ctx, char audit_id[AUDIT_ID_LEN + 1])
+{
 	char now[32], *text = NULL, *line = NULL;
 	struct stat st;
-	off_t torn_at;
 	uint64_t my_gen = 0;
+	double now_s;
 	size_t len;
 	int r = SG_OK;
+	bool gated_out = false;
 
-	randombytes_buf(idb, sizeof(idb));
-	if (hex_encode(idb, sizeof(idb), audit_id, AUDIT_ID_LEN + 1) != SG_OK)
+	if (given_id != NULL)
+		snprintf(audit_id, AUDIT_ID_LEN + 1, "%s", given_id);
+	else
+		audit_new_id(audit_id);
+	if (strlen(audit_id) != AUDIT_ID_LEN)
 		return sg_fail(SG_ERR_INTERNAL, "audit id");
-	audit_now(now);
 
 	pthread_mutex_lock(&log->mu);
 	/* after a failed sync, what the file holds is not known (Linux drops the failed pages and
 	 * a later sync would succeed without them): nothing more is written until a restart
 	 * reopens the log and reads its tail again */
 	if (log->sync_error != 0) {
-		r = sg_fail(SG_ERR_IO,
-			    "the audit log %s failed to sync (%s); check the disk and restart signerd",
-			    log->path, strerror(log->sync_error));
+		r = sg_fail(
+		    SG_ERR_IO,
+		    "the audit log %s failed to sync (%s); check the disk and restart signerd",
+		    log->path, strerror(log->sync_error));
 		goto unlock;
 	}
-	if (flock(log->fd, LOCK_EX) != 0) {
+	if (log->broken[0] != '\0') {
+		r = sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
+		goto unlock;
+	}
+	if (flock(log->lock_fd, LOCK_EX) != 0) {
 		r = sg_fail(SG_ERR_IO, "audit log %s: flock: %s", log->path, strerror(errno));
 		goto unlock;
 	}
 	/* another process (signerctl, another signerd) may have appended since */
+	if ((r = audit_catch_up_locked(log)) != SG_OK)
+		goto unflock;
 	if (fstat(log->fd, &st) != 0) {
 		r = sg_fail(SG_ERR_IO, "audit log %s: %s", log->path, strerror(errno));
 		goto unflock;
 	}
-	if (st.st_size != log->end) {
-		if ((r = audit_scan_tail(log, &torn_at)) != SG_OK)
-			goto unflock;
-		if (torn_at >= 0 && ftruncate(log->fd, torn_at) != 0) {
-			r = sg_fail(SG_ERR_IO, "audit log %s: a torn line: %s", log->path,
-				    strerror(errno));
-			goto unflock;
-		}
+	if (st.st_size > log->end && ftruncate(log->fd, log->end) != 0) {
+		/* a torn line of a writer that crashed: never acknowledged */
+		r = sg_fail(SG_ERR_IO, "audit log %s: a torn line: %s", log->path, strerror(errno));
+		goto unflock;
 	}
-	if (json_object_set_new(rec, "seq", json_integer((json_int_t)(log->seq + 1))) != 0 ||
+	if ((uint64_t)log->end >= log->opt.segment_bytes && (r = audit_rotate_locked(log)) != SG_OK)
+		goto unflock;
+	if (gate != NULL && (r = gate(gate_ctx)) != SG_OK) {
+		gated_out = true;
+		goto unflock;
+	}
+	audit_now(now, &now_s);
+	if (json_object_set_new(rec, "seq", json_integer((json_int_t)(log->head.seq + 1))) != 0 ||
 	    json_object_set_new(rec, "time", json_string(now)) != 0 ||
 	    json_object_set_new(rec, "audit_id", json_string(audit_id)) != 0 ||
 	    json_object_set_new(rec, "prev", json_string(log->prev)) != 0 ||
@@ -300,46 +858,87 @@ int audit_append(struct audit_log *log, json_t *rec, char audit_id[AUDIT_ID_LEN 
 	line[len] = '\n';
 	if ((r = audit_write_line(log, line, len + 1)) != SG_OK)
 		goto unflock;
-	log->seq++;
-	audit_sha256_hex((const uint8_t *)text, len, log->prev);
+	log->head.seq++;
+	crypto_hash_sha256(log->head.hash, (const uint8_t *)text, len);
+	log->head.time = now_s;
+	log->head.pos = (struct audit_pos){.segment = log->segment, .offset = (uint64_t)log->end};
+	audit_hash_hex(log->head.hash, log->prev);
 	log->end += (off_t)(len + 1);
 	my_gen = ++log->written_gen;
 unflock:
-	(void)flock(log->fd, LOCK_UN);
+	(void)flock(log->lock_fd, LOCK_UN);
 	if (r != SG_OK)
 		goto unlock;
 
 	/* group commit: one thread syncs for everyone written so far; the others wait for it */
 	while (log->synced_gen < my_gen && r == SG_OK) {
-		if (!log->syncing) {
-			uint64_t target = log->written_gen;
-			int e;
-
-			log->syncing = true;
-			pthread_mutex_unlock(&log->mu);
-			e = fdatasync(log->fd) == 0 ? 0 : errno;
-			pthread_mutex_lock(&log->mu);
-			log->syncing = false;
-			if (e != 0 && log->sync_error == 0)
-				log->sync_error = e; /* sticky: see above */
-			if (e == 0 && log->sync_error == 0 && target > log->synced_gen)
-				log->synced_gen = target;
-			pthread_cond_broadcast(&log->synced_cv);
-		} else {
+		if (!log->syncing)
+			(void)audit_sync_now(log);
+		else
 			pthread_cond_wait(&log->synced_cv, &log->mu);
-		}
 		/* one failed sync fails every record not yet known to be on disk */
 		if (log->synced_gen < my_gen && log->sync_error != 0)
 			r = sg_fail(SG_ERR_IO, "syncing the audit log %s: %s", log->path,
-				    strerror(log->sync_error));
+			            strerror(log->sync_error));
 	}
 unlock:
-	log->writable = r == SG_OK;
-	if (r != SG_OK)
-		log->failures++;
+	if (!gated_out) {
+		log->writable = r == SG_OK;
+		if (r != SG_OK)
+			log->failures++;
+	}
 	pthread_mutex_unlock(&log->mu);
 	free(text);
 	free(line);
+	return r;
+}
+
+int audit_catch_up(struct audit_log *log)
+{
+	struct stat st;
+	int r = SG_OK;
+
+	pthread_mutex_lock(&log->mu);
+	if (log->broken[0] != '\0') {
+		r = sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
+		goto out;
+	}
+	/* nothing new, and no rotation: no lock needed */
+	if (fstat(log->fd, &st) == 0 && st.st_size == log->end) {
+		struct stat sp;
+
+		if (stat(log->path, &sp) == 0 && sp.st_ino == log->ino)
+			goto out;
+	}
+	if (flock(log->lock_fd, LOCK_SH) != 0) {
+		r = sg_fail(SG_ERR_IO, "audit log %s: flock: %s", log->path, strerror(errno));
+		goto out;
+	}
+	r = audit_catch_up_locked(log);
+	(void)flock(log->lock_fd, LOCK_UN);
+out:
+	if (r != SG_OK && log->broken[0] != '\0')
+		log->writable = false;
+	pthread_mutex_unlock(&log->mu);
+	return r;
+}
+
+void audit_head_now(struct audit_log *log, struct audit_head *out)
+{
+	pthread_mutex_lock(&log->mu);
+	*out = log->head;
+	pthread_mutex_unlock(&log->mu);
+}
+
+int audit_head_durable(struct audit_log *log, struct audit_head *out)
+{
+	int r = SG_OK;
+
+	pthread_mutex_lock(&log->mu);
+	if (log->durable.seq != log->head.seq)
+		r = audit_sync_now(log);
+	*out = log->durable;
+	pthread_mutex_unlock(&log->mu);
 	return r;
 }
 
@@ -348,7 +947,7 @@ bool audit_writable(struct audit_log *log)
 	bool w;
 
 	pthread_mutex_lock(&log->mu);
-	w = log->writable;
+	w = log->writable && log->broken[0] == '\0';
 	pthread_mutex_unlock(&log->mu);
 	return w;
 }
@@ -363,61 +962,448 @@ uint64_t audit_failures(struct audit_log *log)
 	return n;
 }
 
-int audit_verify_file(const char *path, unsigned long *bad_line, unsigned long *lines)
+int audit_side_lock(struct audit_log *log)
 {
-	FILE *f = fopen(path, "re");
-	char *line = NULL, prev[AUDIT_HASH_HEX + 1];
-	size_t cap = 0;
-	ssize_t n;
-	unsigned long no = 0;
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+
+	pthread_mutex_lock(&log->side_mu);
+	/* an open-file-description lock on byte 0 of the lock file: independent of the flock
+	 * appends take, exclusive between processes and between handles */
+	while (fcntl(log->lock_fd, F_OFD_SETLKW, &fl) != 0) {
+		if (errno == EINTR)
+			continue;
+		pthread_mutex_unlock(&log->side_mu);
+		return sg_fail(SG_ERR_IO, "audit log %s: locking: %s", log->lock_path,
+		               strerror(errno));
+	}
+	return SG_OK;
+}
+
+void audit_side_unlock(struct audit_log *log)
+{
+	struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+
+	(void)fcntl(log->lock_fd, F_OFD_SETLK, &fl);
+	pthread_mutex_unlock(&log->side_mu);
+}
+
+/* ---- reading a whole log ----------------------------------------------------------------- */
+
+/* One segment file read line by line. */
+struct audit_reader {
+	FILE *f;
+	const char *file;
+	char *line;
+	size_t cap;
+	unsigned long line_no;
+	uint64_t offset; /* where the line just read starts */
+	uint64_t next;   /* where the next starts */
+};
+
+static int audit_reader_open(struct audit_reader *rd, const char *file, uint64_t offset)
+{
+	memset(rd, 0, sizeof(*rd));
+	rd->file = file;
+	rd->f = fopen(file, "re");
+	if (rd->f == NULL)
+		return sg_fail(errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO, "%s: %s", file,
+		               strerror(errno));
+	if (offset > 0 && fseeko(rd->f, (off_t)offset, SEEK_SET) != 0) {
+		fclose(rd->f);
+		rd->f = NULL;
+		return sg_fail(SG_ERR_IO, "%s: %s", file, strerror(errno));
+	}
+	rd->next = offset;
+	return SG_OK;
+}
+
+/* The next line without its newline: 1, 0 at the end, or an error (a line torn or too long). */
+static int audit_reader_next(struct audit_reader *rd, size_t *len)
+{
+	ssize_t n = getline(&rd->line, &rd->cap, rd->f);
+
+	if (n <= 0) {
+		if (ferror(rd->f))
+			return sg_fail(SG_ERR_IO, "%s: %s", rd->file, strerror(errno));
+		return 0;
+	}
+	rd->line_no++;
+	rd->offset = rd->next;
+	rd->next += (uint64_t)n;
+	if (rd->line[n - 1] != '\n')
+		return sg_fail(SG_ERR_TRUNCATED, "%s:%lu: the last line is torn (no newline)",
+		               rd->file, rd->line_no);
+	if ((size_t)n > AUDIT_LINE_MAX)
+		return sg_fail(SG_ERR_MALFORMED, "%s:%lu: the line is over %d bytes", rd->file,
+		               rd->line_no, AUDIT_LINE_MAX);
+	rd->line[--n] = '\0';
+	*len = (size_t)n;
+	return 1;
+}
+
+static void audit_reader_close(struct audit_reader *rd)
+{
+	if (rd->f != NULL)
+		fclose(rd->f);
+	free(rd->line);
+	rd->f = NULL;
+	rd->line = NULL;
+}
+
+/* Every segment of the log at path, oldest first, the active one last (first 0). */
+static int audit_all_segments(const char *path, struct audit_segment **out, size_t *n)
+{
+	struct audit_segment *segs, *grown;
+	int r = audit_segments_list(path, &segs, n);
+
+	if (r != SG_OK)
+		return r;
+	grown = realloc(segs, (*n + 1) * sizeof(*segs));
+	if (grown == NULL) {
+		audit_segments_free(segs, *n);
+		return sg_fail(SG_ERR_NOMEM, "audit log");
+	}
+	segs = grown;
+	segs[*n].first = 0;
+	segs[*n].file = strdup(path);
+	if (segs[*n].file == NULL) {
+		audit_segments_free(segs, *n);
+		return sg_fail(SG_ERR_NOMEM, "audit log");
+	}
+	(*n)++;
+	*out = segs;
+	return SG_OK;
+}
+
+/* The time of the last record of a segment file (0 when it has none). */
+static double audit_segment_last_time(const char *file)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	struct audit_head h;
+	off_t torn;
+
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) != 0 || audit_tail(fd, file, st.st_size, &h, &torn) != SG_OK)
+		h.time = 0;
+	close(fd);
+	return h.time;
+}
+
+/* Reads segments [start, n) of segs from offset (in the first) on: the chain checked from
+ * (seq, prev), each record after the first skip ones handed to fn. */
+struct audit_walk {
+	bool from_start;               /* the first record read must be record 1 */
+	uint64_t seq;                  /* the record before the next: 0 when unknown (no check) */
+	char prev[AUDIT_HASH_HEX + 1]; /* its hash; "" when not to be checked */
+	struct audit_head last;
+	uint64_t first_seq;
+	uint64_t records;
+	uint64_t check_seq;
+	const uint8_t *check_hash;
+	bool check_found;
+	unsigned long bad_line;
+	const char *bad_file;
+};
+
+static int audit_walk_segment(struct audit_walk *w, const struct audit_segment *seg,
+                              uint64_t offset, bool first_is_known, audit_record_fn fn, void *ctx)
+{
+	struct audit_reader rd;
+	uint64_t in_segment = 0;
+	size_t len = 0;
+	int r, more;
+
+	if ((r = audit_reader_open(&rd, seg->file, offset)) != SG_OK)
+		return r;
+	while ((more = audit_reader_next(&rd, &len)) == 1) {
+		json_t *rec;
+		uint64_t seq;
+		uint8_t hash[AUDIT_HASH_LEN];
+		const char *prev;
+
+		r = audit_line_parse(rd.line, len, &rec, &seq, hash);
+		if (r != SG_OK) {
+			r = sg_fail(SG_ERR_MALFORMED, "%s:%lu: %s", seg->file, rd.line_no,
+			            sg_errmsg(r));
+			break;
+		}
+		prev = json_string_value(json_object_get(rec, "prev"));
+		if (w->records == 0 && w->from_start && seq != 1)
+			r = sg_fail(SG_ERR_MALFORMED, "%s:%lu: seq is %llu, not 1", seg->file,
+			            rd.line_no, (unsigned long long)seq);
+		else if (in_segment == 0 && offset == 0 && seg->first != UINT64_MAX &&
+		         seq != seg->first)
+			r = sg_fail(
+			    SG_ERR_MALFORMED,
+			    "%s:%lu: the segment's first record is %llu, not %llu as its name "
+			    "says",
+			    seg->file, rd.line_no, (unsigned long long)seq,
+			    (unsigned long long)seg->first);
+		else if (w->seq != 0 && seq != w->seq + 1)
+			r = sg_fail(SG_ERR_MALFORMED, "%s:%lu: seq is %llu, not %llu", seg->file,
+			            rd.line_no, (unsigned long long)seq,
+			            (unsigned long long)(w->seq + 1));
+		else if (w->prev[0] != '\0' && strcmp(prev, w->prev) != 0)
+			r = sg_fail(SG_ERR_MALFORMED,
+			            "%s:%lu: the chain is broken: prev does not match the hash of "
+			            "record %llu",
+			            seg->file, rd.line_no, (unsigned long long)(seq - 1));
+		if (r != SG_OK) {
+			json_decref(rec);
+			break;
+		}
+		if (w->records == 0)
+			w->first_seq = seq;
+		if (w->check_seq != 0 && seq == w->check_seq) {
+			if (memcmp(hash, w->check_hash, AUDIT_HASH_LEN) != 0) {
+				json_decref(rec);
+				r = sg_fail(
+				    SG_ERR_MALFORMED,
+				    "%s:%lu: record %llu is not the one the anchor names (its "
+				    "hash differs): the log was rewritten",
+				    seg->file, rd.line_no, (unsigned long long)seq);
+				break;
+			}
+			w->check_found = true;
+		}
+		w->seq = seq;
+		audit_hash_hex(hash, w->prev);
+		w->last.seq = seq;
+		memcpy(w->last.hash, hash, AUDIT_HASH_LEN);
+		w->last.time = audit_time_parse(json_string_value(json_object_get(rec, "time")));
+		w->last.pos = (struct audit_pos){.segment = seg->first, .offset = rd.offset};
+		w->records++;
+		in_segment++;
+		if (fn != NULL && !(first_is_known && w->records == 1))
+			fn(ctx, rec, w->last.time);
+		json_decref(rec);
+	}
+	if (r == SG_OK && more < 0)
+		r = more;
+	if (r != SG_OK) {
+		w->bad_line = rd.line_no;
+		w->bad_file = seg->file;
+	}
+	audit_reader_close(&rd);
+	return r;
+}
+
+/* The active segment's first seq, for a list from audit_all_segments. */
+static int audit_fill_active_first(struct audit_segment *segs, size_t n)
+{
+	int fd = open(segs[n - 1].file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), r;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return sg_fail(SG_ERR_NOT_FOUND, "%s: %s", segs[n - 1].file,
+			               strerror(errno));
+		return sg_fail(SG_ERR_IO, "%s: %s", segs[n - 1].file, strerror(errno));
+	}
+	r = audit_first_seq(fd, &segs[n - 1].first);
+	close(fd);
+	if (r == SG_OK && segs[n - 1].first == 0)
+		segs[n - 1].first = UINT64_MAX; /* empty */
+	return r;
+}
+
+int audit_replay(const char *path, const struct audit_replay *how, struct audit_replay_result *res)
+{
+	struct audit_segment *segs = NULL;
+	struct audit_walk w = {.check_seq = how->check_seq, .check_hash = how->check_hash};
+	size_t n = 0, start = 0;
+	uint64_t offset = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if ((r = audit_all_segments(path, &segs, &n)) != SG_OK)
+		return r;
+	if ((r = audit_fill_active_first(segs, n)) != SG_OK)
+		goto out;
+	if (how->from != NULL) {
+		/* from a known record (a checkpoint's): its segment, its offset, its hash */
+		bool found = false;
+
+		for (size_t i = 0; i < n && !found; i++)
+			if (segs[i].first == how->from->segment) {
+				start = i;
+				found = true;
+			}
+		if (!found) {
+			r = sg_fail(SG_ERR_NOT_FOUND, "the segment of record %llu is not there",
+			            (unsigned long long)how->from_seq);
+			goto out;
+		}
+		offset = how->from->offset;
+		w.seq = how->from_seq - 1;
+		w.prev[0] = '\0';
+	} else {
+		/* from the oldest segment that holds records at or after the horizon, and that
+		 * holds the record to check */
+		start = n - 1;
+		while (start > 0 && audit_segment_last_time(segs[start - 1].file) >= how->horizon)
+			start--;
+		while (start > 0 && how->check_seq != 0 && segs[start].first > how->check_seq)
+			start--;
+		if (start == 0 && segs[0].first == 1) { /* the log from its first record */
+			w.from_start = true;
+			audit_zero_prev(w.prev);
+		}
+	}
+	for (size_t i = start; i < n; i++) {
+		if (segs[i].first == UINT64_MAX)
+			break; /* the active segment is empty */
+		if (i > start && w.seq != 0 && segs[i].first != w.seq + 1) {
+			r = sg_fail(
+			    SG_ERR_MALFORMED,
+			    "audit segment %s starts at record %llu, not %llu: a segment is "
+			    "missing",
+			    segs[i].file, (unsigned long long)segs[i].first,
+			    (unsigned long long)(w.seq + 1));
+			goto out;
+		}
+		r = audit_walk_segment(&w, &segs[i], i == start ? offset : 0,
+		                       how->from != NULL && i == start, how->fn, how->ctx);
+		if (r != SG_OK)
+			goto out;
+		if (how->from != NULL && i == start && w.records > 0 &&
+		    w.first_seq != how->from_seq) {
+			r = sg_fail(SG_ERR_MALFORMED,
+			            "the record at the checkpoint's place is not %llu",
+			            (unsigned long long)how->from_seq);
+			goto out;
+		}
+	}
+	if (how->from != NULL && (w.records == 0 || w.first_seq != how->from_seq)) {
+		r = sg_fail(SG_ERR_NOT_FOUND, "record %llu is not at the checkpoint's place",
+		            (unsigned long long)how->from_seq);
+		goto out;
+	}
+	res->last = w.last;
+	res->first_seq = w.first_seq;
+	res->records = w.records;
+	res->check_found = w.check_found;
+out:
+	audit_segments_free(segs, n);
+	return r;
+}
+
+/* The log whose segments a directory holds: its one active segment's path. */
+static int audit_path_in_dir(const char *dir, char **out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char *found = NULL;
 	int r = SG_OK;
 
-	*bad_line = 0;
-	*lines = 0;
-	if (f == NULL)
-		return sg_fail(errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO, "%s: %s", path,
-			       strerror(errno));
-	memset(prev, '0', AUDIT_HASH_HEX);
-	prev[AUDIT_HASH_HEX] = '\0';
-	while ((n = getline(&line, &cap, f)) > 0) {
-		json_t *j;
-		json_error_t jerr;
-		const char *p;
+	*out = NULL;
+	if (d == NULL)
+		return sg_fail(SG_ERR_IO, "%s: %s", dir, strerror(errno));
+	while ((e = readdir(d)) != NULL && r == SG_OK) {
+		const char *dot = strrchr(e->d_name, '.');
+		char *base;
 
-		no++;
-		if (line[n - 1] != '\n') {
-			r = sg_fail(SG_ERR_TRUNCATED, "%s:%lu: the last line is torn (no newline)", path,
-				    no);
+		if (dot == NULL || strlen(dot + 1) != AUDIT_SEGMENT_DIGITS ||
+		    strspn(dot + 1, "0123456789") != AUDIT_SEGMENT_DIGITS)
+			continue;
+		base = strndup(e->d_name, (size_t)(dot - e->d_name));
+		if (base == NULL) {
+			r = sg_fail(SG_ERR_NOMEM, "audit log");
 			break;
 		}
-		line[--n] = '\0';
-		j = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
-		if (j == NULL) {
-			r = sg_fail(SG_ERR_MALFORMED, "%s:%lu: not a JSON record: %s", path, no,
-				    jerr.text);
-			break;
-		}
-		p = json_string_value(json_object_get(j, "prev"));
-		if (!json_is_integer(json_object_get(j, "seq")) ||
-		    json_integer_value(json_object_get(j, "seq")) != (json_int_t)no) {
-			r = sg_fail(SG_ERR_MALFORMED, "%s:%lu: seq is not %lu", path, no, no);
-		} else if (p == NULL || strcmp(p, prev) != 0) {
-			r = sg_fail(SG_ERR_MALFORMED,
-				    "%s:%lu: the chain is broken: prev does not match the hash of line "
-				    "%lu",
-				    path, no, no - 1);
-		}
-		json_decref(j);
-		if (r != SG_OK)
-			break;
-		audit_sha256_hex((const uint8_t *)line, (size_t)n, prev);
+		if (found == NULL)
+			found = base;
+		else if (strcmp(found, base) != 0)
+			r = sg_fail(
+			    SG_ERR_INVALID_ARGUMENT,
+			    "%s holds the segments of more than one log (%s and %s); name the "
+			    "log's file",
+			    dir, found, base);
+		if (base != found)
+			free(base);
 	}
-	if (r == SG_OK && ferror(f))
-		r = sg_fail(SG_ERR_IO, "%s: %s", path, strerror(errno));
+	closedir(d);
+	if (r == SG_OK && found == NULL)
+		r = sg_fail(SG_ERR_NOT_FOUND, "%s holds no audit segments; name the log's file",
+		            dir);
+	if (r == SG_OK && asprintf(out, "%s/%s", dir, found) < 0) {
+		*out = NULL;
+		r = sg_fail(SG_ERR_NOMEM, "audit log");
+	}
+	free(found);
+	return r;
+}
+
+int audit_verify(const char *path, struct audit_verify_result *res)
+{
+	struct audit_segment *segs = NULL;
+	struct audit_walk w = {0};
+	struct stat st;
+	char *log_path = NULL;
+	size_t n = 0, check;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if ((r = audit_path_in_dir(path, &log_path)) != SG_OK)
+			return r;
+		path = log_path;
+	}
+	if ((r = audit_all_segments(path, &segs, &n)) != SG_OK)
+		goto out;
+	check = n;
+	r = audit_fill_active_first(segs, n);
+	if (r == SG_ERR_NOT_FOUND && n > 1) {
+		check = n - 1; /* no active segment (yet): the rotated ones are checked */
+		r = SG_OK;
+	}
 	if (r != SG_OK)
-		*bad_line = no;
-	*lines = no;
-	free(line);
-	fclose(f);
+		goto out;
+	/* a log from its start begins with record 1 (prev zeros); when older segments were let
+	 * go, the oldest one left is taken as it is (res->first_seq says where it starts) */
+	if (segs[0].first == 1) {
+		w.from_start = true;
+		audit_zero_prev(w.prev);
+	}
+	for (size_t i = 0; i < check; i++) {
+		if (segs[i].first == UINT64_MAX)
+			break; /* an empty active segment */
+		if (w.seq != 0 && segs[i].first != w.seq + 1) {
+			r = sg_fail(
+			    SG_ERR_MALFORMED,
+			    "%s: the segment starts at record %llu, but the one before ends at "
+			    "%llu: records are missing",
+			    segs[i].file, (unsigned long long)segs[i].first,
+			    (unsigned long long)w.seq);
+			w.bad_file = segs[i].file;
+			w.bad_line = 1;
+			break;
+		}
+		if ((r = audit_walk_segment(&w, &segs[i], 0, false, NULL, NULL)) != SG_OK)
+			break;
+		res->segments++;
+	}
+	if (r != SG_OK) {
+		res->bad_line = w.bad_line;
+		snprintf(res->bad_segment, sizeof(res->bad_segment), "%s",
+		         w.bad_file != NULL ? w.bad_file : path);
+	}
+	res->records = (unsigned long)w.records;
+	res->first_seq = w.first_seq;
+	res->last = w.last;
+out:
+	audit_segments_free(segs, n);
+	free(log_path);
+	return r;
+}
+
+int audit_verify_file(const char *path, unsigned long *bad_line, unsigned long *lines)
+{
+	struct audit_verify_result res;
+	int r = audit_verify(path, &res);
+
+	*bad_line = res.bad_line;
+	*lines = res.records;
 	return r;
 }

@@ -1,13 +1,22 @@
-/* The audit log: one JSON line per sign request, whatever its outcome, each carrying the
- * SHA-256 of the line before it (a hash chain), appended under an exclusive lock (signerd and
- * signerctl may write the same file) and on disk (fdatasync) before audit_append returns, with
- * concurrent appends sharing one sync (group commit).
+/* The audit log: one JSON line per sign request, whatever its outcome (and a few records of
+ * signerd's own: refusal summaries, accepted losses), each carrying the SHA-256 of the line
+ * before it (a hash chain), on disk (fdatasync) before audit_append returns, with concurrent
+ * appends sharing one sync (group commit).
  *
  * A line:
  *   {"seq":12,"time":"2026-11-27T13:05:00.123Z","audit_id":"…","request_id":"…","client":"…",
  *    "key":"…","key_version":1,"operation":"…","chain":"evm","payload_sha256":"…",
  *    "decision":"signed","reason":"…","signature_sha256":"…","prev":"<sha256 of line 11>"}
- * The first line's prev is 64 zeros. */
+ * The first line's prev is 64 zeros.
+ *
+ * Segments: the log is the file at path (the active segment) and the segments rotated out of it,
+ * path.NNNNNNNNNNNNNNNNNNNN (the seq of their first record, 20 digits); the chain runs on across
+ * them. A segment is rotated when it reaches the configured size.
+ *
+ * Several processes (signerd, signerctl) may append to the same log: they take turns under a
+ * lock on path.lock, and each reads what the others appended before it appends (and hands those
+ * records to its observer: the limits count them). A record that does not follow the chain, or
+ * a log that shrank, is tampering: the log then refuses every append (audit_writable false). */
 #ifndef SIGNER_SIGNER_AUDIT_H
 #define SIGNER_SIGNER_AUDIT_H
 
@@ -19,29 +28,126 @@
 
 #include "common/err.h"
 
-#define AUDIT_ID_LEN 32 /* hex of 16 random bytes */
+#define AUDIT_ID_LEN                32 /* hex of 16 random bytes */
+#define AUDIT_HASH_LEN              32
+#define AUDIT_SEGMENT_BYTES_DEFAULT (64ULL * 1024 * 1024)
 
 struct audit_log;
 
+struct audit_options {
+	uint64_t segment_bytes; /* rotate the active segment at this size; 0: the default */
+	unsigned keep_segments; /* rotated segments kept (the oldest go); 0: all */
+};
+
+/* Where a record starts: its segment (the seq of the segment's first record) and offset. */
+struct audit_pos {
+	uint64_t segment;
+	uint64_t offset;
+};
+
+/* The chain's head: the last record's seq (0: none yet), its hash and time (wall seconds), and
+ * where it starts. */
+struct audit_head {
+	uint64_t seq;
+	uint8_t hash[AUDIT_HASH_LEN];
+	double time;
+	struct audit_pos pos;
+};
+
+/* Called with each record another process appended (and with each replayed record), in order. */
+typedef void (*audit_record_fn)(void *ctx, json_t *rec, double time);
+/* Called under the log's lock once everything other processes appended was read, just before a
+ * record is written; anything but SG_OK refuses the append (nothing is written). */
+typedef int (*audit_gate_fn)(void *ctx);
+
 /* Opens (creating, mode 0600) the log and reads its tail: the chain goes on from the last whole
  * line. A torn last line (a crash mid-write; never acknowledged) is cut off, and *repaired says
- * so. A last line that is not a record is an error. The whole chain is checked by
- * audit_verify_file (signerctl audit verify), not here. */
+ * so. A last line that is not a record is an error. */
 SG_MUST_CHECK int audit_open(const char *path, struct audit_log **out, bool *repaired);
+SG_MUST_CHECK int audit_open_with(const char *path, const struct audit_options *opt,
+                                  struct audit_log **out, bool *repaired);
 void audit_close(struct audit_log *log);
+
+/* Records other processes append are handed to fn from now on. */
+void audit_set_observer(struct audit_log *log, audit_record_fn fn, void *ctx);
 
 /* Appends one record: the fields of rec (an object) plus seq, time, audit_id and prev, which
  * this adds. Returns when the line is on disk. audit_id gets the record's id. On failure nothing
  * of the line stays in the file. */
 SG_MUST_CHECK int audit_append(struct audit_log *log, json_t *rec, char audit_id[AUDIT_ID_LEN + 1]);
+/* The same, with a gate (may be NULL) and, when given_id is not NULL, that id for the record. */
+SG_MUST_CHECK int audit_append_gated(struct audit_log *log, json_t *rec, const char *given_id,
+                                     audit_gate_fn gate, void *gate_ctx,
+                                     char audit_id[AUDIT_ID_LEN + 1]);
+/* A fresh record id (what audit_append would give). */
+void audit_new_id(char audit_id[AUDIT_ID_LEN + 1]);
+
+/* Reads what other processes appended since this process last looked (cheap when nothing). */
+SG_MUST_CHECK int audit_catch_up(struct audit_log *log);
+
+/* The head as this process knows it now (written, maybe not yet synced). */
+void audit_head_now(struct audit_log *log, struct audit_head *out);
+/* Syncs the log and gives the head that is now on disk (what an anchor may name). */
+SG_MUST_CHECK int audit_head_durable(struct audit_log *log, struct audit_head *out);
 
 /* Whether the last append succeeded (for readiness), and how many failed so far. */
 bool audit_writable(struct audit_log *log);
 uint64_t audit_failures(struct audit_log *log);
 
-/* Checks a whole log: every line JSON, seq counting up from 1, prev the hash of the line before.
- * On a break, *bad_line is its number (1-based) and the error says what is wrong. */
+/* Takes (exclusive) or gives back a second lock beside the append lock, for work that must be
+ * done by one process at a time without holding up appends (writing the anchor). */
+SG_MUST_CHECK int audit_side_lock(struct audit_log *log);
+void audit_side_unlock(struct audit_log *log);
+
+/* ---- reading a whole log ----------------------------------------------------------------- */
+
+/* Replays the log from the record at from (with seq from_seq and hash from_hash, checked), or
+ * from the start of the oldest segment that holds records of time horizon or later when from is
+ * NULL, to its end: the chain is checked all the way, each record is handed to fn. When
+ * stop_seq is given, the hash of that record is checked against stop_hash (*stop_found says
+ * whether it was reached). *last is the head at the end. Errors name the segment and line. */
+struct audit_replay {
+	const struct audit_pos *from;
+	uint64_t from_seq;
+	const uint8_t *from_hash;
+	double horizon;
+	uint64_t check_seq; /* 0: none */
+	const uint8_t *check_hash;
+	audit_record_fn fn;
+	void *ctx;
+};
+struct audit_replay_result {
+	struct audit_head last;
+	uint64_t first_seq; /* the first record read */
+	uint64_t records;
+	bool check_found;
+};
+SG_MUST_CHECK int audit_replay(const char *path, const struct audit_replay *how,
+                               struct audit_replay_result *res);
+
+/* Checks a whole log (path: the active segment, or a directory holding one log's segments):
+ * every line JSON, seq counting up by one across segments, prev the hash of the line before.
+ * The first segment's first record must be seq 1 unless older segments were let go (then its
+ * prev is taken as given, and *first_seq says where the log starts). On a break, *bad_line is
+ * its line number in its segment (1-based), *bad_segment the segment's file, and the error says
+ * what is wrong. */
+struct audit_verify_result {
+	unsigned long records;
+	unsigned long segments;
+	uint64_t first_seq;
+	struct audit_head last;
+	unsigned long bad_line;
+	char bad_segment[512];
+};
+SG_MUST_CHECK int audit_verify(const char *path, struct audit_verify_result *res);
+/* audit_verify, telling the bad line and the number of records (the first segment's lines). */
 SG_MUST_CHECK int audit_verify_file(const char *path, unsigned long *bad_line,
-				    unsigned long *lines);
+                                    unsigned long *lines);
+
+/* The record of one line, and its hash; SG_ERR_MALFORMED when it is not one. */
+SG_MUST_CHECK int audit_line_parse(const char *line, size_t len, json_t **rec, uint64_t *seq,
+                                   uint8_t hash[AUDIT_HASH_LEN]);
+/* "2026-11-27T14:20:01.123Z" as wall-clock seconds; 0 when it does not parse. */
+double audit_time_parse(const char *text);
 
 #endif

@@ -14,6 +14,8 @@
  *     listen: 127.0.0.1:9810                    # health, readiness and metrics (plain HTTP)
  *   audit:
  *     path: audit.log                           # the hash-chained audit log (required to sign)
+ *     segment_max_bytes: 67108864               # rotate into audit.log.<first seq> at this size
+ *     keep_segments: 100                        # optional: rotated segments kept (default all)
  *   policy:
  *     path: policy.yaml                         # clients and grants (required to sign)
  *   tls:                                        # the API listener (signerd)
@@ -26,6 +28,7 @@
  *     max_connections: 256
  *     max_connections_per_ip: 64
  *     timeout_seconds: 15                       # a connection idle this long is closed
+ *     handshake_timeout_seconds: 5              # from accept to the first request's headers
  *
  * Relative paths are relative to the directory of the config file. Unknown fields are errors,
  * reported as FILE:LINE: message. */
@@ -33,11 +36,12 @@
 #define SIGNER_SIGNER_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 
 #define SIGNER_CONFIG_DEFAULT_PATH "/etc/signerd/signerd.yaml"
-#define SIGNER_CONFIG_ENV_MAX 16
+#define SIGNER_CONFIG_ENV_MAX      16
 
 struct signer_config_env {
 	char *name;
@@ -63,6 +67,8 @@ struct signer_config {
 	struct signer_config_listen ops;
 	struct {
 		char *path;
+		uint64_t segment_max_bytes;
+		unsigned keep_segments; /* 0: all */
 	} audit;
 	struct {
 		char *path;
@@ -78,6 +84,7 @@ struct signer_config {
 		unsigned max_connections;
 		unsigned max_connections_per_ip;
 		unsigned timeout_seconds;
+		unsigned handshake_timeout_seconds;
 	} limits;
 };
 

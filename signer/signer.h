@@ -24,8 +24,8 @@ enum signer_payload {
 };
 
 struct signer_request {
-	const char *client;     /* the policy's client name; "local" for signerctl; NULL unknown */
-	const char *peer;       /* the TLS identity (SAN URI or CN), for the audit; NULL local */
+	const char *client; /* the policy's client name; "local" for signerctl; NULL unknown */
+	const char *peer;   /* the TLS identity (SAN URI or CN), for the audit; NULL local */
 	const char *key;
 	const char *operation;
 	const char *request_id; /* optional: NULL */
@@ -37,18 +37,18 @@ struct signer_request {
 
 /* A refusal or failure as the API reports it. */
 struct signer_error {
-	int status;        /* HTTP status */
-	const char *code;  /* API error code: "invalid_payload", "key_not_found", ... */
-	char message[320]; /* a sentence for a person; for "internal", nothing that leaks */
-	char audit_id[33]; /* the refusal's audit record, "" when it could not be written */
-	char reason[64];   /* policy_denied: the stable reason code ("evm.value_exceeded") */
-	char rule[96];     /* policy_denied: the rule that decided */
+	int status;           /* HTTP status */
+	const char *code;     /* API error code: "invalid_payload", "key_not_found", ... */
+	char message[320];    /* a sentence for a person; for "internal", nothing that leaks */
+	char audit_id[33];    /* the refusal's audit record, "" when it could not be written */
+	char reason[64];      /* policy_denied: the stable reason code ("evm.value_exceeded") */
+	char rule[96];        /* policy_denied: the rule that decided */
 	unsigned retry_after; /* 429: seconds until a token is back */
 };
 
 struct signer_result {
-	json_t *response; /* the sign response of the API */
-	json_t *view;     /* what was decoded, as JSON, when the request asked for it */
+	json_t *response;      /* the sign response of the API */
+	json_t *view;          /* what was decoded, as JSON, when the request asked for it */
 	uint8_t signature[65]; /* the raw signature: Ed25519 64 bytes, or r || s || recid */
 	size_t signature_len;
 	char audit_id[33];
@@ -56,32 +56,61 @@ struct signer_result {
 
 struct signer;
 
+/* Opens the token, the policy and the audit log (which must reach the token's anchor), and
+ * rebuilds the limits from the log. signer_open is the console's (signerctl sign): the log is
+ * anchored when it closes. */
 SG_MUST_CHECK int signer_open(const struct signer_config *cfg, struct signer **out);
+/* signerd: refusals from one peer are summarised in the log (docs/signing.md), signer_tick
+ * anchors the log and checkpoints the limits */
+#define SIGNER_OPEN_DAEMON 1u
+/* explain: nothing is appended or anchored */
+#define SIGNER_OPEN_READONLY 2u
+SG_MUST_CHECK int signer_open_with(const struct signer_config *cfg, unsigned flags,
+                                   struct signer **out);
+/* Anchors and checkpoints (a clean stop), then closes. */
 void signer_close(struct signer *s);
+
+/* signerd calls this a few times a second: refusal summaries whose second is over are written,
+ * what other processes appended to the log is read (their spends count), the log's head is
+ * anchored in the token at least once a second while records are written, and the limits are
+ * checkpointed every minute. */
+void signer_tick(struct signer *s);
+
+/* The audit log as the metrics and readiness see it. */
+struct signer_audit_state {
+	uint64_t head_seq;          /* the last record written */
+	uint64_t anchor_seq;        /* the last record anchored in the token */
+	uint64_t anchor_failures;   /* anchor writes that failed */
+	bool anchor_failing;        /* the last one failed */
+	uint64_t recovered_records; /* records replayed at start */
+	double recovery_seconds;
+	bool recovered_from_checkpoint;
+};
+void signer_audit_state(struct signer *s, struct signer_audit_state *out);
 
 /* SG_OK with *result filled (free with signer_result_free), or a code with *err filled. Every
  * request, whatever its outcome, gets an audit record; a signature is returned only once its
  * record is on disk (if the record cannot be written: 503 unavailable, and no signature). */
 SG_MUST_CHECK int signer_sign(struct signer *s, const struct signer_request *req,
-			      struct signer_result *result, struct signer_error *err);
+                              struct signer_result *result, struct signer_error *err);
 void signer_result_free(struct signer_result *result);
 /* {"error": {"code", "message", "request_id"?, "audit_id"?, "reason"?, "rule"?}} */
 json_t *signer_error_json(const struct signer_error *err, const char *request_id);
 
 /* How a request went, for the metrics. */
 struct signer_trace {
-	char chain[8];          /* "solana", "evm", or "" when no key was found */
-	const char *status;     /* "signed", "denied", "invalid", "error" */
-	double policy_seconds;  /* evaluating the policy */
-	double hsm_seconds;     /* the token's signing call alone; 0 when it was not reached */
+	char chain[8];         /* "solana", "evm", or "" when no key was found */
+	const char *status;    /* "signed", "denied", "invalid", "error" */
+	double policy_seconds; /* evaluating the policy */
+	double hsm_seconds;    /* the token's signing call alone; 0 when it was not reached */
 	bool policy_denied;
 	char denial_reason[64]; /* "forbidden", or a content rule's reason code */
 };
 
 /* signer_sign, also telling how it went. */
 SG_MUST_CHECK int signer_sign_traced(struct signer *s, const struct signer_request *req,
-				     struct signer_result *result, struct signer_error *err,
-				     struct signer_trace *trace);
+                                     struct signer_result *result, struct signer_error *err,
+                                     struct signer_trace *trace);
 
 /* Bumped by every policy reload: connections identified under an older one are identified
  * again. */
@@ -89,18 +118,21 @@ uint64_t signer_policy_generation(struct signer *s);
 /* Metric label values for what a client sent: the key if a grant lets client use it, the
  * operation if the policy names it anywhere; "other" otherwise. */
 void signer_metric_labels(struct signer *s, const char *client, const char *key,
-			  const char *operation, const char **key_label,
-			  const char **operation_label);
+                          const char *operation, const char **key_label,
+                          const char **operation_label);
 
-/* The client a TLS peer is, by the policy in force; false when it is none. */
-bool signer_identify(struct signer *s, const char *san_uri, const char *cn,
-		     const uint8_t spki_sha256[32], char *client, size_t client_size);
+/* The client a TLS peer is, by the policy in force; false when it is none. The SAN URI and the
+ * CN are compared as their lengths say. */
+bool signer_identify(struct signer *s, const char *san_uri, size_t san_uri_len, const char *cn,
+                     size_t cn_len, const uint8_t spki_sha256[32], char *client,
+                     size_t client_size);
 
 /* The token: sessions busy and idle, logged in; and its errors by function and CKR_ name. */
 void signer_token_state(struct signer *s, unsigned *busy, unsigned *idle, bool *logged_in);
 void signer_token_errors(struct signer *s,
-			 void (*cb)(const char *function, const char *rv, uint64_t count, void *ctx),
-			 void *ctx);
+                         void (*cb)(const char *function, const char *rv, uint64_t count,
+                                    void *ctx),
+                         void *ctx);
 /* SG_OK when the token answers and is logged in (tries to recover it otherwise). */
 SG_MUST_CHECK int signer_token_check(struct signer *s);
 
@@ -117,12 +149,12 @@ SG_MUST_CHECK int signer_keys_json(struct signer *s, const char *client, json_t 
 /* One KEY (for client, when not NULL: only a key a grant lets it use); SG_ERR_NOT_FOUND when
  * there is none. */
 SG_MUST_CHECK int signer_key_json_get(struct signer *s, const char *client, const char *name,
-				      json_t **out);
+                                      json_t **out);
 
 /* Audits a sign request refused before it reached signer_sign (malformed JSON, wrong content
  * type, too large, ...): err's status and code decide the record; err->audit_id is filled. */
 void signer_record_refusal(struct signer *s, const struct signer_request *req,
-			   struct signer_error *err);
+                           struct signer_error *err);
 
 /* What the policy would decide for a request, check by check (access, rate limit, key, decode,
  * content, spend limits), without signing or auditing: {"decision": "allow"|"deny",
