@@ -107,7 +107,11 @@ static int config_token_env(struct ydoc *d, yaml_node_t *node, struct signer_con
 	return SG_OK;
 }
 
-static int config_token(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
+/* pin_override: a PIN file given for one command (signerctl --pin-file), used instead of the
+ * config's pin_file or pin_credential; those are still checked, but a credential then needs no
+ * $CREDENTIALS_DIRECTORY. */
+static int config_token(struct ydoc *d, yaml_node_t *node, const char *pin_override,
+			struct signer_config *cfg)
 {
 	static const char *const fields[] = {"module", "label", "pin_file", "pin_credential",
 					     "environment", NULL};
@@ -137,16 +141,20 @@ static int config_token(struct ydoc *d, yaml_node_t *node, struct signer_config 
 		r = ydoc_fail(d, node, "token needs exactly one of pin_file and pin_credential");
 		goto out;
 	}
-	if (pin_file != NULL) {
+	if (pin_credential != NULL && strchr(pin_credential, '/') != NULL) {
+		r = ydoc_fail(d, ydoc_map_get(d, node, "pin_credential"),
+			      "token.pin_credential is a credential name, not a path");
+		goto out;
+	}
+	if (pin_override != NULL) {
+		cfg->token.pin_file = strdup(pin_override);
+		if (cfg->token.pin_file == NULL)
+			r = sg_fail(SG_ERR_NOMEM, "config");
+	} else if (pin_file != NULL) {
 		r = config_path_resolve(cfg->path, pin_file, &cfg->token.pin_file);
 	} else {
 		/* systemd's LoadCredential= puts the file in $CREDENTIALS_DIRECTORY */
 		creds = getenv("CREDENTIALS_DIRECTORY");
-		if (strchr(pin_credential, '/') != NULL) {
-			r = ydoc_fail(d, ydoc_map_get(d, node, "pin_credential"),
-				      "token.pin_credential is a credential name, not a path");
-			goto out;
-		}
 		if (creds == NULL || creds[0] != '/') {
 			r = ydoc_fail(d, ydoc_map_get(d, node, "pin_credential"),
 				      "token.pin_credential needs $CREDENTIALS_DIRECTORY (run under "
@@ -298,6 +306,11 @@ static int config_limits(struct ydoc *d, yaml_node_t *node, struct signer_config
 
 int signer_config_load(const char *path, struct signer_config *cfg)
 {
+	return signer_config_load_pin(path, NULL, cfg);
+}
+
+int signer_config_load_pin(const char *path, const char *pin_file, struct signer_config *cfg)
+{
 	static const char *const fields[] = {"token", "workers", "api",    "ops",  "audit",
 					     "policy", "tls",    "limits", "user", NULL};
 	struct ydoc d;
@@ -330,7 +343,7 @@ int signer_config_load(const char *path, struct signer_config *cfg)
 		r = ydoc_fail(&d, root, "the token section is missing");
 		goto out;
 	}
-	if ((r = config_token(&d, node, cfg)) != SG_OK)
+	if ((r = config_token(&d, node, pin_file, cfg)) != SG_OK)
 		goto out;
 	node = ydoc_map_get(&d, root, "workers");
 	if (node != NULL &&
