@@ -124,6 +124,7 @@ out:
 }
 
 static const char usage_text[] = "usage: signerd [--config FILE]\n"
+				 "       signerd -h | --help | --version\n"
 				 "--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH
 				 ".\n";
 
@@ -144,7 +145,7 @@ int main(int argc, char **argv)
 	sigset_t signals;
 	int c, r, rc = 1;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config_arg = optarg;
