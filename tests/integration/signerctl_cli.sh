@@ -197,6 +197,7 @@ check "policy lint refuses --client" on_stderr 2 "signerctl: policy lint: unknow
 check "sign refuses policy explain's --client" on_stderr 2 "signerctl: sign: unknown option '--client'" ctl sign --key polygon-dev --operation dev --evm-message 0x00 --client polygon-adapter
 check "policy explain refuses sign's --request-id" on_stderr 2 "signerctl: policy explain: unknown option '--request-id'" ctl policy explain --client local --key polygon-dev --operation dev --evm-message 0x00 --request-id r
 check "an unknown option is named without its value" on_stderr 2 "signerctl: key list: unknown option '--colour'" ctl key list --colour=red
+check "an unknown short option is named, also in a cluster" on_stderr 2 "signerctl: key list: unknown option '-x'" ctl key list --json -xy
 check "a flag given a value" on_stderr 2 "signerctl: key list: option '--json' takes no argument" ctl key list --json=yes
 check "an ambiguous abbreviation" on_stderr 2 "signerctl: sign: option '--evm' is ambiguous" ctl sign --key polygon-dev --operation dev --evm 0x00
 

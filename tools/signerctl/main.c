@@ -243,7 +243,9 @@ static const struct ctl_command *find_command(const char *group, const char *ver
 }
 
 /* The sentence for an option getopt_long refused (it returned c); arg is the argument it was
- * reading. An unknown long option is named without its "=value". */
+ * reading. An unknown long option is named without its "=value". Only 'h' is a short option, and
+ * the long options' values are not printable: a printable optopt other than 'h' is an unknown
+ * short option (arg may then be the argument before it, inside a cluster such as -xy). */
 static void option_problem(char *buf, size_t size, int c, const char *arg,
 			   const struct option *opts)
 {
@@ -260,7 +262,7 @@ static void option_problem(char *buf, size_t size, int c, const char *arg,
 		snprintf(buf, size, "option '-%c' needs an argument", optopt);
 		return;
 	}
-	if (arg == NULL || strncmp(arg, "--", 2) != 0) {
+	if ((optopt > ' ' && optopt != 'h') || arg == NULL || strncmp(arg, "--", 2) != 0) {
 		snprintf(buf, size, "unknown option '-%c'", optopt != 0 ? optopt : '?');
 		return;
 	}
@@ -323,7 +325,7 @@ static int help(int argc, char **argv)
 {
 	const struct ctl_command *c;
 
-	if (argc == 0)
+	if (argc == 0 || is_help(argv[0]))
 		return help_all();
 	c = find_group(argv[0]);
 	if (c == NULL || argc > 2 || (argc == 2 && c->verb == NULL))
@@ -400,13 +402,15 @@ static int stdout_close(int rc)
 	return EXIT_FAILURE;
 }
 
+enum { GLOBAL_CONFIG = 1, GLOBAL_PIN_FILE, GLOBAL_VERSION }; /* below ' ', as the commands' */
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"pin-file", required_argument, NULL, 'p'},
+		{"config", required_argument, NULL, GLOBAL_CONFIG},
+		{"pin-file", required_argument, NULL, GLOBAL_PIN_FILE},
 		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
+		{"version", no_argument, NULL, GLOBAL_VERSION},
 		{NULL, 0, NULL, 0},
 	};
 	struct ctl ctl;
@@ -419,10 +423,10 @@ int main(int argc, char **argv)
 	/* "+": the global options end at the command */
 	while (rc < 0 && (c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c':
+		case GLOBAL_CONFIG:
 			config_arg = optarg;
 			break;
-		case 'p':
+		case GLOBAL_PIN_FILE:
 			if (optarg[0] == '\0')
 				rc = usage_error("option '--pin-file' needs a FILE", NULL);
 			ctl.pin_file = optarg;
@@ -430,7 +434,7 @@ int main(int argc, char **argv)
 		case 'h':
 			rc = help_all();
 			break;
-		case 'V':
+		case GLOBAL_VERSION:
 			printf("signerctl %s\n", SIGNER_VERSION);
 			rc = EXIT_SUCCESS;
 			break;
