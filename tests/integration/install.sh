@@ -27,6 +27,8 @@
 #   tools/pki revoke, install, systemctl reload run; the reload is the unit's ExecReload= (SIGHUP)
 #   tools/pki crl                               run
 #   IPAddressAllow drop-in                      NOT RUN (systemctl edit)
+#
+# KEEP=1 keeps the scratch directory (for a look after a failure).
 set -euo pipefail
 root=$1
 work=$(mktemp -d /tmp/signer-install-XXXXXX)

@@ -8,8 +8,9 @@ work=$(mktemp -d /tmp/signer-quickstart-XXXXXX)
 qs_pid=
 holder_pid=
 cleanup() {
-  [[ -n $qs_pid ]] && kill -TERM "$qs_pid" 2>/dev/null
-  [[ -n $holder_pid ]] && kill "$holder_pid" 2>/dev/null
+  # (a process that already exited must not stop the clean-up)
+  [[ -n $qs_pid ]] && kill -TERM "$qs_pid" 2>/dev/null || true
+  [[ -n $holder_pid ]] && kill "$holder_pid" 2>/dev/null || true
   sleep 0.5
   rm -rf "$work"
 }
