@@ -123,9 +123,10 @@ out:
 	sd_notify(0, "READY=1\nSTATUS=serving");
 }
 
-static const char usage_text[] =
-    "usage: signerd [--config FILE]\n"
-    "--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH ".\n";
+static const char usage_text[] = "usage: signerd [--config FILE]\n"
+				 "       signerd -h | --help | --version\n"
+				 "--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH
+				 ".\n";
 
 int main(int argc, char **argv)
 {
@@ -144,7 +145,7 @@ int main(int argc, char **argv)
 	sigset_t signals;
 	int c, r, rc = 1;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config_arg = optarg;

@@ -51,7 +51,7 @@ static int config_path_resolve(const char *cfg_path, const char *value, char **o
 }
 
 static int config_string(struct ydoc *d, yaml_node_t *map, const char *key, const char *what,
-                         bool required, char **out)
+			 bool required, char **out)
 {
 	yaml_node_t *node = ydoc_map_get(d, map, key);
 	const char *text;
@@ -91,10 +91,10 @@ static int config_token_env(struct ydoc *d, yaml_node_t *node, struct signer_con
 		for (size_t i = 0; i < cfg->token.n_env; i++)
 			if (strcmp(cfg->token.env[i].name, name) == 0)
 				return ydoc_fail(d, k, "'%s' appears twice in token.environment",
-				                 name);
+						 name);
 		if (cfg->token.n_env == SIGNER_CONFIG_ENV_MAX)
 			return ydoc_fail(d, k, "token.environment has more than %d entries",
-			                 SIGNER_CONFIG_ENV_MAX);
+					 SIGNER_CONFIG_ENV_MAX);
 		e = &cfg->token.env[cfg->token.n_env++];
 		e->name = strdup(name);
 		if (e->name == NULL)
@@ -107,10 +107,14 @@ static int config_token_env(struct ydoc *d, yaml_node_t *node, struct signer_con
 	return SG_OK;
 }
 
-static int config_token(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
+/* pin_override: a PIN file given for one command (signerctl --pin-file), used instead of the
+ * config's pin_file or pin_credential; those are still checked, but a credential then needs no
+ * $CREDENTIALS_DIRECTORY. */
+static int config_token(struct ydoc *d, yaml_node_t *node, const char *pin_override,
+			struct signer_config *cfg)
 {
-	static const char *const fields[] = {"module",         "label",       "pin_file",
-	                                     "pin_credential", "environment", NULL};
+	static const char *const fields[] = {"module", "label", "pin_file", "pin_credential",
+					     "environment", NULL};
 	char *module = NULL, *pin_file = NULL, *pin_credential = NULL;
 	yaml_node_t *env;
 	const char *creds;
@@ -119,40 +123,42 @@ static int config_token(struct ydoc *d, yaml_node_t *node, struct signer_config 
 	if ((r = ydoc_expect_map(d, node, "token", fields)) != SG_OK)
 		return r;
 	if ((r = config_string(d, node, "module", "token.module", false, &module)) != SG_OK ||
-	    (r = config_string(d, node, "label", "token.label", true, &cfg->token.label)) !=
-	        SG_OK ||
+	    (r = config_string(d, node, "label", "token.label", true, &cfg->token.label)) != SG_OK ||
 	    (r = config_string(d, node, "pin_file", "token.pin_file", false, &pin_file)) != SG_OK ||
 	    (r = config_string(d, node, "pin_credential", "token.pin_credential", false,
-	                       &pin_credential)) != SG_OK)
+			       &pin_credential)) != SG_OK)
 		goto out;
 	if (strlen(cfg->token.label) > 32) {
 		r = ydoc_fail(d, ydoc_map_get(d, node, "label"),
-		              "token.label is longer than 32 bytes");
+			      "token.label is longer than 32 bytes");
 		goto out;
 	}
 	r = config_path_resolve(cfg->path, module != NULL ? module : SIGNER_DEFAULT_PKCS11_MODULE,
-	                        &cfg->token.module);
+				&cfg->token.module);
 	if (r != SG_OK)
 		goto out;
 	if ((pin_file == NULL) == (pin_credential == NULL)) {
 		r = ydoc_fail(d, node, "token needs exactly one of pin_file and pin_credential");
 		goto out;
 	}
-	if (pin_file != NULL) {
+	if (pin_credential != NULL && strchr(pin_credential, '/') != NULL) {
+		r = ydoc_fail(d, ydoc_map_get(d, node, "pin_credential"),
+			      "token.pin_credential is a credential name, not a path");
+		goto out;
+	}
+	if (pin_override != NULL) {
+		cfg->token.pin_file = strdup(pin_override);
+		if (cfg->token.pin_file == NULL)
+			r = sg_fail(SG_ERR_NOMEM, "config");
+	} else if (pin_file != NULL) {
 		r = config_path_resolve(cfg->path, pin_file, &cfg->token.pin_file);
 	} else {
 		/* systemd's LoadCredential= puts the file in $CREDENTIALS_DIRECTORY */
 		creds = getenv("CREDENTIALS_DIRECTORY");
-		if (strchr(pin_credential, '/') != NULL) {
-			r = ydoc_fail(d, ydoc_map_get(d, node, "pin_credential"),
-			              "token.pin_credential is a credential name, not a path");
-			goto out;
-		}
 		if (creds == NULL || creds[0] != '/') {
-			r = ydoc_fail(
-			    d, ydoc_map_get(d, node, "pin_credential"),
-			    "token.pin_credential needs $CREDENTIALS_DIRECTORY (run under "
-			    "systemd with LoadCredential=)");
+			r = ydoc_fail(d, ydoc_map_get(d, node, "pin_credential"),
+				      "token.pin_credential needs $CREDENTIALS_DIRECTORY (run under "
+				      "systemd with LoadCredential=)");
 			goto out;
 		}
 		if (asprintf(&cfg->token.pin_file, "%s/%s", creds, pin_credential) < 0) {
@@ -174,7 +180,7 @@ out:
 
 /* "host:port" or "[v6-host]:port". */
 static int config_listen(struct ydoc *d, yaml_node_t *root, const char *section,
-                         const char *default_addr, struct signer_config_listen *out)
+			 const char *default_addr, struct signer_config_listen *out)
 {
 	static const char *const fields[] = {"listen", NULL};
 	yaml_node_t *node = ydoc_map_get(d, root, section), *value = NULL;
@@ -202,23 +208,22 @@ static int config_listen(struct ydoc *d, yaml_node_t *root, const char *section,
 	}
 	if (colon == NULL || host_len == 0 || colon[1] == '\0')
 		return ydoc_fail(d, value != NULL ? value : root,
-		                 "%s.listen must be host:port or [ipv6]:port, not '%s'", section,
-		                 text);
+				 "%s.listen must be host:port or [ipv6]:port, not '%s'", section, text);
 	errno = 0;
 	port = strtoul(colon + 1, &end, 10);
 	if (errno != 0 || *end != '\0' || port == 0 || port > 65535 || colon[1] < '0' ||
 	    colon[1] > '9')
 		return ydoc_fail(d, value != NULL ? value : root,
-		                 "%s.listen has port '%s'; a port is 1 to 65535", section,
-		                 colon + 1);
+				 "%s.listen has port '%s'; a port is 1 to 65535", section,
+				 colon + 1);
 	out->host = strndup(host, host_len);
 	out->port = (unsigned)port;
 	return out->host == NULL ? sg_fail(SG_ERR_NOMEM, "config") : SG_OK;
 }
 
 /* A section of one field, path: {section: {path: FILE}}, resolved against the config's dir. */
-static int config_section_path(struct ydoc *d, yaml_node_t *root, const char *section, char **out,
-                               const char *cfg_path)
+static int config_section_path(struct ydoc *d, yaml_node_t *root, const char *section,
+			       char **out, const char *cfg_path)
 {
 	static const char *const fields[] = {"path", NULL};
 	yaml_node_t *node = ydoc_map_get(d, root, section);
@@ -269,7 +274,7 @@ static int config_audit(struct ydoc *d, yaml_node_t *root, struct signer_config 
 }
 
 static int config_file_field(struct ydoc *d, yaml_node_t *map, const char *key, const char *what,
-                             bool required, const char *cfg_path, char **out)
+			     bool required, const char *cfg_path, char **out)
 {
 	char *value = NULL;
 	int r = config_string(d, map, key, what, required, &value);
@@ -290,13 +295,13 @@ static int config_tls(struct ydoc *d, yaml_node_t *node, struct signer_config *c
 		return SG_OK;
 	if ((r = ydoc_expect_map(d, node, "tls", fields)) != SG_OK ||
 	    (r = config_file_field(d, node, "cert", "tls.cert", true, cfg->path, &cfg->tls.cert)) !=
-	        SG_OK ||
+		    SG_OK ||
 	    (r = config_file_field(d, node, "key", "tls.key", true, cfg->path, &cfg->tls.key)) !=
-	        SG_OK ||
+		    SG_OK ||
 	    (r = config_file_field(d, node, "client_ca", "tls.client_ca", true, cfg->path,
-	                           &cfg->tls.client_ca)) != SG_OK ||
+				   &cfg->tls.client_ca)) != SG_OK ||
 	    (r = config_file_field(d, node, "crl", "tls.crl", false, cfg->path, &cfg->tls.crl)) !=
-	        SG_OK)
+		    SG_OK)
 		return r;
 	return SG_OK;
 }
@@ -304,16 +309,16 @@ static int config_tls(struct ydoc *d, yaml_node_t *node, struct signer_config *c
 static int config_limits(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
 {
 	static const char *const fields[] = {"max_connections", "max_connections_per_ip",
-	                                     "timeout_seconds", "handshake_timeout_seconds", NULL};
+					     "timeout_seconds", "handshake_timeout_seconds", NULL};
 	static const struct {
 		const char *name;
 		uint64_t min, max, def;
 	} spec[] = {{"max_connections", 1, 65536, 256},
-	            {"max_connections_per_ip", 1, 65536, 64},
-	            {"timeout_seconds", 1, 3600, 15},
-	            {"handshake_timeout_seconds", 1, 60, 5}};
+		    {"max_connections_per_ip", 1, 65536, 64},
+		    {"timeout_seconds", 1, 3600, 15},
+		    {"handshake_timeout_seconds", 1, 60, 5}};
 	unsigned *slots[] = {&cfg->limits.max_connections, &cfg->limits.max_connections_per_ip,
-	                     &cfg->limits.timeout_seconds, &cfg->limits.handshake_timeout_seconds};
+			     &cfg->limits.timeout_seconds, &cfg->limits.handshake_timeout_seconds};
 	int r;
 
 	if (node != NULL && (r = ydoc_expect_map(d, node, "limits", fields)) != SG_OK)
@@ -334,8 +339,13 @@ static int config_limits(struct ydoc *d, yaml_node_t *node, struct signer_config
 
 int signer_config_load(const char *path, struct signer_config *cfg)
 {
-	static const char *const fields[] = {"token",  "workers", "api",    "ops",  "audit",
-	                                     "policy", "tls",     "limits", "user", NULL};
+	return signer_config_load_pin(path, NULL, cfg);
+}
+
+int signer_config_load_pin(const char *path, const char *pin_file, struct signer_config *cfg)
+{
+	static const char *const fields[] = {"token", "workers", "api",    "ops",  "audit",
+					     "policy", "tls",    "limits", "user", NULL};
 	struct ydoc d;
 	yaml_node_t *root, *node;
 	uint64_t workers = 2;
@@ -359,7 +369,7 @@ int signer_config_load(const char *path, struct signer_config *cfg)
 		r = ydoc_fail(&d, root, "the token section is missing");
 		goto out;
 	}
-	if ((r = config_token(&d, node, cfg)) != SG_OK)
+	if ((r = config_token(&d, node, pin_file, cfg)) != SG_OK)
 		goto out;
 	node = ydoc_map_get(&d, root, "workers");
 	if (node != NULL &&
@@ -409,7 +419,7 @@ int signer_config_apply_env(const struct signer_config *cfg)
 	for (size_t i = 0; i < cfg->token.n_env; i++) {
 		if (setenv(cfg->token.env[i].name, cfg->token.env[i].value, 1) != 0)
 			return sg_fail(SG_ERR_INTERNAL, "setenv %s: %s", cfg->token.env[i].name,
-			               strerror(errno));
+				       strerror(errno));
 	}
 	return SG_OK;
 }

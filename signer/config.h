@@ -91,6 +91,12 @@ struct signer_config {
 /* The path to use: the --config argument, else $SIGNER_CONFIG, else the default. */
 const char *signer_config_path(const char *arg);
 SG_MUST_CHECK int signer_config_load(const char *path, struct signer_config *cfg);
+/* As signer_config_load, but the token's PIN is read from pin_file (a path as given, not relative
+ * to the config) instead of the config's pin_file or pin_credential, which are still checked; a
+ * pin_credential then needs no $CREDENTIALS_DIRECTORY. For one command of an operator
+ * (signerctl --pin-file); NULL: as the config says. */
+SG_MUST_CHECK int signer_config_load_pin(const char *path, const char *pin_file,
+					 struct signer_config *cfg);
 void signer_config_free(struct signer_config *cfg);
 /* Exports token.environment into this process's environment (before the module loads). */
 SG_MUST_CHECK int signer_config_apply_env(const struct signer_config *cfg);

@@ -148,6 +148,93 @@ check "tampered log fails" expect_exit 1 "$work/a2" "$signerctl" audit verify "$
 check "and names line 3" grep -q "tampered.log:3: the chain is broken" "$work/a2"
 check "audit verify of nothing" expect_exit 1 "$work/a3" "$signerctl" audit verify "$work/none.log"
 
+# help and version: on stdout, exit 0; a usage error names what is wrong, exit 2
+# on_stdout CODE REGEX COMMAND...: exits CODE, stdout matches REGEX, nothing on stderr
+on_stdout() {
+  local want=$1 re=$2; shift 2
+  local got=0
+  "$@" >"$work/o" 2>"$work/e" || got=$?
+  [[ $got -eq $want ]] && grep -Eq -- "$re" "$work/o" && [[ ! -s $work/e ]] && return 0
+  echo "exit $got, wanted $want and /$re/ on stdout: $*" >&2; cat "$work/o" "$work/e" >&2; return 1
+}
+# on_stderr CODE LINE COMMAND...: exits CODE, stderr's first line is LINE, nothing on stdout
+on_stderr() {
+  local want=$1 line=$2; shift 2
+  local got=0
+  "$@" >"$work/o" 2>"$work/e" || got=$?
+  [[ $got -eq $want && "$(head -n 1 "$work/e")" == "$line" && ! -s $work/o ]] && return 0
+  echo "exit $got, wanted $want and '$line' on stderr: $*" >&2; cat "$work/o" "$work/e" >&2; return 1
+}
+version=$(sed -n 's/^project(signerd VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
+full_help() { # every command and the global options, on stdout
+  on_stdout 0 '^  --pin-file FILE' "$signerctl" --help &&
+    grep -q '^  key create --name NAME' "$work/o" && grep -q '^  sign --key NAME' "$work/o" &&
+    grep -q '^  policy explain --client' "$work/o" && grep -q '^  token init' "$work/o"
+}
+check "--help: every command and the global options on stdout" full_help
+check "-h: the same usage" on_stdout 0 '^usage: signerctl \[--config FILE\]' "$signerctl" -h
+check "--version: signerctl and CMake's project version" on_stdout 0 "^signerctl $version\$" "$signerctl" --version
+check "help: the usage" on_stdout 0 '^  audit verify FILE' "$signerctl" help
+check "help key create: that command" on_stdout 0 '^usage: signerctl \[GLOBAL OPTIONS\] key create --name NAME --chain solana\|evm' "$signerctl" help key create
+check "help key: the group" on_stdout 0 '^  key show NAME' "$signerctl" help key
+check "help sign: the command without a verb" on_stdout 0 'PAYLOAD: --solana-message' "$signerctl" help sign
+check "key --help: the group" on_stdout 0 '^  key list \[--json\]' "$signerctl" key --help
+check "key create --help: the command" on_stdout 0 '^usage: signerctl \[GLOBAL OPTIONS\] key create ' "$signerctl" key create --help
+check "key create --help needs no config" on_stdout 0 'generate a key inside the token' "$signerctl" --config "$work/none.yaml" key create --help
+check "policy explain -h: the command" on_stdout 0 '^usage: signerctl \[GLOBAL OPTIONS\] policy explain ' "$signerctl" policy explain -h
+check "sign --help: the command" on_stdout 0 '^usage: signerctl \[GLOBAL OPTIONS\] sign --key NAME' "$signerctl" sign --help
+check "help of an unknown command" on_stderr 2 "signerctl: help: unknown command 'frobnicate'" "$signerctl" help frobnicate
+check "an unknown global option is named" on_stderr 2 "signerctl: unknown option '--frobnicate'" "$signerctl" --frobnicate key list
+check "a global option without its argument is named" on_stderr 2 "signerctl: option '--config' needs an argument" "$signerctl" --config
+check "a command's option without its argument is named" on_stderr 2 "signerctl: key create: option '--name' needs an argument" ctl key create --chain evm --name
+check "an unknown command is named" on_stderr 2 "signerctl: unknown command 'key frobnicate'" ctl key frobnicate
+check "a group without its verb" on_stderr 2 "signerctl: key: missing command" ctl key
+# each command parses only its own options: another command's option is refused, by name
+check "key list refuses sign's --key" on_stderr 2 "signerctl: key list: unknown option '--key'" ctl key list --key x
+check "key show refuses key create's --name" on_stderr 2 "signerctl: key show: unknown option '--name'" ctl key show polygon-dev --name x
+check "token init refuses --json" on_stderr 2 "signerctl: token init: unknown option '--json'" ctl token init --so-pin-file "$env_dir/so-pin" --json
+check "policy lint refuses --client" on_stderr 2 "signerctl: policy lint: unknown option '--client'" ctl policy lint "$env_dir/policy.yaml" --client x
+check "sign refuses policy explain's --client" on_stderr 2 "signerctl: sign: unknown option '--client'" ctl sign --key polygon-dev --operation dev --evm-message 0x00 --client polygon-adapter
+check "policy explain refuses sign's --request-id" on_stderr 2 "signerctl: policy explain: unknown option '--request-id'" ctl policy explain --client local --key polygon-dev --operation dev --evm-message 0x00 --request-id r
+check "an unknown option is named without its value" on_stderr 2 "signerctl: key list: unknown option '--colour'" ctl key list --colour=red
+check "an unknown short option is named, also in a cluster" on_stderr 2 "signerctl: key list: unknown option '-x'" ctl key list --json -xy
+check "a flag given a value" on_stderr 2 "signerctl: key list: option '--json' takes no argument" ctl key list --json=yes
+check "an ambiguous abbreviation" on_stderr 2 "signerctl: sign: option '--evm' is ambiguous" ctl sign --key polygon-dev --operation dev --evm 0x00
+
+# a failed write to stdout is a failure (exit 1, one line), not a silent success
+check "key list > /dev/full exits 1" bash -c "'$signerctl' --config '$env_dir/signerd.yaml' key list > /dev/full 2> '$work/full1'; test \$? -eq 1"
+check "and says so on one line" test "$(cat "$work/full1")" = "signerctl: cannot write to standard output: No space left on device"
+check "key list --json > /dev/full exits 1" bash -c "'$signerctl' --config '$env_dir/signerd.yaml' key list --json > /dev/full 2>/dev/null; test \$? -eq 1"
+check "--help > /dev/full exits 1" bash -c "'$signerctl' --help > /dev/full 2>/dev/null; test \$? -eq 1"
+
+# --pin-file: the token's PIN for one command, instead of the config's source; owner-only
+cred_cfg=$work/credential.yaml
+sed "s|pin_file: .*|pin_credential: token-pin|" "$env_dir/signerd.yaml" > "$cred_cfg"
+chmod 0600 "$cred_cfg"
+pin_for_credential() { # without it, pin_credential needs $CREDENTIALS_DIRECTORY; with it, not
+  expect_exit 1 "$work/k1" env -u CREDENTIALS_DIRECTORY "$signerctl" --config "$cred_cfg" key list &&
+    grep -q 'needs \$CREDENTIALS_DIRECTORY' "$work/k1" &&
+    expect_exit 0 "$work/k2" env -u CREDENTIALS_DIRECTORY "$signerctl" --config "$cred_cfg" --pin-file "$env_dir/pin" key list --json
+}
+check "--pin-file stands in for pin_credential" pin_for_credential
+check "and lists the keys" jq -e '.keys | length == 3' "$work/k2"
+check "--pin-file stands in for pin_file" expect_exit 0 "$work/k3" ctl --pin-file "$env_dir/pin" key show polygon-dev
+check "--pin-file readable by others is refused" on_stderr 1 "signerctl: listing keys: PIN file $work/pin-copy can be read or written by others (mode 0644); make it owner-only (chmod 0400)" ctl --pin-file "$work/pin-copy" key list
+check "--pin-file that is not there" expect_exit 1 "$work/k4" ctl --pin-file "$work/no-pin" key list
+check "--pin-file without a FILE" on_stderr 2 "signerctl: option '--pin-file' needs a FILE" ctl --pin-file '' key list
+# a new token and its first key with the PIN from --pin-file, the config naming a credential
+t2=$work/t2
+mkdir -p "$t2/tokens"
+printf '%s\n' "directories.tokendir = $t2/tokens" "objectstore.backend = file" "log.level = ERROR" > "$t2/softhsm2.conf"
+sed -e "s|pin_file: .*|pin_credential: token-pin|" -e "s|label: signerd-dev|label: signerd-t2|" \
+  -e "s|SOFTHSM2_CONF: .*|SOFTHSM2_CONF: $t2/softhsm2.conf|" -e "s|$env_dir/audit.log|$t2/audit.log|" \
+  "$env_dir/signerd.yaml" > "$t2/signerd.yaml"
+chmod 0600 "$t2/signerd.yaml"
+ctl2() { env -u CREDENTIALS_DIRECTORY "$signerctl" --config "$t2/signerd.yaml" --pin-file "$env_dir/pin" "$@"; }
+check "token init with --pin-file" expect_exit 0 "$work/k6" ctl2 token init --so-pin-file "$env_dir/so-pin"
+check "key create with --pin-file" expect_exit 0 "$work/k7" ctl2 key create --name t2-key --chain solana --json
+check "the new token holds it" expect_exit 0 "$work/k8" ctl2 key show t2-key
+
 # no secret in any output
 # (the PINs are searched for with grep -f, so that they never reach a command line)
 check "PINs are long enough to search for" test "$(wc -c < "$env_dir/pin")" -ge 16 -a "$(wc -c < "$env_dir/so-pin")" -ge 16

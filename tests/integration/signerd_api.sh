@@ -70,6 +70,13 @@ expect() { # expect STATUS CODE CLIENT METHOD PATH [BODY] [CTYPE]
     { echo "  got $out" >&2; return 1; }
 }
 
+# the command line: help and version on stdout (exit 0), an unknown option named (exit 2)
+check "signerd -h: usage on stdout" bash -c "'$signerd' -h 2>&1 >/dev/null | grep -q . && exit 1; '$signerd' -h | grep -q '^usage: signerd \[--config FILE\]'"
+check "signerd --help: usage on stdout" bash -c "'$signerd' --help | grep -q '^usage: signerd'"
+check "signerd --version: CMake's project version" test "$("$signerd" --version)" = \
+  "signerd $(sed -n 's/^project(signerd VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")"
+check "signerd: an unknown option is named, exit 2" bash -c "'$signerd' --frobnicate 2>&1 >/dev/null | grep -q \"unrecognized option '--frobnicate'\"; '$signerd' --frobnicate 2>/dev/null; test \$? -eq 2"
+
 # client certificates: the adapters, an identity no client entry names, the intruder (another
 # CA), an expired one and one to revoke (certtool sets the dates)
 mkdir -p "$work/c"

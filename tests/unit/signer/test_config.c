@@ -83,6 +83,30 @@ static void test_credentials_directory(void **state)
 	unsetenv("CREDENTIALS_DIRECTORY");
 }
 
+/* signerctl --pin-file: the PIN from the given file, a credential without $CREDENTIALS_DIRECTORY;
+ * the config's own PIN source is still checked. */
+static void test_pin_override(void **state)
+{
+	struct signer_config cfg;
+	const char *path = write_config("token:\n  label: t\n  pin_credential: token-pin\n");
+
+	(void)state;
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_int_equal(signer_config_load_pin(path, "/tmp/operator-pin", &cfg), 0);
+	assert_string_equal(cfg.token.pin_file, "/tmp/operator-pin");
+	signer_config_free(&cfg);
+	path = write_config("token:\n  label: t\n  pin_file: pin\n");
+	assert_int_equal(signer_config_load_pin(path, "relative-pin", &cfg), 0);
+	assert_string_equal(cfg.token.pin_file, "relative-pin"); /* as given, not beside the file */
+	signer_config_free(&cfg);
+	path = write_config("token:\n  label: t\n  pin_credential: a/b\n");
+	assert_int_equal(signer_config_load_pin(path, "/tmp/operator-pin", &cfg), SG_ERR_CONFIG);
+	assert_non_null(strstr(sg_errmsg(SG_ERR_CONFIG), "not a path"));
+	path = write_config("token:\n  label: t\n");
+	assert_int_equal(signer_config_load_pin(path, "/tmp/operator-pin", &cfg), SG_ERR_CONFIG);
+	assert_non_null(strstr(sg_errmsg(SG_ERR_CONFIG), "exactly one of pin_file"));
+}
+
 /* Each bad file, and the line and words its error must carry. */
 static void test_errors(void **state)
 {
@@ -176,6 +200,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_credentials_directory),
+		cmocka_unit_test(test_pin_override),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_writable_by_others),

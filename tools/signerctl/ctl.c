@@ -1,0 +1,100 @@
+/* signerctl's helpers: failure lines, JSON output, and the lazy setup of the config, the token
+ * and the signing door. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ctl.h"
+
+int ctl_fail(int code, const char *what)
+{
+	fprintf(stderr, "signerctl: %s: %s\n", what, sg_errmsg(code));
+	return EXIT_FAILURE;
+}
+
+int ctl_usage_error(const struct ctl *ctl, const char *problem)
+{
+	fprintf(stderr, "signerctl: %s\n", problem);
+	ctl_command_usage(stderr, ctl->cmd);
+	return CTL_EXIT_USAGE;
+}
+
+int ctl_print_json(json_t *j)
+{
+	int r = j == NULL ? -1 : json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	json_decref(j);
+	if (r != 0) {
+		fprintf(stderr, "signerctl: cannot write JSON output\n");
+		return EXIT_FAILURE;
+	}
+	putchar('\n');
+	return EXIT_SUCCESS;
+}
+
+int ctl_config(struct ctl *ctl)
+{
+	int r;
+
+	if (ctl->cfg_loaded)
+		return SG_OK;
+	r = signer_config_load_pin(ctl->config_path, ctl->pin_file, &ctl->cfg);
+	if (r != SG_OK)
+		return r;
+	ctl->cfg_loaded = true;
+	return signer_config_apply_env(&ctl->cfg);
+}
+
+static int ctl_keystore(struct ctl *ctl)
+{
+	struct ks_config kc;
+	int r;
+
+	if (ctl->ks != NULL)
+		return SG_OK;
+	if ((r = ctl_config(ctl)) != SG_OK)
+		return r;
+	kc = (struct ks_config){
+		.module_path = ctl->cfg.token.module,
+		.token_label = ctl->cfg.token.label,
+		.pin_file = ctl->cfg.token.pin_file,
+		.sessions = 1,
+	};
+	return ks_open(&kc, &ctl->ks);
+}
+
+static int ctl_signer(struct ctl *ctl)
+{
+	int r;
+
+	if (ctl->signer != NULL)
+		return SG_OK;
+	if ((r = ctl_config(ctl)) != SG_OK)
+		return r;
+	return signer_open(&ctl->cfg, &ctl->signer);
+}
+
+int ctl_setup(struct ctl *ctl)
+{
+	switch (ctl->cmd->needs) {
+	case CTL_NEEDS_NOTHING:
+		return SG_OK;
+	case CTL_NEEDS_CONFIG:
+		return ctl_config(ctl);
+	case CTL_NEEDS_KEYSTORE:
+		return ctl_keystore(ctl);
+	case CTL_NEEDS_SIGNER:
+		return ctl_signer(ctl);
+	}
+	return SG_ERR_INTERNAL;
+}
+
+void ctl_teardown(struct ctl *ctl)
+{
+	signer_close(ctl->signer);
+	ctl->signer = NULL;
+	ks_close(ctl->ks);
+	ctl->ks = NULL;
+	if (ctl->cfg_loaded)
+		signer_config_free(&ctl->cfg);
+	ctl->cfg_loaded = false;
+}

@@ -1,0 +1,457 @@
+/* signerctl: the operator's command line. Exit 0 on success, 1 on failure (one line on stderr
+ * saying what and why), 2 on a usage error.
+ *
+ * This file holds the global options, the table of commands and the dispatch: a command is one
+ * row below and one cmd_* function in its group's file. Each row names the options it takes;
+ * any other option is a usage error that names it. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+#ifndef SIGNER_VERSION
+#define SIGNER_VERSION "unknown"
+#endif
+
+#define PAYLOAD_DETAILS                                                                            \
+	"       PAYLOAD: --solana-message B64 | --evm-transaction 0xHEX | --evm-message 0xHEX\n"   \
+	"                | --evm-typed-data FILE\n"
+
+static const struct ctl_command commands[] = {
+	{
+		.group = "key",
+		.verb = "create",
+		.args = "--name NAME --chain solana|evm [--json]",
+		.summary = "generate a key inside the token",
+		.options =
+			(const struct option[]){{"name", required_argument, NULL, CTL_OPT_NAME},
+						{"chain", required_argument, NULL, CTL_OPT_CHAIN},
+						CTL_OPTION_JSON,
+						CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_KEYSTORE,
+		.run = cmd_key_create,
+	},
+	{
+		.group = "key",
+		.verb = "list",
+		.args = "[--json]",
+		.summary = "list the keys",
+		.options = (const struct option[]){CTL_OPTION_JSON, CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_KEYSTORE,
+		.run = cmd_key_list,
+	},
+	{
+		.group = "key",
+		.verb = "show",
+		.args = "NAME [--json]",
+		.summary = "show one key",
+		.options = (const struct option[]){CTL_OPTION_JSON, CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_KEYSTORE,
+		.run = cmd_key_show,
+	},
+	{
+		.group = "token",
+		.verb = "init",
+		.args = "--so-pin-file FILE",
+		.summary = "initialise the configured token\nin an empty slot",
+		.options = (const struct option[]){{"so-pin-file", required_argument, NULL,
+						    CTL_OPT_SO_PIN_FILE},
+						   CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_CONFIG,
+		.run = cmd_token_init,
+	},
+	{
+		.group = "sign",
+		.verb = NULL,
+		.args = "--key NAME --operation OP PAYLOAD [--request-id ID] [--json]",
+		.summary = "sign locally, as client 'local'",
+		.details = PAYLOAD_DETAILS,
+		.options =
+			(const struct option[]){
+				{"key", required_argument, NULL, CTL_OPT_KEY},
+				{"operation", required_argument, NULL, CTL_OPT_OPERATION},
+				{"request-id", required_argument, NULL, CTL_OPT_REQUEST_ID},
+				CTL_OPTIONS_PAYLOAD,
+				CTL_OPTION_JSON,
+				CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_SIGNER,
+		.run = cmd_sign,
+	},
+	{
+		.group = "audit",
+		.verb = "verify",
+		.args = "FILE",
+		.summary = "check the audit log's hash chain",
+		.options = (const struct option[]){CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_NOTHING,
+		.run = cmd_audit_verify,
+	},
+	{
+		.group = "policy",
+		.verb = "lint",
+		.args = "FILE",
+		.summary = "check a policy file (and, with a\nconfig, its keys in the token)",
+		.options = (const struct option[]){CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_KEYSTORE, /* only with a config: cmd_policy_lint decides */
+		.run = cmd_policy_lint,
+	},
+	{
+		.group = "policy",
+		.verb = "explain",
+		.args = "--client C --key K --operation O PAYLOAD [--json]",
+		.summary = "each check and its outcome, without\nsigning",
+		.details = PAYLOAD_DETAILS,
+		.options =
+			(const struct option[]){
+				{"client", required_argument, NULL, CTL_OPT_CLIENT},
+				{"key", required_argument, NULL, CTL_OPT_KEY},
+				{"operation", required_argument, NULL, CTL_OPT_OPERATION},
+				CTL_OPTIONS_PAYLOAD,
+				CTL_OPTION_JSON,
+				CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_SIGNER,
+		.run = cmd_policy_explain,
+	},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+#define SYNOPSIS                                                                                   \
+	"usage: signerctl [--config FILE] [--pin-file FILE] COMMAND ...\n"                         \
+	"       signerctl help [COMMAND]\n"                                                        \
+	"       signerctl --version\n"
+
+static const char global_options_text[] =
+	"global options:\n"
+	"  --config FILE    the configuration; default $SIGNER_CONFIG, then\n"
+	"                   " SIGNER_CONFIG_DEFAULT_PATH "\n"
+	"  --pin-file FILE  read the token's user PIN from FILE (owner-only) for this command,\n"
+	"                   instead of the config's token.pin_file or token.pin_credential\n"
+	"  -h, --help       this help; 'signerctl help COMMAND' or 'signerctl COMMAND --help'\n"
+	"                   for one command or group\n"
+	"  --version        print signerctl's version\n"
+	"\n"
+	"Exit status: 0 success, 1 failure (one line on stderr says what and why), 2 usage "
+	"error.\n";
+
+#define SUMMARY_COLUMN 55
+
+static bool is_help(const char *arg)
+{
+	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+static int print_name(FILE *f, const struct ctl_command *c)
+{
+	return fprintf(f, "%s%s%s", c->group, c->verb != NULL ? " " : "",
+		       c->verb != NULL ? c->verb : "");
+}
+
+void ctl_command_usage(FILE *f, const struct ctl_command *c)
+{
+	fputs("usage: signerctl [GLOBAL OPTIONS] ", f);
+	print_name(f, c);
+	fprintf(f, " %s\n", c->args);
+	if (c->details != NULL)
+		fputs(c->details, f);
+}
+
+/* One command in a list: its name and arguments, its details, then its summary from column 55
+ * (on the same line when that fits). */
+static void list_command(FILE *f, const struct ctl_command *c)
+{
+	int col = fprintf(f, "  ") + print_name(f, c) + fprintf(f, " %s", c->args);
+	const char *s = c->summary;
+
+	if (c->details != NULL) {
+		fprintf(f, "\n%s", c->details);
+		col = 0;
+	} else if (col >= SUMMARY_COLUMN - 1) {
+		fputc('\n', f);
+		col = 0;
+	}
+	while (*s != '\0') {
+		size_t n = strcspn(s, "\n");
+
+		fprintf(f, "%*s%.*s\n", SUMMARY_COLUMN - col, "", (int)n, s);
+		col = 0;
+		s += n;
+		if (*s == '\n')
+			s++;
+	}
+}
+
+static void list_group(FILE *f, const char *group)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (group == NULL || strcmp(commands[i].group, group) == 0)
+			list_command(f, &commands[i]);
+}
+
+static int help_all(void)
+{
+	fputs(SYNOPSIS "\ncommands:\n", stdout);
+	list_group(stdout, NULL);
+	fputc('\n', stdout);
+	fputs(global_options_text, stdout);
+	return EXIT_SUCCESS;
+}
+
+static void help_group(FILE *f, const char *group)
+{
+	fprintf(f, "usage: signerctl [GLOBAL OPTIONS] %s COMMAND ...\n\n", group);
+	list_group(f, group);
+}
+
+static int help_command(const struct ctl_command *c)
+{
+	ctl_command_usage(stdout, c);
+	fputc('\n', stdout);
+	for (const char *s = c->summary; *s != '\0'; s++) /* the summary as one sentence */
+		fputc(*s == '\n' ? ' ' : *s, stdout);
+	fputs(".\n\n'signerctl --help' lists the global options.\n", stdout);
+	return EXIT_SUCCESS;
+}
+
+static int usage_error(const char *problem, const char *quoted)
+{
+	if (quoted != NULL)
+		fprintf(stderr, "signerctl: %s '%s'\n", problem, quoted);
+	else
+		fprintf(stderr, "signerctl: %s\n", problem);
+	fputs(SYNOPSIS "'signerctl --help' lists the commands.\n", stderr);
+	return CTL_EXIT_USAGE;
+}
+
+static const struct ctl_command *find_group(const char *group)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].group, group) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static const struct ctl_command *find_command(const char *group, const char *verb)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].group, group) == 0 && commands[i].verb != NULL &&
+		    strcmp(commands[i].verb, verb) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* The sentence for an option getopt_long refused (it returned c); arg is the argument it was
+ * reading. An unknown long option is named without its "=value". Only 'h' is a short option, and
+ * the long options' values are not printable: a printable optopt other than 'h' is an unknown
+ * short option (arg may then be the argument before it, inside a cluster such as -xy). */
+static void option_problem(char *buf, size_t size, int c, const char *arg,
+			   const struct option *opts)
+{
+	const char *eq;
+	size_t name_len, prefixed = 0;
+	const struct option *exact = NULL;
+
+	if (c == ':') {
+		for (const struct option *o = opts; o->name != NULL; o++)
+			if (o->val == optopt) {
+				snprintf(buf, size, "option '--%s' needs an argument", o->name);
+				return;
+			}
+		snprintf(buf, size, "option '-%c' needs an argument", optopt);
+		return;
+	}
+	if ((optopt > ' ' && optopt != 'h') || arg == NULL || strncmp(arg, "--", 2) != 0) {
+		snprintf(buf, size, "unknown option '-%c'", optopt != 0 ? optopt : '?');
+		return;
+	}
+	eq = strchr(arg, '=');
+	name_len = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+	for (const struct option *o = opts; o->name != NULL; o++) {
+		if (strncmp(o->name, arg + 2, name_len) != 0)
+			continue;
+		prefixed++;
+		if (o->name[name_len] == '\0')
+			exact = o;
+	}
+	if (exact != NULL && eq != NULL && exact->has_arg == no_argument)
+		snprintf(buf, size, "option '--%s' takes no argument", exact->name);
+	else if (exact == NULL && prefixed > 1)
+		snprintf(buf, size, "option '--%.*s' is ambiguous", (int)name_len, arg + 2);
+	else
+		snprintf(buf, size, "unknown option '--%.*s'", (int)name_len, arg + 2);
+}
+
+#define OPTIONS_MAX 32
+
+/* Parses a command's options (argv[0] is its name); returns -1 to run it, or the exit code. */
+static int command_parse(struct ctl *ctl, int argc, char **argv, struct ctl_args *a)
+{
+	const struct ctl_command *cmd = ctl->cmd;
+	struct option opts[OPTIONS_MAX];
+	size_t n = 0;
+	char problem[160], what[200];
+	int c;
+
+	for (const struct option *o = cmd->options; o->name != NULL && n < OPTIONS_MAX - 2; o++)
+		opts[n++] = *o;
+	opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+	opts[n] = (struct option){NULL, 0, NULL, 0};
+	memset(a, 0, sizeof(*a));
+	/* optind 0 resets getopt, which permutes: options may follow the operands */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return help_command(cmd);
+		if (c > 0 && c < CTL_OPT_COUNT) {
+			a->value[c] = optarg != NULL ? optarg : "";
+			a->count[c]++;
+			continue;
+		}
+		option_problem(problem, sizeof(problem), c, argv[optind - 1], opts);
+		snprintf(what, sizeof(what), "%s%s%s: %s", cmd->group, cmd->verb != NULL ? " " : "",
+			 cmd->verb != NULL ? cmd->verb : "", problem);
+		return ctl_usage_error(ctl, what);
+	}
+	a->argc = argc - optind;
+	a->argv = argv + optind;
+	return -1;
+}
+
+/* signerctl help [GROUP [VERB]] */
+static int help(int argc, char **argv)
+{
+	const struct ctl_command *c;
+
+	if (argc == 0 || is_help(argv[0]))
+		return help_all();
+	c = find_group(argv[0]);
+	if (c == NULL || argc > 2 || (argc == 2 && c->verb == NULL))
+		return usage_error("help: unknown command", argc == 1 ? argv[0] : NULL);
+	if (argc == 2) {
+		char name[160];
+
+		c = find_command(argv[0], argv[1]);
+		snprintf(name, sizeof(name), "%s %s", argv[0], argv[1]);
+		if (c == NULL)
+			return usage_error("help: unknown command", name);
+		return help_command(c);
+	}
+	if (c->verb == NULL)
+		return help_command(c);
+	help_group(stdout, argv[0]);
+	return EXIT_SUCCESS;
+}
+
+/* argv[0] is the command's group. */
+static int run(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_args args;
+	char what[160];
+	int rc;
+
+	if (strcmp(argv[0], "help") == 0)
+		return help(argc - 1, argv + 1);
+	ctl->cmd = find_group(argv[0]);
+	if (ctl->cmd == NULL)
+		return usage_error("unknown command", argv[0]);
+	if (ctl->cmd->verb != NULL) { /* "sign" has no verb: its options start at once */
+		if (argc < 2 || is_help(argv[1])) {
+			if (argc >= 2) {
+				help_group(stdout, argv[0]);
+				return EXIT_SUCCESS;
+			}
+			fprintf(stderr, "signerctl: %s: missing command\n", argv[0]);
+			help_group(stderr, argv[0]);
+			return CTL_EXIT_USAGE;
+		}
+		ctl->cmd = find_command(argv[0], argv[1]);
+		if (ctl->cmd == NULL) {
+			snprintf(what, sizeof(what), "%s %s", argv[0], argv[1]);
+			fprintf(stderr, "signerctl: unknown command '%s'\n", what);
+			help_group(stderr, argv[0]);
+			return CTL_EXIT_USAGE;
+		}
+		argc--;
+		argv++;
+	}
+	rc = command_parse(ctl, argc, argv, &args);
+	if (rc >= 0)
+		return rc;
+	return ctl->cmd->run(ctl, &args);
+}
+
+/* One check of standard output for every command: output that could not be written (a full
+ * disk, /dev/full) is a failure, not a silent success. */
+static int stdout_close(int rc)
+{
+	int err = 0;
+
+	errno = 0;
+	if (fflush(stdout) != 0)
+		err = errno != 0 ? errno : EIO;
+	else if (ferror(stdout))
+		err = EIO;
+	if (fclose(stdout) != 0 && err == 0)
+		err = errno != 0 ? errno : EIO;
+	if (err == 0 || rc != EXIT_SUCCESS)
+		return rc;
+	fprintf(stderr, "signerctl: cannot write to standard output: %s\n", strerror(err));
+	return EXIT_FAILURE;
+}
+
+enum { GLOBAL_CONFIG = 1, GLOBAL_PIN_FILE, GLOBAL_VERSION }; /* below ' ', as the commands' */
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, GLOBAL_CONFIG},
+		{"pin-file", required_argument, NULL, GLOBAL_PIN_FILE},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, GLOBAL_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	struct ctl ctl;
+	const char *config_arg = NULL;
+	char problem[160];
+	int c, rc = -1;
+
+	memset(&ctl, 0, sizeof(ctl));
+	opterr = 0;
+	/* "+": the global options end at the command */
+	while (rc < 0 && (c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+		switch (c) {
+		case GLOBAL_CONFIG:
+			config_arg = optarg;
+			break;
+		case GLOBAL_PIN_FILE:
+			if (optarg[0] == '\0')
+				rc = usage_error("option '--pin-file' needs a FILE", NULL);
+			ctl.pin_file = optarg;
+			break;
+		case 'h':
+			rc = help_all();
+			break;
+		case GLOBAL_VERSION:
+			printf("signerctl %s\n", SIGNER_VERSION);
+			rc = EXIT_SUCCESS;
+			break;
+		default:
+			option_problem(problem, sizeof(problem), c, argv[optind - 1], opts);
+			rc = usage_error(problem, NULL);
+			break;
+		}
+	}
+	if (rc < 0 && optind >= argc)
+		rc = usage_error("missing command", NULL);
+	if (rc < 0) {
+		ctl.config_path = signer_config_path(config_arg);
+		ctl.config_explicit = config_arg != NULL || (getenv("SIGNER_CONFIG") != NULL &&
+							     getenv("SIGNER_CONFIG")[0] != '\0');
+		rc = run(&ctl, argc - optind, argv + optind);
+	}
+	ctl_teardown(&ctl);
+	return stdout_close(rc);
+}
