@@ -365,14 +365,15 @@ static const char *const eip712_value_names[] = {
                  PermitTransferFrom, PermitBatchTransferFrom, PermitWitness*TransferFrom */
     "order",  /* Seaport OrderComponents and BulkOrder; 0x LimitOrder, RfqOrder, OtcOrder; the
                  Order of CoW, 1inch, Blur, Rarible; UniswapX *Order witnesses */
-    "forwardrequest",            /* EIP-2771 forwarders: ForwardRequest, ForwardRequestData */
-    "metatransaction",           /* Biconomy / Polygon MetaTransaction, 0x MetaTransactionV2 */
-    "metatx",          "safetx", /* Safe: a transaction of the Safe */
-    "safemessage",               /* Safe: an EIP-1271 message of the Safe, such as a permit */
-    "authorization", /* EIP-3009 TransferWithAuthorization / ReceiveWithAuthorization, Compound
-                        III Authorization */
-    "useroperation", /* ERC-4337 PackedUserOperation */
-    "delegation",    /* ERC-7710 Delegation */
+    "forwardrequest",  /* EIP-2771 forwarders: ForwardRequest, ForwardRequestData */
+    "metatransaction", /* Biconomy / Polygon MetaTransaction, 0x MetaTransactionV2 */
+    "metatx",          /* the same, shortened */
+    "safetx",          /* Safe: a transaction of the Safe */
+    "safemessage",     /* Safe: an EIP-1271 message of the Safe, such as a permit */
+    "authorization",   /* EIP-3009 TransferWithAuthorization / ReceiveWithAuthorization, Compound
+                          III Authorization */
+    "useroperation",   /* ERC-4337 PackedUserOperation */
+    "delegation",      /* ERC-7710 Delegation */
 };
 
 /* Address fields named like these grant someone the signer's assets. */
