@@ -119,7 +119,7 @@ static void api_log_limited(const char *kind, const char *line)
 		return;
 	if (held > 0)
 		fprintf(stderr, "signerd: api: %s (and %lu more like it in the last 10 s)\n", line,
-		        held);
+			held);
 	else
 		fprintf(stderr, "signerd: api: %s\n", line);
 }
@@ -156,7 +156,7 @@ static int api_verify_peer(gnutls_session_t session)
 		pthread_mutex_unlock(&api_current->conns_mu);
 	}
 	snprintf(line, sizeof(line), "refused a TLS handshake: client certificate %s (%s)", reason,
-	         sg_errmsg(SG_ERR_PERMISSION));
+		 sg_errmsg(SG_ERR_PERMISSION));
 	api_log_limited(reason, line);
 	return GNUTLS_E_CERTIFICATE_ERROR;
 }
@@ -166,9 +166,9 @@ static int api_verify_peer(gnutls_session_t session)
  * it with api_verify_peer, and not to list the trusted CAs (that list would be the one of
  * start-up, not of the last reload; clients send their certificate without it). */
 static int api_cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
-                             const gnutls_pk_algorithm_t *algos, int n_algos,
-                             gnutls_pcert_st **pcert, unsigned int *pcert_length,
-                             gnutls_privkey_t *pkey)
+			     const gnutls_pk_algorithm_t *algos, int n_algos,
+			     gnutls_pcert_st **pcert, unsigned int *pcert_length,
+			     gnutls_privkey_t *pkey)
 {
 	struct tls_material *m = api_current != NULL ? atomic_load(&api_current->tls) : NULL;
 
@@ -193,16 +193,16 @@ static int api_cert_callback(gnutls_session_t session, const gnutls_datum_t *req
 /* Connections as libmicrohttpd opens and closes them: each is listed (for the guard) from its
  * accept to its close. */
 static void api_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                                  enum MHD_ConnectionNotificationCode code)
+				  enum MHD_ConnectionNotificationCode code)
 {
 	struct api_server *srv = cls;
 	struct api_conn *conn;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *fd =
-		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		const union MHD_ConnectionInfo *addr =
-		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
 		conn = calloc(1, sizeof(*conn));
 		*socket_context = conn;
@@ -212,8 +212,8 @@ static void api_notify_connection(void *cls, struct MHD_Connection *c, void **so
 		conn->accepted = time_monotonic_s();
 		if (addr != NULL && addr->client_addr != NULL) {
 			conn->addr_len = addr->client_addr->sa_family == AF_INET6
-			                     ? sizeof(struct sockaddr_in6)
-			                     : sizeof(struct sockaddr_in);
+						 ? sizeof(struct sockaddr_in6)
+						 : sizeof(struct sockaddr_in);
 			memcpy(&conn->addr, addr->client_addr, conn->addr_len);
 		}
 		pthread_mutex_lock(&srv->conns_mu);
@@ -284,10 +284,10 @@ static void *api_guard_main(void *arg)
 		/* one line every 10 s at most: a flood of silent sockets must not flood the log */
 		if (srv->handshake_timeouts != logged && now - last_log >= 10) {
 			fprintf(stderr,
-			        "signerd: api: closed %llu connections that did not finish the TLS "
-			        "handshake and send a request within %.0f s\n",
-			        (unsigned long long)(srv->handshake_timeouts - logged),
-			        srv->handshake_seconds);
+				"signerd: api: closed %llu connections that did not finish the TLS "
+				"handshake and send a request within %.0f s\n",
+				(unsigned long long)(srv->handshake_timeouts - logged),
+				srv->handshake_seconds);
 			logged = srv->handshake_timeouts;
 			last_log = now;
 		}
@@ -304,7 +304,7 @@ static void *api_guard_main(void *arg)
 }
 
 void api_connections(struct api_server *srv, unsigned *handshaking, unsigned *open,
-                     uint64_t *timeouts)
+		     uint64_t *timeouts)
 {
 	*handshaking = 0;
 	*open = 0;
@@ -316,7 +316,7 @@ void api_connections(struct api_server *srv, unsigned *handshaking, unsigned *op
 }
 
 static enum MHD_Result api_send(struct MHD_Connection *c, unsigned status, json_t *body,
-                                const char *allow, unsigned retry_after)
+				const char *allow, unsigned retry_after)
 {
 	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct MHD_Response *resp;
@@ -351,12 +351,12 @@ static enum MHD_Result api_send(struct MHD_Connection *c, unsigned status, json_
 }
 
 static enum MHD_Result api_error(struct MHD_Connection *c, const struct signer_error *err,
-                                 const char *request_id)
+				 const char *request_id)
 {
 	return api_send(c, (unsigned)err->status, signer_error_json(err, request_id), NULL,
-	                err->retry_after > 0                       ? err->retry_after
-	                : err->status == 503 || err->status == 429 ? 1
-	                                                           : 0);
+			err->retry_after > 0                       ? err->retry_after
+			: err->status == 503 || err->status == 429 ? 1
+								   : 0);
 }
 
 static enum MHD_Result api_not_allowed(struct MHD_Connection *c, const char *allow)
@@ -371,9 +371,9 @@ static enum MHD_Result api_not_allowed(struct MHD_Connection *c, const char *all
 }
 
 static void api_set_error(struct signer_error *err, int status, const char *code, const char *fmt,
-                          ...) __attribute__((format(printf, 4, 5)));
+			  ...) __attribute__((format(printf, 4, 5)));
 static void api_set_error(struct signer_error *err, int status, const char *code, const char *fmt,
-                          ...)
+			  ...)
 {
 	va_list ap;
 
@@ -392,7 +392,7 @@ static bool api_conn_check(struct api_server *srv, struct MHD_Connection *c, str
 	const char *reason = "invalid";
 
 	uint64_t tls_gen = atomic_load(&srv->tls_gen),
-	         policy_gen = signer_policy_generation(srv->signer);
+		 policy_gen = signer_policy_generation(srv->signer);
 
 	if (conn == NULL)
 		return false;
@@ -407,9 +407,9 @@ static bool api_conn_check(struct api_server *srv, struct MHD_Connection *c, str
 	info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (info == NULL || info->tls_session == NULL ||
 	    tls_peer_check(atomic_load(&srv->tls), (gnutls_session_t)info->tls_session, &conn->peer,
-	                   &reason) != SG_OK) {
+			   &reason) != SG_OK) {
 		const union MHD_ConnectionInfo *addr =
-		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		char host[INET6_ADDRSTRLEN] = "?";
 
 		if (addr != NULL && addr->client_addr != NULL) {
@@ -417,13 +417,13 @@ static bool api_conn_check(struct api_server *srv, struct MHD_Connection *c, str
 
 			if (sa->sa_family == AF_INET)
 				inet_ntop(AF_INET,
-				          &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-				          host, sizeof(host));
+					  &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+					  host, sizeof(host));
 			else if (sa->sa_family == AF_INET6)
 				inet_ntop(
-				    AF_INET6,
-				    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-				    host, sizeof(host));
+					AF_INET6,
+					&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+					host, sizeof(host));
 		}
 		conn->refused = true;
 		metrics_tls_handshake_failure(reason);
@@ -431,8 +431,8 @@ static bool api_conn_check(struct api_server *srv, struct MHD_Connection *c, str
 			char line[200];
 
 			snprintf(line, sizeof(line),
-			         "refused a connection from %s: client certificate %s", host,
-			         reason);
+				 "refused a connection from %s: client certificate %s", host,
+				 reason);
 			api_log_limited(reason, line);
 		}
 		return false;
@@ -440,10 +440,10 @@ static bool api_conn_check(struct api_server *srv, struct MHD_Connection *c, str
 	/* the identity is the first SAN URI, else the CN: never the CN of a certificate that has
 	 * a SAN URI */
 	conn->known = signer_identify(
-	    srv->signer, conn->peer.san_uri_len > 0 ? conn->peer.san_uri : NULL,
-	    conn->peer.san_uri_len,
-	    conn->peer.san_uri_len == 0 && conn->peer.cn_len > 0 ? conn->peer.cn : NULL,
-	    conn->peer.cn_len, conn->peer.spki_sha256, conn->client, sizeof(conn->client));
+		srv->signer, conn->peer.san_uri_len > 0 ? conn->peer.san_uri : NULL,
+		conn->peer.san_uri_len,
+		conn->peer.san_uri_len == 0 && conn->peer.cn_len > 0 ? conn->peer.cn : NULL,
+		conn->peer.cn_len, conn->peer.spki_sha256, conn->client, sizeof(conn->client));
 	return true;
 }
 
@@ -454,7 +454,7 @@ static bool api_content_type_json(struct MHD_Connection *c)
 
 	/* as long as the header says: "application/json\0..." is not application/json */
 	if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, "Content-Type",
-	                                  strlen("Content-Type"), &ct, &ct_len) != MHD_YES ||
+					  strlen("Content-Type"), &ct, &ct_len) != MHD_YES ||
 	    ct == NULL || strlen(ct) != ct_len || strncasecmp(ct, "application/json", n) != 0)
 		return false;
 	ct += n;
@@ -472,7 +472,7 @@ static bool api_content_type_json(struct MHD_Connection *c)
 
 /* Decodes the payload field into bytes for the signer. */
 static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size_t *len,
-                        struct signer_error *err)
+			struct signer_error *err)
 {
 	const char *text;
 	size_t n;
@@ -483,7 +483,7 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 
 		if (!json_is_object(v)) {
 			api_set_error(err, 400, "invalid_request",
-			              "evm_typed_data must be an object");
+				      "evm_typed_data must be an object");
 			return false;
 		}
 		dumped = json_dumps(v, JSON_COMPACT);
@@ -497,7 +497,7 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 	}
 	if (!json_is_string(v)) {
 		api_set_error(err, 400, "invalid_request", "%s must be a string",
-		              signer_payload_name(kind));
+			      signer_payload_name(kind));
 		return false;
 	}
 	text = json_string_value(v);
@@ -511,7 +511,7 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 		const char *end = NULL;
 
 		if (sodium_base642bin(*out, n + 1, text, n, NULL, len, &end,
-		                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+				      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 		    end != text + n) {
 			api_set_error(err, 400, "invalid_request", "solana_message is not base64");
 			return false;
@@ -520,24 +520,24 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 	}
 	if (hex_decode_0x(text, n, *out, n + 1, len) != SG_OK) {
 		api_set_error(err, 400, "invalid_request", "%s is not 0x-hex: %s",
-		              signer_payload_name(kind), sg_errmsg(SG_ERR_MALFORMED));
+			      signer_payload_name(kind), sg_errmsg(SG_ERR_MALFORMED));
 		return false;
 	}
 	return true;
 }
 
 static void api_count(struct api_server *srv, struct signer_request *req,
-                      const struct signer_trace *trace, double started)
+		      const struct signer_trace *trace, double started)
 {
 	const char *chain = trace->chain[0] ? trace->chain : "unknown";
 	const char *key, *operation;
 
 	signer_metric_labels(srv->signer, req->client, req->key, req->operation, &key, &operation);
 	metrics_sign_request(req->client != NULL ? req->client : "unknown", key, operation, chain,
-	                     trace->status);
+			     trace->status);
 	if (trace->policy_denied)
 		metrics_policy_denial(req->client != NULL ? req->client : "unknown", operation,
-		                      trace->denial_reason);
+				      trace->denial_reason);
 	metrics_sign_duration(chain, time_monotonic_s() - started);
 	if (trace->hsm_seconds > 0)
 		metrics_hsm_sign_duration(chain, trace->hsm_seconds);
@@ -546,17 +546,17 @@ static void api_count(struct api_server *srv, struct signer_request *req,
 }
 
 static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c,
-                                struct api_conn *conn, const char *key, struct api_request *rq)
+				struct api_conn *conn, const char *key, struct api_request *rq)
 {
 	struct signer_request req = {conn->known ? conn->client : NULL,
-	                             conn->peer.identity,
-	                             key,
-	                             NULL,
-	                             NULL,
-	                             0,
-	                             NULL,
-	                             0,
-	                             false};
+				     conn->peer.identity,
+				     key,
+				     NULL,
+				     NULL,
+				     0,
+				     NULL,
+				     0,
+				     false};
 	struct signer_result res;
 	struct signer_error err;
 	struct signer_trace trace = {"", "invalid", 0, 0, false, ""};
@@ -570,26 +570,25 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 
 	if (rq->too_large) {
 		api_set_error(&err, 413, "payload_too_large", "the body is over %d bytes",
-		              API_BODY_MAX);
+			      API_BODY_MAX);
 		goto refused;
 	}
 	if (!api_content_type_json(c)) {
 		api_set_error(&err, 415, "unsupported_media_type",
-		              "the body must be Content-Type: application/json");
+			      "the body must be Content-Type: application/json");
 		goto refused;
 	}
 	body = json_loadb(rq->body != NULL ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (body == NULL || !json_is_object(body)) {
 		api_set_error(&err, 400, "invalid_request", "the body is not a JSON object%s%s",
-		              body == NULL ? ": " : "", body == NULL ? jerr.text : "");
+			      body == NULL ? ": " : "", body == NULL ? jerr.text : "");
 		goto refused;
 	}
 	/* the request id first, so that any refusal can name it */
 	v = json_object_get(body, "request_id");
 	if (v != NULL && json_is_string(v) && request_id_valid(json_string_value(v)))
 		req.request_id = json_string_value(v);
-	json_object_foreach(body, field, v)
-	{
+	json_object_foreach (body, field, v) {
 		enum signer_payload kind = signer_payload_parse(field);
 
 		if (kind != 0) {
@@ -599,15 +598,15 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 		} else if (strcmp(field, "operation") == 0) {
 			if (!json_is_string(v)) {
 				api_set_error(&err, 400, "invalid_request",
-				              "operation must be a string");
+					      "operation must be a string");
 				goto refused;
 			}
 			req.operation = json_string_value(v);
 		} else if (strcmp(field, "request_id") == 0) {
 			if (!json_is_string(v) || !request_id_valid(json_string_value(v))) {
 				api_set_error(
-				    &err, 400, "invalid_request",
-				    "request_id must be 1 to 128 printable ASCII characters");
+					&err, 400, "invalid_request",
+					"request_id must be 1 to 128 printable ASCII characters");
 				goto refused;
 			}
 		} else {
@@ -621,9 +620,9 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 	}
 	if (payloads != 1) {
 		api_set_error(&err, 400, "invalid_request",
-		              "exactly one of solana_message, evm_transaction, evm_message, "
-		              "evm_typed_data is needed (%d given)",
-		              payloads);
+			      "exactly one of solana_message, evm_transaction, evm_message, "
+			      "evm_typed_data is needed (%d given)",
+			      payloads);
 		goto refused;
 	}
 	if (!api_payload(req.kind, payload, &bytes, &len, &err))
@@ -652,8 +651,8 @@ out:
 }
 
 static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *c,
-                                 struct api_conn *conn, const char *url, const char *method,
-                                 struct api_request *rq)
+				 struct api_conn *conn, const char *url, const char *method,
+				 struct api_request *rq)
 {
 	static const char prefix[] = "/v1/keys";
 	struct signer_error err;
@@ -696,17 +695,17 @@ static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *
 			if (strcmp(method, "GET") != 0)
 				return api_not_allowed(c, "GET");
 			r = signer_key_json_get(srv->signer, conn->known ? conn->client : "", name,
-			                        &out);
+						&out);
 			if (r == SG_ERR_NOT_FOUND) {
 				api_set_error(&err, 404, "key_not_found",
-				              "no key named '%s' for this "
-				              "client",
-				              signer_key_name_valid(name) ? name : "?");
+					      "no key named '%s' for this "
+					      "client",
+					      signer_key_name_valid(name) ? name : "?");
 				return api_error(c, &err, NULL);
 			}
 			if (r != SG_OK) {
 				api_set_error(&err, 503, "unavailable",
-				              "the key store is unavailable");
+					      "the key store is unavailable");
 				return api_error(c, &err, NULL);
 			}
 			return api_send(c, 200, out, NULL, 0);
@@ -718,12 +717,12 @@ static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *
 }
 
 static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const char *url,
-                                   const char *method, const char *version, const char *upload_data,
-                                   size_t *upload_data_size, void **req_cls)
+				   const char *method, const char *version, const char *upload_data,
+				   size_t *upload_data_size, void **req_cls)
 {
 	struct api_server *srv = cls;
 	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct api_conn *conn = ci != NULL ? ci->socket_context : NULL;
 	struct api_request *rq = *req_cls;
 
@@ -765,7 +764,7 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 }
 
 static void api_completed(void *cls, struct MHD_Connection *c, void **req_cls,
-                          enum MHD_RequestTerminationCode code)
+			  enum MHD_RequestTerminationCode code)
 {
 	struct api_server *srv = cls;
 	struct api_request *rq = *req_cls;
@@ -800,7 +799,7 @@ static void api_log(void *cls, const char *fmt, va_list ap)
 }
 
 int api_listen_addr(const struct signer_config_listen *l, struct sockaddr_storage *ss,
-                    socklen_t *len)
+		    socklen_t *len)
 {
 	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
@@ -832,7 +831,7 @@ static size_t api_unescape(void *cls, struct MHD_Connection *c, char *s)
 }
 
 int api_start(const struct signer_config *cfg, struct signer *signer, struct tls_material *tls,
-              struct api_server **out)
+	      struct api_server **out)
 {
 	struct api_server *srv;
 	struct sockaddr_storage ss;
@@ -841,7 +840,7 @@ int api_start(const struct signer_config *cfg, struct signer *signer, struct tls
 	 * handshake nor frees those whose peer closed during it (their per-IP count leaks: 64
 	 * from one address lock that address out for good) */
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
-	                 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	int r;
 
 	*out = NULL;
@@ -860,24 +859,26 @@ int api_start(const struct signer_config *cfg, struct signer *signer, struct tls
 	srv->handshake_seconds = (double)cfg->limits.handshake_timeout_seconds;
 	api_current = srv;
 	srv->mhd = MHD_start_daemon(
-	    flags, (uint16_t)cfg->api.port, NULL, NULL, api_handler, srv,
-	    MHD_OPTION_EXTERNAL_LOGGER, api_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_HTTPS_CERT_CALLBACK, api_cert_callback, MHD_OPTION_HTTPS_MEM_TRUST,
-	    tls->client_ca_pem, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-	    /* twice the token's sessions: a thread can sign while another waits for the audit
-	     * log's sync */
-	    MHD_OPTION_THREAD_POOL_SIZE, 2 * (unsigned)cfg->workers, MHD_OPTION_CONNECTION_LIMIT,
-	    cfg->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    cfg->limits.max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-	    cfg->limits.timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-	    MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, srv, MHD_OPTION_NOTIFY_COMPLETED,
-	    api_completed, srv, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_UNESCAPE_CALLBACK,
-	    api_unescape, NULL, MHD_OPTION_END);
+		flags, (uint16_t)cfg->api.port, NULL, NULL, api_handler, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, api_log, NULL, MHD_OPTION_SOCK_ADDR,
+		(struct sockaddr *)&ss, MHD_OPTION_HTTPS_CERT_CALLBACK, api_cert_callback,
+		MHD_OPTION_HTTPS_MEM_TRUST, tls->client_ca_pem, MHD_OPTION_HTTPS_PRIORITIES,
+		TLS_PRIORITIES,
+		/* twice the token's sessions: a thread can sign while another waits for the audit
+		 * log's sync */
+		MHD_OPTION_THREAD_POOL_SIZE, 2 * (unsigned)cfg->workers,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->limits.max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->limits.max_connections_per_ip,
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->limits.timeout_seconds,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+		MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, srv,
+		MHD_OPTION_NOTIFY_COMPLETED, api_completed, srv, MHD_OPTION_STRICT_FOR_CLIENT, 1,
+		MHD_OPTION_UNESCAPE_CALLBACK, api_unescape, NULL, MHD_OPTION_END);
 	if (srv->mhd == NULL) {
 		r = sg_fail(SG_ERR_IO,
-		            "the API listener could not start on %s:%u (address in use, "
-		            "or TLS set-up failed)",
-		            cfg->api.host, cfg->api.port);
+			    "the API listener could not start on %s:%u (address in use, "
+			    "or TLS set-up failed)",
+			    cfg->api.host, cfg->api.port);
 		goto fail;
 	}
 	if (pthread_create(&srv->guard, NULL, api_guard_main, srv) != 0) {

@@ -123,18 +123,18 @@ out:
 	sd_notify(0, "READY=1\nSTATUS=serving");
 }
 
-static const char usage_text[] = "usage: signerd [--config FILE]\n"
-				 "       signerd -h | --help | --version\n"
-				 "--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH
-				 ".\n";
+static const char usage_text[] =
+	"usage: signerd [--config FILE]\n"
+	"       signerd -h | --help | --version\n"
+	"--config defaults to $SIGNER_CONFIG, then " SIGNER_CONFIG_DEFAULT_PATH ".\n";
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *config_arg = NULL, *config_path;
 	struct signer_config cfg;
@@ -223,7 +223,7 @@ int main(int argc, char **argv)
 		    (unsigned long long)as.head_seq, (unsigned long long)as.anchor_seq,
 		    (unsigned long long)as.recovered_records, as.recovery_seconds,
 		    as.recovered_from_checkpoint ? "from the checkpoint"
-		                                 : "the last 7 days, no checkpoint");
+						 : "the last 7 days, no checkpoint");
 	}
 	say("serving the API on %s:%u (mTLS) and ops on %s:%u, %u workers", cfg.api.host,
 	    cfg.api.port, cfg.ops.host, cfg.ops.port, cfg.workers);

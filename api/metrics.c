@@ -9,11 +9,10 @@
 #include <time.h>
 
 #define METRICS_SERIES_MAX 4096
-#define METRICS_BUCKETS 14
+#define METRICS_BUCKETS    14
 
-static const double metrics_bounds[METRICS_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-						       0.005,  0.01,    0.025,  0.05,  0.1,
-						       0.25,   0.5,     1.0,    2.5};
+static const double metrics_bounds[METRICS_BUCKETS] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
 
 struct series {
 	char *labels; /* rendered: client="a",key="b" */
@@ -31,22 +30,40 @@ struct family {
 	size_t n, cap;
 };
 
-static struct family f_sign_requests = {"signer_sign_requests_total",
-					"Sign requests by client, key, operation, chain and outcome.",
-					false, NULL, 0, 0};
+static struct family f_sign_requests = {
+	"signer_sign_requests_total",
+	"Sign requests by client, key, operation, chain and outcome.",
+	false,
+	NULL,
+	0,
+	0};
 static struct family f_sign_duration = {"signer_sign_duration_seconds",
-					"Whole sign requests, from the request to the answer.", true,
-					NULL, 0, 0};
-static struct family f_hsm_duration = {"signer_hsm_sign_duration_seconds",
-				       "The PKCS#11 signing call alone.", true, NULL, 0, 0};
+					"Whole sign requests, from the request to the answer.",
+					true,
+					NULL,
+					0,
+					0};
+static struct family f_hsm_duration = {
+	"signer_hsm_sign_duration_seconds", "The PKCS#11 signing call alone.", true, NULL, 0, 0};
 static struct family f_policy_duration = {"signer_policy_eval_duration_seconds",
-					  "Policy evaluation per sign request.", true, NULL, 0, 0};
+					  "Policy evaluation per sign request.",
+					  true,
+					  NULL,
+					  0,
+					  0};
 static struct family f_policy_denials = {"signer_policy_denials_total",
 					 "Sign requests the policy refused, by client, operation "
 					 "and reason.",
-					 false, NULL, 0, 0};
+					 false,
+					 NULL,
+					 0,
+					 0};
 static struct family f_tls_failures = {"signer_tls_handshake_failures_total",
-				       "TLS connections refused, by reason.", false, NULL, 0, 0};
+				       "TLS connections refused, by reason.",
+				       false,
+				       NULL,
+				       0,
+				       0};
 
 static pthread_mutex_t metrics_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -266,8 +283,8 @@ static void metrics_render_family(struct metrics_text *out, struct family *f)
 			continue;
 		}
 		for (int b = 0; b < METRICS_BUCKETS; b++)
-			metrics_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", f->name, s->labels, sep,
-				       metrics_bounds[b], (unsigned long long)s->buckets[b]);
+			metrics_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", f->name, s->labels,
+				       sep, metrics_bounds[b], (unsigned long long)s->buckets[b]);
 		metrics_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", f->name, s->labels, sep,
 			       (unsigned long long)s->count);
 		metrics_printf(out, "%s_sum{%s} %.17g\n%s_count{%s} %llu\n", f->name, s->labels,

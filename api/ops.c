@@ -24,7 +24,7 @@ struct ops_server {
 };
 
 static enum MHD_Result ops_send(struct MHD_Connection *c, unsigned status, const char *type,
-                                char *text)
+				char *text)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -75,20 +75,20 @@ static void ops_process_metrics(struct metrics_text *t)
 		fds--; /* the directory stream itself */
 	}
 	metrics_printf(t,
-	               "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-	               "# TYPE process_resident_memory_bytes gauge\n"
-	               "process_resident_memory_bytes %ld\n",
-	               rss * sysconf(_SC_PAGESIZE));
+		       "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		       "# TYPE process_resident_memory_bytes gauge\n"
+		       "process_resident_memory_bytes %ld\n",
+		       rss * sysconf(_SC_PAGESIZE));
 	metrics_printf(t,
-	               "# HELP process_start_time_seconds Start time of the process since the "
-	               "Unix epoch in seconds.\n"
-	               "# TYPE process_start_time_seconds gauge\n"
-	               "process_start_time_seconds %.3f\n",
-	               metrics_start_time());
+		       "# HELP process_start_time_seconds Start time of the process since the "
+		       "Unix epoch in seconds.\n"
+		       "# TYPE process_start_time_seconds gauge\n"
+		       "process_start_time_seconds %.3f\n",
+		       metrics_start_time());
 	metrics_printf(t,
-	               "# HELP process_open_fds Number of open file descriptors.\n"
-	               "# TYPE process_open_fds gauge\nprocess_open_fds %u\n",
-	               fds);
+		       "# HELP process_open_fds Number of open file descriptors.\n"
+		       "# TYPE process_open_fds gauge\nprocess_open_fds %u\n",
+		       fds);
 }
 
 static char *ops_metrics(struct ops_server *srv)
@@ -102,57 +102,56 @@ static char *ops_metrics(struct ops_server *srv)
 
 	metrics_render(&t);
 	metrics_printf(&t, "# HELP signer_hsm_errors_total Token errors by PKCS#11 function and "
-	                   "return value.\n# TYPE signer_hsm_errors_total counter\n");
+			   "return value.\n# TYPE signer_hsm_errors_total counter\n");
 	signer_token_errors(srv->signer, ops_token_error, &t);
 	signer_token_state(srv->signer, &busy, &idle, &logged_in);
 	metrics_printf(&t,
-	               "# HELP signer_hsm_sessions Token sessions of the pool by state.\n"
-	               "# TYPE signer_hsm_sessions gauge\n"
-	               "signer_hsm_sessions{state=\"idle\"} %u\n"
-	               "signer_hsm_sessions{state=\"busy\"} %u\n",
-	               idle, busy);
+		       "# HELP signer_hsm_sessions Token sessions of the pool by state.\n"
+		       "# TYPE signer_hsm_sessions gauge\n"
+		       "signer_hsm_sessions{state=\"idle\"} %u\n"
+		       "signer_hsm_sessions{state=\"busy\"} %u\n",
+		       idle, busy);
 	metrics_printf(&t,
-	               "# HELP signer_token_logged_in 1 while the token session is logged in.\n"
-	               "# TYPE signer_token_logged_in gauge\nsigner_token_logged_in %d\n",
-	               logged_in ? 1 : 0);
+		       "# HELP signer_token_logged_in 1 while the token session is logged in.\n"
+		       "# TYPE signer_token_logged_in gauge\nsigner_token_logged_in %d\n",
+		       logged_in ? 1 : 0);
 	metrics_printf(&t,
-	               "# HELP signer_audit_write_failures_total Audit records that could not "
-	               "be written.\n# TYPE signer_audit_write_failures_total counter\n"
-	               "signer_audit_write_failures_total %llu\n",
-	               (unsigned long long)signer_audit_failures(srv->signer));
+		       "# HELP signer_audit_write_failures_total Audit records that could not "
+		       "be written.\n# TYPE signer_audit_write_failures_total counter\n"
+		       "signer_audit_write_failures_total %llu\n",
+		       (unsigned long long)signer_audit_failures(srv->signer));
 	{
 		struct signer_audit_state as;
 
 		signer_audit_state(srv->signer, &as);
 		metrics_printf(
-		    &t,
-		    "# HELP signer_audit_head_sequence The seq of the last record of the "
-		    "audit log.\n# TYPE signer_audit_head_sequence gauge\n"
-		    "signer_audit_head_sequence %llu\n",
-		    (unsigned long long)as.head_seq);
+			&t,
+			"# HELP signer_audit_head_sequence The seq of the last record of the "
+			"audit log.\n# TYPE signer_audit_head_sequence gauge\n"
+			"signer_audit_head_sequence %llu\n",
+			(unsigned long long)as.head_seq);
 		metrics_printf(&t,
-		               "# HELP signer_audit_anchor_sequence The seq of the last record "
-		               "anchored in the token.\n# TYPE signer_audit_anchor_sequence gauge\n"
-		               "signer_audit_anchor_sequence %llu\n",
-		               (unsigned long long)as.anchor_seq);
+			       "# HELP signer_audit_anchor_sequence The seq of the last record "
+			       "anchored in the token.\n# TYPE signer_audit_anchor_sequence gauge\n"
+			       "signer_audit_anchor_sequence %llu\n",
+			       (unsigned long long)as.anchor_seq);
 		metrics_printf(&t,
-		               "# HELP signer_audit_anchor_failures_total Anchor writes to the "
-		               "token that failed.\n# TYPE signer_audit_anchor_failures_total "
-		               "counter\nsigner_audit_anchor_failures_total %llu\n",
-		               (unsigned long long)as.anchor_failures);
+			       "# HELP signer_audit_anchor_failures_total Anchor writes to the "
+			       "token that failed.\n# TYPE signer_audit_anchor_failures_total "
+			       "counter\nsigner_audit_anchor_failures_total %llu\n",
+			       (unsigned long long)as.anchor_failures);
 	}
 	metrics_printf(&t, "# HELP signer_key_info The keys, current versions (always 1).\n"
-	                   "# TYPE signer_key_info gauge\n");
+			   "# TYPE signer_key_info gauge\n");
 	if (signer_keys_json(srv->signer, NULL, &keys) == SG_OK) {
-		json_array_foreach(json_object_get(keys, "keys"), i, k)
-		{
+		json_array_foreach (json_object_get(keys, "keys"), i, k) {
 			metrics_printf(&t, "signer_key_info{key=\"");
 			metrics_label(&t, json_string_value(json_object_get(k, "name")));
 			metrics_printf(&t, "\",chain=\"");
 			metrics_label(&t, json_string_value(json_object_get(k, "chain")));
 			metrics_printf(
-			    &t, "\",version=\"%lld\",state=\"",
-			    (long long)json_integer_value(json_object_get(k, "version")));
+				&t, "\",version=\"%lld\",state=\"",
+				(long long)json_integer_value(json_object_get(k, "version")));
 			metrics_label(&t, json_string_value(json_object_get(k, "state")));
 			metrics_printf(&t, "\",address=\"");
 			metrics_label(&t, json_string_value(json_object_get(k, "address")));
@@ -161,40 +160,40 @@ static char *ops_metrics(struct ops_server *srv)
 		json_decref(keys);
 	}
 	metrics_printf(&t,
-	               "# HELP signer_certificate_expiry_timestamp_seconds When the TLS "
-	               "certificates expire (the earliest in each file).\n"
-	               "# TYPE signer_certificate_expiry_timestamp_seconds gauge\n"
-	               "signer_certificate_expiry_timestamp_seconds{cert=\"server\"} %lld\n"
-	               "signer_certificate_expiry_timestamp_seconds{cert=\"client_ca\"} %lld\n",
-	               (long long)tls->server_not_after, (long long)tls->client_ca_not_after);
+		       "# HELP signer_certificate_expiry_timestamp_seconds When the TLS "
+		       "certificates expire (the earliest in each file).\n"
+		       "# TYPE signer_certificate_expiry_timestamp_seconds gauge\n"
+		       "signer_certificate_expiry_timestamp_seconds{cert=\"server\"} %lld\n"
+		       "signer_certificate_expiry_timestamp_seconds{cert=\"client_ca\"} %lld\n",
+		       (long long)tls->server_not_after, (long long)tls->client_ca_not_after);
 	if (tls->crl_next_update > 0) /* the CRL's nextUpdate: a CRL past it refuses everyone */
 		metrics_printf(&t,
-		               "signer_certificate_expiry_timestamp_seconds{cert=\"crl\"} %lld\n",
-		               (long long)tls->crl_next_update);
+			       "signer_certificate_expiry_timestamp_seconds{cert=\"crl\"} %lld\n",
+			       (long long)tls->crl_next_update);
 	{
 		unsigned handshaking, open;
 		uint64_t timeouts;
 
 		api_connections(srv->api, &handshaking, &open, &timeouts);
 		metrics_printf(&t,
-		               "# HELP signer_api_connections Connections of the API listener, "
-		               "before their first request (TLS handshake) and after.\n"
-		               "# TYPE signer_api_connections gauge\n"
-		               "signer_api_connections{state=\"handshake\"} %u\n"
-		               "signer_api_connections{state=\"open\"} %u\n",
-		               handshaking, open);
+			       "# HELP signer_api_connections Connections of the API listener, "
+			       "before their first request (TLS handshake) and after.\n"
+			       "# TYPE signer_api_connections gauge\n"
+			       "signer_api_connections{state=\"handshake\"} %u\n"
+			       "signer_api_connections{state=\"open\"} %u\n",
+			       handshaking, open);
 	}
 	metrics_printf(&t,
-	               "# HELP signer_build_info The running build (always 1).\n"
-	               "# TYPE signer_build_info gauge\nsigner_build_info{version=\"%s\"} 1\n",
-	               SIGNER_VERSION);
+		       "# HELP signer_build_info The running build (always 1).\n"
+		       "# TYPE signer_build_info gauge\nsigner_build_info{version=\"%s\"} 1\n",
+		       SIGNER_VERSION);
 	ops_process_metrics(&t);
 	return t.data;
 }
 
 static enum MHD_Result ops_handler(void *cls, struct MHD_Connection *c, const char *url,
-                                   const char *method, const char *version, const char *upload_data,
-                                   size_t *upload_data_size, void **req_cls)
+				   const char *method, const char *version, const char *upload_data,
+				   size_t *upload_data_size, void **req_cls)
 {
 	struct ops_server *srv = cls;
 
@@ -211,11 +210,11 @@ static enum MHD_Result ops_handler(void *cls, struct MHD_Connection *c, const ch
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		struct MHD_Response *resp;
 		static const char body[] =
-		    "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"GET only\"}}";
+			"{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"GET only\"}}";
 		enum MHD_Result ret;
 
 		resp = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)(uintptr_t)body,
-		                                       MHD_RESPMEM_PERSISTENT);
+						       MHD_RESPMEM_PERSISTENT);
 		if (resp == NULL)
 			return MHD_NO;
 		MHD_add_response_header(resp, "Content-Type", "application/json");
@@ -228,7 +227,7 @@ static enum MHD_Result ops_handler(void *cls, struct MHD_Connection *c, const ch
 		return ops_send(c, 200, "application/json", strdup("{\"status\":\"ok\"}"));
 	if (strcmp(url, "/metrics") == 0)
 		return ops_send(c, 200, "text/plain; version=0.0.4; charset=utf-8",
-		                ops_metrics(srv));
+				ops_metrics(srv));
 	if (strcmp(url, "/readyz") == 0) {
 		json_t *reasons = json_array(), *body;
 		int r = signer_token_check(srv->signer);
@@ -239,30 +238,31 @@ static enum MHD_Result ops_handler(void *cls, struct MHD_Connection *c, const ch
 			json_array_append_new(reasons, json_string(sg_errmsg(r)));
 		if (!signer_audit_writable(srv->signer))
 			json_array_append_new(reasons,
-			                      json_string("the audit log cannot be written"));
+					      json_string("the audit log cannot be written"));
 		{
 			struct signer_audit_state as;
 
 			signer_audit_state(srv->signer, &as);
 			if (as.anchor_failing)
 				json_array_append_new(
-				    reasons, json_string("the audit log's anchor cannot be written "
-				                         "to the token"));
+					reasons,
+					json_string("the audit log's anchor cannot be written "
+						    "to the token"));
 		}
 		ready = json_array_size(reasons) == 0;
 		body = json_pack("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "reasons",
-		                 reasons);
+				 reasons);
 		text = json_dumps(body, JSON_COMPACT);
 		json_decref(body);
 		return ops_send(c, ready ? 200 : 503, "application/json", text);
 	}
 	return ops_send(
-	    c, 404, "application/json",
-	    strdup("{\"error\":{\"code\":\"not_found\",\"message\":\"no such path\"}}"));
+		c, 404, "application/json",
+		strdup("{\"error\":{\"code\":\"not_found\",\"message\":\"no such path\"}}"));
 }
 
 int ops_start(const struct signer_config *cfg, struct signer *signer, struct api_server *api,
-              struct ops_server **out)
+	      struct ops_server **out)
 {
 	struct ops_server *srv;
 	struct sockaddr_storage ss;
@@ -281,14 +281,14 @@ int ops_start(const struct signer_config *cfg, struct signer *signer, struct api
 	srv->signer = signer;
 	srv->api = api;
 	srv->mhd = MHD_start_daemon(flags, (uint16_t)cfg->ops.port, NULL, NULL, ops_handler, srv,
-	                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	                            MHD_OPTION_CONNECTION_LIMIT, 64U, MHD_OPTION_CONNECTION_TIMEOUT,
-	                            10U, MHD_OPTION_END);
+				    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				    MHD_OPTION_CONNECTION_LIMIT, 64U, MHD_OPTION_CONNECTION_TIMEOUT,
+				    10U, MHD_OPTION_END);
 	if (srv->mhd == NULL) {
 		free(srv);
 		return sg_fail(SG_ERR_IO,
-		               "the ops listener could not start on %s:%u (address in use?)",
-		               cfg->ops.host, cfg->ops.port);
+			       "the ops listener could not start on %s:%u (address in use?)",
+			       cfg->ops.host, cfg->ops.port);
 	}
 	*out = srv;
 	return SG_OK;

@@ -30,7 +30,7 @@ static int tls_read_file(const char *path, const char *what, bool secret, gnutls
 	st.st_size = 0;
 	if (fd < 0)
 		return sg_fail(errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO, "%s %s: %s", what,
-		               path, strerror(errno));
+			       path, strerror(errno));
 	if ((r = file_check_trusted(fd, path, what, secret)) != SG_OK)
 		goto out;
 	if (fstat(fd, &st) != 0 || st.st_size > TLS_FILE_MAX) {
@@ -48,7 +48,7 @@ static int tls_read_file(const char *path, const char *what, bool secret, gnutls
 			continue;
 		if (got <= 0) {
 			r = sg_fail(SG_ERR_IO, "%s: %s", path,
-			            got < 0 ? strerror(errno) : "short read");
+				    got < 0 ? strerror(errno) : "short read");
 			goto out;
 		}
 		len += (size_t)got;
@@ -102,7 +102,7 @@ static time_t tls_not_after(const gnutls_datum_t *pem)
  * the right issuer could otherwise revoke (or, by replacing the real one, un-revoke) anyone.
  * *next_update is the earliest nextUpdate. */
 static int tls_crl_check(const gnutls_datum_t *ca_pem, const gnutls_datum_t *crl_pem,
-                         const struct signer_config *cfg, time_t *next_update)
+			 const struct signer_config *cfg, time_t *next_update)
 {
 	gnutls_x509_crt_t *cas = NULL;
 	gnutls_x509_crl_t *crls = NULL;
@@ -115,7 +115,7 @@ static int tls_crl_check(const gnutls_datum_t *ca_pem, const gnutls_datum_t *crl
 	e = gnutls_x509_crl_list_import2(&crls, &n_crls, crl_pem, GNUTLS_X509_FMT_PEM, 0);
 	if (e < 0 || n_crls == 0) {
 		r = e < 0 ? tls_gnutls_fail(SG_ERR_CONFIG, "CRL", cfg->tls.crl, e)
-		          : sg_fail(SG_ERR_CONFIG, "CRL %s holds no CRL", cfg->tls.crl);
+			  : sg_fail(SG_ERR_CONFIG, "CRL %s holds no CRL", cfg->tls.crl);
 		goto out;
 	}
 	for (unsigned i = 0; i < n_crls && r == SG_OK; i++) {
@@ -125,13 +125,13 @@ static int tls_crl_check(const gnutls_datum_t *ca_pem, const gnutls_datum_t *crl
 		e = gnutls_x509_crl_verify(crls[i], cas, n_cas, 0, &status);
 		if (e < 0 || status != 0)
 			r = sg_fail(SG_ERR_CONFIG,
-			            "CRL %s (number %u in the file) is not signed by a CA of %s; "
-			            "refusing it (%s)",
-			            cfg->tls.crl, i + 1, cfg->tls.client_ca,
-			            e < 0 ? gnutls_strerror(e)
-			            : (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
-			                ? "no CA of the bundle issued it"
-			                : "its signature does not verify");
+				    "CRL %s (number %u in the file) is not signed by a CA of %s; "
+				    "refusing it (%s)",
+				    cfg->tls.crl, i + 1, cfg->tls.client_ca,
+				    e < 0 ? gnutls_strerror(e)
+				    : (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
+					    ? "no CA of the bundle issued it"
+					    : "its signature does not verify");
 		else if (next != (time_t)-1 && (*next_update == 0 || next < *next_update))
 			*next_update = next;
 	}
@@ -154,7 +154,7 @@ int tls_material_load(const struct signer_config *cfg, struct tls_material **out
 	*out = NULL;
 	if (cfg->tls.cert == NULL || cfg->tls.key == NULL || cfg->tls.client_ca == NULL)
 		return sg_fail(SG_ERR_CONFIG,
-		               "%s: the tls section (cert, key, client_ca) is missing", cfg->path);
+			       "%s: the tls section (cert, key, client_ca) is missing", cfg->path);
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return sg_fail(SG_ERR_NOMEM, "TLS");
@@ -172,7 +172,7 @@ int tls_material_load(const struct signer_config *cfg, struct tls_material **out
 		goto out;
 	}
 	e = gnutls_pcert_list_import_x509_raw(m->pcerts, &m->n_pcerts, &cert, GNUTLS_X509_FMT_PEM,
-	                                      0);
+					      0);
 	if (e < 0 || m->n_pcerts == 0) {
 		m->n_pcerts = 0;
 		r = tls_gnutls_fail(SG_ERR_CONFIG, "server certificate", cfg->tls.cert, e);
@@ -199,7 +199,7 @@ int tls_material_load(const struct signer_config *cfg, struct tls_material **out
 		gnutls_pubkey_deinit(from_key);
 		if (!same) {
 			r = sg_fail(SG_ERR_CONFIG, "TLS key %s does not belong to certificate %s",
-			            cfg->tls.key, cfg->tls.cert);
+				    cfg->tls.key, cfg->tls.cert);
 			goto out;
 		}
 	}
@@ -210,11 +210,11 @@ int tls_material_load(const struct signer_config *cfg, struct tls_material **out
 		goto out;
 	if ((e = gnutls_x509_trust_list_init(&m->trust, 0)) < 0 ||
 	    (e = gnutls_x509_trust_list_add_trust_mem(m->trust, &ca, cfg->tls.crl ? &crl : NULL,
-	                                              GNUTLS_X509_FMT_PEM, 0, 0)) <= 0) {
-		r = e == 0
-		        ? sg_fail(SG_ERR_CONFIG, "client CA bundle %s holds no certificate",
-		                  cfg->tls.client_ca)
-		        : tls_gnutls_fail(SG_ERR_CONFIG, "client CA bundle", cfg->tls.client_ca, e);
+						      GNUTLS_X509_FMT_PEM, 0, 0)) <= 0) {
+		r = e == 0 ? sg_fail(SG_ERR_CONFIG, "client CA bundle %s holds no certificate",
+				     cfg->tls.client_ca)
+			   : tls_gnutls_fail(SG_ERR_CONFIG, "client CA bundle", cfg->tls.client_ca,
+					     e);
 		goto out;
 	}
 	m->client_ca_pem = strndup((const char *)ca.data, ca.size);
@@ -265,14 +265,14 @@ static const char *tls_reason(unsigned status)
 }
 
 int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struct tls_peer *peer,
-                   const char **reason)
+		   const char **reason)
 {
 	const gnutls_datum_t *raw;
 	unsigned n = 0, status = 0;
 	gnutls_x509_crt_t chain[TLS_CHAIN_MAX];
 	unsigned n_chain = 0;
 	gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
-	                                 (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT, 0};
+					 (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT, 0};
 	gnutls_pubkey_t pub = NULL;
 	gnutls_datum_t spki = {0};
 	size_t size;
@@ -297,7 +297,7 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 		n_chain++;
 	}
 	e = gnutls_x509_trust_list_verify_crt2(m->trust, chain, n_chain, &purpose, 1, 0, &status,
-	                                       NULL);
+					       NULL);
 	if (e < 0 || status != 0) {
 		*reason = e < 0 ? "invalid" : tls_reason(status);
 		r = sg_fail(SG_ERR_PERMISSION, "client certificate refused: %s", *reason);
@@ -324,16 +324,17 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 		if (e < 0) {
 			*reason = "invalid";
 			r = sg_fail(SG_ERR_PERMISSION,
-			            "the client certificate's SAN does not parse");
+				    "the client certificate's SAN does not parse");
 			goto out;
 		}
 		if (e == GNUTLS_SAN_URI) {
 			if (!peer_name_valid(name, size, PEER_NAME_URI)) {
 				*reason = "invalid";
 				r = sg_fail(
-				    SG_ERR_PERMISSION,
-				    "the client certificate's SAN URI holds a byte a name cannot "
-				    "hold (a NUL, a space, a control or non-ASCII character)");
+					SG_ERR_PERMISSION,
+					"the client certificate's SAN URI holds a byte a name "
+					"cannot "
+					"hold (a NUL, a space, a control or non-ASCII character)");
 				goto out;
 			}
 			memcpy(peer->san_uri, name, size);
@@ -350,19 +351,19 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 
 		size = sizeof(peer->cn) - 1;
 		e = gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-		                                  peer->cn, &size);
+						  peer->cn, &size);
 		if (e == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
 			peer->cn[0] = '\0';
 		} else if (e < 0 || size >= sizeof(peer->cn) || strlen(peer->cn) != size ||
-		           !peer_name_valid(peer->cn, size, PEER_NAME_CN) ||
-		           gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 1,
-		                                         0, extra, &extra_size) !=
-		               GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
+			   !peer_name_valid(peer->cn, size, PEER_NAME_CN) ||
+			   gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 1,
+							 0, extra, &extra_size) !=
+				   GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
 			*reason = "invalid";
 			r = sg_fail(
-			    SG_ERR_PERMISSION,
-			    "the client certificate's CN is not one name (too long, more than "
-			    "one, or a byte a name cannot hold)");
+				SG_ERR_PERMISSION,
+				"the client certificate's CN is not one name (too long, more than "
+				"one, or a byte a name cannot hold)");
 			peer->cn[0] = '\0';
 			goto out;
 		} else {
@@ -370,7 +371,7 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 		}
 	}
 	snprintf(peer->identity, sizeof(peer->identity), "%s",
-	         peer->san_uri_len > 0 ? peer->san_uri : peer->cn);
+		 peer->san_uri_len > 0 ? peer->san_uri : peer->cn);
 	/* the SHA-256 of the SubjectPublicKeyInfo, for pins */
 	if (gnutls_pubkey_init(&pub) < 0 || gnutls_pubkey_import_x509(pub, chain[0], 0) < 0 ||
 	    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) < 0) {

@@ -43,7 +43,7 @@ void tls_material_free(struct tls_material *m);
  * and extracts its identity. On refusal *reason is a metric label: no_certificate, untrusted,
  * expired, not_yet_valid, revoked, bad_purpose, invalid. */
 SG_MUST_CHECK int tls_peer_check(const struct tls_material *m, gnutls_session_t session,
-                                 struct tls_peer *peer, const char **reason);
+				 struct tls_peer *peer, const char **reason);
 
 /* TLS 1.2 and 1.3 only, AEAD ciphers with forward secrecy. */
 #define TLS_PRIORITIES                                                                             \

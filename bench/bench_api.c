@@ -91,10 +91,10 @@ static void *client_main(void *arg)
 		return NULL;
 	}
 	req_len =
-	    (size_t)snprintf(req, sizeof(req),
-	                     "POST /v1/keys/%s/sign HTTP/1.1\r\nHost: localhost\r\n"
-	                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-	                     b->key, strlen(b->body), b->body);
+		(size_t)snprintf(req, sizeof(req),
+				 "POST /v1/keys/%s/sign HTTP/1.1\r\nHost: localhost\r\n"
+				 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+				 b->key, strlen(b->body), b->body);
 	end = time_monotonic_s() + b->seconds;
 	next = time_monotonic_s();
 	while (time_monotonic_s() < end) {
@@ -108,7 +108,7 @@ static void *client_main(void *arg)
 
 			if (wait > 0) {
 				struct timespec ts = {(time_t)wait,
-				                      (long)((wait - (double)(time_t)wait) * 1e9)};
+						      (long)((wait - (double)(time_t)wait) * 1e9)};
 
 				nanosleep(&ts, NULL);
 			}
@@ -168,7 +168,7 @@ static double proc_cpu_seconds(pid_t pid)
 	buf[n] = '\0';
 	p = strrchr(buf, ')'); /* the command may hold spaces */
 	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-	                        &utime, &stime) != 2)
+				&utime, &stime) != 2)
 		return -1;
 	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -183,7 +183,7 @@ static double machine_busy_seconds(void)
 	if (f == NULL)
 		return -1;
 	got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-	             &v[4], &v[5], &v[6], &v[7]);
+		     &v[4], &v[5], &v[6], &v[7]);
 	fclose(f);
 	if (got != 8)
 		return -1;
@@ -243,7 +243,7 @@ static void *raw_main(void *arg)
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
-	                       {CKA_LABEL, (void *)(uintptr_t)r->label, strlen(r->label)}};
+			       {CKA_LABEL, (void *)(uintptr_t)r->label, strlen(r->label)}};
 	CK_OBJECT_HANDLE key;
 	CK_ULONG found = 0;
 	CK_MECHANISM mech = {r->mech, NULL, 0};
@@ -270,7 +270,7 @@ static void *raw_main(void *arg)
 }
 
 static double raw_rate(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID slot, const char *label,
-                       CK_MECHANISM_TYPE mech, size_t len, double seconds)
+		       CK_MECHANISM_TYPE mech, size_t len, double seconds)
 {
 	struct raw r = {f, slot, label, mech, len, seconds, 0};
 	pthread_t t[2];
@@ -354,7 +354,7 @@ static bool ops_ready(unsigned port)
 /* One signerd binary on the token: per chain, flat out (rate, CPU per signature, latency, and
  * what other processes used of the machine meanwhile), then paced at half that rate. */
 static int bench_binary(const char *config, const char *binary, const struct signer_config *cfg,
-                        const char *dir, const char *sol_body, double seconds, struct result out[2])
+			const char *dir, const char *sol_body, double seconds, struct result out[2])
 {
 	static const struct {
 		const char *key, *client;
@@ -392,8 +392,8 @@ static int bench_binary(const char *config, const char *binary, const struct sig
 		memset(r, 0, sizeof(*r));
 		b.key = chains[c].key;
 		b.client = chains[c].client;
-		b.body =
-		    c == 0 ? sol_body : "{\"operation\":\"dev\",\"evm_message\":\"0x48656c6c6f\"}";
+		b.body = c == 0 ? sol_body
+				: "{\"operation\":\"dev\",\"evm_message\":\"0x48656c6c6f\"}";
 		b.interval = 0;
 		cpu_mark(daemon, &m0);
 		run(&b, &r->rate, &r->p50, &r->p99);
@@ -403,9 +403,9 @@ static int bench_binary(const char *config, const char *binary, const struct sig
 		if (r->rate > 0 && m0.daemon >= 0 && m1.daemon >= 0)
 			r->cpu_us = (m1.daemon - m0.daemon) / (r->rate * wall) * 1e6;
 		/* the machine's busy time that was neither signerd's nor this benchmark's */
-		r->others =
-		    ((m1.machine - m0.machine) - (m1.daemon - m0.daemon) - (m1.self - m0.self)) /
-		    (wall * (double)cores) * 100;
+		r->others = ((m1.machine - m0.machine) - (m1.daemon - m0.daemon) -
+			     (m1.self - m0.self)) /
+			    (wall * (double)cores) * 100;
 		if (r->others < 0)
 			r->others = 0;
 		b.interval = r->rate > 0 ? (double)CONNECTIONS / (r->rate / 2) : 1;
@@ -439,8 +439,8 @@ int main(int argc, char **argv)
 
 	if (argc < 3 || sodium_init() < 0 || rounds < 1 || rounds > ROUNDS_MAX || seconds <= 0) {
 		fprintf(stderr,
-		        "usage: bench_api CONFIG SIGNERD [SECONDS [ROUNDS (1-%d) [SIGNERD2]]]\n",
-		        ROUNDS_MAX);
+			"usage: bench_api CONFIG SIGNERD [SECONDS [ROUNDS (1-%d) [SIGNERD2]]]\n",
+			ROUNDS_MAX);
 		return 2;
 	}
 	/* a binary may be given as LABEL=PATH */
@@ -480,7 +480,7 @@ int main(int argc, char **argv)
 
 		if (f->C_GetTokenInfo(slots[i], &info) == CKR_OK &&
 		    strncmp((const char *)info.label, cfg.token.label, strlen(cfg.token.label)) ==
-		        0)
+			    0)
 			slot = slots[i];
 	}
 	raw_ed = raw_rate(f, slot, "signerd/solana-dev/1", CKM_EDDSA, 256, seconds);
@@ -506,7 +506,7 @@ int main(int argc, char **argv)
 		m[138] = 2;
 		sodium_bin2base64(b64, sizeof(b64), m, sizeof(m), sodium_base64_VARIANT_ORIGINAL);
 		snprintf(sol_body, sizeof(sol_body),
-		         "{\"operation\":\"dev\",\"solana_message\":\"%s\"}", b64);
+			 "{\"operation\":\"dev\",\"solana_message\":\"%s\"}", b64);
 	}
 	ks_close(ks);
 
@@ -526,7 +526,7 @@ int main(int argc, char **argv)
 				return 1;
 			for (int c = 0; c < 2; c++)
 				print_result(labels[v], c == 0 ? "solana" : "evm", &res[c],
-				             c == 0 ? raw_ed : raw_k1);
+					     c == 0 ? raw_ed : raw_k1);
 		}
 	}
 	if (rounds > 1) {
@@ -537,7 +537,7 @@ int main(int argc, char **argv)
 
 				median_result(results[v], rounds, c, &med);
 				print_result(labels[v], c == 0 ? "solana" : "evm", &med,
-				             c == 0 ? raw_ed : raw_k1);
+					     c == 0 ? raw_ed : raw_k1);
 			}
 	}
 	signer_config_free(&cfg);

@@ -60,7 +60,8 @@ static void *worker(void *arg)
 
 	randombytes_buf(msg, sizeof(msg));
 	if (run->raw) {
-		if (run->f->C_OpenSession(run->slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK ||
+		if (run->f->C_OpenSession(run->slot, CKF_SERIAL_SESSION, NULL, NULL, &s) !=
+			    CKR_OK ||
 		    (key = raw_find_key(run, s)) == CK_INVALID_HANDLE) {
 			atomic_fetch_add(&run->errors, 1);
 			return NULL;
@@ -122,7 +123,8 @@ static CK_SLOT_ID find_slot(CK_FUNCTION_LIST_PTR f, const char *label)
 	for (CK_ULONG i = 0; i < n; i++) {
 		CK_TOKEN_INFO info;
 
-		if (f->C_GetTokenInfo(slots[i], &info) == CKR_OK && memcmp(info.label, want, 32) == 0)
+		if (f->C_GetTokenInfo(slots[i], &info) == CKR_OK &&
+		    memcmp(info.label, want, 32) == 0)
 			return slots[i];
 	}
 	return (CK_SLOT_ID)-1;
@@ -141,7 +143,8 @@ int main(int argc, char **argv)
 		const char *name;
 		enum ks_chain chain;
 		const char *curve;
-	} keys[] = {{"solana-dev", KS_CHAIN_SOLANA, "ed25519"}, {"polygon-dev", KS_CHAIN_EVM, "secp256k1"}};
+	} keys[] = {{"solana-dev", KS_CHAIN_SOLANA, "ed25519"},
+		    {"polygon-dev", KS_CHAIN_EVM, "secp256k1"}};
 	unsigned long errors = 0;
 	int r;
 
@@ -149,7 +152,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: bench_keystore CONFIG [SECONDS]\n");
 		return 2;
 	}
-	if ((r = signer_config_load(argv[1], &cfg)) != 0 || (r = signer_config_apply_env(&cfg)) != 0) {
+	if ((r = signer_config_load(argv[1], &cfg)) != 0 ||
+	    (r = signer_config_apply_env(&cfg)) != 0) {
 		fprintf(stderr, "bench_keystore: %s\n", sg_errmsg(r));
 		return 1;
 	}
@@ -171,8 +175,11 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		for (unsigned workers = 1; workers <= 2; workers++) {
 			double raw[ROUNDS], through[ROUNDS], ratio[ROUNDS];
-			struct run run = {.ks = ks, .f = f, .slot = find_slot(f, cfg.token.label),
-					  .name = keys[k].name, .chain = keys[k].chain,
+			struct run run = {.ks = ks,
+					  .f = f,
+					  .slot = find_slot(f, cfg.token.label),
+					  .name = keys[k].name,
+					  .chain = keys[k].chain,
 					  .seconds = seconds};
 
 			for (int i = 0; i < ROUNDS; i++) {

@@ -39,10 +39,13 @@ static const char *write_policy(void)
 		fprintf(f, "  - client: adapter\n    key: k%d\n    operations: [op%d]\n", i, i);
 	fprintf(f, "rules:\n");
 	for (int i = 0; i < OPERATIONS; i++) {
-		fprintf(f, "  op%d:\n    evm:\n      chain_ids: [137, 80002]\n      recipients:\n", i);
+		fprintf(f, "  op%d:\n    evm:\n      chain_ids: [137, 80002]\n      recipients:\n",
+			i);
 		for (int r = 0; r < 4; r++)
-			fprintf(f, "        - address: '0x%038x%02x'\n          selectors: ['0x40c10f19', "
-				   "'0xa9059cbb']\n",
+			fprintf(f,
+				"        - address: '0x%038x%02x'\n          selectors: "
+				"['0x40c10f19', "
+				"'0xa9059cbb']\n",
 				i, r);
 		fprintf(f, "      max_value_wei: '1000000000000000000'\n      max_gas: 500000\n"
 			   "      max_fee_per_gas_wei: '300000000000'\n"
@@ -50,15 +53,17 @@ static const char *write_policy(void)
 		memset(program, 0, 32);
 		if (addr_solana_encode(program, b58, sizeof(b58)) != 0)
 			b58[0] = '\0';
-		fprintf(f, "    solana:\n      programs: ['%s']\n      max_instructions: 4\n"
-			   "      system_transfer:\n        max_lamports: 1000000\n",
+		fprintf(f,
+			"    solana:\n      programs: ['%s']\n      max_instructions: 4\n"
+			"      system_transfer:\n        max_lamports: 1000000\n",
 			b58);
 	}
 	fprintf(f, "rate_limits:\n");
 	for (int i = 0; i < OPERATIONS; i++)
 		fprintf(f, "  - client: adapter\n    operation: op%d\n    per_minute: 600\n", i);
-	fprintf(f, "spend_limits:\n  - key: k%d\n    asset: native\n    window: 24h\n"
-		   "    max: '5000000000000000000'\n",
+	fprintf(f,
+		"spend_limits:\n  - key: k%d\n    asset: native\n    window: 24h\n"
+		"    max: '5000000000000000000'\n",
 		OPERATIONS - 1);
 	fclose(f);
 	return path;
@@ -67,8 +72,8 @@ static const char *write_policy(void)
 static void report(const char *what, double *t, size_t n)
 {
 	qsort(t, n, sizeof(double), cmp_double);
-	printf("%-22s %10.2f %10.2f %10.2f\n", what, t[n / 2] / 1000, t[(size_t)((double)n * 0.99)] / 1000,
-	       t[n - 1] / 1000);
+	printf("%-22s %10.2f %10.2f %10.2f\n", what, t[n / 2] / 1000,
+	       t[(size_t)((double)n * 0.99)] / 1000, t[n - 1] / 1000);
 }
 
 int main(int argc, char **argv)

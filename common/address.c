@@ -38,7 +38,8 @@ int addr_evm_from_pubkey(const uint8_t *pub, size_t publen, uint8_t addr[EVM_ADD
 
 	if (publen != EVM_PUBKEY_LEN || pub[0] != 0x04)
 		return sg_fail(SG_ERR_MALFORMED,
-			       "an EVM public key is 65 bytes starting 0x04 (got %zu bytes)", publen);
+			       "an EVM public key is 65 bytes starting 0x04 (got %zu bytes)",
+			       publen);
 	keccak256(pub + 1, EVM_PUBKEY_LEN - 1, hash);
 	memcpy(addr, hash + KECCAK256_DIGEST_LEN - EVM_ADDRESS_LEN, EVM_ADDRESS_LEN);
 	return SG_OK;

@@ -9,10 +9,10 @@
 
 #include "common/err.h"
 
-#define EVM_ADDRESS_LEN 20
-#define EVM_ADDRESS_TEXT_LEN 43 /* "0x" + 40 + NUL */
-#define EVM_PUBKEY_LEN 65       /* 0x04 || X || Y */
-#define SOLANA_PUBKEY_LEN 32
+#define EVM_ADDRESS_LEN         20
+#define EVM_ADDRESS_TEXT_LEN    43 /* "0x" + 40 + NUL */
+#define EVM_PUBKEY_LEN          65 /* 0x04 || X || Y */
+#define SOLANA_PUBKEY_LEN       32
 #define SOLANA_ADDRESS_TEXT_MAX 45
 
 /* "0x" followed by the EIP-55 checksummed hex of the address. */
@@ -23,8 +23,7 @@ SG_MUST_CHECK int addr_evm_from_pubkey(const uint8_t *pub, size_t publen,
  * all-upper are accepted as unchecksummed (as EIP-55 allows). */
 SG_MUST_CHECK int addr_evm_parse(const char *text, uint8_t addr[EVM_ADDRESS_LEN]);
 
-SG_MUST_CHECK int addr_solana_encode(const uint8_t pub[SOLANA_PUBKEY_LEN], char *out,
-				     size_t outsz);
+SG_MUST_CHECK int addr_solana_encode(const uint8_t pub[SOLANA_PUBKEY_LEN], char *out, size_t outsz);
 /* Parses Base58 that must decode to exactly 32 bytes. */
 SG_MUST_CHECK int addr_solana_parse(const char *text, uint8_t pub[SOLANA_PUBKEY_LEN]);
 

@@ -23,8 +23,8 @@ size_t cursor_offset(const struct cursor *c)
 static int cursor_need(const struct cursor *c, size_t n)
 {
 	if (c->off > c->len || n > c->len - c->off)
-		return sg_fail(SG_ERR_TRUNCATED, "need %zu bytes at offset %zu, %zu left", n, c->off,
-			       c->off > c->len ? (size_t)0 : c->len - c->off);
+		return sg_fail(SG_ERR_TRUNCATED, "need %zu bytes at offset %zu, %zu left", n,
+			       c->off, c->off > c->len ? (size_t)0 : c->len - c->off);
 	return SG_OK;
 }
 

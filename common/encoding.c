@@ -33,8 +33,8 @@ int hex_decode(const char *in, size_t len, uint8_t *out, size_t outcap, size_t *
 	if (len % 2 != 0)
 		return sg_fail(SG_ERR_MALFORMED, "hex has an odd number of digits (%zu)", len);
 	if (len / 2 > outcap)
-		return sg_fail(SG_ERR_OVERFLOW, "hex decodes to %zu bytes, at most %zu fit", len / 2,
-			       outcap);
+		return sg_fail(SG_ERR_OVERFLOW, "hex decodes to %zu bytes, at most %zu fit",
+			       len / 2, outcap);
 	for (size_t i = 0; i < len; i += 2) {
 		int hi = hex_value(in[i]);
 		int lo = hex_value(in[i + 1]);

@@ -18,7 +18,7 @@ SG_MUST_CHECK int hex_decode_0x(const char *in, size_t len, uint8_t *out, size_t
 				size_t *outlen);
 
 /* The most characters Base58 needs for n bytes, plus the terminator. */
-#define B58_ENCODED_MAX(n) ((n) * 138 / 100 + 2)
+#define B58_ENCODED_MAX(n) ((n)*138 / 100 + 2)
 
 SG_MUST_CHECK int b58_encode(const uint8_t *in, size_t n, char *out, size_t outsz);
 SG_MUST_CHECK int b58_decode(const char *in, size_t len, uint8_t *out, size_t outcap,

@@ -16,12 +16,12 @@ int file_check_trusted(int fd, const char *path, const char *what, bool secret)
 	mode = (unsigned)(st.st_mode & 07777);
 	if (secret && (mode & 077) != 0)
 		return sg_fail(SG_ERR_PERMISSION,
-		               "%s %s can be read or written by others (mode %04o); make it "
-		               "owner-only (chmod 0400)",
-		               what, path, mode);
+			       "%s %s can be read or written by others (mode %04o); make it "
+			       "owner-only (chmod 0400)",
+			       what, path, mode);
 	if ((mode & 022) != 0)
 		return sg_fail(SG_ERR_PERMISSION,
-		               "%s %s can be changed by group or others (mode %04o); chmod go-w it",
-		               what, path, mode);
+			       "%s %s can be changed by group or others (mode %04o); chmod go-w it",
+			       what, path, mode);
 	return SG_OK;
 }

@@ -18,7 +18,7 @@ int ydoc_load_file(const char *path, const char *what, struct ydoc *out)
 	f = fopen(path, "re");
 	if (f == NULL)
 		return sg_fail(errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO, "%s: %s", path,
-		               strerror(errno));
+			       strerror(errno));
 	/* what the file says is what signerd does: nobody but its owner may change it (checked
 	 * on the open file, so that it is the file that is read) */
 	if ((r = file_check_trusted(fileno(f), path, what, false)) != SG_OK) {
@@ -35,9 +35,9 @@ int ydoc_load_file(const char *path, const char *what, struct ydoc *out)
 	yaml_parser_set_input_file(&parser, f);
 	if (!yaml_parser_load(&parser, &out->doc)) {
 		r = sg_fail(SG_ERR_CONFIG, "%s:%lu: %s%s%s", path,
-		            (unsigned long)(parser.problem_mark.line + 1),
-		            parser.problem ? parser.problem : "invalid YAML",
-		            parser.context ? " " : "", parser.context ? parser.context : "");
+			    (unsigned long)(parser.problem_mark.line + 1),
+			    parser.problem ? parser.problem : "invalid YAML",
+			    parser.context ? " " : "", parser.context ? parser.context : "");
 		goto out;
 	}
 	out->loaded = true;
@@ -85,7 +85,7 @@ int ydoc_fail(const struct ydoc *d, const yaml_node_t *node, const char *fmt, ..
 static const char *ydoc_key_text(const yaml_node_t *key)
 {
 	return key != NULL && key->type == YAML_SCALAR_NODE ? (const char *)key->data.scalar.value
-	                                                    : NULL;
+							    : NULL;
 }
 
 int ydoc_expect_map(struct ydoc *d, yaml_node_t *node, const char *what, const char *const *allowed)
@@ -110,7 +110,7 @@ int ydoc_expect_map(struct ydoc *d, yaml_node_t *node, const char *what, const c
 
 			if (other != NULL && strcmp(other, name) == 0)
 				return ydoc_fail(d, key, "field '%s' appears twice in %s", name,
-				                 what);
+						 what);
 		}
 	}
 	return SG_OK;
@@ -142,7 +142,7 @@ int ydoc_scalar(struct ydoc *d, yaml_node_t *node, const char *what, const char 
 }
 
 int ydoc_uint(struct ydoc *d, yaml_node_t *node, const char *what, uint64_t min, uint64_t max,
-              uint64_t *out)
+	      uint64_t *out)
 {
 	const char *text;
 	char *end;
@@ -157,7 +157,7 @@ int ydoc_uint(struct ydoc *d, yaml_node_t *node, const char *what, uint64_t min,
 	v = strtoull(text, &end, 10);
 	if (errno != 0 || *end != '\0' || v < min || v > max)
 		return ydoc_fail(d, node, "%s must be a whole number from %llu to %llu, not '%s'",
-		                 what, (unsigned long long)min, (unsigned long long)max, text);
+				 what, (unsigned long long)min, (unsigned long long)max, text);
 	*out = v;
 	return SG_OK;
 }

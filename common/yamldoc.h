@@ -28,19 +28,19 @@ unsigned long ydoc_line(const yaml_node_t *node);
 
 /* SG_ERR_CONFIG with "FILE:LINE: " and the message. */
 int ydoc_fail(const struct ydoc *d, const yaml_node_t *node, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 /* A mapping whose keys are all scalars from allowed (NULL-terminated) and each at most once. */
 SG_MUST_CHECK int ydoc_expect_map(struct ydoc *d, yaml_node_t *node, const char *what,
-                                  const char *const *allowed);
+				  const char *const *allowed);
 /* The value node of key in a mapping, or NULL. */
 yaml_node_t *ydoc_map_get(struct ydoc *d, yaml_node_t *map, const char *key);
 
 /* The scalar's text; SG_ERR_CONFIG when the node is not a scalar. */
 SG_MUST_CHECK int ydoc_scalar(struct ydoc *d, yaml_node_t *node, const char *what,
-                              const char **out);
+			      const char **out);
 /* A scalar as an unsigned integer within [min, max]. */
 SG_MUST_CHECK int ydoc_uint(struct ydoc *d, yaml_node_t *node, const char *what, uint64_t min,
-                            uint64_t max, uint64_t *out);
+			    uint64_t max, uint64_t *out);
 
 #endif

@@ -39,18 +39,18 @@ struct keystore {
 };
 
 static const char *const ks_state_names[KS_STATE_COUNT_] = {
-    [KS_STATE_PRE_ACTIVATION] = "pre-activation", [KS_STATE_ACTIVE] = "active",
-    [KS_STATE_SUSPENDED] = "suspended",           [KS_STATE_DEACTIVATED] = "deactivated",
-    [KS_STATE_COMPROMISED] = "compromised",       [KS_STATE_DESTROYED] = "destroyed",
+	[KS_STATE_PRE_ACTIVATION] = "pre-activation", [KS_STATE_ACTIVE] = "active",
+	[KS_STATE_SUSPENDED] = "suspended",           [KS_STATE_DEACTIVATED] = "deactivated",
+	[KS_STATE_COMPROMISED] = "compromised",       [KS_STATE_DESTROYED] = "destroyed",
 };
 
 int ks_name_check(const char *name)
 {
 	if (!name_valid(name))
 		return sg_fail(SG_ERR_INVALID_ARGUMENT,
-		               "key name '%.64s' must be 1 to %d of a-z, 0-9 and '-', not starting "
-		               "with '-'",
-		               name != NULL ? name : "", KS_NAME_MAX);
+			       "key name '%.64s' must be 1 to %d of a-z, 0-9 and '-', not starting "
+			       "with '-'",
+			       name != NULL ? name : "", KS_NAME_MAX);
 	return SG_OK;
 }
 
@@ -73,7 +73,7 @@ int ks_chain_parse(const char *text, enum ks_chain *out)
 		*out = KS_CHAIN_EVM;
 	else
 		return sg_fail(SG_ERR_INVALID_ARGUMENT, "chain '%s' is neither solana nor evm",
-		               text);
+			       text);
 	return SG_OK;
 }
 
@@ -99,15 +99,15 @@ int ks_state_parse(const char *text, enum ks_state *out)
 bool ks_state_transition_allowed(enum ks_state from, enum ks_state to)
 {
 	static const unsigned allowed[KS_STATE_COUNT_] = {
-	    [KS_STATE_PRE_ACTIVATION] =
-	        1u << KS_STATE_ACTIVE | 1u << KS_STATE_COMPROMISED | 1u << KS_STATE_DESTROYED,
-	    [KS_STATE_ACTIVE] =
-	        1u << KS_STATE_SUSPENDED | 1u << KS_STATE_DEACTIVATED | 1u << KS_STATE_COMPROMISED,
-	    [KS_STATE_SUSPENDED] =
-	        1u << KS_STATE_ACTIVE | 1u << KS_STATE_DEACTIVATED | 1u << KS_STATE_COMPROMISED,
-	    [KS_STATE_DEACTIVATED] = 1u << KS_STATE_COMPROMISED | 1u << KS_STATE_DESTROYED,
-	    [KS_STATE_COMPROMISED] = 1u << KS_STATE_DESTROYED,
-	    [KS_STATE_DESTROYED] = 0,
+		[KS_STATE_PRE_ACTIVATION] = 1u << KS_STATE_ACTIVE | 1u << KS_STATE_COMPROMISED |
+					    1u << KS_STATE_DESTROYED,
+		[KS_STATE_ACTIVE] = 1u << KS_STATE_SUSPENDED | 1u << KS_STATE_DEACTIVATED |
+				    1u << KS_STATE_COMPROMISED,
+		[KS_STATE_SUSPENDED] = 1u << KS_STATE_ACTIVE | 1u << KS_STATE_DEACTIVATED |
+				       1u << KS_STATE_COMPROMISED,
+		[KS_STATE_DEACTIVATED] = 1u << KS_STATE_COMPROMISED | 1u << KS_STATE_DESTROYED,
+		[KS_STATE_COMPROMISED] = 1u << KS_STATE_DESTROYED,
+		[KS_STATE_DESTROYED] = 0,
 	};
 
 	if ((unsigned)from >= KS_STATE_COUNT_ || (unsigned)to >= KS_STATE_COUNT_)
@@ -189,8 +189,8 @@ static int ks_catalogue_read(struct keystore *ks, struct ks_entry **out, size_t 
 		ks_label_format(expect, sizeof(expect), e->key.name, e->key.version);
 		if (strcmp(expect, recs[i].label) != 0) {
 			r = sg_fail(SG_ERR_MALFORMED,
-			            "token object '%s' holds the record of '%s', not its own",
-			            recs[i].label, expect);
+				    "token object '%s' holds the record of '%s', not its own",
+				    recs[i].label, expect);
 			goto out;
 		}
 		memcpy(e->label, recs[i].label, sizeof(e->label));
@@ -354,7 +354,7 @@ int ks_key_generate(struct keystore *ks, const char *name, enum ks_chain chain, 
 		goto out;
 	pthread_mutex_lock(&ks->create_mu);
 	r = ks->ops->generate(ks->backend, label, chain, blob, blob_len, key.public_key,
-	                      &key.public_key_len);
+			      &key.public_key_len);
 	pthread_mutex_unlock(&ks->create_mu);
 	if (r != SG_OK) {
 		r = sg_context(r, "generating key '%s'", name);
@@ -427,9 +427,9 @@ int ks_key_get(struct keystore *ks, const char *name, uint32_t version, struct k
 		goto out;
 	e = ks_entry_find(ks, name, version);
 	if (e == NULL) {
-		r = version == 0
-		        ? sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name)
-		        : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name, version);
+		r = version == 0 ? sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name)
+				 : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name,
+					   version);
 		goto out;
 	}
 	*out = e->key;
@@ -459,12 +459,12 @@ int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version, en
 	key = e->key;
 	if (!ks_state_transition_allowed(key.state, state)) {
 		r = sg_fail(SG_ERR_STATE, "key '%s' version %u cannot go from %s to %s", name,
-		            key.version, ks_state_name(key.state), ks_state_name(state));
+			    key.version, ks_state_name(key.state), ks_state_name(state));
 		goto out;
 	}
 	if (key.n_transitions == KS_TRANSITIONS_MAX) {
 		r = sg_fail(SG_ERR_OVERFLOW, "key '%s' version %u has had %d transitions already",
-		            name, key.version, KS_TRANSITIONS_MAX);
+			    name, key.version, KS_TRANSITIONS_MAX);
 		goto out;
 	}
 	key.transitions[key.n_transitions++] = (struct ks_transition){state, (int64_t)time(NULL)};
@@ -504,8 +504,8 @@ static struct ks_entry *ks_entry_lookup(struct keystore *ks, const char *name, u
 		e = ks_entry_find(ks, name, version); /* created by another process since */
 	if (e == NULL)
 		(void)(version == 0 ? sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name)
-		                    : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name,
-		                              version));
+				    : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name,
+					      version));
 	return e;
 }
 
@@ -525,7 +525,7 @@ int ks_key_lookup(struct keystore *ks, const char *name, uint32_t version, struc
 }
 
 int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8_t *msg, size_t len,
-            uint8_t sig[KS_SIGNATURE_MAX], size_t *siglen)
+	    uint8_t sig[KS_SIGNATURE_MAX], size_t *siglen)
 {
 	struct ks_entry *e;
 	char label[96];
@@ -547,10 +547,10 @@ int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8
 
 	if (state != KS_STATE_ACTIVE)
 		return sg_fail(SG_ERR_STATE, "key '%s' version %u is %s, not active", name,
-		               found_version, ks_state_name(state));
+			       found_version, ks_state_name(state));
 	if (chain == KS_CHAIN_EVM && len != 32)
 		return sg_fail(SG_ERR_INVALID_ARGUMENT,
-		               "an ECDSA signature is over a 32-byte digest, not %zu bytes", len);
+			       "an ECDSA signature is over a 32-byte digest, not %zu bytes", len);
 	return ks->ops->sign(ks->backend, label, chain, msg, len, sig, siglen);
 }
 
@@ -588,7 +588,7 @@ int ks_state_put(struct keystore *ks, const char *name, const uint8_t *data, siz
 		return r;
 	if (len == 0 || len > KS_STATE_VALUE_MAX)
 		return sg_fail(SG_ERR_OVERFLOW, "token state '%s' of %zu bytes (1 to %d)", name,
-		               len, KS_STATE_VALUE_MAX);
+			       len, KS_STATE_VALUE_MAX);
 	pthread_mutex_lock(&ks->create_mu);
 	r = ks->ops->state_put(ks->backend, name, data, len);
 	pthread_mutex_unlock(&ks->create_mu);

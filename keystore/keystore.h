@@ -84,7 +84,7 @@ void ks_close(struct keystore *ks);
 
 /* Generates version 1 of a new key inside the token and records it active. */
 SG_MUST_CHECK int ks_key_generate(struct keystore *ks, const char *name, enum ks_chain chain,
-                                  struct ks_key *out);
+				  struct ks_key *out);
 /* Every version of every key, sorted by name then version. Free with free(). */
 SG_MUST_CHECK int ks_key_list(struct keystore *ks, struct ks_key **keys, size_t *n);
 /* The current version of every key (as ks_key_get(name, 0) picks it), sorted by name. */
@@ -92,21 +92,21 @@ SG_MUST_CHECK int ks_key_list_current(struct keystore *ks, struct ks_key **keys,
 /* One version of a key; version 0 means the current one (the newest active version, else the
  * newest). SG_ERR_NOT_FOUND when there is none. */
 SG_MUST_CHECK int ks_key_get(struct keystore *ks, const char *name, uint32_t version,
-                             struct ks_key *out);
+			     struct ks_key *out);
 /* Like ks_key_get, from the catalogue cache the signing path uses (re-read when older than 5 s):
  * cheap enough for every request. */
 SG_MUST_CHECK int ks_key_lookup(struct keystore *ks, const char *name, uint32_t version,
-                                struct ks_key *out);
+				struct ks_key *out);
 /* Moves a version to a new lifecycle state, if SP 800-57 allows that transition. Moving to
  * destroyed destroys the private key in the token (the public key and the record stay). */
 SG_MUST_CHECK int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version,
-                                   enum ks_state state);
+				   enum ks_state state);
 
 /* Signs with an active key version: Ed25519 over msg (any length), or ECDSA secp256k1 over a
  * 32-byte digest (raw r || s, as the token returns it, not normalised). */
 SG_MUST_CHECK int ks_sign(struct keystore *ks, const char *name, uint32_t version,
-                          const uint8_t *msg, size_t len, uint8_t sig[KS_SIGNATURE_MAX],
-                          size_t *siglen);
+			  const uint8_t *msg, size_t len, uint8_t sig[KS_SIGNATURE_MAX],
+			  size_t *siglen);
 
 /* ---- signerd's own state, kept in the token ------------------------------------------------
  * Small named records that must travel with the token (a copy, a backup or a restore of the
@@ -123,11 +123,11 @@ struct ks_blob {
 
 /* Replaces what is stored under name (1 to KS_STATE_NAME_MAX of a-z 0-9 - .) by data. */
 SG_MUST_CHECK int ks_state_put(struct keystore *ks, const char *name, const uint8_t *data,
-                               size_t len);
+			       size_t len);
 /* Every value stored under name: none, one, or (after a crash inside ks_state_put) two, in no
  * particular order: the values themselves must tell which is newer. Free with ks_blobs_free. */
 SG_MUST_CHECK int ks_state_get(struct keystore *ks, const char *name, struct ks_blob **values,
-                               size_t *n);
+			       size_t *n);
 void ks_blobs_free(struct ks_blob *values, size_t n);
 
 /* SG_OK when the token answers and the session is logged in; recovers if it can. */
@@ -135,13 +135,13 @@ SG_MUST_CHECK int ks_health(struct keystore *ks);
 void ks_stats(struct keystore *ks, struct ks_stats *out);
 /* Every token error seen in this process, by function and CKR_ name, with its count. */
 void ks_errors_foreach(void (*cb)(const char *function, const char *rv, uint64_t count, void *ctx),
-                       void *ctx);
+		       void *ctx);
 
 /* Initialises an empty slot of the module as a new token with this label, sets the SO PIN and
  * the user PIN from their files (read, used, wiped). SG_ERR_EXISTS when a token with the label
  * is already there. */
 SG_MUST_CHECK int ks_token_init(const char *module_path, const char *label, const char *so_pin_file,
-                                const char *pin_file);
+				const char *pin_file);
 
 /* Names and states. */
 SG_MUST_CHECK int ks_name_check(const char *name);

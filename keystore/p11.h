@@ -39,7 +39,7 @@ struct ks_backend_ops {
 	void (*close)(void *state);
 	/* Generates a key pair labelled label and stores blob beside it, all or nothing. */
 	int (*generate)(void *state, const char *label, enum ks_chain chain, const uint8_t *blob,
-	                size_t blob_len, uint8_t *pub, size_t *pub_len);
+			size_t blob_len, uint8_t *pub, size_t *pub_len);
 	int (*records_load)(void *state, struct ks_record **recs, size_t *n);
 	int (*record_update)(void *state, const char *label, const uint8_t *blob, size_t blob_len);
 	/* Destroys the private key labelled label; none there is not an error. */
@@ -48,7 +48,7 @@ struct ks_backend_ops {
 	int (*state_put)(void *state, const char *name, const uint8_t *data, size_t len);
 	int (*state_get)(void *state, const char *name, struct ks_blob **values, size_t *n);
 	int (*sign)(void *state, const char *label, enum ks_chain chain, const uint8_t *msg,
-	            size_t len, uint8_t *sig, size_t *sig_len);
+		    size_t len, uint8_t *sig, size_t *sig_len);
 	int (*health)(void *state);
 	void (*stats)(void *state, struct ks_stats *out);
 };

@@ -32,7 +32,7 @@
 /* DER of the curve OIDs for CKA_EC_PARAMS. */
 static const uint8_t p11_oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70}; /* 1.3.101.112 */
 static const uint8_t p11_oid_secp256k1[] = {0x06, 0x05, 0x2b, 0x81,
-                                            0x04, 0x00, 0x0a}; /* 1.3.132.0.10 */
+					    0x04, 0x00, 0x0a}; /* 1.3.132.0.10 */
 
 struct p11_handle {
 	char label[96];
@@ -103,7 +103,7 @@ static void p11_error_count(const char *fn, CK_RV rv)
 }
 
 void ks_errors_foreach(void (*cb)(const char *function, const char *rv, uint64_t count, void *ctx),
-                       void *ctx)
+		       void *ctx)
 {
 	pthread_mutex_lock(&p11_errors_mu);
 	for (size_t i = 0; i < p11_n_errors; i++)
@@ -154,11 +154,11 @@ static int p11_module_load(struct p11 *p)
 	p->dl = dlopen(p->module_path, RTLD_NOW | RTLD_LOCAL);
 	if (p->dl == NULL)
 		return sg_fail(SG_ERR_NOT_FOUND, "loading PKCS#11 module %s: %s", p->module_path,
-		               dlerror());
+			       dlerror());
 	*(void **)&get_list = dlsym(p->dl, "C_GetFunctionList");
 	if (get_list == NULL)
 		return sg_fail(SG_ERR_UNSUPPORTED,
-		               "%s is not a PKCS#11 module (no C_GetFunctionList)", p->module_path);
+			       "%s is not a PKCS#11 module (no C_GetFunctionList)", p->module_path);
 	rv = get_list(&p->f);
 	if (rv != CKR_OK || p->f == NULL)
 		return p11_fail(SG_ERR_PKCS11, "C_GetFunctionList", rv);
@@ -216,8 +216,8 @@ static int p11_slot_find(CK_FUNCTION_LIST_PTR f, const char *label, bool present
 		if (rv != CKR_OK) {
 			if (strlen(seen) + 60 < sizeof(seen))
 				snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen),
-				         "%sslot %lu: C_GetTokenInfo: %s", seen[0] ? ", " : "",
-				         slots[i], ks_ckr_name(rv));
+					 "%sslot %lu: C_GetTokenInfo: %s", seen[0] ? ", " : "",
+					 slots[i], ks_ckr_name(rv));
 			continue;
 		}
 		if (!(info.flags & CKF_TOKEN_INITIALIZED))
@@ -233,11 +233,11 @@ static int p11_slot_find(CK_FUNCTION_LIST_PTR f, const char *label, bool present
 			while (len > 0 && info.label[len - 1] == ' ')
 				len--;
 			snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s'%.*s'",
-			         seen[0] ? ", " : "", len, (const char *)info.label);
+				 seen[0] ? ", " : "", len, (const char *)info.label);
 		}
 	}
 	r = sg_fail(SG_ERR_NOT_FOUND, "no token labelled '%s' (tokens seen: %s)", label,
-	            seen[0] ? seen : "none");
+		    seen[0] ? seen : "none");
 out:
 	free(slots);
 	return r;
@@ -263,7 +263,7 @@ static int p11_login(struct p11 *p, CK_SESSION_HANDLE s)
 		r = p11_fail(SG_ERR_PIN, "C_Login", rv);
 	else if (rv != CKR_OK)
 		r = p11_fail(p11_rv_token_lost(rv) ? SG_ERR_TOKEN_UNAVAILABLE : SG_ERR_PKCS11,
-		             "C_Login", rv);
+			     "C_Login", rv);
 out:
 	pthread_mutex_unlock(&p->login_mu);
 	return r;
@@ -284,7 +284,7 @@ static int p11_session_open(struct p11 *p, CK_SESSION_HANDLE *s)
 
 	if (rv != CKR_OK)
 		return p11_fail(p11_rv_token_lost(rv) ? SG_ERR_TOKEN_UNAVAILABLE : SG_ERR_PKCS11,
-		                "C_OpenSession", rv);
+				"C_OpenSession", rv);
 	return SG_OK;
 }
 
@@ -329,8 +329,8 @@ static int p11_recover(struct p11 *p, uint64_t seen_generation)
 		goto out;
 	if (!p->healthy && time_monotonic_ns() - p->last_recovery_ns < P11_RECOVERY_INTERVAL_NS) {
 		r = sg_fail(SG_ERR_TOKEN_UNAVAILABLE, "%s (retried at most once a second)",
-		            p->last_recovery_error[0] != '\0' ? p->last_recovery_error
-		                                              : "the token is unavailable");
+			    p->last_recovery_error[0] != '\0' ? p->last_recovery_error
+							      : "the token is unavailable");
 		goto out;
 	}
 	p->last_recovery_ns = time_monotonic_ns();
@@ -349,7 +349,7 @@ static int p11_recover(struct p11 *p, uint64_t seen_generation)
 	if (r != SG_OK) {
 		r = sg_context(SG_ERR_TOKEN_UNAVAILABLE, "token '%s' unavailable", p->token_label);
 		snprintf(p->last_recovery_error, sizeof(p->last_recovery_error), "%s",
-		         sg_errmsg(r));
+			 sg_errmsg(r));
 	} else {
 		p->last_recovery_error[0] = '\0';
 	}
@@ -420,7 +420,7 @@ static int p11_require_login(struct p11 *p, CK_SESSION_HANDLE s, CK_RV *rv)
 
 /* Finds at most max objects matching the template. */
 static CK_RV p11_find(struct p11 *p, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
-                      CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *found)
+		      CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *found)
 {
 	CK_RV rv = p->f->C_FindObjectsInit(s, tmpl, n);
 
@@ -434,7 +434,7 @@ static CK_RV p11_find(struct p11 *p, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK
 
 /* Reads a variable-length attribute into a malloc'd buffer. */
 static CK_RV p11_attr_read(struct p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                           CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len)
+			   CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len)
 {
 	CK_ATTRIBUTE a = {type, NULL, 0};
 	CK_RV rv = p->f->C_GetAttributeValue(s, o, &a, 1);
@@ -463,7 +463,7 @@ static CK_RV p11_attr_read(struct p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
  * Edwards curves the 32-byte encoding of RFC 8032). Some modules give the bare point: accept
  * exactly the expected length bare, or exactly one well-formed OCTET STRING around it. */
 static int p11_ec_point_decode(enum ks_chain chain, const uint8_t *der, size_t len, uint8_t *pub,
-                               size_t *pub_len)
+			       size_t *pub_len)
 {
 	size_t want = chain == KS_CHAIN_SOLANA ? 32 : 65;
 	struct cursor c;
@@ -480,9 +480,9 @@ static int p11_ec_point_decode(enum ks_chain chain, const uint8_t *der, size_t l
 		return sg_context(SG_ERR_MALFORMED, "CKA_EC_POINT");
 	if (tag != 0x04 || l != want)
 		return sg_fail(
-		    SG_ERR_MALFORMED,
-		    "CKA_EC_POINT is not an OCTET STRING of %zu bytes (tag %02x, length %u)", want,
-		    tag, l);
+			SG_ERR_MALFORMED,
+			"CKA_EC_POINT is not an OCTET STRING of %zu bytes (tag %02x, length %u)",
+			want, tag, l);
 	if ((r = cursor_get_copy(&c, pub, want)) != SG_OK || (r = cursor_expect_end(&c)) != SG_OK)
 		return sg_context(SG_ERR_MALFORMED, "CKA_EC_POINT");
 	if (chain == KS_CHAIN_EVM && pub[0] != 0x04)
@@ -492,7 +492,7 @@ static int p11_ec_point_decode(enum ks_chain chain, const uint8_t *der, size_t l
 }
 
 static int p11_pubkey_from_handle(struct p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                                  enum ks_chain chain, uint8_t *pub, size_t *pub_len)
+				  enum ks_chain chain, uint8_t *pub, size_t *pub_len)
 {
 	uint8_t *der = NULL;
 	size_t der_len = 0;
@@ -507,12 +507,12 @@ static int p11_pubkey_from_handle(struct p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_
 }
 
 static int p11_pubkey_read(struct p11 *p, CK_SESSION_HANDLE s, const char *label,
-                           enum ks_chain chain, uint8_t *pub, size_t *pub_len)
+			   enum ks_chain chain, uint8_t *pub, size_t *pub_len)
 {
 	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
 	CK_ATTRIBUTE tmpl[] = {
-	    {CKA_CLASS, &cls, sizeof(cls)},
-	    {CKA_LABEL, p11_in(label), strlen(label)},
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_LABEL, p11_in(label), strlen(label)},
 	};
 	CK_OBJECT_HANDLE o[2];
 	CK_ULONG found;
@@ -523,18 +523,18 @@ static int p11_pubkey_read(struct p11 *p, CK_SESSION_HANDLE s, const char *label
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", rv);
 	if (found != 1)
 		return sg_fail(found == 0 ? SG_ERR_NOT_FOUND : SG_ERR_MALFORMED,
-		               "token has %lu public keys labelled '%s', not one", found, label);
+			       "token has %lu public keys labelled '%s', not one", found, label);
 	return p11_pubkey_from_handle(p, s, o[0], chain, pub, pub_len);
 }
 
 /* The private key's handle: from the cache, else looked up and cached. */
 static int p11_privkey_handle(struct p11 *p, CK_SESSION_HANDLE s, const char *label,
-                              CK_OBJECT_HANDLE *h, CK_RV *rv_out)
+			      CK_OBJECT_HANDLE *h, CK_RV *rv_out)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE tmpl[] = {
-	    {CKA_CLASS, &cls, sizeof(cls)},
-	    {CKA_LABEL, p11_in(label), strlen(label)},
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_LABEL, p11_in(label), strlen(label)},
 	};
 	CK_OBJECT_HANDLE o[2];
 	CK_ULONG found;
@@ -559,7 +559,7 @@ static int p11_privkey_handle(struct p11 *p, CK_SESSION_HANDLE s, const char *la
 		return SG_ERR_TOKEN_UNAVAILABLE;
 	if (found != 1)
 		return sg_fail(found == 0 ? SG_ERR_NOT_FOUND : SG_ERR_MALFORMED,
-		               "token has %lu private keys labelled '%s', not one", found, label);
+			       "token has %lu private keys labelled '%s', not one", found, label);
 	*h = o[0];
 	pthread_mutex_lock(&p->cache_mu);
 	if (p->n_cache < P11_HANDLE_CACHE_MAX) {
@@ -603,7 +603,7 @@ enum p11_mend {
  * the same way; only C_GetTokenInfo and C_GetSessionInfo tell those apart. With token_lock held
  * for reading and session i ours. */
 static enum p11_mend p11_diagnose(struct p11 *p, unsigned i, CK_RV rv, const char *label,
-                                  int *mend_r)
+				  int *mend_r)
 {
 	CK_TOKEN_INFO tinfo;
 	CK_SESSION_INFO sinfo;
@@ -719,7 +719,7 @@ static int p11_op_sign(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv
 }
 
 static int p11_sign(void *state, const char *label, enum ks_chain chain, const uint8_t *msg,
-                    size_t len, uint8_t *sig, size_t *sig_len)
+		    size_t len, uint8_t *sig, size_t *sig_len)
 {
 	struct p11 *p = state;
 	struct p11_sign_arg a = {label, chain, msg, len, sig, sig_len};
@@ -731,17 +731,17 @@ static int p11_sign(void *state, const char *label, enum ks_chain chain, const u
 
 /* Writes a catalogue record: a private token data object of application "signerd". */
 static CK_RV p11_record_create(struct p11 *p, CK_SESSION_HANDLE s, const char *label,
-                               const uint8_t *blob, size_t blob_len)
+			       const uint8_t *blob, size_t blob_len)
 {
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE;
 	CK_ATTRIBUTE tmpl[] = {
-	    {CKA_CLASS, &cls, sizeof(cls)},
-	    {CKA_TOKEN, &yes, sizeof(yes)},
-	    {CKA_PRIVATE, &yes, sizeof(yes)},
-	    {CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
-	    {CKA_LABEL, p11_in(label), strlen(label)},
-	    {CKA_VALUE, p11_in(blob), blob_len},
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
+		{CKA_LABEL, p11_in(label), strlen(label)},
+		{CKA_VALUE, p11_in(blob), blob_len},
 	};
 	CK_OBJECT_HANDLE created;
 
@@ -765,11 +765,11 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_KEY_TYPE key_type = a->chain == KS_CHAIN_SOLANA ? CKK_EC_EDWARDS : CKK_EC;
 	CK_MECHANISM mech = {a->chain == KS_CHAIN_SOLANA ? CKM_EC_EDWARDS_KEY_PAIR_GEN
-	                                                 : CKM_EC_KEY_PAIR_GEN,
-	                     NULL, 0};
+							 : CKM_EC_KEY_PAIR_GEN,
+			     NULL, 0};
 	const uint8_t *oid = a->chain == KS_CHAIN_SOLANA ? p11_oid_ed25519 : p11_oid_secp256k1;
 	size_t oid_len =
-	    a->chain == KS_CHAIN_SOLANA ? sizeof(p11_oid_ed25519) : sizeof(p11_oid_secp256k1);
+		a->chain == KS_CHAIN_SOLANA ? sizeof(p11_oid_ed25519) : sizeof(p11_oid_secp256k1);
 	uint8_t id[P11_ID_LEN];
 	size_t label_len = strlen(a->label);
 	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
@@ -777,32 +777,32 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 
 	randombytes_buf(id, sizeof(id));
 	CK_ATTRIBUTE pub_tmpl[] = {
-	    {CKA_TOKEN, &yes, sizeof(yes)},
-	    {CKA_PRIVATE, &no, sizeof(no)},
-	    {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
-	    {CKA_EC_PARAMS, p11_in(oid), oid_len},
-	    {CKA_LABEL, p11_in(a->label), label_len},
-	    {CKA_ID, id, sizeof(id)},
-	    {CKA_VERIFY, &yes, sizeof(yes)},
-	    {CKA_ENCRYPT, &no, sizeof(no)},
-	    {CKA_WRAP, &no, sizeof(no)},
-	    {CKA_DERIVE, &no, sizeof(no)},
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &no, sizeof(no)},
+		{CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+		{CKA_EC_PARAMS, p11_in(oid), oid_len},
+		{CKA_LABEL, p11_in(a->label), label_len},
+		{CKA_ID, id, sizeof(id)},
+		{CKA_VERIFY, &yes, sizeof(yes)},
+		{CKA_ENCRYPT, &no, sizeof(no)},
+		{CKA_WRAP, &no, sizeof(no)},
+		{CKA_DERIVE, &no, sizeof(no)},
 	};
 	/* Sign only; never readable; extractable solely under a wrap key marked CKA_TRUSTED (which
 	 * only the security officer can set), so a backup can wrap it and nothing else can. */
 	CK_ATTRIBUTE priv_tmpl[] = {
-	    {CKA_TOKEN, &yes, sizeof(yes)},
-	    {CKA_PRIVATE, &yes, sizeof(yes)},
-	    {CKA_SENSITIVE, &yes, sizeof(yes)},
-	    {CKA_KEY_TYPE, &key_type, sizeof(key_type)},
-	    {CKA_LABEL, p11_in(a->label), label_len},
-	    {CKA_ID, id, sizeof(id)},
-	    {CKA_SIGN, &yes, sizeof(yes)},
-	    {CKA_DECRYPT, &no, sizeof(no)},
-	    {CKA_DERIVE, &no, sizeof(no)},
-	    {CKA_UNWRAP, &no, sizeof(no)},
-	    {CKA_EXTRACTABLE, &yes, sizeof(yes)},
-	    {CKA_WRAP_WITH_TRUSTED, &yes, sizeof(yes)},
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_SENSITIVE, &yes, sizeof(yes)},
+		{CKA_KEY_TYPE, &key_type, sizeof(key_type)},
+		{CKA_LABEL, p11_in(a->label), label_len},
+		{CKA_ID, id, sizeof(id)},
+		{CKA_SIGN, &yes, sizeof(yes)},
+		{CKA_DECRYPT, &no, sizeof(no)},
+		{CKA_DERIVE, &no, sizeof(no)},
+		{CKA_UNWRAP, &no, sizeof(no)},
+		{CKA_EXTRACTABLE, &yes, sizeof(yes)},
+		{CKA_WRAP_WITH_TRUSTED, &yes, sizeof(yes)},
 	};
 
 	/* objects left under this label (a generation cut short) would make the key ambiguous */
@@ -818,16 +818,16 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 			return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
 		if (found != 0)
 			return sg_fail(SG_ERR_EXISTS,
-			               "the token already holds objects labelled '%s' (left by an "
-			               "interrupted generation?); remove them first",
-			               a->label);
+				       "the token already holds objects labelled '%s' (left by an "
+				       "interrupted generation?); remove them first",
+				       a->label);
 	}
 	*rv = p->f->C_GenerateKeyPair(s, &mech, pub_tmpl, sizeof(pub_tmpl) / sizeof(pub_tmpl[0]),
-	                              priv_tmpl, sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), &pub,
-	                              &priv);
+				      priv_tmpl, sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), &pub,
+				      &priv);
 	if (*rv != CKR_OK) {
 		r = p11_fail(*rv == CKR_MECHANISM_INVALID ? SG_ERR_UNSUPPORTED : SG_ERR_PKCS11,
-		             "C_GenerateKeyPair", *rv);
+			     "C_GenerateKeyPair", *rv);
 		goto out;
 	}
 	r = p11_pubkey_from_handle(p, s, pub, a->chain, a->pub, a->pub_len);
@@ -845,16 +845,16 @@ out:
 
 		if (d1 != CKR_OK || d2 != CKR_OK)
 			r = sg_context(
-			    r,
-			    "the new key pair '%s' could not be removed (C_DestroyObject: "
-			    "%s); remove it by hand",
-			    a->label, ks_ckr_name(d1 != CKR_OK ? d1 : d2));
+				r,
+				"the new key pair '%s' could not be removed (C_DestroyObject: "
+				"%s); remove it by hand",
+				a->label, ks_ckr_name(d1 != CKR_OK ? d1 : d2));
 	}
 	return r;
 }
 
 static int p11_generate(void *state, const char *label, enum ks_chain chain, const uint8_t *blob,
-                        size_t blob_len, uint8_t *pub, size_t *pub_len)
+			size_t blob_len, uint8_t *pub, size_t *pub_len)
 {
 	struct p11_generate_arg a = {label, chain, blob, blob_len, pub, pub_len};
 
@@ -873,8 +873,8 @@ static int p11_op_records_load(struct p11 *p, CK_SESSION_HANDLE s, void *varg, C
 	struct p11_records_arg *a = varg;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_ATTRIBUTE tmpl[] = {
-	    {CKA_CLASS, &cls, sizeof(cls)},
-	    {CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
 	};
 	CK_OBJECT_HANDLE *objs = NULL;
 	CK_ULONG found = 0, cap = 64;
@@ -940,7 +940,7 @@ static int p11_op_records_load(struct p11 *p, CK_SESSION_HANDLE s, void *varg, C
 			goto out;
 		}
 		r = p11_pubkey_read(p, s, rec->label, key.chain, rec->public_key,
-		                    &rec->public_key_len);
+				    &rec->public_key_len);
 		if (r != SG_OK) {
 			r = sg_context(r, "key '%s'", rec->label);
 			goto out;
@@ -981,9 +981,9 @@ static int p11_op_record_update(struct p11 *p, CK_SESSION_HANDLE s, void *varg, 
 	struct p11_update_arg *a = varg;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_ATTRIBUTE find_tmpl[] = {
-	    {CKA_CLASS, &cls, sizeof(cls)},
-	    {CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
-	    {CKA_LABEL, p11_in(a->label), strlen(a->label)},
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
+		{CKA_LABEL, p11_in(a->label), strlen(a->label)},
 	};
 	CK_OBJECT_HANDLE old[8];
 	CK_ULONG found;
@@ -1000,7 +1000,7 @@ static int p11_op_record_update(struct p11 *p, CK_SESSION_HANDLE s, void *varg, 
 		*rv = p->f->C_DestroyObject(s, old[i]);
 		if (*rv != CKR_OK)
 			return p11_fail(SG_ERR_PKCS11, "C_DestroyObject(old catalogue record)",
-			                *rv);
+					*rv);
 	}
 	return SG_OK;
 }
@@ -1033,17 +1033,17 @@ static int p11_op_state_put(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE;
 	CK_ATTRIBUTE find_tmpl[] = {
-	    {CKA_CLASS, &cls, sizeof(cls)},
-	    {CKA_APPLICATION, p11_in(P11_STATE_APPLICATION), strlen(P11_STATE_APPLICATION)},
-	    {CKA_LABEL, p11_in(a->name), strlen(a->name)},
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_APPLICATION, p11_in(P11_STATE_APPLICATION), strlen(P11_STATE_APPLICATION)},
+		{CKA_LABEL, p11_in(a->name), strlen(a->name)},
 	};
 	CK_ATTRIBUTE tmpl[] = {
-	    {CKA_CLASS, &cls, sizeof(cls)},
-	    {CKA_TOKEN, &yes, sizeof(yes)},
-	    {CKA_PRIVATE, &yes, sizeof(yes)},
-	    {CKA_APPLICATION, p11_in(P11_STATE_APPLICATION), strlen(P11_STATE_APPLICATION)},
-	    {CKA_LABEL, p11_in(a->name), strlen(a->name)},
-	    {CKA_VALUE, p11_in(a->data), a->len},
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_APPLICATION, p11_in(P11_STATE_APPLICATION), strlen(P11_STATE_APPLICATION)},
+		{CKA_LABEL, p11_in(a->name), strlen(a->name)},
+		{CKA_VALUE, p11_in(a->data), a->len},
 	};
 	CK_OBJECT_HANDLE old[P11_STATE_MAX], created;
 	CK_ULONG found;
@@ -1070,9 +1070,9 @@ static int p11_op_state_get(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 	struct p11_state_arg *a = varg;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_ATTRIBUTE find_tmpl[] = {
-	    {CKA_CLASS, &cls, sizeof(cls)},
-	    {CKA_APPLICATION, p11_in(P11_STATE_APPLICATION), strlen(P11_STATE_APPLICATION)},
-	    {CKA_LABEL, p11_in(a->name), strlen(a->name)},
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_APPLICATION, p11_in(P11_STATE_APPLICATION), strlen(P11_STATE_APPLICATION)},
+		{CKA_LABEL, p11_in(a->name), strlen(a->name)},
 	};
 	CK_OBJECT_HANDLE objs[P11_STATE_MAX];
 	CK_ULONG found;
@@ -1092,7 +1092,7 @@ static int p11_op_state_get(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 		return sg_fail(SG_ERR_NOMEM, "reading '%s' from the token", a->name);
 	for (CK_ULONG i = 0; i < found; i++) {
 		*rv = p11_attr_read(p, s, objs[i], CKA_VALUE, &a->values[a->n].data,
-		                    &a->values[a->n].len);
+				    &a->values[a->n].len);
 		if (*rv != CKR_OK) {
 			ks_blobs_free(a->values, a->n);
 			a->values = NULL;
@@ -1126,8 +1126,8 @@ static int p11_op_destroy_private(struct p11 *p, CK_SESSION_HANDLE s, void *varg
 	const char *label = varg;
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE tmpl[] = {
-	    {CKA_CLASS, &cls, sizeof(cls)},
-	    {CKA_LABEL, p11_in(label), strlen(label)},
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_LABEL, p11_in(label), strlen(label)},
 	};
 	CK_OBJECT_HANDLE o[4];
 	CK_ULONG found;
@@ -1228,7 +1228,7 @@ static int p11_open(const struct ks_config *cfg, void **state)
 		return sg_fail(SG_ERR_CONFIG, "the token needs a module, a label and a PIN file");
 	if (strlen(cfg->token_label) > 32)
 		return sg_fail(SG_ERR_CONFIG, "token label '%s' is longer than 32 bytes",
-		               cfg->token_label);
+			       cfg->token_label);
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return sg_fail(SG_ERR_NOMEM, "opening the token");
@@ -1264,24 +1264,24 @@ out:
 }
 
 const struct ks_backend_ops ks_pkcs11_ops = {
-    .name = "pkcs11",
-    .open = p11_open,
-    .close = p11_close,
-    .generate = p11_generate,
-    .records_load = p11_records_load,
-    .record_update = p11_record_update,
-    .destroy_private = p11_destroy_private,
-    .state_put = p11_state_put,
-    .state_get = p11_state_get,
-    .sign = p11_sign,
-    .health = p11_health,
-    .stats = p11_stats,
+	.name = "pkcs11",
+	.open = p11_open,
+	.close = p11_close,
+	.generate = p11_generate,
+	.records_load = p11_records_load,
+	.record_update = p11_record_update,
+	.destroy_private = p11_destroy_private,
+	.state_put = p11_state_put,
+	.state_get = p11_state_get,
+	.sign = p11_sign,
+	.health = p11_health,
+	.stats = p11_stats,
 };
 
 /* ---- token initialisation (a ceremony step, not a daemon path) --------------------------- */
 
 int ks_token_init(const char *module_path, const char *label, const char *so_pin_file,
-                  const char *pin_file)
+		  const char *pin_file)
 {
 	struct p11 p;
 	struct ks_pin so_pin = {0}, pin = {0};
@@ -1326,7 +1326,7 @@ int ks_token_init(const char *module_path, const char *label, const char *so_pin
 	}
 	if (!have_slot) {
 		r = sg_fail(SG_ERR_NOT_FOUND, "module %s has no empty slot for a new token",
-		            module_path);
+			    module_path);
 		goto out;
 	}
 	if ((r = ks_pin_read(so_pin_file, &so_pin)) != SG_OK ||
@@ -1346,7 +1346,7 @@ int ks_token_init(const char *module_path, const char *label, const char *so_pin
 		rv = p.f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)so_pin.value, so_pin.len);
 	if (rv != CKR_OK) {
 		r = p11_fail(SG_ERR_PKCS11,
-		             s == CK_INVALID_HANDLE ? "C_OpenSession" : "C_Login(SO)", rv);
+			     s == CK_INVALID_HANDLE ? "C_OpenSession" : "C_Login(SO)", rv);
 		goto out;
 	}
 	rv = p.f->C_InitPIN(s, (CK_UTF8CHAR_PTR)pin.value, pin.len);

@@ -32,10 +32,9 @@ int ks_record_encode(const struct ks_key *key, uint8_t **blob, size_t *len)
 		r = time_format_rfc3339(key->transitions[i].at, when);
 		if (r != SG_OK)
 			goto out;
-		if (json_array_append_new(list,
-					  json_pack("{s:s, s:s}", "state",
-						    ks_state_name(key->transitions[i].state), "at",
-						    when)) != 0) {
+		if (json_array_append_new(list, json_pack("{s:s, s:s}", "state",
+							  ks_state_name(key->transitions[i].state),
+							  "at", when)) != 0) {
 			r = sg_fail(SG_ERR_NOMEM, "building the catalogue record");
 			goto out;
 		}
@@ -67,9 +66,9 @@ int ks_record_decode(const uint8_t *blob, size_t len, struct ks_key *key)
 	root = json_loadb((const char *)blob, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
 		return sg_fail(SG_ERR_MALFORMED, "catalogue record is not JSON: %s", jerr.text);
-	if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:I, s:s, s:s, s:I, s:o}", "format",
-			   &format, "name", &name, "chain", &chain, "version", &version,
-			   "transitions", &list) != 0) {
+	if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:I, s:s, s:s, s:I, s:o}", "format", &format,
+			   "name", &name, "chain", &chain, "version", &version, "transitions",
+			   &list) != 0) {
 		r = sg_fail(SG_ERR_MALFORMED, "catalogue record: %s", jerr.text);
 		goto out;
 	}
@@ -93,7 +92,7 @@ int ks_record_decode(const uint8_t *blob, size_t len, struct ks_key *key)
 	}
 	snprintf(key->name, sizeof(key->name), "%s", name);
 	key->version = (uint32_t)version;
-	json_array_foreach(list, i, item) {
+	json_array_foreach (list, i, item) {
 		struct ks_transition *t = &key->transitions[i];
 
 		if (json_unpack_ex(item, &jerr, JSON_STRICT, "{s:s, s:s}", "state", &state, "at",
@@ -106,7 +105,8 @@ int ks_record_decode(const uint8_t *blob, size_t len, struct ks_key *key)
 		    (r = time_parse_rfc3339(at, &t->at)) != SG_OK)
 			goto out;
 		if (i == 0 ? t->state != KS_STATE_PRE_ACTIVATION
-			   : !ks_state_transition_allowed(key->transitions[i - 1].state, t->state)) {
+			   : !ks_state_transition_allowed(key->transitions[i - 1].state,
+							  t->state)) {
 			r = sg_fail(SG_ERR_MALFORMED,
 				    "catalogue record of %s v%u has an impossible transition to %s",
 				    key->name, key->version, state);

@@ -267,7 +267,7 @@ static struct lim_ledger *ledger_find(struct lim_ledger *ls, size_t n, const cha
 }
 
 static struct lim_ledger *ledger_get(struct lim_ledger **ls, size_t *n, const char *a,
-                                     const char *b)
+				     const char *b)
 {
 	struct lim_ledger *e = ledger_find(*ls, *n, a, b), *grown;
 
@@ -287,10 +287,10 @@ static struct lim_ledger *ledger_get(struct lim_ledger **ls, size_t *n, const ch
 /* Counts v at time t in a ledger, by second and by minute, and lets go of what is older than
  * its horizon. */
 static bool ledger_add(struct limits *l, struct lim_ledger *e, double t, const uint8_t v[32],
-                       int sign, int64_t horizon)
+		       int sign, int64_t horizon)
 {
 	bool ok = series_add(&e->sec, (int64_t)floor(t), v, sign) &&
-	          series_add(&e->min, (int64_t)floor(t / 60), v, sign);
+		  series_add(&e->min, (int64_t)floor(t / 60), v, sign);
 
 	series_expire(&e->sec, (int64_t)floor(l->clock) - LIM_SECONDS);
 	series_expire(&e->min, (int64_t)floor((l->clock - (double)horizon) / 60) - 1);
@@ -437,7 +437,7 @@ int limits_apply_policy(struct limits *l, const struct policy *p)
 }
 
 static struct lim_track *track_find(struct limits *l, const char *key, const char *asset,
-                                    uint64_t window)
+				    uint64_t window)
 {
 	for (size_t i = 0; i < l->n_tracks; i++)
 		if (l->tracks[i].window == window && strcmp(l->tracks[i].key, key) == 0 &&
@@ -477,7 +477,7 @@ static bool rate_count(struct limits *l, const char *client, const char *op, dou
 
 /* Counts spends of key at t in its ledger and in the sums of the limits in force. */
 static bool spend_count(struct limits *l, const char *key, const struct policy_spend *spends,
-                        size_t n, double t, int sign)
+			size_t n, double t, int sign)
 {
 	bool ok = true;
 
@@ -487,8 +487,8 @@ static bool spend_count(struct limits *l, const char *key, const struct policy_s
 		if (u256_is_zero(spends[k].amount))
 			continue;
 		e = ledger_get(&l->spend, &l->n_spend, key, spends[k].asset);
-		ok &=
-		    e != NULL && ledger_add(l, e, t, spends[k].amount, sign, LIMITS_SPEND_HORIZON);
+		ok &= e != NULL &&
+		      ledger_add(l, e, t, spends[k].amount, sign, LIMITS_SPEND_HORIZON);
 		for (size_t i = 0; i < l->n_tracks; i++)
 			if (strcmp(l->tracks[i].key, key) == 0 &&
 			    strcmp(l->tracks[i].asset, spends[k].asset) == 0)
@@ -498,7 +498,7 @@ static bool spend_count(struct limits *l, const char *key, const struct policy_s
 }
 
 void limits_record(struct limits *l, const char *client, const char *operation, const char *key,
-                   const struct policy_spend *spends, size_t n_spends, double at)
+		   const struct policy_spend *spends, size_t n_spends, double at)
 {
 	pthread_mutex_lock(&l->mu);
 	at = lim_tick(l, at);
@@ -517,7 +517,7 @@ void limits_record(struct limits *l, const char *client, const char *operation, 
 }
 
 bool limits_rate_take(struct limits *l, const struct policy_rate_limit *rl, double now,
-                      struct limits_hold *hold, double *retry_after)
+		      struct limits_hold *hold, double *retry_after)
 {
 	struct lim_bucket *b;
 	bool ok = false;
@@ -564,21 +564,21 @@ double limits_rate_peek(struct limits *l, const struct policy_rate_limit *rl, do
 }
 
 static void spend_deny(struct policy_decision *d, const struct policy_spend_limit *sl,
-                       const char *key)
+		       const char *key)
 {
 	memset(d, 0, sizeof(*d));
 	d->allowed = false;
 	snprintf(d->reason, sizeof(d->reason), "spend_limit_exceeded");
 	snprintf(d->rule, sizeof(d->rule), "%s", sl->rule);
 	snprintf(d->message, sizeof(d->message),
-	         "key '%s' would spend more %s than its limit allows within %llu s", key, sl->asset,
-	         (unsigned long long)sl->window_seconds);
+		 "key '%s' would spend more %s than its limit allows within %llu s", key, sl->asset,
+		 (unsigned long long)sl->window_seconds);
 }
 
 /* Whether every limit of p on key's assets holds total (+ extra, when not NULL) within max. */
 static bool spends_fit(struct limits *l, const struct policy *p, const char *key,
-                       const struct policy_spend *spends, size_t n, double now, bool add,
-                       struct policy_decision *d)
+		       const struct policy_spend *spends, size_t n, double now, bool add,
+		       struct policy_decision *d)
 {
 	for (size_t i = 0; i < policy_spend_limit_count(p); i++) {
 		const struct policy_spend_limit *sl = policy_spend_limit_at(p, i);
@@ -610,8 +610,8 @@ static bool spends_fit(struct limits *l, const struct policy *p, const char *key
 }
 
 bool limits_spend_reserve(struct limits *l, const struct policy *p, const char *key,
-                          const struct policy_spend *spends, size_t n, double now,
-                          struct limits_hold *hold, struct policy_decision *d)
+			  const struct policy_spend *spends, size_t n, double now,
+			  struct limits_hold *hold, struct policy_decision *d)
 {
 	bool ok;
 
@@ -629,7 +629,7 @@ bool limits_spend_reserve(struct limits *l, const struct policy *p, const char *
 		snprintf(d->reason, sizeof(d->reason), "spend_unreadable");
 		snprintf(d->rule, sizeof(d->rule), "spend_limits");
 		snprintf(d->message, sizeof(d->message),
-		         "the spend limits cannot record this spend (out of memory)");
+			 "the spend limits cannot record this spend (out of memory)");
 		ok = false;
 	}
 	if (ok && n > 0) {
@@ -644,7 +644,7 @@ bool limits_spend_reserve(struct limits *l, const struct policy *p, const char *
 }
 
 bool limits_spend_still_fits(struct limits *l, const struct policy *p,
-                             const struct limits_hold *hold, struct policy_decision *d)
+			     const struct limits_hold *hold, struct policy_decision *d)
 {
 	bool ok = true;
 
@@ -653,7 +653,7 @@ bool limits_spend_still_fits(struct limits *l, const struct policy *p,
 	pthread_mutex_lock(&l->mu);
 	/* the sums hold this request's reservation already */
 	ok = spends_fit(l, p, hold->key, hold->spends, hold->n_spends, lim_tick(l, l->clock), false,
-	                d);
+			d);
 	pthread_mutex_unlock(&l->mu);
 	return ok;
 }
@@ -680,7 +680,7 @@ void limits_release(struct limits *l, struct limits_hold *hold)
 }
 
 void limits_spent(struct limits *l, const char *key, const char *asset, uint64_t window, double now,
-                  uint8_t total[32])
+		  uint8_t total[32])
 {
 	struct lim_track *t;
 
@@ -705,7 +705,7 @@ static json_t *series_json(const struct lim_series *s)
 
 		if (hex_encode(e->v, 32, hex, sizeof(hex)) != SG_OK ||
 		    json_array_append_new(list, json_pack("[I, s]", (json_int_t)e->idx, hex)) !=
-		        0) {
+			    0) {
 			json_decref(list);
 			return NULL;
 		}
@@ -722,7 +722,7 @@ static json_t *ledgers_json(const struct lim_ledger *ls, size_t n, const char *a
 
 		if (sec == NULL || min == NULL ||
 		    json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:o}", a, ls[i].a, b,
-		                                          ls[i].b, "s", sec, "m", min)) != 0) {
+							  ls[i].b, "s", sec, "m", min)) != 0) {
 			json_decref(list);
 			return NULL;
 		}
@@ -738,9 +738,9 @@ int limits_snapshot(struct limits *l, json_t **out)
 	spend = ledgers_json(l->spend, l->n_spend, "key", "asset");
 	rate = ledgers_json(l->rate, l->n_rate, "client", "operation");
 	*out = spend != NULL && rate != NULL
-	           ? json_pack("{s:i, s:f, s:o, s:o}", "version", 1, "clock", l->clock, "spend",
-	                       spend, "rate", rate)
-	           : NULL;
+		       ? json_pack("{s:i, s:f, s:o, s:o}", "version", 1, "clock", l->clock, "spend",
+				   spend, "rate", rate)
+		       : NULL;
 	pthread_mutex_unlock(&l->mu);
 	if (*out == NULL) {
 		json_decref(spend);
@@ -758,8 +758,7 @@ static bool series_from_json(json_t *list, struct lim_series *s)
 
 	if (!json_is_array(list))
 		return false;
-	json_array_foreach(list, i, item)
-	{
+	json_array_foreach (list, i, item) {
 		const char *hex = json_string_value(json_array_get(item, 1));
 		uint8_t v[32];
 		size_t n;
@@ -778,15 +777,14 @@ static bool series_from_json(json_t *list, struct lim_series *s)
 }
 
 static bool ledgers_from_json(json_t *list, const char *a, const char *b, struct lim_ledger **ls,
-                              size_t *n)
+			      size_t *n)
 {
 	json_t *item;
 	size_t i;
 
 	if (!json_is_array(list))
 		return false;
-	json_array_foreach(list, i, item)
-	{
+	json_array_foreach (list, i, item) {
 		const char *av = json_string_value(json_object_get(item, a));
 		const char *bv = json_string_value(json_object_get(item, b));
 		struct lim_ledger *e;
@@ -810,9 +808,9 @@ int limits_restore(struct limits *l, json_t *snapshot)
 	if (!json_is_object(snapshot) ||
 	    json_integer_value(json_object_get(snapshot, "version")) != 1 ||
 	    !ledgers_from_json(json_object_get(snapshot, "spend"), "key", "asset", &spend,
-	                       &n_spend) ||
+			       &n_spend) ||
 	    !ledgers_from_json(json_object_get(snapshot, "rate"), "client", "operation", &rate,
-	                       &n_rate)) {
+			       &n_rate)) {
 		ledgers_free(spend, n_spend);
 		ledgers_free(rate, n_rate);
 		return sg_fail(SG_ERR_MALFORMED, "the limits' checkpoint does not read");
@@ -828,12 +826,12 @@ int limits_restore(struct limits *l, json_t *snapshot)
 	for (size_t i = 0; i < l->n_spend; i++) {
 		series_expire(&l->spend[i].sec, (int64_t)floor(l->clock) - LIM_SECONDS);
 		series_expire(&l->spend[i].min,
-		              (int64_t)floor((l->clock - LIMITS_SPEND_HORIZON) / 60) - 1);
+			      (int64_t)floor((l->clock - LIMITS_SPEND_HORIZON) / 60) - 1);
 	}
 	for (size_t i = 0; i < l->n_rate; i++) {
 		series_expire(&l->rate[i].sec, (int64_t)floor(l->clock) - LIM_SECONDS);
 		series_expire(&l->rate[i].min,
-		              (int64_t)floor((l->clock - LIMITS_RATE_HORIZON) / 60) - 1);
+			      (int64_t)floor((l->clock - LIMITS_RATE_HORIZON) / 60) - 1);
 	}
 	pthread_mutex_unlock(&l->mu);
 	return SG_OK;

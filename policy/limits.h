@@ -57,12 +57,12 @@ SG_MUST_CHECK int limits_apply_policy(struct limits *l, const struct policy *p);
  * signature and spends at time at (wall seconds) are counted in the ledgers and in the limits
  * in force. client, operation or key may be NULL (then that part is not counted). */
 void limits_record(struct limits *l, const char *client, const char *operation, const char *key,
-                   const struct policy_spend *spends, size_t n_spends, double at);
+		   const struct policy_spend *spends, size_t n_spends, double at);
 
 /* Takes a token of rl's bucket at now; false, with *retry_after in seconds, when none is left
  * (or, failing closed, when memory is short). */
 bool limits_rate_take(struct limits *l, const struct policy_rate_limit *rl, double now,
-                      struct limits_hold *hold, double *retry_after);
+		      struct limits_hold *hold, double *retry_after);
 /* The tokens rl's bucket holds at now, without taking one. */
 double limits_rate_peek(struct limits *l, const struct policy_rate_limit *rl, double now);
 
@@ -70,19 +70,19 @@ double limits_rate_peek(struct limits *l, const struct policy_rate_limit *rl, do
  * them in hold; otherwise false, and d says which limit (spend_limit_exceeded), or that memory
  * is short (spend_unreadable: fail closed). */
 bool limits_spend_reserve(struct limits *l, const struct policy *p, const char *key,
-                          const struct policy_spend *spends, size_t n, double now,
-                          struct limits_hold *hold, struct policy_decision *d);
+			  const struct policy_spend *spends, size_t n, double now,
+			  struct limits_hold *hold, struct policy_decision *d);
 /* Whether what hold reserved still fits every limit of p, now that records of other processes
  * may have been counted since it was reserved; false with d filled when not. */
 bool limits_spend_still_fits(struct limits *l, const struct policy *p,
-                             const struct limits_hold *hold, struct policy_decision *d);
+			     const struct limits_hold *hold, struct policy_decision *d);
 /* No signature left: gives back hold's token and reservation. */
 void limits_release(struct limits *l, struct limits_hold *hold);
 
 /* What key spent of asset within the last window seconds, as the limit over that window of
  * the policy in force counts it (0 when no such limit is in force). */
 void limits_spent(struct limits *l, const char *key, const char *asset, uint64_t window, double now,
-                  uint8_t total[32]);
+		  uint8_t total[32]);
 
 /* The ledgers as JSON (for a checkpoint), and back. limits_restore replaces the ledgers; call
  * limits_apply_policy after it. */

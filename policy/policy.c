@@ -11,7 +11,7 @@
 #include "policy_internal.h"
 
 static int policy_client_load(struct ydoc *d, yaml_node_t *key, yaml_node_t *val,
-                              struct policy_client *c)
+			      struct policy_client *c)
 {
 	static const char *const fields[] = {"san_uri", "cn", "spki_sha256", NULL};
 	const char *name, *text;
@@ -24,7 +24,7 @@ static int policy_client_load(struct ydoc *d, yaml_node_t *key, yaml_node_t *val
 		return ydoc_fail(d, key, "client name '%s' must be [a-z0-9][a-z0-9-]{0,62}", name);
 	if (strcmp(name, POLICY_CLIENT_LOCAL) == 0)
 		return ydoc_fail(d, key,
-		                 "'local' is the console operator; it takes no clients entry");
+				 "'local' is the console operator; it takes no clients entry");
 	if ((r = ydoc_expect_map(d, val, "a client", fields)) != SG_OK)
 		return r;
 	c->name = strdup(name);
@@ -34,8 +34,8 @@ static int policy_client_load(struct ydoc *d, yaml_node_t *key, yaml_node_t *val
 			continue;
 		if (++found > 1)
 			return ydoc_fail(
-			    d, val, "client '%s' needs exactly one of san_uri, cn, spki_sha256",
-			    name);
+				d, val, "client '%s' needs exactly one of san_uri, cn, spki_sha256",
+				name);
 		if ((r = ydoc_scalar(d, v, fields[m], &text)) != SG_OK)
 			return r;
 		c->match = (enum policy_match)m;
@@ -45,14 +45,14 @@ static int policy_client_load(struct ydoc *d, yaml_node_t *key, yaml_node_t *val
 			if (strlen(text) != 64 || hex_decode(text, 64, c->spki, 32, &n) != SG_OK)
 				return ydoc_fail(d, v, "spki_sha256 must be 64 hex digits");
 		} else if (!peer_name_valid(text, strlen(text),
-		                            m == POLICY_MATCH_SAN_URI ? PEER_NAME_URI
-		                                                      : PEER_NAME_CN) ||
-		           (m == POLICY_MATCH_SAN_URI && strchr(text, ':') == NULL)) {
+					    m == POLICY_MATCH_SAN_URI ? PEER_NAME_URI
+								      : PEER_NAME_CN) ||
+			   (m == POLICY_MATCH_SAN_URI && strchr(text, ':') == NULL)) {
 			return ydoc_fail(d, v, "%s '%s' is not valid (%s)", fields[m], text,
-			                 m == POLICY_MATCH_SAN_URI
-			                     ? "a URI has a scheme, and is 1 to 255 printable "
-			                       "ASCII characters without spaces"
-			                     : "1 to 255 printable ASCII characters");
+					 m == POLICY_MATCH_SAN_URI
+						 ? "a URI has a scheme, and is 1 to 255 printable "
+						   "ASCII characters without spaces"
+						 : "1 to 255 printable ASCII characters");
 		} else {
 			c->value = strdup(text);
 			c->value_len = strlen(text);
@@ -60,14 +60,14 @@ static int policy_client_load(struct ydoc *d, yaml_node_t *key, yaml_node_t *val
 	}
 	if (found != 1)
 		return ydoc_fail(d, val,
-		                 "client '%s' needs exactly one of san_uri, cn, spki_sha256", name);
+				 "client '%s' needs exactly one of san_uri, cn, spki_sha256", name);
 	if (c->name == NULL || (c->match != POLICY_MATCH_SPKI && c->value == NULL))
 		return sg_fail(SG_ERR_NOMEM, "policy");
 	return SG_OK;
 }
 
 static int policy_grant_load(struct ydoc *d, yaml_node_t *node, struct policy *p,
-                             struct policy_grant *g, size_t index)
+			     struct policy_grant *g, size_t index)
 {
 	static const char *const fields[] = {"client", "key", "operations", NULL};
 	yaml_node_t *v, *ops;
@@ -102,20 +102,21 @@ static int policy_grant_load(struct ydoc *d, yaml_node_t *node, struct policy *p
 	if (ops == NULL || ops->type != YAML_SEQUENCE_NODE ||
 	    ops->data.sequence.items.top == ops->data.sequence.items.start)
 		return ydoc_fail(d, ops != NULL ? ops : node,
-		                 "a grant needs operations: a list of one or more");
+				 "a grant needs operations: a list of one or more");
 	g->n_operations = (size_t)(ops->data.sequence.items.top - ops->data.sequence.items.start);
 	g->operations = calloc(g->n_operations, sizeof(char *));
 	if (g->client == NULL || g->key == NULL || g->operations == NULL)
 		return sg_fail(SG_ERR_NOMEM, "policy");
 	for (size_t i = 0; i < g->n_operations; i++) {
 		yaml_node_t *op =
-		    yaml_document_get_node(&d->doc, ops->data.sequence.items.start[i]);
+			yaml_document_get_node(&d->doc, ops->data.sequence.items.start[i]);
 
 		if ((r = ydoc_scalar(d, op, "an operation", &text)) != SG_OK)
 			return r;
 		if (!operation_valid(text))
 			return ydoc_fail(
-			    d, op, "operation '%s' must be 1 to 64 of A-Z a-z 0-9 _ - . :", text);
+				d, op,
+				"operation '%s' must be 1 to 64 of A-Z a-z 0-9 _ - . :", text);
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(g->operations[k], text) == 0)
 				return ydoc_fail(d, op, "operation '%s' is listed twice", text);
@@ -138,9 +139,9 @@ static int policy_rate_limits_load(struct ydoc *d, yaml_node_t *node, struct pol
 		return sg_fail(SG_ERR_NOMEM, "policy");
 	for (size_t i = 0; i < n; i++) {
 		static const char *const fields[] = {"client", "operation", "per_minute", "burst",
-		                                     NULL};
+						     NULL};
 		yaml_node_t *item =
-		    yaml_document_get_node(&d->doc, node->data.sequence.items.start[i]);
+			yaml_document_get_node(&d->doc, node->data.sequence.items.start[i]);
 		struct policy_rate_limit *rl = &p->rate_limits[i];
 		const char *client, *op;
 		yaml_node_t *v;
@@ -160,15 +161,15 @@ static int policy_rate_limits_load(struct ydoc *d, yaml_node_t *node, struct pol
 		if ((v = ydoc_map_get(d, item, "operation")) == NULL ||
 		    (r = ydoc_scalar(d, v, "operation", &op)) != SG_OK)
 			return v == NULL ? ydoc_fail(d, item, "a rate limit needs an operation")
-			                 : r;
+					 : r;
 		if (!policy_operation_named(p, op))
 			return ydoc_fail(d, v, "operation '%s' is not named by any grant", op);
 		for (size_t k = 0; k < p->n_rate_limits; k++)
 			if (strcmp(p->rate_limits[k].client, client) == 0 &&
 			    strcmp(p->rate_limits[k].operation, op) == 0)
 				return ydoc_fail(d, item,
-				                 "a rate limit for %s / %s is already given",
-				                 client, op);
+						 "a rate limit for %s / %s is already given",
+						 client, op);
 		snprintf(rl->client, sizeof(rl->client), "%s", client);
 		snprintf(rl->operation, sizeof(rl->operation), "%s", op);
 		if ((v = ydoc_map_get(d, item, "per_minute")) == NULL ||
@@ -179,7 +180,7 @@ static int policy_rate_limits_load(struct ydoc *d, yaml_node_t *node, struct pol
 		else if ((r = ydoc_uint(d, v, "burst", 1, 1000000, &rl->burst)) != SG_OK)
 			return r;
 		if (snprintf(rl->rule, sizeof(rl->rule), "rate_limits[%zu] (line %lu)", i,
-		             ydoc_line(item)) < 0)
+			     ydoc_line(item)) < 0)
 			rl->rule[0] = '\0';
 		p->n_rate_limits++;
 	}
@@ -197,7 +198,7 @@ const struct policy_rate_limit *policy_rate_limit_at(const struct policy *p, siz
 }
 
 const struct policy_rate_limit *policy_rate_limit_for(const struct policy *p, const char *client,
-                                                      const char *operation)
+						      const char *operation)
 {
 	for (size_t i = 0; i < p->n_rate_limits; i++)
 		if (strcmp(p->rate_limits[i].client, client) == 0 &&
@@ -209,7 +210,7 @@ const struct policy_rate_limit *policy_rate_limit_for(const struct policy *p, co
 int policy_load(const char *path, struct policy **out)
 {
 	static const char *const fields[] = {"clients",     "grants",       "rules",
-	                                     "rate_limits", "spend_limits", NULL};
+					     "rate_limits", "spend_limits", NULL};
 	struct ydoc d;
 	struct policy *p;
 	yaml_node_t *root, *clients, *grants;
@@ -230,9 +231,9 @@ int policy_load(const char *path, struct policy **out)
 	if (clients != NULL) {
 		yaml_node_pair_t *pair;
 		size_t n = (size_t)(clients->type == YAML_MAPPING_NODE
-		                        ? clients->data.mapping.pairs.top -
-		                              clients->data.mapping.pairs.start
-		                        : 0);
+					    ? clients->data.mapping.pairs.top -
+						      clients->data.mapping.pairs.start
+					    : 0);
 
 		if (clients->type != YAML_MAPPING_NODE) {
 			r = ydoc_fail(&d, clients, "clients must be a mapping of name: match");
@@ -248,26 +249,26 @@ int policy_load(const char *path, struct policy **out)
 			yaml_node_t *k = yaml_document_get_node(&d.doc, pair->key);
 
 			r = policy_client_load(&d, k, yaml_document_get_node(&d.doc, pair->value),
-			                       &p->clients[p->n_clients]);
+					       &p->clients[p->n_clients]);
 			p->n_clients++;
 			if (r != SG_OK)
 				goto out;
 			for (size_t i = 0; i + 1 < p->n_clients; i++) {
 				const struct policy_client *a = &p->clients[i],
-				                           *b = &p->clients[p->n_clients - 1];
+							   *b = &p->clients[p->n_clients - 1];
 
 				if (strcmp(a->name, b->name) == 0) {
 					r = ydoc_fail(&d, k, "client '%s' is defined twice",
-					              b->name);
+						      b->name);
 					goto out;
 				}
 				if (a->match == b->match &&
 				    (a->match == POLICY_MATCH_SPKI
-				         ? memcmp(a->spki, b->spki, 32) == 0
-				         : strcmp(a->value, b->value) == 0)) {
+					     ? memcmp(a->spki, b->spki, 32) == 0
+					     : strcmp(a->value, b->value) == 0)) {
 					r = ydoc_fail(&d, k,
-					              "clients '%s' and '%s' match the same peer",
-					              a->name, b->name);
+						      "clients '%s' and '%s' match the same peer",
+						      a->name, b->name);
 					goto out;
 				}
 			}
@@ -288,15 +289,15 @@ int policy_load(const char *path, struct policy **out)
 			goto out;
 		}
 		for (size_t i = 0; i < n; i++) {
-			yaml_node_t *g =
-			    yaml_document_get_node(&d.doc, grants->data.sequence.items.start[i]);
+			yaml_node_t *g = yaml_document_get_node(
+				&d.doc, grants->data.sequence.items.start[i]);
 
 			r = policy_grant_load(&d, g, p, &p->grants[i], i);
 			p->n_grants++;
 			if (r != SG_OK)
 				goto out;
 			if (snprintf(p->grants[i].rule, sizeof(p->grants[i].rule),
-			             "grants[%zu] line %lu", i, ydoc_line(g)) < 0)
+				     "grants[%zu] line %lu", i, ydoc_line(g)) < 0)
 				p->grants[i].rule[0] = '\0';
 		}
 	}
@@ -382,7 +383,7 @@ const char *policy_client_for(const struct policy *p, const struct policy_peer *
 }
 
 int policy_authorize(const struct policy *p, const char *client, const char *key,
-                     const char *operation, const char **rule)
+		     const char *operation, const char **rule)
 {
 	*rule = NULL;
 	for (size_t i = 0; i < p->n_grants; i++) {
@@ -398,8 +399,8 @@ int policy_authorize(const struct policy *p, const char *client, const char *key
 		}
 	}
 	return sg_fail(SG_ERR_PERMISSION,
-	               "client '%s' has no grant to sign with key '%s' for operation '%s'", client,
-	               key, operation);
+		       "client '%s' has no grant to sign with key '%s' for operation '%s'", client,
+		       key, operation);
 }
 
 bool policy_client_has_key(const struct policy *p, const char *client, const char *key)
@@ -420,7 +421,7 @@ bool policy_operation_named(const struct policy *p, const char *operation)
 }
 
 void policy_keys_foreach(const struct policy *p,
-                         void (*cb)(const char *key, unsigned long line, void *ctx), void *ctx)
+			 void (*cb)(const char *key, unsigned long line, void *ctx), void *ctx)
 {
 	for (size_t i = 0; i < p->n_grants; i++)
 		cb(p->grants[i].key, p->grants[i].key_line, ctx);

@@ -47,11 +47,11 @@ const char *policy_client_for(const struct policy *p, const struct policy_peer *
 /* SG_OK when a grant lets client sign with key for operation; *rule names it ("grants[2]",
  * the line). SG_ERR_PERMISSION otherwise. */
 SG_MUST_CHECK int policy_authorize(const struct policy *p, const char *client, const char *key,
-                                   const char *operation, const char **rule);
+				   const char *operation, const char **rule);
 
 /* Every key a grant names, with its line (for checking them against a token). */
 void policy_keys_foreach(const struct policy *p,
-                         void (*cb)(const char *key, unsigned long line, void *ctx), void *ctx);
+			 void (*cb)(const char *key, unsigned long line, void *ctx), void *ctx);
 
 /* Whether any grant names this operation. */
 bool policy_operation_named(const struct policy *p, const char *operation);
@@ -72,7 +72,7 @@ struct policy_rate_limit {
 
 /* The limit for (client, operation), or NULL when none applies. */
 const struct policy_rate_limit *policy_rate_limit_for(const struct policy *p, const char *client,
-                                                      const char *operation);
+						      const char *operation);
 size_t policy_rate_limit_count(const struct policy *p);
 const struct policy_rate_limit *policy_rate_limit_at(const struct policy *p, size_t i);
 
@@ -113,7 +113,7 @@ bool policy_spends_evm(const struct evm_tx *tx, struct policy_spend *out, size_t
 /* Solana, for the signing key signer: lamports moved by the System Program, SPL amounts by
  * mint, and the fee (base and priority) when signer is the fee payer. */
 bool policy_spends_solana(const struct sol_message *m, const uint8_t signer[32],
-                          struct policy_spend *out, size_t *n);
+			  struct policy_spend *out, size_t *n);
 /* EIP-712: typed data spends nothing it can be read for (n = 0), or is unreadable: permits,
  * orders, meta-transactions, and any struct with an address field named spender or operator. */
 bool policy_spends_eip712(const struct eip712 *td, struct policy_spend *out, size_t *n);
@@ -131,12 +131,12 @@ struct policy_decision {
 };
 
 void policy_check_evm_tx(const struct policy *p, const char *operation, const struct evm_tx *tx,
-                         struct policy_decision *d);
+			 struct policy_decision *d);
 void policy_check_solana(const struct policy *p, const char *operation, const struct sol_message *m,
-                         const uint8_t signer[32], struct policy_decision *d);
+			 const uint8_t signer[32], struct policy_decision *d);
 void policy_check_eip712(const struct policy *p, const char *operation, const struct eip712 *td,
-                         struct policy_decision *d);
+			 struct policy_decision *d);
 void policy_check_eip191(const struct policy *p, const char *operation, size_t length,
-                         struct policy_decision *d);
+			 struct policy_decision *d);
 
 #endif

@@ -95,7 +95,7 @@ enum policy_sol_system_kind {
 struct policy_sol_system {
 	uint32_t kind;
 	bool moves_lamports; /* CreateAccount, Transfer, their WithSeed forms, WithdrawNonceAccount
-	                      */
+			      */
 	uint64_t lamports;
 	size_t to; /* which of the instruction's accounts receives them */
 };
@@ -106,7 +106,7 @@ struct policy_sol_system {
  * SG_ERR_MALFORMED, SG_ERR_TRUNCATED or SG_ERR_TRAILING when the data is not exactly the
  * instruction's encoding. */
 SG_MUST_CHECK int policy_sol_system_decode(const struct sol_instruction *ix,
-                                           struct policy_sol_system *out);
+					   struct policy_sol_system *out);
 
 /* ---- spends.c: the EVM calls the spend reader knows, by selector ------------------------ */
 
@@ -114,7 +114,7 @@ struct policy_evm_call {
 	uint8_t selector[4];
 	const char *signature; /* canonical: what keccak256 hashes into the selector */
 	size_t read_len; /* exact calldata length of a call whose last word is read as the amount;
-	                    0: never read (such a call is unreadable) */
+			    0: never read (such a call is unreadable) */
 	const char *why;
 };
 

@@ -219,8 +219,8 @@ static void *rules_seq_array(struct ydoc *d, yaml_node_t *node, const char *what
 }
 
 /* A list of Solana addresses (Base58, 32 bytes). */
-static int rules_sol_keys(struct ydoc *d, yaml_node_t *node, const char *what,
-			  uint8_t (**out)[32], size_t *n)
+static int rules_sol_keys(struct ydoc *d, yaml_node_t *node, const char *what, uint8_t (**out)[32],
+			  size_t *n)
 {
 	int r;
 
@@ -233,14 +233,13 @@ static int rules_sol_keys(struct ydoc *d, yaml_node_t *node, const char *what,
 		if ((r = ydoc_scalar(d, item, what, &text)) != SG_OK)
 			return r;
 		if (addr_solana_parse(text, (*out)[i]) != SG_OK)
-			return ydoc_fail(d, item, "'%s' is not a Solana address (Base58 of 32 bytes)",
-					 text);
+			return ydoc_fail(d, item,
+					 "'%s' is not a Solana address (Base58 of 32 bytes)", text);
 	}
 	return SG_OK;
 }
 
-static int rules_evm_address(struct ydoc *d, yaml_node_t *node, const char *what,
-			     uint8_t out[20])
+static int rules_evm_address(struct ydoc *d, yaml_node_t *node, const char *what, uint8_t out[20])
 {
 	const char *text;
 	int r = ydoc_scalar(d, node, what, &text);
@@ -260,7 +259,8 @@ static int rules_evm_addresses(struct ydoc *d, yaml_node_t *node, const char *wh
 	if ((*out = rules_seq_array(d, node, what, false, sizeof(**out), n, &r)) == NULL)
 		return r;
 	for (size_t i = 0; i < *n; i++)
-		if ((r = rules_evm_address(d, rules_seq_item(d, node, i), what, (*out)[i])) != SG_OK)
+		if ((r = rules_evm_address(d, rules_seq_item(d, node, i), what, (*out)[i])) !=
+		    SG_OK)
 			return r;
 	return SG_OK;
 }
@@ -273,8 +273,9 @@ static int rules_load_erc20(struct ydoc *d, yaml_node_t *node, struct evm_rules 
 	if (e->erc20 == NULL)
 		return r;
 	for (size_t i = 0; i < e->n_erc20; i++) {
-		static const char *const fields[] = {"token", "recipients", "spenders", "max_amount",
-						     "allow_unlimited_approval", NULL};
+		static const char *const fields[] = {
+			"token", "recipients", "spenders", "max_amount", "allow_unlimited_approval",
+			NULL};
 		yaml_node_t *item = rules_seq_item(d, node, i), *v;
 		struct erc20_rule *t = &e->erc20[i];
 
@@ -287,13 +288,12 @@ static int rules_load_erc20(struct ydoc *d, yaml_node_t *node, struct evm_rules 
 			return r;
 		v = ydoc_map_get(d, item, "recipients");
 		t->any_recipient = v == NULL;
-		if (v != NULL &&
-		    (r = rules_evm_addresses(d, v, "recipients", &t->recipients, &t->n_recipients)) !=
-			    SG_OK)
+		if (v != NULL && (r = rules_evm_addresses(d, v, "recipients", &t->recipients,
+							  &t->n_recipients)) != SG_OK)
 			return r;
 		v = ydoc_map_get(d, item, "spenders");
-		if (v != NULL &&
-		    (r = rules_evm_addresses(d, v, "spenders", &t->spenders, &t->n_spenders)) != SG_OK)
+		if (v != NULL && (r = rules_evm_addresses(d, v, "spenders", &t->spenders,
+							  &t->n_spenders)) != SG_OK)
 			return r;
 		if ((r = rules_cap(d, item, "max_amount", "max_amount", &t->max_amount)) != SG_OK ||
 		    (r = rules_bool(d, item, "allow_unlimited_approval",
@@ -305,11 +305,18 @@ static int rules_load_erc20(struct ydoc *d, yaml_node_t *node, struct evm_rules 
 
 static int rules_load_evm(struct ydoc *d, yaml_node_t *node, struct evm_rules *e)
 {
-	static const char *const fields[] = {
-		"chain_ids",           "recipients",          "allow_create",
-		"allow_access_list",   "max_value_wei",       "max_gas",
-		"max_gas_price_wei",   "max_fee_per_gas_wei", "max_priority_fee_per_gas_wei",
-		"max_total_fee_wei",   "erc20",               NULL};
+	static const char *const fields[] = {"chain_ids",
+					     "recipients",
+					     "allow_create",
+					     "allow_access_list",
+					     "max_value_wei",
+					     "max_gas",
+					     "max_gas_price_wei",
+					     "max_fee_per_gas_wei",
+					     "max_priority_fee_per_gas_wei",
+					     "max_total_fee_wei",
+					     "erc20",
+					     NULL};
 	yaml_node_t *ids, *recs, *tokens;
 	int r;
 
@@ -354,8 +361,9 @@ static int rules_load_evm(struct ydoc *d, yaml_node_t *node, struct evm_rules *e
 			rc->any_selector = sels == NULL;
 			if (sels == NULL)
 				continue;
-			rc->selectors = rules_seq_array(d, sels, "selectors", false,
-							sizeof(*rc->selectors), &rc->n_selectors, &r);
+			rc->selectors =
+				rules_seq_array(d, sels, "selectors", false, sizeof(*rc->selectors),
+						&rc->n_selectors, &r);
 			if (rc->selectors == NULL)
 				return r;
 			for (size_t k = 0; k < rc->n_selectors; k++) {
@@ -367,7 +375,8 @@ static int rules_load_evm(struct ydoc *d, yaml_node_t *node, struct evm_rules *e
 					return r;
 				if (strlen(text) != 10 ||
 				    hex_decode_0x(text, 10, rc->selectors[k], 4, &got) != SG_OK)
-					return ydoc_fail(d, sn, "selector '%s' is not 0x and 8 hex digits",
+					return ydoc_fail(d, sn,
+							 "selector '%s' is not 0x and 8 hex digits",
 							 text);
 			}
 		}
@@ -389,13 +398,13 @@ static int rules_load_evm(struct ydoc *d, yaml_node_t *node, struct evm_rules *e
 	if (tokens != NULL && (r = rules_load_erc20(d, tokens, e)) != SG_OK)
 		return r;
 	if (e->n_recipients == 0 && !e->any_recipient && !e->allow_create)
-		return ydoc_fail(d, node, "these evm rules can never match: no recipient is allowed "
-					  "and allow_create is false");
+		return ydoc_fail(d, node,
+				 "these evm rules can never match: no recipient is allowed "
+				 "and allow_create is false");
 	return SG_OK;
 }
 
-static int rules_u64(struct ydoc *d, yaml_node_t *map, const char *key, bool *has,
-		     uint64_t *out)
+static int rules_u64(struct ydoc *d, yaml_node_t *map, const char *key, bool *has, uint64_t *out)
 {
 	yaml_node_t *node = ydoc_map_get(d, map, key);
 
@@ -407,10 +416,14 @@ static int rules_u64(struct ydoc *d, yaml_node_t *map, const char *key, bool *ha
 
 static int rules_load_solana(struct ydoc *d, yaml_node_t *node, struct sol_rules *s)
 {
-	static const char *const fields[] = {"programs",           "fee_payers",
-					     "max_instructions",   "allow_lookup_tables",
-					     "system_transfer",    "max_compute_unit_price",
-					     "spl",                NULL};
+	static const char *const fields[] = {"programs",
+					     "fee_payers",
+					     "max_instructions",
+					     "allow_lookup_tables",
+					     "system_transfer",
+					     "max_compute_unit_price",
+					     "spl",
+					     NULL};
 	yaml_node_t *v;
 	int r;
 
@@ -425,8 +438,8 @@ static int rules_load_solana(struct ydoc *d, yaml_node_t *node, struct sol_rules
 	if ((r = rules_sol_keys(d, v, "programs", &s->programs, &s->n_programs)) != SG_OK)
 		return r;
 	v = ydoc_map_get(d, node, "fee_payers");
-	if (v != NULL && (r = rules_sol_keys(d, v, "fee_payers", &s->fee_payers,
-					     &s->n_fee_payers)) != SG_OK)
+	if (v != NULL &&
+	    (r = rules_sol_keys(d, v, "fee_payers", &s->fee_payers, &s->n_fee_payers)) != SG_OK)
 		return r;
 	if ((r = rules_u64(d, node, "max_instructions", &s->has_max_instructions,
 			   &s->max_instructions)) != SG_OK ||
@@ -492,13 +505,12 @@ static int rules_load_eip712(struct ydoc *d, yaml_node_t *node, struct eip712_ru
 	v = ydoc_map_get(d, node, "domains");
 	if (v == NULL)
 		return ydoc_fail(d, node, "eip712 rules need domains");
-	e->domains =
-		rules_seq_array(d, v, "domains", true, sizeof(*e->domains), &e->n_domains, &r);
+	e->domains = rules_seq_array(d, v, "domains", true, sizeof(*e->domains), &e->n_domains, &r);
 	if (e->domains == NULL)
 		return r;
 	for (size_t i = 0; i < e->n_domains; i++) {
-		static const char *const df[] = {"name", "version", "chain_id", "verifying_contract",
-						 NULL};
+		static const char *const df[] = {"name", "version", "chain_id",
+						 "verifying_contract", NULL};
 		yaml_node_t *item = rules_seq_item(d, v, i), *f;
 		struct eip712_domain_rule *dr = &e->domains[i];
 		const char *text;
@@ -522,10 +534,12 @@ static int rules_load_eip712(struct ydoc *d, yaml_node_t *node, struct eip712_ru
 		}
 		if ((f = ydoc_map_get(d, item, "verifying_contract")) != NULL) {
 			dr->has_contract = true;
-			if ((r = rules_evm_address(d, f, "verifying_contract", dr->contract)) != SG_OK)
+			if ((r = rules_evm_address(d, f, "verifying_contract", dr->contract)) !=
+			    SG_OK)
 				return r;
 		}
-		if (dr->name == NULL && dr->version == NULL && !dr->has_chain_id && !dr->has_contract)
+		if (dr->name == NULL && dr->version == NULL && !dr->has_chain_id &&
+		    !dr->has_contract)
 			return ydoc_fail(d, item, "a domain rule names at least one field");
 	}
 	v = ydoc_map_get(d, node, "primary_types");
@@ -584,7 +598,8 @@ int policy_rules_load(struct ydoc *d, yaml_node_t *node, struct policy *p)
 			if (strcmp(p->rules[i].operation, op) == 0)
 				return ydoc_fail(d, k, "rules for operation '%s' appear twice", op);
 		if (!policy_operation_named(p, op))
-			return ydoc_fail(d, k, "rules for operation '%s', which no grant names", op);
+			return ydoc_fail(d, k, "rules for operation '%s', which no grant names",
+					 op);
 		p->n_rules++;
 		pr->operation = strdup(op);
 		pr->line = ydoc_line(k);
@@ -649,11 +664,10 @@ static void decide_allow(struct policy_decision *d)
 	d->allowed = true;
 }
 
-static void deny(struct policy_decision *d, const char *reason, const char *op,
-		 const char *where, unsigned long line, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
-static void deny(struct policy_decision *d, const char *reason, const char *op,
-		 const char *where, unsigned long line, const char *fmt, ...)
+static void deny(struct policy_decision *d, const char *reason, const char *op, const char *where,
+		 unsigned long line, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void deny(struct policy_decision *d, const char *reason, const char *op, const char *where,
+		 unsigned long line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -779,8 +793,9 @@ static void check_erc20(const struct evm_rules *e, const struct evm_recipient *r
 			return;
 		}
 		if (unlimited && !t->allow_unlimited_approval) {
-			deny(d, "evm.erc20_unlimited_approval", op, "evm.erc20.allow_unlimited_approval",
-			     t->line, "an unlimited approval is not allowed");
+			deny(d, "evm.erc20_unlimited_approval", op,
+			     "evm.erc20.allow_unlimited_approval", t->line,
+			     "an unlimited approval is not allowed");
 			return;
 		}
 	} else if (!t->any_recipient && !addr_in(t->recipients, t->n_recipients, who)) {
@@ -837,8 +852,9 @@ void policy_check_evm_tx(const struct policy *p, const char *op, const struct ev
 			char addr[EVM_ADDRESS_TEXT_LEN];
 
 			addr_evm_checksum(tx->to, addr);
-			deny(d, "evm.recipient_not_allowed", op, "evm.recipients", e->recipients_line,
-			     "recipient %s is not allowed for operation '%s'", addr, op);
+			deny(d, "evm.recipient_not_allowed", op, "evm.recipients",
+			     e->recipients_line, "recipient %s is not allowed for operation '%s'",
+			     addr, op);
 			return;
 		}
 		if (!rc->any_selector) {
@@ -851,7 +867,8 @@ void policy_check_evm_tx(const struct policy *p, const char *op, const struct ev
 			if (!ok) {
 				deny(d, "evm.selector_not_allowed", op, "evm.recipients.selectors",
 				     e->recipients_line,
-				     "this call to the recipient is not among its allowed selectors");
+				     "this call to the recipient is not among its allowed "
+				     "selectors");
 				return;
 			}
 		}
@@ -946,7 +963,8 @@ static void check_spl(const struct sol_rules *s, const char *op, const struct so
 		return;
 	if (ix->data[0] == 3 || ix->data[0] == 4) {
 		deny(d, "solana.spl_mint_unknown", op, "solana.spl", s->line,
-		     "instruction %zu is a token %s that does not name its mint; use the Checked form",
+		     "instruction %zu is a token %s that does not name its mint; use the Checked "
+		     "form",
 		     i, ix->data[0] == 3 ? "Transfer" : "Approve");
 		return;
 	}
@@ -959,7 +977,8 @@ static void check_spl(const struct sol_rules *s, const char *op, const struct so
 	if (ix->data_len != 10 || ix->n_accounts < 4 ||
 	    (mint = sol_message_key(m, ix->accounts[1])) == NULL) {
 		deny(d, "solana.spl_malformed", op, "solana.spl", s->line,
-		     "instruction %zu is a token instruction the signer cannot read (its mint may be "
+		     "instruction %zu is a token instruction the signer cannot read (its mint may "
+		     "be "
 		     "in a lookup table)",
 		     i);
 		return;
@@ -1015,8 +1034,8 @@ static void check_system(const struct sol_rules *s, const char *op, const struct
 	if (!sys.moves_lamports)
 		return;
 	if (s->has_max_lamports && sys.lamports > s->max_lamports) {
-		deny(d, "solana.lamports_exceeded", op, "solana.system_transfer.max_lamports", s->line,
-		     "instruction %zu moves %llu lamports; at most %llu", i,
+		deny(d, "solana.lamports_exceeded", op, "solana.system_transfer.max_lamports",
+		     s->line, "instruction %zu moves %llu lamports; at most %llu", i,
 		     (unsigned long long)sys.lamports, (unsigned long long)s->max_lamports);
 		return;
 	}
@@ -1050,7 +1069,8 @@ void policy_check_solana(const struct policy *p, const char *op, const struct so
 		return;
 	}
 	if (m->n_lookups > 0 && !s->allow_lookup_tables) {
-		deny(d, "solana.lookup_tables_not_allowed", op, "solana.allow_lookup_tables", s->line,
+		deny(d, "solana.lookup_tables_not_allowed", op, "solana.allow_lookup_tables",
+		     s->line,
 		     "the message loads accounts from lookup tables, which the signer cannot see");
 		return;
 	}
@@ -1058,8 +1078,8 @@ void policy_check_solana(const struct policy *p, const char *op, const struct so
 	if (s->n_fee_payers > 0 ? !key_in(s->fee_payers, s->n_fee_payers, payer)
 				: memcmp(payer, signer, 32) != 0) {
 		deny(d, "solana.fee_payer_not_allowed", op, "solana.fee_payers", s->line,
-		     "the fee payer is not %s", s->n_fee_payers > 0 ? "an allowed one"
-								    : "the signing key");
+		     "the fee payer is not %s",
+		     s->n_fee_payers > 0 ? "an allowed one" : "the signing key");
 		return;
 	}
 	if (s->has_max_instructions && m->n_instructions > s->max_instructions) {
@@ -1077,7 +1097,8 @@ void policy_check_solana(const struct policy *p, const char *op, const struct so
 
 			if (addr_solana_encode(prog, b58, sizeof(b58)) != SG_OK)
 				b58[0] = '\0';
-			deny(d, "solana.program_not_allowed", op, "solana.programs", s->programs_line,
+			deny(d, "solana.program_not_allowed", op, "solana.programs",
+			     s->programs_line,
 			     "instruction %zu calls program %s, which is not allowed", i, b58);
 			return;
 		}
@@ -1125,14 +1146,15 @@ void policy_check_eip712(const struct policy *p, const char *op, const struct ei
 	for (size_t i = 0; i < e->n_domains && !domain_ok; i++) {
 		const struct eip712_domain_rule *dr = &e->domains[i];
 
-		domain_ok = (dr->name == NULL || (td->has_name && strcmp(dr->name, td->name) == 0)) &&
-			    (dr->version == NULL ||
-			     (td->has_version && strcmp(dr->version, td->version) == 0)) &&
-			    (!dr->has_chain_id ||
-			     (td->has_chain_id && memcmp(dr->chain_id, td->chain_id, 32) == 0)) &&
-			    (!dr->has_contract || (td->has_verifying_contract &&
-						   memcmp(dr->contract, td->verifying_contract,
-							  20) == 0));
+		domain_ok =
+			(dr->name == NULL || (td->has_name && strcmp(dr->name, td->name) == 0)) &&
+			(dr->version == NULL ||
+			 (td->has_version && strcmp(dr->version, td->version) == 0)) &&
+			(!dr->has_chain_id ||
+			 (td->has_chain_id && memcmp(dr->chain_id, td->chain_id, 32) == 0)) &&
+			(!dr->has_contract ||
+			 (td->has_verifying_contract &&
+			  memcmp(dr->contract, td->verifying_contract, 20) == 0));
 	}
 	if (!domain_ok) {
 		deny(d, "eip712.domain_not_allowed", op, "eip712.domains", e->line,
@@ -1182,10 +1204,18 @@ static int rules_window(struct ydoc *d, yaml_node_t *node, uint64_t *seconds)
 	if (end == text || n == 0 || n > 7 * 86400)
 		return ydoc_fail(d, node, "window '%s' must be from 1m to 7d", text);
 	switch (*end) {
-	case 's': *seconds = n; break;
-	case 'm': *seconds = n * 60; break;
-	case 'h': *seconds = n * 3600; break;
-	case 'd': *seconds = n * 86400; break;
+	case 's':
+		*seconds = n;
+		break;
+	case 'm':
+		*seconds = n * 60;
+		break;
+	case 'h':
+		*seconds = n * 3600;
+		break;
+	case 'd':
+		*seconds = n * 86400;
+		break;
 	default:
 		return ydoc_fail(d, node, "window '%s' must be a number of s, m, h or d", text);
 	}
@@ -1199,8 +1229,8 @@ int policy_spend_limits_load(struct ydoc *d, yaml_node_t *node, struct policy *p
 	size_t n;
 	int r;
 
-	p->spend_limits = rules_seq_array(d, node, "spend_limits", false,
-					  sizeof(*p->spend_limits), &n, &r);
+	p->spend_limits =
+		rules_seq_array(d, node, "spend_limits", false, sizeof(*p->spend_limits), &n, &r);
 	if (p->spend_limits == NULL)
 		return r;
 	for (size_t i = 0; i < n; i++) {
@@ -1222,8 +1252,9 @@ int policy_spend_limits_load(struct ydoc *d, yaml_node_t *node, struct policy *p
 			return ydoc_fail(d, v, "key '%s' is not named by any grant", text);
 		snprintf(sl->key, sizeof(sl->key), "%s", text);
 		if ((v = ydoc_map_get(d, item, "asset")) == NULL)
-			return ydoc_fail(d, item, "a spend limit needs an asset (native, erc20:0x..., "
-						  "spl:MINT)");
+			return ydoc_fail(d, item,
+					 "a spend limit needs an asset (native, erc20:0x..., "
+					 "spl:MINT)");
 		if ((r = ydoc_scalar(d, v, "asset", &text)) != SG_OK)
 			return r;
 		if (strncmp(text, "erc20:", 6) == 0) {
@@ -1231,20 +1262,22 @@ int policy_spend_limits_load(struct ydoc *d, yaml_node_t *node, struct policy *p
 			char canon[EVM_ADDRESS_TEXT_LEN];
 
 			if (addr_evm_parse(text + 6, addr) != SG_OK)
-				return ydoc_fail(d, v, "asset '%s': %s", text, sg_errmsg(SG_ERR_MALFORMED));
+				return ydoc_fail(d, v, "asset '%s': %s", text,
+						 sg_errmsg(SG_ERR_MALFORMED));
 			addr_evm_checksum(addr, canon);
 			snprintf(sl->asset, sizeof(sl->asset), "erc20:%s", canon);
 		} else if (strncmp(text, "spl:", 4) == 0) {
 			uint8_t mint[32];
 
 			if (addr_solana_parse(text + 4, mint) != SG_OK)
-				return ydoc_fail(d, v, "asset '%s': the mint is not a Solana address",
-						 text);
+				return ydoc_fail(
+					d, v, "asset '%s': the mint is not a Solana address", text);
 			snprintf(sl->asset, sizeof(sl->asset), "%s", text);
 		} else if (strcmp(text, "native") == 0) {
 			snprintf(sl->asset, sizeof(sl->asset), "native");
 		} else {
-			return ydoc_fail(d, v, "asset '%s' is not native, erc20:0x... or spl:MINT", text);
+			return ydoc_fail(d, v, "asset '%s' is not native, erc20:0x... or spl:MINT",
+					 text);
 		}
 		if ((v = ydoc_map_get(d, item, "window")) == NULL)
 			return ydoc_fail(d, item, "a spend limit needs a window (1h, 24h, ...)");
@@ -1258,10 +1291,11 @@ int policy_spend_limits_load(struct ydoc *d, yaml_node_t *node, struct policy *p
 			if (strcmp(p->spend_limits[k].key, sl->key) == 0 &&
 			    strcmp(p->spend_limits[k].asset, sl->asset) == 0 &&
 			    p->spend_limits[k].window_seconds == sl->window_seconds)
-				return ydoc_fail(d, item,
-						 "a spend limit for %s / %s over this window is already "
-						 "given",
-						 sl->key, sl->asset);
+				return ydoc_fail(
+					d, item,
+					"a spend limit for %s / %s over this window is already "
+					"given",
+					sl->key, sl->asset);
 		if (snprintf(sl->rule, sizeof(sl->rule), "spend_limits[%zu] (line %lu)", i,
 			     ydoc_line(item)) < 0)
 			sl->rule[0] = '\0';

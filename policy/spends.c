@@ -96,7 +96,7 @@ static bool u256_is_zero(const uint8_t v[32])
 /* Adds amount to the asset's entry (saturating); false when a new asset would be one more than
  * POLICY_SPENDS_MAX. */
 static bool spend_add(struct policy_spend *out, size_t *n, const char *asset,
-                      const uint8_t amount[32])
+		      const uint8_t amount[32])
 {
 	struct policy_spend *e = NULL;
 
@@ -123,203 +123,208 @@ static bool spend_add(struct policy_spend *out, size_t *n, const char *asset,
  * (decreaseAllowance, mint, a contract's own functions) spends nothing but its value and gas;
  * what a contract may be called with is for the content rules (recipients, selectors). */
 const struct policy_evm_call policy_evm_calls[] = {
-    /* read */
-    {.selector = {0xa9, 0x05, 0x9c, 0xbb},
-     .signature = "transfer(address,uint256)",
-     .read_len = 4 + 2 * 32,
-     .why = "ERC-20: moves the amount to `to`"},
-    {.selector = {0x23, 0xb8, 0x72, 0xdd},
-     .signature = "transferFrom(address,address,uint256)",
-     .read_len = 4 + 3 * 32,
-     .why = "ERC-20: moves the amount from `from` (an allowance)"},
-    {.selector = {0x09, 0x5e, 0xa7, 0xb3},
-     .signature = "approve(address,uint256)",
-     .read_len = 4 + 2 * 32,
-     .why = "ERC-20: lets the spender take the amount"},
-    {.selector = {0x39, 0x50, 0x93, 0x51},
-     .signature = "increaseAllowance(address,uint256)",
-     .read_len = 4 + 2 * 32,
-     .why = "OpenZeppelin ERC-20: lets the spender take the amount more"},
-    {.selector = {0xd7, 0x3d, 0xd6, 0x23},
-     .signature = "increaseApproval(address,uint256)",
-     .read_len = 4 + 2 * 32,
-     .why = "older OpenZeppelin ERC-20: as increaseAllowance"},
-    /* ERC-677 / ERC-1363: a transfer or approval that also calls the receiver */
-    {.selector = {0x12, 0x96, 0xee, 0x62},
-     .signature = "transferAndCall(address,uint256)",
-     .why = "ERC-1363: a transfer that calls the receiver"},
-    {.selector = {0x40, 0x00, 0xae, 0xa0},
-     .signature = "transferAndCall(address,uint256,bytes)",
-     .why = "ERC-677 / ERC-1363: a transfer that calls the receiver"},
-    {.selector = {0xd8, 0xfb, 0xe9, 0x94},
-     .signature = "transferFromAndCall(address,address,uint256)",
-     .why = "ERC-1363: a transferFrom that calls the receiver"},
-    {.selector = {0xc1, 0xd3, 0x4b, 0x89},
-     .signature = "transferFromAndCall(address,address,uint256,bytes)",
-     .why = "ERC-1363: a transferFrom that calls the receiver"},
-    {.selector = {0x31, 0x77, 0x02, 0x9f},
-     .signature = "approveAndCall(address,uint256)",
-     .why = "ERC-1363: an approval that calls the spender (which can spend it at once)"},
-    {.selector = {0xca, 0xe9, 0xca, 0x51},
-     .signature = "approveAndCall(address,uint256,bytes)",
-     .why = "ERC-1363: an approval that calls the spender (which can spend it at once)"},
-    {.selector = {0xbe, 0x45, 0xfd, 0x62},
-     .signature = "transfer(address,uint256,bytes)",
-     .why = "ERC-223: a transfer that calls the receiver"},
-    /* ERC-777 */
-    {.selector = {0x9b, 0xd9, 0xbb, 0xc6},
-     .signature = "send(address,uint256,bytes)",
-     .why = "ERC-777: moves tokens"},
-    {.selector = {0x62, 0xad, 0x1b, 0x83},
-     .signature = "operatorSend(address,address,uint256,bytes,bytes)",
-     .why = "ERC-777: an operator moves a holder's tokens"},
-    {.selector = {0x95, 0x9b, 0x8c, 0x3f},
-     .signature = "authorizeOperator(address)",
-     .why = "ERC-777: lets the operator move all of the signer's tokens"},
-    {.selector = {0xfe, 0x9d, 0x93, 0x03},
-     .signature = "burn(uint256,bytes)",
-     .why = "ERC-777: destroys the signer's tokens"},
-    {.selector = {0xfc, 0x67, 0x3c, 0x4f},
-     .signature = "operatorBurn(address,uint256,bytes,bytes)",
-     .why = "ERC-777: an operator destroys a holder's tokens"},
-    /* burns (ERC20Burnable) */
-    {.selector = {0x42, 0x96, 0x6c, 0x68},
-     .signature = "burn(uint256)",
-     .why = "ERC20Burnable: destroys the signer's tokens"},
-    {.selector = {0x79, 0xcc, 0x67, 0x90},
-     .signature = "burnFrom(address,uint256)",
-     .why = "ERC20Burnable: destroys tokens through an allowance"},
-    /* ERC-721 / ERC-1155 */
-    {.selector = {0xa2, 0x2c, 0xb4, 0x65},
-     .signature = "setApprovalForAll(address,bool)",
-     .why = "ERC-721 / ERC-1155: lets the operator move every token of the collection"},
-    {.selector = {0x42, 0x84, 0x2e, 0x0e},
-     .signature = "safeTransferFrom(address,address,uint256)",
-     .why = "ERC-721: moves a token"},
-    {.selector = {0xb8, 0x8d, 0x4f, 0xde},
-     .signature = "safeTransferFrom(address,address,uint256,bytes)",
-     .why = "ERC-721: moves a token"},
-    {.selector = {0xf2, 0x42, 0x43, 0x2a},
-     .signature = "safeTransferFrom(address,address,uint256,uint256,bytes)",
-     .why = "ERC-1155: moves an amount of a token"},
-    {.selector = {0x2e, 0xb2, 0xc2, 0xd6},
-     .signature = "safeBatchTransferFrom(address,address,uint256[],uint256[],bytes)",
-     .why = "ERC-1155: moves amounts of several tokens"},
-    /* permits: a signed approval, submitted */
-    {.selector = {0xd5, 0x05, 0xac, 0xcf},
-     .signature = "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)",
-     .why = "EIP-2612: sets an allowance from a signature"},
-    {.selector = {0x8f, 0xcb, 0xaf, 0x0c},
-     .signature = "permit(address,address,uint256,uint256,bool,uint8,bytes32,bytes32)",
-     .why = "DAI: sets an unlimited allowance from a signature"},
-    {.selector = {0xda, 0xea, 0x85, 0xc5},
-     .signature = "approve(address)",
-     .why = "DSToken (MKR): an unlimited approval"},
-    /* DAI / DSToken aliases of transferFrom */
-    {.selector = {0xb7, 0x53, 0xa9, 0x8c},
-     .signature = "push(address,uint256)",
-     .why = "DAI / DSToken: transferFrom(msg.sender, usr, wad)"},
-    {.selector = {0xf2, 0xd5, 0xd5, 0x6b},
-     .signature = "pull(address,uint256)",
-     .why = "DAI / DSToken: transferFrom(usr, msg.sender, wad)"},
-    {.selector = {0xbb, 0x35, 0x78, 0x3b},
-     .signature = "move(address,address,uint256)",
-     .why = "DAI / DSToken: transferFrom(src, dst, wad)"},
-    /* EIP-3009 (USDC): a signed transfer, submitted */
-    {.selector = {0xe3, 0xee, 0x16, 0x0e},
-     .signature = "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,"
-                  "bytes32,bytes32)",
-     .why = "EIP-3009: a transfer from a signature"},
-    {.selector = {0xcf, 0x09, 0x29, 0x95},
-     .signature =
-         "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)",
-     .why = "EIP-3009 (USDC v2.2): a transfer from a signature"},
-    {.selector = {0xef, 0x55, 0xbe, 0xc6},
-     .signature = "receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,"
-                  "bytes32,bytes32)",
-     .why = "EIP-3009: a transfer from a signature"},
-    {.selector = {0x88, 0xb7, 0xab, 0x63},
-     .signature = "receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)",
-     .why = "EIP-3009 (USDC v2.2): a transfer from a signature"},
-    /* Permit2 (0x000000000022D473030F116dDEE9F6B43aC78BA3) */
-    {.selector = {0x87, 0x51, 0x7c, 0x45},
-     .signature = "approve(address,address,uint160,uint48)",
-     .why = "Permit2: an allowance over the signer's ERC-20 approvals to Permit2"},
-    {.selector = {0x36, 0xc7, 0x85, 0x16},
-     .signature = "transferFrom(address,address,uint160,address)",
-     .why = "Permit2: moves tokens through a Permit2 allowance"},
-    {.selector = {0x0d, 0x58, 0xb1, 0xdb},
-     .signature = "transferFrom((address,address,uint160,address)[])",
-     .why = "Permit2: moves tokens through Permit2 allowances"},
-    {.selector = {0x2b, 0x67, 0xb5, 0x70},
-     .signature = "permit(address,((address,uint160,uint48,uint48),address,uint256),bytes)",
-     .why = "Permit2: sets an allowance from a signature (PermitSingle)"},
-    {.selector = {0x2a, 0x2d, 0x80, 0xd1},
-     .signature = "permit(address,((address,uint160,uint48,uint48)[],address,uint256),bytes)",
-     .why = "Permit2: sets allowances from a signature (PermitBatch)"},
-    {.selector = {0x30, 0xf2, 0x8b, 0x7a},
-     .signature =
-         "permitTransferFrom(((address,uint256),uint256,uint256),(address,uint256),address,bytes)",
-     .why = "Permit2: a transfer from a signature"},
-    {.selector = {0xed, 0xd9, 0x44, 0x4b},
-     .signature = "permitTransferFrom(((address,uint256)[],uint256,uint256),(address,uint256)[],"
-                  "address,bytes)",
-     .why = "Permit2: transfers from a signature"},
-    {.selector = {0x13, 0x7c, 0x29, 0xfe},
-     .signature = "permitWitnessTransferFrom(((address,uint256),uint256,uint256),(address,uint256),"
-                  "address,bytes32,string,bytes)",
-     .why = "Permit2: a transfer from a signature with a witness (UniswapX orders)"},
-    {.selector = {0xfe, 0x8e, 0xc1, 0xa7},
-     .signature = "permitWitnessTransferFrom(((address,uint256)[],uint256,uint256),(address,"
-                  "uint256)[],address,bytes32,string,bytes)",
-     .why = "Permit2: transfers from a signature with a witness"},
-    /* batches that call the same contract with the signer as msg.sender */
-    {.selector = {0xac, 0x96, 0x50, 0xd8},
-     .signature = "multicall(bytes[])",
-     .why = "OpenZeppelin / Uniswap: delegatecalls itself, so each call keeps msg.sender (a "
-            "transfer inside is the signer's)"},
-    {.selector = {0x5a, 0xe4, 0x01, 0xdc},
-     .signature = "multicall(uint256,bytes[])",
-     .why = "Uniswap (deadline): as multicall(bytes[])"},
-    {.selector = {0x1f, 0x04, 0x64, 0xd1},
-     .signature = "multicall(bytes32,bytes[])",
-     .why = "Uniswap (previous block hash): as multicall(bytes[])"},
-    /* accounts the signer owns that move their own funds */
-    {.selector = {0x6a, 0x76, 0x12, 0x02},
-     .signature = "execTransaction(address,uint256,bytes,uint8,uint256,uint256,uint256,address,"
-                  "address,bytes)",
-     .why = "Safe: executes any call (or delegatecall) of the Safe"},
-    {.selector = {0x46, 0x87, 0x21, 0xa7},
-     .signature = "execTransactionFromModule(address,uint256,bytes,uint8)",
-     .why = "Safe: a module executes any call of the Safe"},
-    {.selector = {0xd4, 0xd9, 0xbd, 0xcd},
-     .signature = "approveHash(bytes32)",
-     .why = "Safe: an owner's approval of a Safe transaction, for anyone to execute"},
-    {.selector = {0xb6, 0x1d, 0x27, 0xf6},
-     .signature = "execute(address,uint256,bytes)",
-     .why = "ERC-4337 / ERC-725 smart accounts: executes any call of the account"},
-    {.selector = {0x47, 0xe1, 0xda, 0x2a},
-     .signature = "executeBatch(address[],uint256[],bytes[])",
-     .why = "ERC-4337 smart accounts: executes calls of the account"},
-    {.selector = {0x34, 0xfc, 0xd5, 0xbe},
-     .signature = "executeBatch((address,uint256,bytes)[])",
-     .why = "ERC-4337 smart accounts (Coinbase): executes calls of the account"},
-    {.selector = {0xe9, 0xae, 0x5c, 0x53},
-     .signature = "execute(bytes32,bytes)",
-     .why = "ERC-7579 smart accounts: executes calls of the account"},
-    {.selector = {0x1c, 0xff, 0x79, 0xcd},
-     .signature = "execute(address,bytes)",
-     .why = "DSProxy: delegatecalls any code as the proxy"},
-    /* vault shares and contract control */
-    {.selector = {0xb4, 0x60, 0xaf, 0x94},
-     .signature = "withdraw(uint256,address,address)",
-     .why = "ERC-4626: burns the owner's shares, sends the assets to the receiver"},
-    {.selector = {0xba, 0x08, 0x76, 0x52},
-     .signature = "redeem(uint256,address,address)",
-     .why = "ERC-4626: burns the owner's shares, sends the assets to the receiver"},
-    {.selector = {0xf2, 0xfd, 0xe3, 0x8b},
-     .signature = "transferOwnership(address)",
-     .why = "Ownable: gives the contract (its mint rights, its treasury) to someone else"},
+	/* read */
+	{.selector = {0xa9, 0x05, 0x9c, 0xbb},
+	 .signature = "transfer(address,uint256)",
+	 .read_len = 4 + 2 * 32,
+	 .why = "ERC-20: moves the amount to `to`"},
+	{.selector = {0x23, 0xb8, 0x72, 0xdd},
+	 .signature = "transferFrom(address,address,uint256)",
+	 .read_len = 4 + 3 * 32,
+	 .why = "ERC-20: moves the amount from `from` (an allowance)"},
+	{.selector = {0x09, 0x5e, 0xa7, 0xb3},
+	 .signature = "approve(address,uint256)",
+	 .read_len = 4 + 2 * 32,
+	 .why = "ERC-20: lets the spender take the amount"},
+	{.selector = {0x39, 0x50, 0x93, 0x51},
+	 .signature = "increaseAllowance(address,uint256)",
+	 .read_len = 4 + 2 * 32,
+	 .why = "OpenZeppelin ERC-20: lets the spender take the amount more"},
+	{.selector = {0xd7, 0x3d, 0xd6, 0x23},
+	 .signature = "increaseApproval(address,uint256)",
+	 .read_len = 4 + 2 * 32,
+	 .why = "older OpenZeppelin ERC-20: as increaseAllowance"},
+	/* ERC-677 / ERC-1363: a transfer or approval that also calls the receiver */
+	{.selector = {0x12, 0x96, 0xee, 0x62},
+	 .signature = "transferAndCall(address,uint256)",
+	 .why = "ERC-1363: a transfer that calls the receiver"},
+	{.selector = {0x40, 0x00, 0xae, 0xa0},
+	 .signature = "transferAndCall(address,uint256,bytes)",
+	 .why = "ERC-677 / ERC-1363: a transfer that calls the receiver"},
+	{.selector = {0xd8, 0xfb, 0xe9, 0x94},
+	 .signature = "transferFromAndCall(address,address,uint256)",
+	 .why = "ERC-1363: a transferFrom that calls the receiver"},
+	{.selector = {0xc1, 0xd3, 0x4b, 0x89},
+	 .signature = "transferFromAndCall(address,address,uint256,bytes)",
+	 .why = "ERC-1363: a transferFrom that calls the receiver"},
+	{.selector = {0x31, 0x77, 0x02, 0x9f},
+	 .signature = "approveAndCall(address,uint256)",
+	 .why = "ERC-1363: an approval that calls the spender (which can spend it at once)"},
+	{.selector = {0xca, 0xe9, 0xca, 0x51},
+	 .signature = "approveAndCall(address,uint256,bytes)",
+	 .why = "ERC-1363: an approval that calls the spender (which can spend it at once)"},
+	{.selector = {0xbe, 0x45, 0xfd, 0x62},
+	 .signature = "transfer(address,uint256,bytes)",
+	 .why = "ERC-223: a transfer that calls the receiver"},
+	/* ERC-777 */
+	{.selector = {0x9b, 0xd9, 0xbb, 0xc6},
+	 .signature = "send(address,uint256,bytes)",
+	 .why = "ERC-777: moves tokens"},
+	{.selector = {0x62, 0xad, 0x1b, 0x83},
+	 .signature = "operatorSend(address,address,uint256,bytes,bytes)",
+	 .why = "ERC-777: an operator moves a holder's tokens"},
+	{.selector = {0x95, 0x9b, 0x8c, 0x3f},
+	 .signature = "authorizeOperator(address)",
+	 .why = "ERC-777: lets the operator move all of the signer's tokens"},
+	{.selector = {0xfe, 0x9d, 0x93, 0x03},
+	 .signature = "burn(uint256,bytes)",
+	 .why = "ERC-777: destroys the signer's tokens"},
+	{.selector = {0xfc, 0x67, 0x3c, 0x4f},
+	 .signature = "operatorBurn(address,uint256,bytes,bytes)",
+	 .why = "ERC-777: an operator destroys a holder's tokens"},
+	/* burns (ERC20Burnable) */
+	{.selector = {0x42, 0x96, 0x6c, 0x68},
+	 .signature = "burn(uint256)",
+	 .why = "ERC20Burnable: destroys the signer's tokens"},
+	{.selector = {0x79, 0xcc, 0x67, 0x90},
+	 .signature = "burnFrom(address,uint256)",
+	 .why = "ERC20Burnable: destroys tokens through an allowance"},
+	/* ERC-721 / ERC-1155 */
+	{.selector = {0xa2, 0x2c, 0xb4, 0x65},
+	 .signature = "setApprovalForAll(address,bool)",
+	 .why = "ERC-721 / ERC-1155: lets the operator move every token of the collection"},
+	{.selector = {0x42, 0x84, 0x2e, 0x0e},
+	 .signature = "safeTransferFrom(address,address,uint256)",
+	 .why = "ERC-721: moves a token"},
+	{.selector = {0xb8, 0x8d, 0x4f, 0xde},
+	 .signature = "safeTransferFrom(address,address,uint256,bytes)",
+	 .why = "ERC-721: moves a token"},
+	{.selector = {0xf2, 0x42, 0x43, 0x2a},
+	 .signature = "safeTransferFrom(address,address,uint256,uint256,bytes)",
+	 .why = "ERC-1155: moves an amount of a token"},
+	{.selector = {0x2e, 0xb2, 0xc2, 0xd6},
+	 .signature = "safeBatchTransferFrom(address,address,uint256[],uint256[],bytes)",
+	 .why = "ERC-1155: moves amounts of several tokens"},
+	/* permits: a signed approval, submitted */
+	{.selector = {0xd5, 0x05, 0xac, 0xcf},
+	 .signature = "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)",
+	 .why = "EIP-2612: sets an allowance from a signature"},
+	{.selector = {0x8f, 0xcb, 0xaf, 0x0c},
+	 .signature = "permit(address,address,uint256,uint256,bool,uint8,bytes32,bytes32)",
+	 .why = "DAI: sets an unlimited allowance from a signature"},
+	{.selector = {0xda, 0xea, 0x85, 0xc5},
+	 .signature = "approve(address)",
+	 .why = "DSToken (MKR): an unlimited approval"},
+	/* DAI / DSToken aliases of transferFrom */
+	{.selector = {0xb7, 0x53, 0xa9, 0x8c},
+	 .signature = "push(address,uint256)",
+	 .why = "DAI / DSToken: transferFrom(msg.sender, usr, wad)"},
+	{.selector = {0xf2, 0xd5, 0xd5, 0x6b},
+	 .signature = "pull(address,uint256)",
+	 .why = "DAI / DSToken: transferFrom(usr, msg.sender, wad)"},
+	{.selector = {0xbb, 0x35, 0x78, 0x3b},
+	 .signature = "move(address,address,uint256)",
+	 .why = "DAI / DSToken: transferFrom(src, dst, wad)"},
+	/* EIP-3009 (USDC): a signed transfer, submitted */
+	{.selector = {0xe3, 0xee, 0x16, 0x0e},
+	 .signature =
+		 "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,"
+		 "bytes32,bytes32)",
+	 .why = "EIP-3009: a transfer from a signature"},
+	{.selector = {0xcf, 0x09, 0x29, 0x95},
+	 .signature =
+		 "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)",
+	 .why = "EIP-3009 (USDC v2.2): a transfer from a signature"},
+	{.selector = {0xef, 0x55, 0xbe, 0xc6},
+	 .signature =
+		 "receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,"
+		 "bytes32,bytes32)",
+	 .why = "EIP-3009: a transfer from a signature"},
+	{.selector = {0x88, 0xb7, 0xab, 0x63},
+	 .signature =
+		 "receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)",
+	 .why = "EIP-3009 (USDC v2.2): a transfer from a signature"},
+	/* Permit2 (0x000000000022D473030F116dDEE9F6B43aC78BA3) */
+	{.selector = {0x87, 0x51, 0x7c, 0x45},
+	 .signature = "approve(address,address,uint160,uint48)",
+	 .why = "Permit2: an allowance over the signer's ERC-20 approvals to Permit2"},
+	{.selector = {0x36, 0xc7, 0x85, 0x16},
+	 .signature = "transferFrom(address,address,uint160,address)",
+	 .why = "Permit2: moves tokens through a Permit2 allowance"},
+	{.selector = {0x0d, 0x58, 0xb1, 0xdb},
+	 .signature = "transferFrom((address,address,uint160,address)[])",
+	 .why = "Permit2: moves tokens through Permit2 allowances"},
+	{.selector = {0x2b, 0x67, 0xb5, 0x70},
+	 .signature = "permit(address,((address,uint160,uint48,uint48),address,uint256),bytes)",
+	 .why = "Permit2: sets an allowance from a signature (PermitSingle)"},
+	{.selector = {0x2a, 0x2d, 0x80, 0xd1},
+	 .signature = "permit(address,((address,uint160,uint48,uint48)[],address,uint256),bytes)",
+	 .why = "Permit2: sets allowances from a signature (PermitBatch)"},
+	{.selector = {0x30, 0xf2, 0x8b, 0x7a},
+	 .signature = "permitTransferFrom(((address,uint256),uint256,uint256),(address,uint256),"
+		      "address,bytes)",
+	 .why = "Permit2: a transfer from a signature"},
+	{.selector = {0xed, 0xd9, 0x44, 0x4b},
+	 .signature =
+		 "permitTransferFrom(((address,uint256)[],uint256,uint256),(address,uint256)[],"
+		 "address,bytes)",
+	 .why = "Permit2: transfers from a signature"},
+	{.selector = {0x13, 0x7c, 0x29, 0xfe},
+	 .signature =
+		 "permitWitnessTransferFrom(((address,uint256),uint256,uint256),(address,uint256),"
+		 "address,bytes32,string,bytes)",
+	 .why = "Permit2: a transfer from a signature with a witness (UniswapX orders)"},
+	{.selector = {0xfe, 0x8e, 0xc1, 0xa7},
+	 .signature = "permitWitnessTransferFrom(((address,uint256)[],uint256,uint256),(address,"
+		      "uint256)[],address,bytes32,string,bytes)",
+	 .why = "Permit2: transfers from a signature with a witness"},
+	/* batches that call the same contract with the signer as msg.sender */
+	{.selector = {0xac, 0x96, 0x50, 0xd8},
+	 .signature = "multicall(bytes[])",
+	 .why = "OpenZeppelin / Uniswap: delegatecalls itself, so each call keeps msg.sender (a "
+		"transfer inside is the signer's)"},
+	{.selector = {0x5a, 0xe4, 0x01, 0xdc},
+	 .signature = "multicall(uint256,bytes[])",
+	 .why = "Uniswap (deadline): as multicall(bytes[])"},
+	{.selector = {0x1f, 0x04, 0x64, 0xd1},
+	 .signature = "multicall(bytes32,bytes[])",
+	 .why = "Uniswap (previous block hash): as multicall(bytes[])"},
+	/* accounts the signer owns that move their own funds */
+	{.selector = {0x6a, 0x76, 0x12, 0x02},
+	 .signature = "execTransaction(address,uint256,bytes,uint8,uint256,uint256,uint256,address,"
+		      "address,bytes)",
+	 .why = "Safe: executes any call (or delegatecall) of the Safe"},
+	{.selector = {0x46, 0x87, 0x21, 0xa7},
+	 .signature = "execTransactionFromModule(address,uint256,bytes,uint8)",
+	 .why = "Safe: a module executes any call of the Safe"},
+	{.selector = {0xd4, 0xd9, 0xbd, 0xcd},
+	 .signature = "approveHash(bytes32)",
+	 .why = "Safe: an owner's approval of a Safe transaction, for anyone to execute"},
+	{.selector = {0xb6, 0x1d, 0x27, 0xf6},
+	 .signature = "execute(address,uint256,bytes)",
+	 .why = "ERC-4337 / ERC-725 smart accounts: executes any call of the account"},
+	{.selector = {0x47, 0xe1, 0xda, 0x2a},
+	 .signature = "executeBatch(address[],uint256[],bytes[])",
+	 .why = "ERC-4337 smart accounts: executes calls of the account"},
+	{.selector = {0x34, 0xfc, 0xd5, 0xbe},
+	 .signature = "executeBatch((address,uint256,bytes)[])",
+	 .why = "ERC-4337 smart accounts (Coinbase): executes calls of the account"},
+	{.selector = {0xe9, 0xae, 0x5c, 0x53},
+	 .signature = "execute(bytes32,bytes)",
+	 .why = "ERC-7579 smart accounts: executes calls of the account"},
+	{.selector = {0x1c, 0xff, 0x79, 0xcd},
+	 .signature = "execute(address,bytes)",
+	 .why = "DSProxy: delegatecalls any code as the proxy"},
+	/* vault shares and contract control */
+	{.selector = {0xb4, 0x60, 0xaf, 0x94},
+	 .signature = "withdraw(uint256,address,address)",
+	 .why = "ERC-4626: burns the owner's shares, sends the assets to the receiver"},
+	{.selector = {0xba, 0x08, 0x76, 0x52},
+	 .signature = "redeem(uint256,address,address)",
+	 .why = "ERC-4626: burns the owner's shares, sends the assets to the receiver"},
+	{.selector = {0xf2, 0xfd, 0xe3, 0x8b},
+	 .signature = "transferOwnership(address)",
+	 .why = "Ownable: gives the contract (its mint rights, its treasury) to someone else"},
 };
 const size_t policy_evm_calls_count = sizeof(policy_evm_calls) / sizeof(policy_evm_calls[0]);
 
@@ -361,19 +366,19 @@ bool policy_spends_evm(const struct evm_tx *tx, struct policy_spend *out, size_t
  * permit sets an allowance, an order or a meta-transaction lets someone move the signer's assets
  * on its behalf. */
 static const char *const eip712_value_names[] = {
-    "permit", /* EIP-2612 and DAI Permit; Permit2 PermitSingle, PermitBatch, PermitDetails,
-                 PermitTransferFrom, PermitBatchTransferFrom, PermitWitness*TransferFrom */
-    "order",  /* Seaport OrderComponents and BulkOrder; 0x LimitOrder, RfqOrder, OtcOrder; the
-                 Order of CoW, 1inch, Blur, Rarible; UniswapX *Order witnesses */
-    "forwardrequest",  /* EIP-2771 forwarders: ForwardRequest, ForwardRequestData */
-    "metatransaction", /* Biconomy / Polygon MetaTransaction, 0x MetaTransactionV2 */
-    "metatx",          /* the same, shortened */
-    "safetx",          /* Safe: a transaction of the Safe */
-    "safemessage",     /* Safe: an EIP-1271 message of the Safe, such as a permit */
-    "authorization",   /* EIP-3009 TransferWithAuthorization / ReceiveWithAuthorization, Compound
-                          III Authorization */
-    "useroperation",   /* ERC-4337 PackedUserOperation */
-    "delegation",      /* ERC-7710 Delegation */
+	"permit", /* EIP-2612 and DAI Permit; Permit2 PermitSingle, PermitBatch, PermitDetails,
+		     PermitTransferFrom, PermitBatchTransferFrom, PermitWitness*TransferFrom */
+	"order",  /* Seaport OrderComponents and BulkOrder; 0x LimitOrder, RfqOrder, OtcOrder; the
+		     Order of CoW, 1inch, Blur, Rarible; UniswapX *Order witnesses */
+	"forwardrequest",  /* EIP-2771 forwarders: ForwardRequest, ForwardRequestData */
+	"metatransaction", /* Biconomy / Polygon MetaTransaction, 0x MetaTransactionV2 */
+	"metatx",          /* the same, shortened */
+	"safetx",          /* Safe: a transaction of the Safe */
+	"safemessage",     /* Safe: an EIP-1271 message of the Safe, such as a permit */
+	"authorization", /* EIP-3009 TransferWithAuthorization / ReceiveWithAuthorization, Compound
+			    III Authorization */
+	"useroperation", /* ERC-4337 PackedUserOperation */
+	"delegation",    /* ERC-7710 Delegation */
 };
 
 /* Address fields named like these grant someone the signer's assets. */
@@ -436,37 +441,42 @@ bool policy_spends_eip712(const struct eip712 *td, struct policy_spend *out, siz
 const uint8_t policy_sol_system_program[32] = {0};
 /* ComputeBudget111111111111111111111111111111 */
 const uint8_t policy_sol_compute_budget_program[32] = {
-    0x03, 0x06, 0x46, 0x6f, 0xe5, 0x21, 0x17, 0x32, 0xff, 0xec, 0xad, 0xba, 0x72, 0xc3, 0x9b, 0xe7,
-    0xbc, 0x8c, 0xe5, 0xbb, 0xc5, 0xf7, 0x12, 0x6b, 0x2c, 0x43, 0x9b, 0x3a, 0x40, 0x00, 0x00, 0x00};
+	0x03, 0x06, 0x46, 0x6f, 0xe5, 0x21, 0x17, 0x32, 0xff, 0xec, 0xad,
+	0xba, 0x72, 0xc3, 0x9b, 0xe7, 0xbc, 0x8c, 0xe5, 0xbb, 0xc5, 0xf7,
+	0x12, 0x6b, 0x2c, 0x43, 0x9b, 0x3a, 0x40, 0x00, 0x00, 0x00};
 /* TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA */
-const uint8_t policy_sol_token_program[32] = {
-    0x06, 0xdd, 0xf6, 0xe1, 0xd7, 0x65, 0xa1, 0x93, 0xd9, 0xcb, 0xe1, 0x46, 0xce, 0xeb, 0x79, 0xac,
-    0x1c, 0xb4, 0x85, 0xed, 0x5f, 0x5b, 0x37, 0x91, 0x3a, 0x8c, 0xf5, 0x85, 0x7e, 0xff, 0x00, 0xa9};
+const uint8_t policy_sol_token_program[32] = {0x06, 0xdd, 0xf6, 0xe1, 0xd7, 0x65, 0xa1, 0x93,
+					      0xd9, 0xcb, 0xe1, 0x46, 0xce, 0xeb, 0x79, 0xac,
+					      0x1c, 0xb4, 0x85, 0xed, 0x5f, 0x5b, 0x37, 0x91,
+					      0x3a, 0x8c, 0xf5, 0x85, 0x7e, 0xff, 0x00, 0xa9};
 /* TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb */
-const uint8_t policy_sol_token_2022_program[32] = {
-    0x06, 0xdd, 0xf6, 0xe1, 0xee, 0x75, 0x8f, 0xde, 0x18, 0x42, 0x5d, 0xbc, 0xe4, 0x6c, 0xcd, 0xda,
-    0xb6, 0x1a, 0xfc, 0x4d, 0x83, 0xb9, 0x0d, 0x27, 0xfe, 0xbd, 0xf9, 0x28, 0xd8, 0xa1, 0x8b, 0xfc};
+const uint8_t policy_sol_token_2022_program[32] = {0x06, 0xdd, 0xf6, 0xe1, 0xee, 0x75, 0x8f, 0xde,
+						   0x18, 0x42, 0x5d, 0xbc, 0xe4, 0x6c, 0xcd, 0xda,
+						   0xb6, 0x1a, 0xfc, 0x4d, 0x83, 0xb9, 0x0d, 0x27,
+						   0xfe, 0xbd, 0xf9, 0x28, 0xd8, 0xa1, 0x8b, 0xfc};
 /* Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo */
-static const uint8_t memo_v1_program[32] = {
-    0x05, 0x4a, 0x53, 0x50, 0xf8, 0x5d, 0xc8, 0x82, 0xd6, 0x14, 0xa5, 0x56, 0x72, 0x78, 0x8a, 0x29,
-    0x6d, 0xdf, 0x1e, 0xab, 0xab, 0xd0, 0xa6, 0x06, 0x78, 0x88, 0x49, 0x32, 0xf4, 0xee, 0xf6, 0xa0};
+static const uint8_t memo_v1_program[32] = {0x05, 0x4a, 0x53, 0x50, 0xf8, 0x5d, 0xc8, 0x82,
+					    0xd6, 0x14, 0xa5, 0x56, 0x72, 0x78, 0x8a, 0x29,
+					    0x6d, 0xdf, 0x1e, 0xab, 0xab, 0xd0, 0xa6, 0x06,
+					    0x78, 0x88, 0x49, 0x32, 0xf4, 0xee, 0xf6, 0xa0};
 /* MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr */
-static const uint8_t memo_v2_program[32] = {
-    0x05, 0x4a, 0x53, 0x5a, 0x99, 0x29, 0x21, 0x06, 0x4d, 0x24, 0xe8, 0x71, 0x60, 0xda, 0x38, 0x7c,
-    0x7c, 0x35, 0xb5, 0xdd, 0xbc, 0x92, 0xbb, 0x81, 0xe4, 0x1f, 0xa8, 0x40, 0x41, 0x05, 0x44, 0x8d};
+static const uint8_t memo_v2_program[32] = {0x05, 0x4a, 0x53, 0x5a, 0x99, 0x29, 0x21, 0x06,
+					    0x4d, 0x24, 0xe8, 0x71, 0x60, 0xda, 0x38, 0x7c,
+					    0x7c, 0x35, 0xb5, 0xdd, 0xbc, 0x92, 0xbb, 0x81,
+					    0xe4, 0x1f, 0xa8, 0x40, 0x41, 0x05, 0x44, 0x8d};
 /* the signature-verification precompiles, whose signatures are charged like the transaction's:
  * Ed25519SigVerify111111111111111111111111111, KeccakSecp256k11111111111111111111111111111,
  * Secp256r1SigVerify1111111111111111111111111 */
 static const uint8_t precompile_programs[3][32] = {
-    {0x03, 0x7d, 0x46, 0xd6, 0x7c, 0x93, 0xfb, 0xbe, 0x12, 0xf9, 0x42,
-     0x8f, 0x83, 0x8d, 0x40, 0xff, 0x05, 0x70, 0x74, 0x49, 0x27, 0xf4,
-     0x8a, 0x64, 0xfc, 0xca, 0x70, 0x44, 0x80, 0x00, 0x00, 0x00},
-    {0x04, 0xc6, 0xfc, 0x20, 0xf0, 0x50, 0xcc, 0xf0, 0x55, 0x84, 0xd7,
-     0x21, 0x1c, 0x9f, 0x8c, 0xf5, 0x9e, 0xc1, 0x47, 0x85, 0xbb, 0x16,
-     0x6a, 0x1e, 0x28, 0x30, 0xe8, 0x12, 0x20, 0x00, 0x00, 0x00},
-    {0x06, 0x92, 0x0d, 0xec, 0x2f, 0xea, 0x71, 0xb5, 0xb7, 0x23, 0x81,
-     0x4d, 0x74, 0x2d, 0xa9, 0x03, 0x1c, 0x83, 0xe7, 0x5f, 0xdb, 0x79,
-     0x5d, 0x56, 0x8e, 0x75, 0x47, 0x80, 0x20, 0x00, 0x00, 0x00},
+	{0x03, 0x7d, 0x46, 0xd6, 0x7c, 0x93, 0xfb, 0xbe, 0x12, 0xf9, 0x42,
+	 0x8f, 0x83, 0x8d, 0x40, 0xff, 0x05, 0x70, 0x74, 0x49, 0x27, 0xf4,
+	 0x8a, 0x64, 0xfc, 0xca, 0x70, 0x44, 0x80, 0x00, 0x00, 0x00},
+	{0x04, 0xc6, 0xfc, 0x20, 0xf0, 0x50, 0xcc, 0xf0, 0x55, 0x84, 0xd7,
+	 0x21, 0x1c, 0x9f, 0x8c, 0xf5, 0x9e, 0xc1, 0x47, 0x85, 0xbb, 0x16,
+	 0x6a, 0x1e, 0x28, 0x30, 0xe8, 0x12, 0x20, 0x00, 0x00, 0x00},
+	{0x06, 0x92, 0x0d, 0xec, 0x2f, 0xea, 0x71, 0xb5, 0xb7, 0x23, 0x81,
+	 0x4d, 0x74, 0x2d, 0xa9, 0x03, 0x1c, 0x83, 0xe7, 0x5f, 0xdb, 0x79,
+	 0x5d, 0x56, 0x8e, 0x75, 0x47, 0x80, 0x20, 0x00, 0x00, 0x00},
 };
 
 /* The fee rules, as Agave applies them:
@@ -553,8 +563,8 @@ static void sol_priority_fee(uint64_t price, uint64_t limit, uint8_t out[32])
 	policy_u256_from_u64(limit, l);
 	(void)policy_u256_mul(q, l, out); /* under 2^85: fits */
 	policy_u256_from_u64((rest * limit + SOL_MICRO_LAMPORTS_PER_LAMPORT - 1) /
-	                         SOL_MICRO_LAMPORTS_PER_LAMPORT,
-	                     tail);
+				     SOL_MICRO_LAMPORTS_PER_LAMPORT,
+			     tail);
 	(void)policy_u256_add(out, tail);
 }
 
@@ -608,7 +618,7 @@ static int sol_seed_read(struct cursor *c)
 		return r;
 	if (len > 32)
 		return sg_fail(SG_ERR_MALFORMED, "a seed of %llu bytes; at most 32",
-		               (unsigned long long)len);
+			       (unsigned long long)len);
 	if ((r = cursor_get_bytes(c, (size_t)len, &seed)) != SG_OK)
 		return r;
 	if (!utf8_valid(seed, (size_t)len))
@@ -628,7 +638,7 @@ int policy_sol_system_decode(const struct sol_instruction *ix, struct policy_sol
 	cursor_init(&c, ix->data, ix->data_len);
 	if (cursor_get_u32le(&c, &out->kind) != SG_OK)
 		return sg_fail(SG_ERR_TRUNCATED,
-		               "a System Program instruction shorter than its kind");
+			       "a System Program instruction shorter than its kind");
 	switch (out->kind) {
 	case POLICY_SOL_CREATE_ACCOUNT: /* lamports, space, owner; [funding, new account] */
 		out->moves_lamports = true;
@@ -672,7 +682,7 @@ int policy_sol_system_decode(const struct sol_instruction *ix, struct policy_sol
 		break;
 	default:
 		return sg_fail(SG_ERR_UNSUPPORTED, "System Program instruction %u is not read",
-		               out->kind);
+			       out->kind);
 	}
 	return cursor_expect_end(&c);
 }
@@ -691,43 +701,43 @@ static const struct sol_token_kind {
 	size_t min_accounts; /* READ */
 	const char *name;
 } sol_token_kinds[] = {
-    {.kind = 0, .what = SOL_TOKEN_HARMLESS, .name = "InitializeMint"},
-    {.kind = 1, .what = SOL_TOKEN_HARMLESS, .name = "InitializeAccount"},
-    {.kind = 2, .what = SOL_TOKEN_HARMLESS, .name = "InitializeMultisig"},
-    {.kind = 5, .what = SOL_TOKEN_HARMLESS, .name = "Revoke"},
-    {.kind = 12,
-     .what = SOL_TOKEN_READ,
-     .mint_at = 1,
-     .min_accounts = 4,
-     .name = "TransferChecked"}, /* [source, mint, destination, owner] */
-    {.kind = 13,
-     .what = SOL_TOKEN_READ,
-     .mint_at = 1,
-     .min_accounts = 4,
-     .name = "ApproveChecked"}, /* [source, mint, delegate, owner] */
-    {.kind = 14,
-     .what = SOL_TOKEN_READ,
-     .mint_at = 0,
-     .min_accounts = 3,
-     .name = "MintToChecked"}, /* [mint, destination, authority] */
-    {.kind = 15,
-     .what = SOL_TOKEN_READ,
-     .mint_at = 1,
-     .min_accounts = 3,
-     .name = "BurnChecked"}, /* [account, mint, owner] */
-    {.kind = 16, .what = SOL_TOKEN_HARMLESS, .name = "InitializeAccount2"},
-    {.kind = 17, .what = SOL_TOKEN_HARMLESS, .name = "SyncNative"},
-    {.kind = 18, .what = SOL_TOKEN_HARMLESS, .name = "InitializeAccount3"},
-    {.kind = 19, .what = SOL_TOKEN_HARMLESS, .name = "InitializeMultisig2"},
-    {.kind = 20, .what = SOL_TOKEN_HARMLESS, .name = "InitializeMint2"},
-    {.kind = 22, .what = SOL_TOKEN_HARMLESS, .name = "InitializeImmutableOwner"},
+	{.kind = 0, .what = SOL_TOKEN_HARMLESS, .name = "InitializeMint"},
+	{.kind = 1, .what = SOL_TOKEN_HARMLESS, .name = "InitializeAccount"},
+	{.kind = 2, .what = SOL_TOKEN_HARMLESS, .name = "InitializeMultisig"},
+	{.kind = 5, .what = SOL_TOKEN_HARMLESS, .name = "Revoke"},
+	{.kind = 12,
+	 .what = SOL_TOKEN_READ,
+	 .mint_at = 1,
+	 .min_accounts = 4,
+	 .name = "TransferChecked"}, /* [source, mint, destination, owner] */
+	{.kind = 13,
+	 .what = SOL_TOKEN_READ,
+	 .mint_at = 1,
+	 .min_accounts = 4,
+	 .name = "ApproveChecked"}, /* [source, mint, delegate, owner] */
+	{.kind = 14,
+	 .what = SOL_TOKEN_READ,
+	 .mint_at = 0,
+	 .min_accounts = 3,
+	 .name = "MintToChecked"}, /* [mint, destination, authority] */
+	{.kind = 15,
+	 .what = SOL_TOKEN_READ,
+	 .mint_at = 1,
+	 .min_accounts = 3,
+	 .name = "BurnChecked"}, /* [account, mint, owner] */
+	{.kind = 16, .what = SOL_TOKEN_HARMLESS, .name = "InitializeAccount2"},
+	{.kind = 17, .what = SOL_TOKEN_HARMLESS, .name = "SyncNative"},
+	{.kind = 18, .what = SOL_TOKEN_HARMLESS, .name = "InitializeAccount3"},
+	{.kind = 19, .what = SOL_TOKEN_HARMLESS, .name = "InitializeMultisig2"},
+	{.kind = 20, .what = SOL_TOKEN_HARMLESS, .name = "InitializeMint2"},
+	{.kind = 22, .what = SOL_TOKEN_HARMLESS, .name = "InitializeImmutableOwner"},
 };
 
 /* A harmless instruction is known by its tag alone (whatever follows, the program reads that
  * instruction or fails); one that is read must be exactly its encoding, with a mint the signer
  * can see (not in a lookup table). */
 static bool sol_token_spend(const struct sol_message *m, const struct sol_instruction *ix,
-                            struct policy_spend *out, size_t *n)
+			    struct policy_spend *out, size_t *n)
 {
 	const struct sol_token_kind *k = NULL;
 	struct cursor c;
@@ -762,7 +772,7 @@ static bool sol_token_spend(const struct sol_message *m, const struct sol_instru
  * is a static key, and a lookup table that loaded its address again would name one account twice,
  * which the runtime refuses (AccountLoadedTwice). */
 static bool sol_lists_key(const struct sol_message *m, const struct sol_instruction *ix,
-                          const uint8_t key[32])
+			  const uint8_t key[32])
 {
 	for (size_t k = 0; k < ix->n_accounts; k++) {
 		const uint8_t *a = sol_message_key(m, ix->accounts[k]);
@@ -774,7 +784,7 @@ static bool sol_lists_key(const struct sol_message *m, const struct sol_instruct
 }
 
 bool policy_spends_solana(const struct sol_message *m, const uint8_t signer[32],
-                          struct policy_spend *out, size_t *n)
+			  struct policy_spend *out, size_t *n)
 {
 	struct sol_budget budget = {0};
 	uint64_t not_budget = 0, signatures = m->num_required_signatures;
@@ -801,11 +811,11 @@ bool policy_spends_solana(const struct sol_message *m, const uint8_t signer[32],
 			if (s.moves_lamports && !spend_add(out, n, "native", v))
 				return false;
 		} else if (memcmp(prog, policy_sol_token_program, 32) == 0 ||
-		           memcmp(prog, policy_sol_token_2022_program, 32) == 0) {
+			   memcmp(prog, policy_sol_token_2022_program, 32) == 0) {
 			if (!sol_token_spend(m, ix, out, n))
 				return false;
 		} else if (memcmp(prog, memo_v1_program, 32) != 0 &&
-		           memcmp(prog, memo_v2_program, 32) != 0) {
+			   memcmp(prog, memo_v2_program, 32) != 0) {
 			/* Memo logs its data and checks that the accounts it lists signed. Any
 			 * other program given the key can move its lamports or tokens through a
 			 * cross-program invocation signed with it; one not given the key cannot */
@@ -819,9 +829,9 @@ bool policy_spends_solana(const struct sol_message *m, const uint8_t signer[32],
 	}
 	/* the fee, when the key pays it */
 	if (payer != NULL && memcmp(payer, signer, 32) == 0) {
-		uint64_t limit = budget.has_cu_limit
-		                     ? budget.cu_limit
-		                     : SOL_DEFAULT_INSTRUCTION_CU_LIMIT * not_budget; /* < 2^40 */
+		uint64_t limit = budget.has_cu_limit ? budget.cu_limit
+						     : SOL_DEFAULT_INSTRUCTION_CU_LIMIT *
+							       not_budget; /* < 2^40 */
 		uint8_t fee[32];
 
 		if (limit > SOL_MAX_CU_LIMIT)

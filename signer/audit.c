@@ -78,7 +78,7 @@ double audit_time_parse(const char *text)
 }
 
 int audit_line_parse(const char *line, size_t len, json_t **rec, uint64_t *seq,
-                     uint8_t hash[AUDIT_HASH_LEN])
+		     uint8_t hash[AUDIT_HASH_LEN])
 {
 	json_error_t jerr;
 	json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *s;
@@ -240,7 +240,7 @@ static int audit_read_range(int fd, off_t from, off_t to, char **out, size_t *le
 		if (r <= 0) {
 			free(buf);
 			return sg_fail(SG_ERR_IO, "reading the audit log: %s",
-			               r < 0 ? strerror(errno) : "the file shrank");
+				       r < 0 ? strerror(errno) : "the file shrank");
 		}
 		got += (size_t)r;
 	}
@@ -271,7 +271,7 @@ static int audit_tail(int fd, const char *file, off_t size, struct audit_head *h
 		free(buf);
 		if (start != 0)
 			return sg_fail(SG_ERR_MALFORMED, "audit log %s: its last line is too long",
-			               file);
+				       file);
 		*torn_at = 0; /* a torn first line */
 		return SG_OK;
 	}
@@ -288,10 +288,10 @@ static int audit_tail(int fd, const char *file, off_t size, struct audit_head *h
 	if (r != SG_OK) {
 		free(buf);
 		return sg_fail(
-		    SG_ERR_MALFORMED,
-		    "audit log %s: the last complete line is not a record; run signerctl "
-		    "audit verify",
-		    file);
+			SG_ERR_MALFORMED,
+			"audit log %s: the last complete line is not a record; run signerctl "
+			"audit verify",
+			file);
 	}
 	head->time = audit_time_parse(json_string_value(json_object_get(rec, "time")));
 	head->pos.offset = (uint64_t)(start + (line - buf));
@@ -325,7 +325,7 @@ static int audit_first_seq(int fd, uint64_t *seq)
 /* ---- the tamper check of records others appended ------------------------------------------ */
 
 static void audit_break(struct audit_log *log, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 static void audit_break(struct audit_log *log, const char *fmt, ...)
 {
 	va_list ap;
@@ -341,7 +341,7 @@ static void audit_break(struct audit_log *log, const char *fmt, ...)
 /* Takes the complete lines of buf (read from the active segment at offset at) as records that
  * follow the chain; returns how many bytes they took (a torn tail is left). */
 static int audit_take_lines(struct audit_log *log, const char *buf, size_t len, off_t at,
-                            size_t *taken)
+			    size_t *taken)
 {
 	size_t off = 0;
 
@@ -359,20 +359,20 @@ static int audit_take_lines(struct audit_log *log, const char *buf, size_t len, 
 		if (audit_line_parse(buf + off, (size_t)(nl - (buf + off)), &rec, &seq, hash) !=
 		    SG_OK) {
 			audit_break(log,
-			            "audit log %s: a line another process appended at byte %lld is "
-			            "not a record",
-			            log->path, (long long)(at + (off_t)off));
+				    "audit log %s: a line another process appended at byte %lld is "
+				    "not a record",
+				    log->path, (long long)(at + (off_t)off));
 			return SG_ERR_MALFORMED;
 		}
 		prev = json_string_value(json_object_get(rec, "prev"));
 		if (seq != log->head.seq + 1 || prev == NULL || strcmp(prev, log->prev) != 0) {
 			json_decref(rec);
 			audit_break(
-			    log,
-			    "audit log %s: record %llu (byte %lld) does not follow record %llu "
-			    "of the chain",
-			    log->path, (unsigned long long)seq, (long long)(at + (off_t)off),
-			    (unsigned long long)log->head.seq);
+				log,
+				"audit log %s: record %llu (byte %lld) does not follow record %llu "
+				"of the chain",
+				log->path, (unsigned long long)seq, (long long)(at + (off_t)off),
+				(unsigned long long)log->head.seq);
 			return SG_ERR_MALFORMED;
 		}
 		t = audit_time_parse(json_string_value(json_object_get(rec, "time")));
@@ -380,7 +380,7 @@ static int audit_take_lines(struct audit_log *log, const char *buf, size_t len, 
 		memcpy(log->head.hash, hash, AUDIT_HASH_LEN);
 		log->head.time = t;
 		log->head.pos = (struct audit_pos){.segment = log->segment,
-		                                   .offset = (uint64_t)(at + (off_t)off)};
+						   .offset = (uint64_t)(at + (off_t)off)};
 		audit_hash_hex(hash, log->prev);
 		if (log->observer != NULL)
 			log->observer(log->observer_ctx, rec, t);
@@ -446,9 +446,9 @@ static int audit_catch_up_locked(struct audit_log *log)
 			return sg_fail(SG_ERR_IO, "audit log %s: %s", log->path, strerror(errno));
 		if (st_fd.st_size < log->end) {
 			audit_break(log,
-			            "audit log %s shrank from %lld to %lld bytes: records were "
-			            "cut off",
-			            log->path, (long long)log->end, (long long)st_fd.st_size);
+				    "audit log %s shrank from %lld to %lld bytes: records were "
+				    "cut off",
+				    log->path, (long long)log->end, (long long)st_fd.st_size);
 			return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
 		}
 		if ((r = audit_read_new(log, log->fd, st_fd.st_size)) != SG_OK)
@@ -474,8 +474,8 @@ static int audit_catch_up_locked(struct audit_log *log)
 				log->segment = log->head.seq + 1;
 				log->end = 0;
 				r = fstat(fd, &st) == 0
-				        ? audit_read_new(log, fd, st.st_size)
-				        : sg_fail(SG_ERR_IO, "audit log: %s", strerror(errno));
+					    ? audit_read_new(log, fd, st.st_size)
+					    : sg_fail(SG_ERR_IO, "audit log: %s", strerror(errno));
 				close(fd);
 				if (r != SG_OK)
 					return r;
@@ -485,11 +485,11 @@ static int audit_catch_up_locked(struct audit_log *log)
 				return r;
 			if (log->segment != log->head.seq + 1) {
 				audit_break(
-				    log,
-				    "audit log %s: the active segment starts at record %llu, "
-				    "not %llu: segments are missing",
-				    log->path, (unsigned long long)log->segment,
-				    (unsigned long long)(log->head.seq + 1));
+					log,
+					"audit log %s: the active segment starts at record %llu, "
+					"not %llu: segments are missing",
+					log->path, (unsigned long long)log->segment,
+					(unsigned long long)(log->head.seq + 1));
 				return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
 			}
 		}
@@ -505,7 +505,7 @@ int audit_open(const char *path, struct audit_log **out, bool *repaired)
 }
 
 int audit_open_with(const char *path, const struct audit_options *opt, struct audit_log **out,
-                    bool *repaired)
+		    bool *repaired)
 {
 	struct audit_log *log;
 	struct stat st;
@@ -562,7 +562,7 @@ int audit_open_with(const char *path, const struct audit_options *opt, struct au
 		 * with it; cut it off and go on from the last whole line */
 		if (ftruncate(log->fd, torn_at) != 0 || fsync(log->fd) != 0) {
 			r = sg_fail(SG_ERR_IO, "audit log %s: repairing a torn last line: %s", path,
-			            strerror(errno));
+				    strerror(errno));
 			goto unlock;
 		}
 		*repaired = true;
@@ -584,13 +584,14 @@ int audit_open_with(const char *path, const struct audit_options *opt, struct au
 			off_t torn;
 
 			r = fd < 0 || fstat(fd, &sst) != 0
-			        ? sg_fail(SG_ERR_IO, "audit segment %s: %s", segs[n - 1].file,
-			                  strerror(errno))
-			        : audit_tail(fd, segs[n - 1].file, sst.st_size, &log->head, &torn);
+				    ? sg_fail(SG_ERR_IO, "audit segment %s: %s", segs[n - 1].file,
+					      strerror(errno))
+				    : audit_tail(fd, segs[n - 1].file, sst.st_size, &log->head,
+						 &torn);
 			if (r == SG_OK && torn >= 0)
 				r = sg_fail(SG_ERR_MALFORMED,
-				            "audit segment %s ends in a torn line",
-				            segs[n - 1].file);
+					    "audit segment %s ends in a torn line",
+					    segs[n - 1].file);
 			log->head.pos.segment = segs[n - 1].first;
 			if (fd >= 0)
 				close(fd);
@@ -679,7 +680,7 @@ static int audit_write_line(struct audit_log *log, const char *line, size_t len)
 				/* the torn line stays: audit_open repairs it */
 			}
 			return sg_fail(SG_ERR_IO, "writing the audit log %s: %s", log->path,
-			               strerror(e));
+				       strerror(e));
 		}
 		done += (size_t)w;
 	}
@@ -698,7 +699,7 @@ static int audit_sync_now(struct audit_log *log)
 		pthread_cond_wait(&log->synced_cv, &log->mu);
 	if (log->sync_error != 0)
 		return sg_fail(SG_ERR_IO, "syncing the audit log %s: %s", log->path,
-		               strerror(log->sync_error));
+			       strerror(log->sync_error));
 	target = log->written_gen;
 	target_head = log->head;
 	fd = log->fd;
@@ -717,7 +718,7 @@ static int audit_sync_now(struct audit_log *log)
 	}
 	pthread_cond_broadcast(&log->synced_cv);
 	return e == 0 ? SG_OK
-	              : sg_fail(SG_ERR_IO, "syncing the audit log %s: %s", log->path, strerror(e));
+		      : sg_fail(SG_ERR_IO, "syncing the audit log %s: %s", log->path, strerror(e));
 }
 
 /* Keeps at most keep_segments rotated segments (the oldest go). */
@@ -731,7 +732,7 @@ static void audit_retain(struct audit_log *log)
 	for (size_t i = 0; i + log->opt.keep_segments < n; i++)
 		if (unlink(segs[i].file) != 0)
 			fprintf(stderr, "signerd: audit: cannot remove old segment %s: %s\n",
-			        segs[i].file, strerror(errno));
+				segs[i].file, strerror(errno));
 	audit_segments_free(segs, n);
 }
 
@@ -754,13 +755,13 @@ static int audit_rotate_locked(struct audit_log *log)
 	}
 	if (rename(log->path, rotated) != 0) {
 		r = sg_fail(SG_ERR_IO, "rotating the audit log to %s: %s", rotated,
-		            strerror(errno));
+			    strerror(errno));
 		goto out;
 	}
 	fd = open(log->path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		r = sg_fail(SG_ERR_IO, "starting a new audit segment %s: %s", log->path,
-		            strerror(errno));
+			    strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		goto out;
@@ -786,7 +787,7 @@ int audit_append(struct audit_log *log, json_t *rec, char audit_id[AUDIT_ID_LEN 
 }
 
 int audit_append_gated(struct audit_log *log, json_t *rec, const char *given_id, audit_gate_fn gate,
-                       void *gate_ctx, char audit_id[AUDIT_ID_LEN + 1])
+		       void *gate_ctx, char audit_id[AUDIT_ID_LEN + 1])
 {
 	char now[32], *text = NULL, *line = NULL;
 	struct stat st;
@@ -809,9 +810,9 @@ int audit_append_gated(struct audit_log *log, json_t *rec, const char *given_id,
 	 * reopens the log and reads its tail again */
 	if (log->sync_error != 0) {
 		r = sg_fail(
-		    SG_ERR_IO,
-		    "the audit log %s failed to sync (%s); check the disk and restart signerd",
-		    log->path, strerror(log->sync_error));
+			SG_ERR_IO,
+			"the audit log %s failed to sync (%s); check the disk and restart signerd",
+			log->path, strerror(log->sync_error));
 		goto unlock;
 	}
 	if (log->broken[0] != '\0') {
@@ -879,7 +880,7 @@ unflock:
 		/* one failed sync fails every record not yet known to be on disk */
 		if (log->synced_gen < my_gen && log->sync_error != 0)
 			r = sg_fail(SG_ERR_IO, "syncing the audit log %s: %s", log->path,
-			            strerror(log->sync_error));
+				    strerror(log->sync_error));
 	}
 unlock:
 	if (!gated_out) {
@@ -974,7 +975,7 @@ int audit_side_lock(struct audit_log *log)
 			continue;
 		pthread_mutex_unlock(&log->side_mu);
 		return sg_fail(SG_ERR_IO, "audit log %s: locking: %s", log->lock_path,
-		               strerror(errno));
+			       strerror(errno));
 	}
 	return SG_OK;
 }
@@ -1007,7 +1008,7 @@ static int audit_reader_open(struct audit_reader *rd, const char *file, uint64_t
 	rd->f = fopen(file, "re");
 	if (rd->f == NULL)
 		return sg_fail(errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO, "%s: %s", file,
-		               strerror(errno));
+			       strerror(errno));
 	if (offset > 0 && fseeko(rd->f, (off_t)offset, SEEK_SET) != 0) {
 		fclose(rd->f);
 		rd->f = NULL;
@@ -1032,10 +1033,10 @@ static int audit_reader_next(struct audit_reader *rd, size_t *len)
 	rd->next += (uint64_t)n;
 	if (rd->line[n - 1] != '\n')
 		return sg_fail(SG_ERR_TRUNCATED, "%s:%lu: the last line is torn (no newline)",
-		               rd->file, rd->line_no);
+			       rd->file, rd->line_no);
 	if ((size_t)n > AUDIT_LINE_MAX)
 		return sg_fail(SG_ERR_MALFORMED, "%s:%lu: the line is over %d bytes", rd->file,
-		               rd->line_no, AUDIT_LINE_MAX);
+			       rd->line_no, AUDIT_LINE_MAX);
 	rd->line[--n] = '\0';
 	*len = (size_t)n;
 	return 1;
@@ -1108,7 +1109,7 @@ struct audit_walk {
 };
 
 static int audit_walk_segment(struct audit_walk *w, const struct audit_segment *seg,
-                              uint64_t offset, bool first_is_known, audit_record_fn fn, void *ctx)
+			      uint64_t offset, bool first_is_known, audit_record_fn fn, void *ctx)
 {
 	struct audit_reader rd;
 	uint64_t in_segment = 0;
@@ -1126,30 +1127,30 @@ static int audit_walk_segment(struct audit_walk *w, const struct audit_segment *
 		r = audit_line_parse(rd.line, len, &rec, &seq, hash);
 		if (r != SG_OK) {
 			r = sg_fail(SG_ERR_MALFORMED, "%s:%lu: %s", seg->file, rd.line_no,
-			            sg_errmsg(r));
+				    sg_errmsg(r));
 			break;
 		}
 		prev = json_string_value(json_object_get(rec, "prev"));
 		if (w->records == 0 && w->from_start && seq != 1)
 			r = sg_fail(SG_ERR_MALFORMED, "%s:%lu: seq is %llu, not 1", seg->file,
-			            rd.line_no, (unsigned long long)seq);
+				    rd.line_no, (unsigned long long)seq);
 		else if (in_segment == 0 && offset == 0 && seg->first != UINT64_MAX &&
-		         seq != seg->first)
+			 seq != seg->first)
 			r = sg_fail(
-			    SG_ERR_MALFORMED,
-			    "%s:%lu: the segment's first record is %llu, not %llu as its name "
-			    "says",
-			    seg->file, rd.line_no, (unsigned long long)seq,
-			    (unsigned long long)seg->first);
+				SG_ERR_MALFORMED,
+				"%s:%lu: the segment's first record is %llu, not %llu as its name "
+				"says",
+				seg->file, rd.line_no, (unsigned long long)seq,
+				(unsigned long long)seg->first);
 		else if (w->seq != 0 && seq != w->seq + 1)
 			r = sg_fail(SG_ERR_MALFORMED, "%s:%lu: seq is %llu, not %llu", seg->file,
-			            rd.line_no, (unsigned long long)seq,
-			            (unsigned long long)(w->seq + 1));
+				    rd.line_no, (unsigned long long)seq,
+				    (unsigned long long)(w->seq + 1));
 		else if (w->prev[0] != '\0' && strcmp(prev, w->prev) != 0)
 			r = sg_fail(SG_ERR_MALFORMED,
-			            "%s:%lu: the chain is broken: prev does not match the hash of "
-			            "record %llu",
-			            seg->file, rd.line_no, (unsigned long long)(seq - 1));
+				    "%s:%lu: the chain is broken: prev does not match the hash of "
+				    "record %llu",
+				    seg->file, rd.line_no, (unsigned long long)(seq - 1));
 		if (r != SG_OK) {
 			json_decref(rec);
 			break;
@@ -1160,10 +1161,10 @@ static int audit_walk_segment(struct audit_walk *w, const struct audit_segment *
 			if (memcmp(hash, w->check_hash, AUDIT_HASH_LEN) != 0) {
 				json_decref(rec);
 				r = sg_fail(
-				    SG_ERR_MALFORMED,
-				    "%s:%lu: record %llu is not the one the anchor names (its "
-				    "hash differs): the log was rewritten",
-				    seg->file, rd.line_no, (unsigned long long)seq);
+					SG_ERR_MALFORMED,
+					"%s:%lu: record %llu is not the one the anchor names (its "
+					"hash differs): the log was rewritten",
+					seg->file, rd.line_no, (unsigned long long)seq);
 				break;
 			}
 			w->check_found = true;
@@ -1198,7 +1199,7 @@ static int audit_fill_active_first(struct audit_segment *segs, size_t n)
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return sg_fail(SG_ERR_NOT_FOUND, "%s: %s", segs[n - 1].file,
-			               strerror(errno));
+				       strerror(errno));
 		return sg_fail(SG_ERR_IO, "%s: %s", segs[n - 1].file, strerror(errno));
 	}
 	r = audit_first_seq(fd, &segs[n - 1].first);
@@ -1232,7 +1233,7 @@ int audit_replay(const char *path, const struct audit_replay *how, struct audit_
 			}
 		if (!found) {
 			r = sg_fail(SG_ERR_NOT_FOUND, "the segment of record %llu is not there",
-			            (unsigned long long)how->from_seq);
+				    (unsigned long long)how->from_seq);
 			goto out;
 		}
 		offset = how->from->offset;
@@ -1256,28 +1257,28 @@ int audit_replay(const char *path, const struct audit_replay *how, struct audit_
 			break; /* the active segment is empty */
 		if (i > start && w.seq != 0 && segs[i].first != w.seq + 1) {
 			r = sg_fail(
-			    SG_ERR_MALFORMED,
-			    "audit segment %s starts at record %llu, not %llu: a segment is "
-			    "missing",
-			    segs[i].file, (unsigned long long)segs[i].first,
-			    (unsigned long long)(w.seq + 1));
+				SG_ERR_MALFORMED,
+				"audit segment %s starts at record %llu, not %llu: a segment is "
+				"missing",
+				segs[i].file, (unsigned long long)segs[i].first,
+				(unsigned long long)(w.seq + 1));
 			goto out;
 		}
 		r = audit_walk_segment(&w, &segs[i], i == start ? offset : 0,
-		                       how->from != NULL && i == start, how->fn, how->ctx);
+				       how->from != NULL && i == start, how->fn, how->ctx);
 		if (r != SG_OK)
 			goto out;
 		if (how->from != NULL && i == start && w.records > 0 &&
 		    w.first_seq != how->from_seq) {
 			r = sg_fail(SG_ERR_MALFORMED,
-			            "the record at the checkpoint's place is not %llu",
-			            (unsigned long long)how->from_seq);
+				    "the record at the checkpoint's place is not %llu",
+				    (unsigned long long)how->from_seq);
 			goto out;
 		}
 	}
 	if (how->from != NULL && (w.records == 0 || w.first_seq != how->from_seq)) {
 		r = sg_fail(SG_ERR_NOT_FOUND, "record %llu is not at the checkpoint's place",
-		            (unsigned long long)how->from_seq);
+			    (unsigned long long)how->from_seq);
 		goto out;
 	}
 	res->last = w.last;
@@ -1316,17 +1317,17 @@ static int audit_path_in_dir(const char *dir, char **out)
 			found = base;
 		else if (strcmp(found, base) != 0)
 			r = sg_fail(
-			    SG_ERR_INVALID_ARGUMENT,
-			    "%s holds the segments of more than one log (%s and %s); name the "
-			    "log's file",
-			    dir, found, base);
+				SG_ERR_INVALID_ARGUMENT,
+				"%s holds the segments of more than one log (%s and %s); name the "
+				"log's file",
+				dir, found, base);
 		if (base != found)
 			free(base);
 	}
 	closedir(d);
 	if (r == SG_OK && found == NULL)
 		r = sg_fail(SG_ERR_NOT_FOUND, "%s holds no audit segments; name the log's file",
-		            dir);
+			    dir);
 	if (r == SG_OK && asprintf(out, "%s/%s", dir, found) < 0) {
 		*out = NULL;
 		r = sg_fail(SG_ERR_NOMEM, "audit log");
@@ -1371,11 +1372,11 @@ int audit_verify(const char *path, struct audit_verify_result *res)
 			break; /* an empty active segment */
 		if (w.seq != 0 && segs[i].first != w.seq + 1) {
 			r = sg_fail(
-			    SG_ERR_MALFORMED,
-			    "%s: the segment starts at record %llu, but the one before ends at "
-			    "%llu: records are missing",
-			    segs[i].file, (unsigned long long)segs[i].first,
-			    (unsigned long long)w.seq);
+				SG_ERR_MALFORMED,
+				"%s: the segment starts at record %llu, but the one before ends at "
+				"%llu: records are missing",
+				segs[i].file, (unsigned long long)segs[i].first,
+				(unsigned long long)w.seq);
 			w.bad_file = segs[i].file;
 			w.bad_line = 1;
 			break;
@@ -1387,7 +1388,7 @@ int audit_verify(const char *path, struct audit_verify_result *res)
 	if (r != SG_OK) {
 		res->bad_line = w.bad_line;
 		snprintf(res->bad_segment, sizeof(res->bad_segment), "%s",
-		         w.bad_file != NULL ? w.bad_file : path);
+			 w.bad_file != NULL ? w.bad_file : path);
 	}
 	res->records = (unsigned long)w.records;
 	res->first_seq = w.first_seq;

@@ -65,7 +65,7 @@ typedef int (*audit_gate_fn)(void *ctx);
  * so. A last line that is not a record is an error. */
 SG_MUST_CHECK int audit_open(const char *path, struct audit_log **out, bool *repaired);
 SG_MUST_CHECK int audit_open_with(const char *path, const struct audit_options *opt,
-                                  struct audit_log **out, bool *repaired);
+				  struct audit_log **out, bool *repaired);
 void audit_close(struct audit_log *log);
 
 /* Records other processes append are handed to fn from now on. */
@@ -77,8 +77,8 @@ void audit_set_observer(struct audit_log *log, audit_record_fn fn, void *ctx);
 SG_MUST_CHECK int audit_append(struct audit_log *log, json_t *rec, char audit_id[AUDIT_ID_LEN + 1]);
 /* The same, with a gate (may be NULL) and, when given_id is not NULL, that id for the record. */
 SG_MUST_CHECK int audit_append_gated(struct audit_log *log, json_t *rec, const char *given_id,
-                                     audit_gate_fn gate, void *gate_ctx,
-                                     char audit_id[AUDIT_ID_LEN + 1]);
+				     audit_gate_fn gate, void *gate_ctx,
+				     char audit_id[AUDIT_ID_LEN + 1]);
 /* A fresh record id (what audit_append would give). */
 void audit_new_id(char audit_id[AUDIT_ID_LEN + 1]);
 
@@ -123,7 +123,7 @@ struct audit_replay_result {
 	bool check_found;
 };
 SG_MUST_CHECK int audit_replay(const char *path, const struct audit_replay *how,
-                               struct audit_replay_result *res);
+			       struct audit_replay_result *res);
 
 /* Checks a whole log (path: the active segment, or a directory holding one log's segments):
  * every line JSON, seq counting up by one across segments, prev the hash of the line before.
@@ -142,11 +142,11 @@ struct audit_verify_result {
 SG_MUST_CHECK int audit_verify(const char *path, struct audit_verify_result *res);
 /* audit_verify, telling the bad line and the number of records (the first segment's lines). */
 SG_MUST_CHECK int audit_verify_file(const char *path, unsigned long *bad_line,
-                                    unsigned long *lines);
+				    unsigned long *lines);
 
 /* The record of one line, and its hash; SG_ERR_MALFORMED when it is not one. */
 SG_MUST_CHECK int audit_line_parse(const char *line, size_t len, json_t **rec, uint64_t *seq,
-                                   uint8_t hash[AUDIT_HASH_LEN]);
+				   uint8_t hash[AUDIT_HASH_LEN]);
 /* "2026-11-27T14:20:01.123Z" as wall-clock seconds; 0 when it does not parse. */
 double audit_time_parse(const char *text);
 

@@ -113,8 +113,8 @@ static int config_token_env(struct ydoc *d, yaml_node_t *node, struct signer_con
 static int config_token(struct ydoc *d, yaml_node_t *node, const char *pin_override,
 			struct signer_config *cfg)
 {
-	static const char *const fields[] = {"module", "label", "pin_file", "pin_credential",
-					     "environment", NULL};
+	static const char *const fields[] = {"module",         "label",       "pin_file",
+					     "pin_credential", "environment", NULL};
 	char *module = NULL, *pin_file = NULL, *pin_credential = NULL;
 	yaml_node_t *env;
 	const char *creds;
@@ -123,7 +123,8 @@ static int config_token(struct ydoc *d, yaml_node_t *node, const char *pin_overr
 	if ((r = ydoc_expect_map(d, node, "token", fields)) != SG_OK)
 		return r;
 	if ((r = config_string(d, node, "module", "token.module", false, &module)) != SG_OK ||
-	    (r = config_string(d, node, "label", "token.label", true, &cfg->token.label)) != SG_OK ||
+	    (r = config_string(d, node, "label", "token.label", true, &cfg->token.label)) !=
+		    SG_OK ||
 	    (r = config_string(d, node, "pin_file", "token.pin_file", false, &pin_file)) != SG_OK ||
 	    (r = config_string(d, node, "pin_credential", "token.pin_credential", false,
 			       &pin_credential)) != SG_OK)
@@ -156,9 +157,10 @@ static int config_token(struct ydoc *d, yaml_node_t *node, const char *pin_overr
 		/* systemd's LoadCredential= puts the file in $CREDENTIALS_DIRECTORY */
 		creds = getenv("CREDENTIALS_DIRECTORY");
 		if (creds == NULL || creds[0] != '/') {
-			r = ydoc_fail(d, ydoc_map_get(d, node, "pin_credential"),
-				      "token.pin_credential needs $CREDENTIALS_DIRECTORY (run under "
-				      "systemd with LoadCredential=)");
+			r = ydoc_fail(
+				d, ydoc_map_get(d, node, "pin_credential"),
+				"token.pin_credential needs $CREDENTIALS_DIRECTORY (run under "
+				"systemd with LoadCredential=)");
 			goto out;
 		}
 		if (asprintf(&cfg->token.pin_file, "%s/%s", creds, pin_credential) < 0) {
@@ -208,7 +210,8 @@ static int config_listen(struct ydoc *d, yaml_node_t *root, const char *section,
 	}
 	if (colon == NULL || host_len == 0 || colon[1] == '\0')
 		return ydoc_fail(d, value != NULL ? value : root,
-				 "%s.listen must be host:port or [ipv6]:port, not '%s'", section, text);
+				 "%s.listen must be host:port or [ipv6]:port, not '%s'", section,
+				 text);
 	errno = 0;
 	port = strtoul(colon + 1, &end, 10);
 	if (errno != 0 || *end != '\0' || port == 0 || port > 65535 || colon[1] < '0' ||
@@ -222,8 +225,8 @@ static int config_listen(struct ydoc *d, yaml_node_t *root, const char *section,
 }
 
 /* A section of one field, path: {section: {path: FILE}}, resolved against the config's dir. */
-static int config_section_path(struct ydoc *d, yaml_node_t *root, const char *section,
-			       char **out, const char *cfg_path)
+static int config_section_path(struct ydoc *d, yaml_node_t *root, const char *section, char **out,
+			       const char *cfg_path)
 {
 	static const char *const fields[] = {"path", NULL};
 	yaml_node_t *node = ydoc_map_get(d, root, section);
@@ -344,8 +347,8 @@ int signer_config_load(const char *path, struct signer_config *cfg)
 
 int signer_config_load_pin(const char *path, const char *pin_file, struct signer_config *cfg)
 {
-	static const char *const fields[] = {"token", "workers", "api",    "ops",  "audit",
-					     "policy", "tls",    "limits", "user", NULL};
+	static const char *const fields[] = {"token",  "workers", "api",    "ops",  "audit",
+					     "policy", "tls",     "limits", "user", NULL};
 	struct ydoc d;
 	yaml_node_t *root, *node;
 	uint64_t workers = 2;

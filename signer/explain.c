@@ -5,7 +5,7 @@
 #include "signer_internal.h"
 
 static void explain_add(json_t *checks, const char *check, const char *outcome, const char *rule,
-                        const char *reason, const char *detail)
+			const char *reason, const char *detail)
 {
 	json_t *c = json_pack("{s:s, s:s}", "check", check, "outcome", outcome);
 
@@ -31,13 +31,13 @@ static bool explain_undecodable(json_t *checks, int r)
 static bool explain_content(json_t *checks, const struct policy_decision *d)
 {
 	explain_add(checks, "content", d->allowed ? "pass" : "deny", d->rule, d->reason,
-	            d->message);
+		    d->message);
 	return d->allowed;
 }
 
 /* The spend limits a payload's spends meet, each with what the window holds now. */
 static bool explain_spends(struct signer *s, const struct policy *p, const char *key,
-                           const struct policy_spend *spends, size_t n, json_t *checks)
+			   const struct policy_spend *spends, size_t n, json_t *checks)
 {
 	double now = signer_wall_seconds();
 	bool ok = true, any = false;
@@ -62,19 +62,19 @@ static bool explain_spends(struct signer *s, const struct policy *p, const char 
 			limits_u256_add(total, spends[k].amount);
 			over = memcmp(total, sl->max, 32) > 0;
 			ok &= !over;
-			if (snprintf(
-			        detail, sizeof(detail),
-			        "%s: %s spent in the last %llu s, this adds %s, the limit is %s",
-			        sl->asset, spent, (unsigned long long)sl->window_seconds, adding,
-			        max) < 0)
+			if (snprintf(detail, sizeof(detail),
+				     "%s: %s spent in the last %llu s, this adds %s, the limit is "
+				     "%s",
+				     sl->asset, spent, (unsigned long long)sl->window_seconds,
+				     adding, max) < 0)
 				detail[0] = '\0';
 			explain_add(checks, "spend_limit", over ? "deny" : "pass", sl->rule,
-			            over ? "spend_limit_exceeded" : NULL, detail);
+				    over ? "spend_limit_exceeded" : NULL, detail);
 		}
 	}
 	if (!any)
 		explain_add(checks, "spend_limit", "none", NULL, NULL,
-		            n == 0 ? "the payload spends nothing" : "no spend limit applies");
+			    n == 0 ? "the payload spends nothing" : "no spend limit applies");
 	return ok;
 }
 
@@ -84,13 +84,13 @@ static bool explain_unreadable(const struct policy *p, const char *key, json_t *
 	bool watched = signer_key_watched(p, key);
 
 	explain_add(checks, "spend_limit", watched ? "deny" : "none", NULL,
-	            watched ? "spend_unreadable" : NULL, "the payload's spends cannot be read");
+		    watched ? "spend_unreadable" : NULL, "the payload's spends cannot be read");
 	return !watched;
 }
 
 static bool explain_payload(struct signer *s, const struct policy *p,
-                            const struct signer_request *req, const struct ks_key *key,
-                            json_t *checks)
+			    const struct signer_request *req, const struct ks_key *key,
+			    json_t *checks)
 {
 	struct policy_spend spends[POLICY_SPENDS_MAX];
 	struct policy_decision d;
@@ -108,13 +108,13 @@ static bool explain_payload(struct signer *s, const struct policy *p,
 			return explain_undecodable(checks, r);
 		is_signer = sol_message_signer_index(&m, key->public_key, &index);
 		explain_add(checks, "decode", is_signer ? "pass" : "deny", NULL,
-		            is_signer ? NULL : "not_a_signer", NULL);
+			    is_signer ? NULL : "not_a_signer", NULL);
 		allowed &= is_signer;
 		policy_check_solana(p, req->operation, &m, key->public_key, &d);
 		allowed &= explain_content(checks, &d);
 		allowed &= policy_spends_solana(&m, key->public_key, spends, &n)
-		               ? explain_spends(s, p, key->name, spends, n, checks)
-		               : explain_unreadable(p, key->name, checks);
+				   ? explain_spends(s, p, key->name, spends, n, checks)
+				   : explain_unreadable(p, key->name, checks);
 		sol_message_free(&m);
 		return allowed;
 	}
@@ -127,8 +127,8 @@ static bool explain_payload(struct signer *s, const struct policy *p,
 		policy_check_evm_tx(p, req->operation, &tx, &d);
 		allowed &= explain_content(checks, &d);
 		allowed &= policy_spends_evm(&tx, spends, &n)
-		               ? explain_spends(s, p, key->name, spends, n, checks)
-		               : explain_unreadable(p, key->name, checks);
+				   ? explain_spends(s, p, key->name, spends, n, checks)
+				   : explain_unreadable(p, key->name, checks);
 		return allowed;
 	}
 	case SIGNER_PAYLOAD_EVM_MESSAGE:
@@ -145,13 +145,13 @@ static bool explain_payload(struct signer *s, const struct policy *p,
 		policy_check_eip712(p, req->operation, &td, &d);
 		allowed &= explain_content(checks, &d);
 		allowed &= policy_spends_eip712(&td, spends, &n)
-		               ? explain_spends(s, p, key->name, spends, n, checks)
-		               : explain_unreadable(p, key->name, checks);
+				   ? explain_spends(s, p, key->name, spends, n, checks)
+				   : explain_unreadable(p, key->name, checks);
 		return allowed;
 	}
 	default:
 		explain_add(checks, "decode", "deny", NULL, "invalid_request",
-		            "unknown payload kind");
+			    "unknown payload kind");
 		return false;
 	}
 }
@@ -174,7 +174,7 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 	p = ref->policy;
 	/* access */
 	r = req->client == NULL ? SG_ERR_PERMISSION
-	                        : policy_authorize(p, req->client, req->key, req->operation, &rule);
+				: policy_authorize(p, req->client, req->key, req->operation, &rule);
 	if (r != SG_OK) {
 		explain_add(checks, "access", "deny", NULL, "forbidden", sg_errmsg(r));
 		allowed = false;
@@ -184,7 +184,7 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 	/* rate */
 	{
 		const struct policy_rate_limit *rl =
-		    policy_rate_limit_for(p, req->client, req->operation);
+			policy_rate_limit_for(p, req->client, req->operation);
 
 		if (rl == NULL) {
 			explain_add(checks, "rate_limit", "none", NULL, NULL, NULL);
@@ -192,12 +192,12 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 			double tokens = limits_rate_peek(s->limits, rl, signer_wall_seconds());
 
 			snprintf(detail, sizeof(detail),
-			         "%.2f of %llu requests available now, %llu a minute (as this "
-			         "process rebuilt them from the audit log)",
-			         tokens, (unsigned long long)rl->burst,
-			         (unsigned long long)rl->per_minute);
+				 "%.2f of %llu requests available now, %llu a minute (as this "
+				 "process rebuilt them from the audit log)",
+				 tokens, (unsigned long long)rl->burst,
+				 (unsigned long long)rl->per_minute);
 			explain_add(checks, "rate_limit", tokens >= 1.0 ? "pass" : "deny", rl->rule,
-			            tokens >= 1.0 ? NULL : "rate_limited", detail);
+				    tokens >= 1.0 ? NULL : "rate_limited", detail);
 			allowed &= tokens >= 1.0;
 		}
 	}
@@ -209,9 +209,9 @@ int signer_explain(struct signer *s, const struct signer_request *req, json_t **
 		goto done;
 	}
 	snprintf(detail, sizeof(detail), "%s, version %u, %s", ks_chain_name(key.chain),
-	         key.version, ks_state_name(key.state));
+		 key.version, ks_state_name(key.state));
 	explain_add(checks, "key", key.state == KS_STATE_ACTIVE ? "pass" : "deny", NULL,
-	            key.state == KS_STATE_ACTIVE ? NULL : "key_not_active", detail);
+		    key.state == KS_STATE_ACTIVE ? NULL : "key_not_active", detail);
 	allowed &= key.state == KS_STATE_ACTIVE;
 	/* the chain, as the signing door checks it before decoding */
 	if (!signer_chain_matches(&key, req->kind, detail, sizeof(detail))) {

@@ -66,7 +66,7 @@ static int anchor_parse(const struct ks_blob *b, struct journal_anchor *a)
 	if (cp != NULL) {
 		if (!json_is_integer(json_object_get(cp, "seq")) ||
 		    !hash_from_hex(json_string_value(json_object_get(cp, "sha256")),
-		                   a->checkpoint_sha256)) {
+				   a->checkpoint_sha256)) {
 			r = sg_fail(SG_ERR_MALFORMED, "the token's audit anchor does not read");
 			goto out;
 		}
@@ -93,7 +93,7 @@ int journal_anchor_read(struct keystore *ks, struct journal_anchor *out)
 
 		r = anchor_parse(&values[i], &a);
 		if (r == SG_OK && (!out->present || a.seq > out->seq ||
-		                   (a.seq == out->seq && a.written > out->written)))
+				   (a.seq == out->seq && a.written > out->written)))
 			*out = a;
 	}
 	ks_blobs_free(values, n);
@@ -111,11 +111,11 @@ static int anchor_store(struct keystore *ks, const struct journal_anchor *a)
 	    hex_encode(a->checkpoint_sha256, 32, cp_hash, sizeof(cp_hash)) != SG_OK)
 		return sg_fail(SG_ERR_INTERNAL, "anchor");
 	j = json_pack("{s:i, s:I, s:s, s:f, s:f}", "v", 1, "seq", (json_int_t)a->seq, "hash", hash,
-	              "time", a->time, "written", a->written);
+		      "time", a->time, "written", a->written);
 	if (j != NULL && a->has_checkpoint)
 		json_object_set_new(j, "checkpoint",
-		                    json_pack("{s:I, s:s}", "seq", (json_int_t)a->checkpoint_seq,
-		                              "sha256", cp_hash));
+				    json_pack("{s:I, s:s}", "seq", (json_int_t)a->checkpoint_seq,
+					      "sha256", cp_hash));
 	text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(j);
 	if (text == NULL)
@@ -126,8 +126,8 @@ static int anchor_store(struct keystore *ks, const struct journal_anchor *a)
 }
 
 int journal_anchor_write(struct keystore *ks, struct audit_log *log, const struct audit_head *head,
-                         const struct journal_anchor *checkpoint, bool force,
-                         struct journal_anchor *written)
+			 const struct journal_anchor *checkpoint, bool force,
+			 struct journal_anchor *written)
 {
 	struct journal_anchor cur, next;
 	int r;
@@ -139,7 +139,7 @@ int journal_anchor_write(struct keystore *ks, struct audit_log *log, const struc
 	if ((r = journal_anchor_read(ks, &cur)) != SG_OK)
 		goto out;
 	next = (struct journal_anchor){
-	    .present = true, .seq = head->seq, .time = head->time, .written = wall_seconds()};
+		.present = true, .seq = head->seq, .time = head->time, .written = wall_seconds()};
 	memcpy(next.hash, head->hash, AUDIT_HASH_LEN);
 	if (!force && cur.present && cur.seq >= head->seq) {
 		/* another process anchored as far or further: keep its head */
@@ -205,7 +205,7 @@ static int fsync_parent(const char *path)
 }
 
 int journal_checkpoint(struct keystore *ks, struct audit_log *log, const char *audit_path,
-                       struct limits *limits, struct journal_anchor *written)
+		       struct limits *limits, struct journal_anchor *written)
 {
 	struct audit_head head;
 	struct journal_anchor cp = {0};
@@ -224,9 +224,9 @@ int journal_checkpoint(struct keystore *ks, struct audit_log *log, const char *a
 		return sg_fail(SG_ERR_INTERNAL, "checkpoint");
 	}
 	doc = json_pack("{s:i, s:I, s:s, s:I, s:I, s:f, s:f, s:o}", "v", 1, "seq",
-	                (json_int_t)head.seq, "hash", hash, "segment", (json_int_t)head.pos.segment,
-	                "offset", (json_int_t)head.pos.offset, "time", head.time, "written",
-	                wall_seconds(), "limits", snap);
+			(json_int_t)head.seq, "hash", hash, "segment", (json_int_t)head.pos.segment,
+			"offset", (json_int_t)head.pos.offset, "time", head.time, "written",
+			wall_seconds(), "limits", snap);
 	text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	if (text == NULL || asprintf(&path, "%s.checkpoint", audit_path) < 0 ||
@@ -263,7 +263,7 @@ out:
 
 /* A checkpoint file whose SHA-256 the anchor names; NULL when there is none such. */
 static json_t *checkpoint_load(const char *audit_path, const struct journal_anchor *a,
-                               const char **why)
+			       const char **why)
 {
 	static const char *const suffixes[] = {".checkpoint", ".checkpoint.new"};
 
@@ -314,7 +314,7 @@ static json_t *checkpoint_load(const char *audit_path, const struct journal_anch
 }
 
 int journal_recover(struct keystore *ks, const char *audit_path, struct limits *limits,
-                    audit_record_fn fn, void *ctx, struct journal_recovery *out)
+		    audit_record_fn fn, void *ctx, struct journal_recovery *out)
 {
 	struct audit_replay how = {.fn = fn, .ctx = ctx};
 	struct audit_replay_result res;
@@ -333,8 +333,8 @@ int journal_recover(struct keystore *ks, const char *audit_path, struct limits *
 	cp = checkpoint_load(audit_path, &out->anchor, &why);
 	if (cp != NULL) {
 		struct audit_pos from = {
-		    .segment = (uint64_t)json_integer_value(json_object_get(cp, "segment")),
-		    .offset = (uint64_t)json_integer_value(json_object_get(cp, "offset"))};
+			.segment = (uint64_t)json_integer_value(json_object_get(cp, "segment")),
+			.offset = (uint64_t)json_integer_value(json_object_get(cp, "offset"))};
 		uint8_t from_hash[32];
 
 		how.from = &from;
@@ -346,11 +346,11 @@ int journal_recover(struct keystore *ks, const char *audit_path, struct limits *
 		    audit_replay(audit_path, &how, &res) == SG_OK) {
 			out->used_checkpoint = true;
 		} else {
-			fprintf(
-			    stderr,
-			    "signerd: audit: the checkpoint does not fit the log (%s); rebuilding "
-			    "the limits from the last 7 days of the log instead\n",
-			    sg_errmsg(SG_ERR_MALFORMED));
+			fprintf(stderr,
+				"signerd: audit: the checkpoint does not fit the log (%s); "
+				"rebuilding "
+				"the limits from the last 7 days of the log instead\n",
+				sg_errmsg(SG_ERR_MALFORMED));
 		}
 		json_decref(cp);
 		how.from = NULL;
@@ -368,7 +368,7 @@ int journal_recover(struct keystore *ks, const char *audit_path, struct limits *
 			r = SG_OK; /* no log yet */
 		if (r != SG_OK)
 			return sg_context(
-			    r, "the audit log does not verify; signerd will not start on it");
+				r, "the audit log does not verify; signerd will not start on it");
 	}
 	out->replayed = res.records - (out->used_checkpoint ? 1 : 0);
 	out->from_seq = res.first_seq;
@@ -379,26 +379,30 @@ int journal_recover(struct keystore *ks, const char *audit_path, struct limits *
 		time_text(out->anchor.written, when);
 		if (res.last.seq < out->anchor.seq)
 			return sg_fail(
-			    SG_ERR_MALFORMED,
-			    "the audit log %s ends at record %llu, but the token's anchor (written "
-			    "%s) says records up to %llu were written: records %llu to %llu are "
-			    "missing, so the log was truncated, deleted or replaced. Put the "
-			    "missing "
-			    "segments back (from a backup of the log) and start again; if they are "
-			    "lost for good, 'signerctl audit accept-loss --reason TEXT' records "
-			    "the "
-			    "loss in the log and anchors it anew",
-			    audit_path, (unsigned long long)res.last.seq, when,
-			    (unsigned long long)out->anchor.seq,
-			    (unsigned long long)(res.last.seq + 1),
-			    (unsigned long long)out->anchor.seq);
+				SG_ERR_MALFORMED,
+				"the audit log %s ends at record %llu, but the token's anchor "
+				"(written "
+				"%s) says records up to %llu were written: records %llu to %llu "
+				"are "
+				"missing, so the log was truncated, deleted or replaced. Put the "
+				"missing "
+				"segments back (from a backup of the log) and start again; if they "
+				"are "
+				"lost for good, 'signerctl audit accept-loss --reason TEXT' "
+				"records "
+				"the "
+				"loss in the log and anchors it anew",
+				audit_path, (unsigned long long)res.last.seq, when,
+				(unsigned long long)out->anchor.seq,
+				(unsigned long long)(res.last.seq + 1),
+				(unsigned long long)out->anchor.seq);
 		if (!res.check_found)
 			return sg_fail(
-			    SG_ERR_MALFORMED,
-			    "the audit log %s no longer holds record %llu, which the token's "
-			    "anchor (written %s) names: its segment is gone; put it back "
-			    "(from a backup of the log)",
-			    audit_path, (unsigned long long)out->anchor.seq, when);
+				SG_ERR_MALFORMED,
+				"the audit log %s no longer holds record %llu, which the token's "
+				"anchor (written %s) names: its segment is gone; put it back "
+				"(from a backup of the log)",
+				audit_path, (unsigned long long)out->anchor.seq, when);
 	}
 	out->seconds = time_monotonic_s() - t0;
 	return SG_OK;

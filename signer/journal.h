@@ -41,9 +41,9 @@ SG_MUST_CHECK int journal_anchor_read(struct keystore *ks, struct journal_anchor
 /* Writes the anchor; unless force, only when head is ahead of what the token holds (several
  * processes anchor the same log). Under the log's side lock. */
 SG_MUST_CHECK int journal_anchor_write(struct keystore *ks, struct audit_log *log,
-                                       const struct audit_head *head,
-                                       const struct journal_anchor *checkpoint, bool force,
-                                       struct journal_anchor *written);
+				       const struct audit_head *head,
+				       const struct journal_anchor *checkpoint, bool force,
+				       struct journal_anchor *written);
 
 /* What start-up found. */
 struct journal_recovery {
@@ -60,12 +60,12 @@ struct journal_recovery {
  * vouches for and the records after it, else from the records of the last 7 days. Every record
  * read is handed to fn as well (the limits). Errors say what is missing and how to recover. */
 SG_MUST_CHECK int journal_recover(struct keystore *ks, const char *audit_path,
-                                  struct limits *limits, audit_record_fn fn, void *ctx,
-                                  struct journal_recovery *out);
+				  struct limits *limits, audit_record_fn fn, void *ctx,
+				  struct journal_recovery *out);
 
 /* Writes a checkpoint of the limits as of the log's durable head, then the anchor naming it. */
 SG_MUST_CHECK int journal_checkpoint(struct keystore *ks, struct audit_log *log,
-                                     const char *audit_path, struct limits *limits,
-                                     struct journal_anchor *written);
+				     const char *audit_path, struct limits *limits,
+				     struct journal_anchor *written);
 
 #endif

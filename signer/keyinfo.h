@@ -7,7 +7,7 @@
 #include "common/err.h"
 #include "keystore/keystore.h"
 
-#define SIGNER_PUBKEY_TEXT_MAX 140
+#define SIGNER_PUBKEY_TEXT_MAX  140
 #define SIGNER_ADDRESS_TEXT_MAX 64
 
 /* public_key and address as the API writes them: Solana, both the Base58 public key; EVM, the

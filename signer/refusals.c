@@ -87,7 +87,7 @@ static struct refusal_peer *peer_get(struct refusals *r, const char *peer)
 }
 
 bool refusals_admit(struct refusals *r, const char *peer, const char *client, const char *reason,
-                    double now, char summary_id[AUDIT_ID_LEN + 1])
+		    double now, char summary_id[AUDIT_ID_LEN + 1])
 {
 	int64_t second = (int64_t)floor(now);
 	struct refusal_peer *p;
@@ -119,8 +119,8 @@ bool refusals_admit(struct refusals *r, const char *peer, const char *client, co
 				snprintf(r->due[r->n_due].id, AUDIT_ID_LEN + 1, "%s", p->id);
 				r->n_due++;
 			} else {
-				json_decref(
-				    rec); /* out of memory: the count is lost, not the request */
+				json_decref(rec); /* out of memory: the count is lost, not the
+						     request */
 			}
 			p->count = 0;
 			p->n_reasons = 0;
@@ -179,7 +179,7 @@ static json_t *summary_record(struct refusal_peer *p)
 
 	for (size_t k = 0; reasons != NULL && k < p->n_reasons; k++)
 		json_object_set_new(reasons, p->reasons[k].reason,
-		                    json_integer((json_int_t)p->reasons[k].count));
+				    json_integer((json_int_t)p->reasons[k].count));
 	if (reasons != NULL && p->other_reasons > 0)
 		json_object_set_new(reasons, "other", json_integer((json_int_t)p->other_reasons));
 	if (reasons == NULL)
@@ -187,13 +187,13 @@ static json_t *summary_record(struct refusal_peer *p)
 	time_text(p->first, from);
 	time_text(p->last, to);
 	return json_pack("{s:s, s:s, s:s, s:o, s:I, s:o, s:s, s:s}", "event", "refusals",
-	                 "decision", "refused", "peer", p->peer, "client",
-	                 p->client[0] != '\0' ? json_string(p->client) : json_null(), "count",
-	                 (json_int_t)p->count, "reasons", reasons, "from", from, "to", to);
+			 "decision", "refused", "peer", p->peer, "client",
+			 p->client[0] != '\0' ? json_string(p->client) : json_null(), "count",
+			 (json_int_t)p->count, "reasons", reasons, "from", from, "to", to);
 }
 
 size_t refusals_due(struct refusals *r, double now, bool all, json_t **records,
-                    char (*ids)[AUDIT_ID_LEN + 1], size_t max)
+		    char (*ids)[AUDIT_ID_LEN + 1], size_t max)
 {
 	int64_t second = (int64_t)floor(now);
 	size_t n = 0;

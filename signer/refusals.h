@@ -24,11 +24,11 @@ void refusals_free(struct refusals *r);
 /* true: write this refusal's own record. false: it was counted into the peer's summary of this
  * second, whose audit id is summary_id. */
 bool refusals_admit(struct refusals *r, const char *peer, const char *client, const char *reason,
-                    double now, char summary_id[AUDIT_ID_LEN + 1]);
+		    double now, char summary_id[AUDIT_ID_LEN + 1]);
 
 /* The summaries whose second is over by now (all of them when all): up to max, each a record
  * to append with its id. Returns how many; call again while it returns max. */
 size_t refusals_due(struct refusals *r, double now, bool all, json_t **records,
-                    char (*ids)[AUDIT_ID_LEN + 1], size_t max);
+		    char (*ids)[AUDIT_ID_LEN + 1], size_t max);
 
 #endif

@@ -24,10 +24,10 @@
 #define SIGNER_CHECKPOINT_INTERVAL 60.0
 
 static const char *const payload_names[] = {
-    [SIGNER_PAYLOAD_SOLANA_MESSAGE] = "solana_message",
-    [SIGNER_PAYLOAD_EVM_TRANSACTION] = "evm_transaction",
-    [SIGNER_PAYLOAD_EVM_MESSAGE] = "evm_message",
-    [SIGNER_PAYLOAD_EVM_TYPED_DATA] = "evm_typed_data",
+	[SIGNER_PAYLOAD_SOLANA_MESSAGE] = "solana_message",
+	[SIGNER_PAYLOAD_EVM_TRANSACTION] = "evm_transaction",
+	[SIGNER_PAYLOAD_EVM_MESSAGE] = "evm_message",
+	[SIGNER_PAYLOAD_EVM_TYPED_DATA] = "evm_typed_data",
 };
 
 bool signer_key_name_valid(const char *text)
@@ -46,8 +46,8 @@ enum signer_payload signer_payload_parse(const char *field)
 const char *signer_payload_name(enum signer_payload kind)
 {
 	return kind >= SIGNER_PAYLOAD_SOLANA_MESSAGE && kind <= SIGNER_PAYLOAD_EVM_TYPED_DATA
-	           ? payload_names[kind]
-	           : "unknown";
+		       ? payload_names[kind]
+		       : "unknown";
 }
 
 /* ---- the policy in force ----------------------------------------------------------------- */
@@ -105,20 +105,19 @@ static void signer_observe(void *ctx, json_t *rec, double t)
 
 	if (decision == NULL || strcmp(decision, "signed") != 0)
 		return;
-	json_array_foreach(json_object_get(rec, "spends"), i, item)
-	{
+	json_array_foreach (json_object_get(rec, "spends"), i, item) {
 		const char *asset = json_string_value(json_object_get(item, "asset"));
 
 		if (n == POLICY_SPENDS_MAX || asset == NULL || strlen(asset) >= POLICY_ASSET_MAX ||
 		    !limits_u256_decimal(json_string_value(json_object_get(item, "amount")),
-		                         spends[n].amount))
+					 spends[n].amount))
 			continue;
 		snprintf(spends[n].asset, sizeof(spends[n].asset), "%s", asset);
 		n++;
 	}
 	limits_record(s->limits, json_string_value(json_object_get(rec, "client")),
-	              json_string_value(json_object_get(rec, "operation")),
-	              json_string_value(json_object_get(rec, "key")), spends, n, t);
+		      json_string_value(json_object_get(rec, "operation")),
+		      json_string_value(json_object_get(rec, "key")), spends, n, t);
 }
 
 /* ---- open and close ---------------------------------------------------------------------- */
@@ -131,13 +130,13 @@ int signer_open(const struct signer_config *cfg, struct signer **out)
 int signer_open_with(const struct signer_config *cfg, unsigned flags, struct signer **out)
 {
 	struct ks_config kc = {
-	    .module_path = cfg->token.module,
-	    .token_label = cfg->token.label,
-	    .pin_file = cfg->token.pin_file,
-	    .sessions = cfg->workers,
+		.module_path = cfg->token.module,
+		.token_label = cfg->token.label,
+		.pin_file = cfg->token.pin_file,
+		.sessions = cfg->workers,
 	};
 	struct audit_options ao = {.segment_bytes = cfg->audit.segment_max_bytes,
-	                           .keep_segments = cfg->audit.keep_segments};
+				   .keep_segments = cfg->audit.keep_segments};
 	struct policy *p = NULL;
 	struct signer *s;
 	bool repaired;
@@ -148,9 +147,9 @@ int signer_open_with(const struct signer_config *cfg, unsigned flags, struct sig
 		return sg_fail(SG_ERR_INTERNAL, "libsodium failed to initialise");
 	if (cfg->audit.path == NULL || cfg->policy.path == NULL)
 		return sg_fail(SG_ERR_CONFIG, "%s: no %s.path: nothing is signed without %s",
-		               cfg->path != NULL ? cfg->path : "the configuration",
-		               cfg->audit.path == NULL ? "audit" : "policy",
-		               cfg->audit.path == NULL ? "an audit log" : "a policy");
+			       cfg->path != NULL ? cfg->path : "the configuration",
+			       cfg->audit.path == NULL ? "audit" : "policy",
+			       cfg->audit.path == NULL ? "an audit log" : "a policy");
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return sg_fail(SG_ERR_NOMEM, "opening the signer");
@@ -177,8 +176,8 @@ int signer_open_with(const struct signer_config *cfg, unsigned flags, struct sig
 		goto out;
 	if (repaired)
 		fprintf(stderr,
-		        "signerd: audit log %s: a torn last line (from a crash) was removed\n",
-		        cfg->audit.path);
+			"signerd: audit log %s: a torn last line (from a crash) was removed\n",
+			cfg->audit.path);
 	/* the limits are rebuilt from the log, which must reach the token's anchor (a log that
 	 * does not was truncated or rewritten: refusing to start beats trusting it) */
 	r = journal_recover(s->ks, cfg->audit.path, s->limits, signer_observe, s, &s->recovery);
@@ -187,11 +186,11 @@ int signer_open_with(const struct signer_config *cfg, unsigned flags, struct sig
 	s->anchor = s->recovery.anchor;
 	atomic_store(&s->anchored_seq, s->anchor.present ? s->anchor.seq : 0);
 	if (!s->anchor.present && s->recovery.last.seq > 0)
-		fprintf(
-		    stderr,
-		    "signerd: audit: the token holds no anchor for the audit log; anchoring its "
-		    "%llu records as they are now\n",
-		    (unsigned long long)s->recovery.last.seq);
+		fprintf(stderr,
+			"signerd: audit: the token holds no anchor for the audit log; anchoring "
+			"its "
+			"%llu records as they are now\n",
+			(unsigned long long)s->recovery.last.seq);
 	audit_set_observer(s->audit, signer_observe, s);
 	if ((r = limits_apply_policy(s->limits, p)) != SG_OK)
 		goto out;
@@ -202,7 +201,7 @@ int signer_open_with(const struct signer_config *cfg, unsigned flags, struct sig
 
 		if ((r = audit_head_durable(s->audit, &head)) != SG_OK ||
 		    (r = journal_anchor_write(s->ks, s->audit, &head, NULL, false, &s->anchor)) !=
-		        SG_OK)
+			    SG_OK)
 			goto out;
 		atomic_store(&s->anchored_seq, s->anchor.seq);
 	}
@@ -255,8 +254,8 @@ static void signer_flush_refusals(struct signer *s, bool all)
 
 			if (audit_append_gated(s->audit, recs[i], ids[i], NULL, NULL, id) != SG_OK)
 				fprintf(stderr,
-				        "signerd: audit: a refusal summary was not written: %s\n",
-				        sg_errmsg(SG_ERR_IO));
+					"signerd: audit: a refusal summary was not written: %s\n",
+					sg_errmsg(SG_ERR_IO));
 			json_decref(recs[i]);
 		}
 	} while (n == 32);
@@ -273,7 +272,7 @@ static void signer_anchor(struct signer *s, bool checkpoint)
 		audit_head_now(s->audit, &head);
 		if (head.seq > s->checkpoint_seq) {
 			r = journal_checkpoint(s->ks, s->audit, s->audit_path, s->limits,
-			                       &s->anchor);
+					       &s->anchor);
 			if (r == SG_OK)
 				s->checkpoint_seq = head.seq;
 		}
@@ -285,7 +284,7 @@ static void signer_anchor(struct signer *s, bool checkpoint)
 	if (r != SG_OK) {
 		if (!atomic_exchange(&s->anchor_failing, true))
 			fprintf(stderr, "signerd: audit: the anchor could not be written: %s\n",
-			        sg_errmsg(r));
+				sg_errmsg(r));
 		atomic_fetch_add(&s->anchor_failures, 1);
 		return;
 	}
@@ -313,7 +312,7 @@ void signer_tick(struct signer *s)
 	if (head.seq > atomic_load(&s->anchored_seq) &&
 	    now - s->anchor_written_at >= SIGNER_ANCHOR_INTERVAL) {
 		bool cp = (s->flags & SIGNER_OPEN_DAEMON) &&
-		          now - s->checkpoint_at >= SIGNER_CHECKPOINT_INTERVAL;
+			  now - s->checkpoint_at >= SIGNER_CHECKPOINT_INTERVAL;
 
 		signer_anchor(s, cp);
 		s->anchor_written_at = now;
@@ -341,7 +340,7 @@ void signer_audit_state(struct signer *s, struct signer_audit_state *out)
 /* ---- refusals ---------------------------------------------------------------------------- */
 
 int signer_refuse(struct signer_error *err, int code, int status, const char *api_code,
-                  const char *fmt, ...)
+		  const char *fmt, ...)
 {
 	va_list ap;
 
@@ -383,7 +382,7 @@ bool signer_chain_matches(const struct ks_key *key, enum signer_payload kind, ch
 	if (key->chain == want)
 		return true;
 	snprintf(buf, n, "key '%s' is of chain %s; %s needs a key of chain %s", key->name,
-	         ks_chain_name(key->chain), signer_payload_name(kind), ks_chain_name(want));
+		 ks_chain_name(key->chain), signer_payload_name(kind), ks_chain_name(want));
 	return false;
 }
 
@@ -398,7 +397,7 @@ static int refuse_keystore(struct signer_error *err, int r, const char *key)
 	case SG_ERR_TOKEN_UNAVAILABLE:
 	case SG_ERR_PIN:
 		return signer_refuse(err, r, 503, "unavailable",
-		                     "the key store is unavailable; retry later");
+				     "the key store is unavailable; retry later");
 	default:
 		return signer_refuse(err, r, 500, "internal", "internal error");
 	}
@@ -424,7 +423,7 @@ struct sign_ctx {
 static int refuse_content(struct sign_ctx *c, const struct policy_decision *d)
 {
 	int r = signer_refuse(c->err, sg_fail(SG_ERR_PERMISSION, "%s", d->message), 403,
-	                      "policy_denied", "%s", d->message);
+			      "policy_denied", "%s", d->message);
 
 	snprintf(c->err->reason, sizeof(c->err->reason), "%s", d->reason);
 	snprintf(c->err->rule, sizeof(c->err->rule), "%s", d->rule);
@@ -447,7 +446,7 @@ static void catch_up(struct sign_ctx *c)
 /* The spends of the payload: unreadable ones refused where a spend limit watches the key;
  * readable ones checked against the spend limits and reserved. */
 static int check_spends(struct sign_ctx *c, bool readable, const struct policy_spend *spends,
-                        size_t n, const char *what)
+			size_t n, const char *what)
 {
 	const struct policy *p = c->pol->policy;
 	bool watched = signer_key_watched(p, c->key.name);
@@ -459,14 +458,14 @@ static int check_spends(struct sign_ctx *c, bool readable, const struct policy_s
 		if (!watched)
 			return SG_OK;
 		d = (struct policy_decision){
-		    .allowed = false, .reason = "spend_unreadable", .rule = "spend_limits"};
+			.allowed = false, .reason = "spend_unreadable", .rule = "spend_limits"};
 		snprintf(d.message, sizeof(d.message), "the %s's spends cannot be read", what);
 		return refuse_content(c, &d);
 	}
 	if (watched)
 		catch_up(c);
 	ok = limits_spend_reserve(c->s->limits, p, c->key.name, spends, n, signer_wall_seconds(),
-	                          &c->hold, &d);
+				  &c->hold, &d);
 	c->trace->policy_seconds += time_monotonic_s() - start;
 	return ok ? SG_OK : refuse_content(c, &d);
 }
@@ -477,7 +476,7 @@ static void time_policy(struct sign_ctx *c, double start)
 }
 
 static int timed_ks_sign(struct sign_ctx *c, const uint8_t *msg, size_t len, uint8_t *sig,
-                         size_t *siglen)
+			 size_t *siglen)
 {
 	double start = time_monotonic_s();
 	int r = ks_sign(c->s->ks, c->key.name, c->key.version, msg, len, sig, siglen);
@@ -501,10 +500,10 @@ static int sign_solana(struct sign_ctx *c)
 	r = sol_message_decode(req->payload, req->payload_len, &m);
 	if (r != SG_OK)
 		return signer_refuse(c->err, r, 400, "invalid_payload",
-		                     "the Solana message does not parse: %s", sg_errmsg(r));
+				     "the Solana message does not parse: %s", sg_errmsg(r));
 	if (!sol_message_signer_index(&m, c->key.public_key, &index)) {
 		r = signer_refuse(c->err, SG_ERR_INVALID_ARGUMENT, 400, "not_a_signer",
-		                  "key '%s' is not a required signer of this message", c->key.name);
+				  "key '%s' is not a required signer of this message", c->key.name);
 		goto out;
 	}
 	start = time_monotonic_s();
@@ -526,10 +525,11 @@ static int sign_solana(struct sign_ctx *c)
 		goto out;
 	}
 	if (siglen != 64 || crypto_sign_verify_detached(sig, req->payload, req->payload_len,
-	                                                c->key.public_key) != 0) {
+							c->key.public_key) != 0) {
 		r = signer_refuse(
-		    c->err, sg_fail(SG_ERR_VERIFY, "the token's Ed25519 signature does not verify"),
-		    500, "internal", "internal error");
+			c->err,
+			sg_fail(SG_ERR_VERIFY, "the token's Ed25519 signature does not verify"),
+			500, "internal", "internal error");
 		goto out;
 	}
 	memcpy(c->res->signature, sig, 64);
@@ -544,7 +544,7 @@ out:
 /* Signs a digest with an EVM key: the token's signature made low-S, its recovery id found, and
  * the signer recovered from it and compared with the key's address. */
 static int sign_evm_digest(struct sign_ctx *c, const uint8_t digest[32], struct evm_sig *sig,
-                           uint8_t from[20])
+			   uint8_t from[20])
 {
 	uint8_t raw[KS_SIGNATURE_MAX];
 	size_t rawlen;
@@ -582,7 +582,7 @@ static int sign_evm_transaction(struct sign_ctx *c)
 	r = evm_tx_decode(req->payload, req->payload_len, &tx);
 	if (r != SG_OK)
 		return signer_refuse(c->err, r, 400, "invalid_payload",
-		                     "the transaction does not parse: %s", sg_errmsg(r));
+				     "the transaction does not parse: %s", sg_errmsg(r));
 	start = time_monotonic_s();
 	policy_check_evm_tx(c->pol->policy, req->operation, &tx, &decision);
 	time_policy(c, start);
@@ -603,7 +603,7 @@ static int sign_evm_transaction(struct sign_ctx *c)
 	}
 	keccak256(signed_tx.data, signed_tx.len, hash);
 	json_object_set_new(c->res->response, "signed_transaction",
-	                    signer_hex_json(signed_tx.data, signed_tx.len));
+			    signer_hex_json(signed_tx.data, signed_tx.len));
 	json_object_set_new(c->res->response, "transaction_hash", signer_hex_json(hash, 32));
 	json_object_set_new(c->res->response, "from", signer_address_json(from));
 	json_object_set_new(c->res->response, "v", signer_quantity_json(v, v_len));
@@ -662,7 +662,7 @@ static int sign_evm_typed_data(struct sign_ctx *c)
 
 	if (r != SG_OK)
 		return signer_refuse(c->err, r, 400, "invalid_payload",
-		                     "the typed data does not encode: %s", sg_errmsg(r));
+				     "the typed data does not encode: %s", sg_errmsg(r));
 	start = time_monotonic_s();
 	policy_check_eip712(c->pol->policy, req->operation, &td, &decision);
 	time_policy(c, start);
@@ -690,22 +690,22 @@ static int sign_checks(struct sign_ctx *c)
 
 	if (!operation_valid(req->operation))
 		return signer_refuse(c->err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
-		                     "operation must be 1 to %d characters of A-Z a-z 0-9 _ - . :",
-		                     OPERATION_MAX_LEN);
+				     "operation must be 1 to %d characters of A-Z a-z 0-9 _ - . :",
+				     OPERATION_MAX_LEN);
 	if (req->request_id != NULL && !request_id_valid(req->request_id))
 		return signer_refuse(c->err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
-		                     "request_id must be 1 to %d printable ASCII characters",
-		                     REQUEST_ID_MAX_LEN);
+				     "request_id must be 1 to %d printable ASCII characters",
+				     REQUEST_ID_MAX_LEN);
 	if (req->kind < SIGNER_PAYLOAD_SOLANA_MESSAGE || req->kind > SIGNER_PAYLOAD_EVM_TYPED_DATA)
 		return signer_refuse(c->err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
-		                     "unknown payload kind");
+				     "unknown payload kind");
 	/* who may do what comes first: a client without a grant learns nothing of the keys */
 	policy_start = time_monotonic_s();
 	if (req->client == NULL)
 		r = sg_fail(SG_ERR_PERMISSION,
-		            "the client's certificate (%.200s) matches no client "
-		            "of the policy",
-		            req->peer != NULL ? req->peer : "none");
+			    "the client's certificate (%.200s) matches no client "
+			    "of the policy",
+			    req->peer != NULL ? req->peer : "none");
 	else
 		r = policy_authorize(p, req->client, req->key, req->operation, &rule);
 	c->trace->policy_seconds = time_monotonic_s() - policy_start;
@@ -722,11 +722,12 @@ static int sign_checks(struct sign_ctx *c)
 		catch_up(c);
 		if (!limits_rate_take(c->s->limits, rl, signer_wall_seconds(), &c->hold, &wait)) {
 			r = signer_refuse(
-			    c->err, sg_fail(SG_ERR_PERMISSION, "rate limited"), 429, "rate_limited",
-			    "client '%s' may sign for '%s' %llu times a minute (burst "
-			    "%llu); retry later",
-			    req->client, req->operation, (unsigned long long)rl->per_minute,
-			    (unsigned long long)rl->burst);
+				c->err, sg_fail(SG_ERR_PERMISSION, "rate limited"), 429,
+				"rate_limited",
+				"client '%s' may sign for '%s' %llu times a minute (burst "
+				"%llu); retry later",
+				req->client, req->operation, (unsigned long long)rl->per_minute,
+				(unsigned long long)rl->burst);
 			c->err->retry_after = (unsigned)(wait + 0.999);
 			if (c->err->retry_after == 0)
 				c->err->retry_after = 1;
@@ -734,13 +735,13 @@ static int sign_checks(struct sign_ctx *c)
 			snprintf(c->err->rule, sizeof(c->err->rule), "%s", rl->rule);
 			c->trace->policy_denied = true;
 			snprintf(c->trace->denial_reason, sizeof(c->trace->denial_reason),
-			         "rate_limited");
+				 "rate_limited");
 			return r;
 		}
 	}
 	if (ks_name_check(req->key) != SG_OK)
 		return signer_refuse(c->err, SG_ERR_NOT_FOUND, 404, "key_not_found",
-		                     "no key named '%.64s'", req->key);
+				     "no key named '%.64s'", req->key);
 	r = ks_key_lookup(c->s->ks, req->key, 0, &c->key);
 	if (r != SG_OK)
 		return refuse_keystore(c->err, r, req->key);
@@ -748,11 +749,11 @@ static int sign_checks(struct sign_ctx *c)
 	snprintf(c->trace->chain, sizeof(c->trace->chain), "%s", ks_chain_name(c->key.chain));
 	if (!signer_chain_matches(&c->key, req->kind, mismatch, sizeof(mismatch)))
 		return signer_refuse(c->err, SG_ERR_INVALID_ARGUMENT, 400, "wrong_chain", "%s",
-		                     mismatch);
+				     mismatch);
 	if (c->key.state != KS_STATE_ACTIVE)
 		return signer_refuse(c->err, SG_ERR_STATE, 409, "key_not_active",
-		                     "key '%s' version %u is %s, not active", c->key.name,
-		                     c->key.version, ks_state_name(c->key.state));
+				     "key '%s' version %u is %s, not active", c->key.name,
+				     c->key.version, ks_state_name(c->key.state));
 	return SG_OK;
 }
 
@@ -761,10 +762,10 @@ static int sign_payload(struct sign_ctx *c)
 	const struct signer_request *req = c->req;
 
 	c->res->response = json_pack("{s:s, s:I, s:s}", "key", c->key.name, "key_version",
-	                             (json_int_t)c->key.version, "operation", req->operation);
+				     (json_int_t)c->key.version, "operation", req->operation);
 	if (c->res->response == NULL)
 		return signer_refuse(c->err, sg_fail(SG_ERR_NOMEM, "sign response"), 500,
-		                     "internal", "internal error");
+				     "internal", "internal error");
 	if (req->request_id != NULL)
 		json_object_set_new(c->res->response, "request_id", json_string(req->request_id));
 	switch (req->kind) {
@@ -778,7 +779,7 @@ static int sign_payload(struct sign_ctx *c)
 		return sign_evm_typed_data(c);
 	default:
 		return signer_refuse(c->err, SG_ERR_INVALID_ARGUMENT, 400, "invalid_request",
-		                     "unknown payload kind");
+				     "unknown payload kind");
 	}
 }
 
@@ -791,8 +792,8 @@ static const char *decision_of(int status)
 
 /* The audit record of one request; NULL when out of memory. */
 static json_t *audit_record(const struct signer_request *req, const struct sign_ctx *c,
-                            const char *decision, const char *reason, const char *rule,
-                            const uint8_t *sig, size_t sig_len)
+			    const char *decision, const char *reason, const char *rule,
+			    const uint8_t *sig, size_t sig_len)
 {
 	uint8_t h[crypto_hash_sha256_BYTES];
 	char hex[2 * crypto_hash_sha256_BYTES + 1];
@@ -801,27 +802,27 @@ static json_t *audit_record(const struct signer_request *req, const struct sign_
 	if (rec == NULL)
 		return NULL;
 	json_object_set_new(rec, "request_id",
-	                    req->request_id != NULL ? json_string(req->request_id) : json_null());
+			    req->request_id != NULL ? json_string(req->request_id) : json_null());
 	json_object_set_new(rec, "client",
-	                    req->client != NULL ? json_string(req->client) : json_null());
+			    req->client != NULL ? json_string(req->client) : json_null());
 	if (req->peer != NULL)
 		json_object_set_new(rec, "peer", json_string(req->peer));
 	/* a key name that is not one is kept out: it could be anything the client sent */
 	json_object_set_new(rec, "key",
-	                    ks_name_check(req->key) == SG_OK ? json_string(req->key) : json_null());
+			    ks_name_check(req->key) == SG_OK ? json_string(req->key) : json_null());
 	json_object_set_new(rec, "key_version",
-	                    c != NULL && c->key_known ? json_integer(c->key.version) : json_null());
+			    c != NULL && c->key_known ? json_integer(c->key.version) : json_null());
 	json_object_set_new(rec, "operation",
-	                    operation_valid(req->operation) ? json_string(req->operation)
-	                                                    : json_null());
+			    operation_valid(req->operation) ? json_string(req->operation)
+							    : json_null());
 	json_object_set_new(rec, "chain",
-	                    c != NULL && c->key_known ? json_string(ks_chain_name(c->key.chain))
-	                                              : json_null());
+			    c != NULL && c->key_known ? json_string(ks_chain_name(c->key.chain))
+						      : json_null());
 	json_object_set_new(rec, "payload",
-	                    req->kind != 0 ? json_string(signer_payload_name(req->kind))
-	                                   : json_null());
+			    req->kind != 0 ? json_string(signer_payload_name(req->kind))
+					   : json_null());
 	crypto_hash_sha256(h, req->payload != NULL ? req->payload : (const uint8_t *)"",
-	                   req->payload_len);
+			   req->payload_len);
 	if (hex_encode(h, sizeof(h), hex, sizeof(hex)) == SG_OK)
 		json_object_set_new(rec, "payload_sha256", json_string(hex));
 	json_object_set_new(rec, "decision", json_string(decision));
@@ -830,7 +831,7 @@ static json_t *audit_record(const struct signer_request *req, const struct sign_
 		json_object_set_new(rec, "rule", json_string(rule));
 	if (c != NULL && c->pol != NULL)
 		json_object_set_new(rec, "policy_generation",
-		                    json_integer((json_int_t)c->pol->generation));
+				    json_integer((json_int_t)c->pol->generation));
 	if (sig != NULL) {
 		crypto_hash_sha256(h, sig, sig_len);
 		if (hex_encode(h, sizeof(h), hex, sizeof(hex)) == SG_OK)
@@ -846,8 +847,8 @@ static json_t *audit_record(const struct signer_request *req, const struct sign_
 
 			evm_uint_decimal(c->hold.spends[i].amount, 32, dec);
 			json_array_append_new(list,
-			                      json_pack("{s:s, s:s}", "asset",
-			                                c->hold.spends[i].asset, "amount", dec));
+					      json_pack("{s:s, s:s}", "asset",
+							c->hold.spends[i].asset, "amount", dec));
 		}
 		json_object_set_new(rec, "spends", list);
 	}
@@ -868,17 +869,17 @@ static int sign_gate(void *arg)
 /* A refusal's record: its own, or (signerd, a peer refused again within the same second)
  * counted into the peer's summary record, whose id it gets. */
 static int audit_refusal(struct signer *s, const struct signer_request *req, json_t *rec,
-                         const char *reason, char audit_id[AUDIT_ID_LEN + 1])
+			 const char *reason, char audit_id[AUDIT_ID_LEN + 1])
 {
 	if (s->refusals != NULL && req->peer != NULL &&
 	    !refusals_admit(s->refusals, req->peer, req->client, reason, signer_wall_seconds(),
-	                    audit_id))
+			    audit_id))
 		return SG_OK;
 	return audit_append(s->audit, rec, audit_id);
 }
 
 int signer_sign(struct signer *s, const struct signer_request *req, struct signer_result *res,
-                struct signer_error *err)
+		struct signer_error *err)
 {
 	struct signer_trace trace;
 
@@ -886,8 +887,8 @@ int signer_sign(struct signer *s, const struct signer_request *req, struct signe
 }
 
 int signer_sign_traced(struct signer *s, const struct signer_request *req,
-                       struct signer_result *res, struct signer_error *err,
-                       struct signer_trace *trace)
+		       struct signer_result *res, struct signer_error *err,
+		       struct signer_trace *trace)
 {
 	struct sign_ctx c = {.s = s, .req = req, .trace = trace, .res = res, .err = err};
 	char audit_id[AUDIT_ID_LEN + 1] = "";
@@ -903,10 +904,10 @@ int signer_sign_traced(struct signer *s, const struct signer_request *req,
 		r = sign_payload(&c);
 	if (r == SG_OK) {
 		/* durable before done: the record is on disk before the signature leaves */
-		rec =
-		    audit_record(req, &c, "signed", NULL, NULL, res->signature, res->signature_len);
+		rec = audit_record(req, &c, "signed", NULL, NULL, res->signature,
+				   res->signature_len);
 		ar = rec == NULL ? sg_fail(SG_ERR_NOMEM, "audit record")
-		                 : audit_append_gated(s->audit, rec, NULL, sign_gate, &c, audit_id);
+				 : audit_append_gated(s->audit, rec, NULL, sign_gate, &c, audit_id);
 		json_decref(rec);
 		if (ar == SG_OK) {
 			snprintf(res->audit_id, sizeof(res->audit_id), "%s", audit_id);
@@ -922,7 +923,7 @@ int signer_sign_traced(struct signer *s, const struct signer_request *req,
 		} else {
 			limits_release(s->limits, &c.hold);
 			r = signer_refuse(err, ar, 503, "unavailable",
-			                  "the audit log cannot be written; nothing was signed");
+					  "the audit log cannot be written; nothing was signed");
 			goto out;
 		}
 	}
@@ -930,15 +931,15 @@ int signer_sign_traced(struct signer *s, const struct signer_request *req,
 	signer_result_free(res);
 	limits_release(s->limits, &c.hold);
 	rec = audit_record(req, &c, decision_of(err->status),
-	                   err->reason[0] != '\0' ? err->reason : err->code, err->rule, NULL, 0);
+			   err->reason[0] != '\0' ? err->reason : err->code, err->rule, NULL, 0);
 	ar = rec == NULL
-	         ? SG_ERR_NOMEM
-	         : audit_refusal(s, req, rec, err->reason[0] != '\0' ? err->reason : err->code,
-	                         audit_id);
+		     ? SG_ERR_NOMEM
+		     : audit_refusal(s, req, rec, err->reason[0] != '\0' ? err->reason : err->code,
+				     audit_id);
 	json_decref(rec);
 	if (ar != SG_OK) /* every request has its record, or is answered "unavailable" */
 		r = signer_refuse(err, ar, 503, "unavailable",
-		                  "the audit log cannot be written; the request was not processed");
+				  "the audit log cannot be written; the request was not processed");
 	else
 		snprintf(err->audit_id, sizeof(err->audit_id), "%s", audit_id);
 out:
@@ -948,7 +949,7 @@ out:
 }
 
 void signer_record_refusal(struct signer *s, const struct signer_request *req,
-                           struct signer_error *err)
+			   struct signer_error *err)
 {
 	char audit_id[AUDIT_ID_LEN + 1];
 	json_t *rec = audit_record(req, NULL, decision_of(err->status), err->code, NULL, NULL, 0);
@@ -958,8 +959,8 @@ void signer_record_refusal(struct signer *s, const struct signer_request *req,
 	err->audit_id[0] = '\0';
 	if (ar != SG_OK) {
 		(void)signer_refuse(
-		    err, ar, 503, "unavailable",
-		    "the audit log cannot be written; the request was not processed");
+			err, ar, 503, "unavailable",
+			"the audit log cannot be written; the request was not processed");
 		return;
 	}
 	snprintf(err->audit_id, sizeof(err->audit_id), "%s", audit_id);
@@ -997,31 +998,31 @@ uint64_t signer_policy_generation(struct signer *s)
 }
 
 void signer_metric_labels(struct signer *s, const char *client, const char *key,
-                          const char *operation, const char **key_label,
-                          const char **operation_label)
+			  const char *operation, const char **key_label,
+			  const char **operation_label)
 {
 	struct policy_ref *ref = signer_policy_acquire(s);
 
 	/* only names the policy itself uses become label values: what a client sends cannot
 	 * grow the metrics */
 	*key_label =
-	    client != NULL && key != NULL && policy_client_has_key(ref->policy, client, key)
-	        ? key
-	        : "other";
+		client != NULL && key != NULL && policy_client_has_key(ref->policy, client, key)
+			? key
+			: "other";
 	*operation_label = operation != NULL && policy_operation_named(ref->policy, operation)
-	                       ? operation
-	                       : "other";
+				   ? operation
+				   : "other";
 	signer_policy_release(ref);
 }
 
 bool signer_identify(struct signer *s, const char *san_uri, size_t san_uri_len, const char *cn,
-                     size_t cn_len, const uint8_t spki_sha256[32], char *client, size_t client_size)
+		     size_t cn_len, const uint8_t spki_sha256[32], char *client, size_t client_size)
 {
 	struct policy_peer peer = {.san_uri = san_uri,
-	                           .san_uri_len = san_uri_len,
-	                           .cn = cn,
-	                           .cn_len = cn_len,
-	                           .spki_sha256 = spki_sha256};
+				   .san_uri_len = san_uri_len,
+				   .cn = cn,
+				   .cn_len = cn_len,
+				   .spki_sha256 = spki_sha256};
 	struct policy_ref *ref = signer_policy_acquire(s);
 	const char *name = policy_client_for(ref->policy, &peer);
 	bool found = name != NULL;
@@ -1043,9 +1044,9 @@ void signer_token_state(struct signer *s, unsigned *busy, unsigned *idle, bool *
 }
 
 void signer_token_errors(struct signer *s,
-                         void (*cb)(const char *function, const char *rv, uint64_t count,
-                                    void *ctx),
-                         void *ctx)
+			 void (*cb)(const char *function, const char *rv, uint64_t count,
+				    void *ctx),
+			 void *ctx)
 {
 	(void)s;
 	ks_errors_foreach(cb, ctx);

@@ -66,7 +66,7 @@ SG_MUST_CHECK int signer_open(const struct signer_config *cfg, struct signer **o
 /* explain: nothing is appended or anchored */
 #define SIGNER_OPEN_READONLY 2u
 SG_MUST_CHECK int signer_open_with(const struct signer_config *cfg, unsigned flags,
-                                   struct signer **out);
+				   struct signer **out);
 /* Anchors and checkpoints (a clean stop), then closes. */
 void signer_close(struct signer *s);
 
@@ -92,7 +92,7 @@ void signer_audit_state(struct signer *s, struct signer_audit_state *out);
  * request, whatever its outcome, gets an audit record; a signature is returned only once its
  * record is on disk (if the record cannot be written: 503 unavailable, and no signature). */
 SG_MUST_CHECK int signer_sign(struct signer *s, const struct signer_request *req,
-                              struct signer_result *result, struct signer_error *err);
+			      struct signer_result *result, struct signer_error *err);
 void signer_result_free(struct signer_result *result);
 /* {"error": {"code", "message", "request_id"?, "audit_id"?, "reason"?, "rule"?}} */
 json_t *signer_error_json(const struct signer_error *err, const char *request_id);
@@ -109,8 +109,8 @@ struct signer_trace {
 
 /* signer_sign, also telling how it went. */
 SG_MUST_CHECK int signer_sign_traced(struct signer *s, const struct signer_request *req,
-                                     struct signer_result *result, struct signer_error *err,
-                                     struct signer_trace *trace);
+				     struct signer_result *result, struct signer_error *err,
+				     struct signer_trace *trace);
 
 /* Bumped by every policy reload: connections identified under an older one are identified
  * again. */
@@ -118,21 +118,21 @@ uint64_t signer_policy_generation(struct signer *s);
 /* Metric label values for what a client sent: the key if a grant lets client use it, the
  * operation if the policy names it anywhere; "other" otherwise. */
 void signer_metric_labels(struct signer *s, const char *client, const char *key,
-                          const char *operation, const char **key_label,
-                          const char **operation_label);
+			  const char *operation, const char **key_label,
+			  const char **operation_label);
 
 /* The client a TLS peer is, by the policy in force; false when it is none. The SAN URI and the
  * CN are compared as their lengths say. */
 bool signer_identify(struct signer *s, const char *san_uri, size_t san_uri_len, const char *cn,
-                     size_t cn_len, const uint8_t spki_sha256[32], char *client,
-                     size_t client_size);
+		     size_t cn_len, const uint8_t spki_sha256[32], char *client,
+		     size_t client_size);
 
 /* The token: sessions busy and idle, logged in; and its errors by function and CKR_ name. */
 void signer_token_state(struct signer *s, unsigned *busy, unsigned *idle, bool *logged_in);
 void signer_token_errors(struct signer *s,
-                         void (*cb)(const char *function, const char *rv, uint64_t count,
-                                    void *ctx),
-                         void *ctx);
+			 void (*cb)(const char *function, const char *rv, uint64_t count,
+				    void *ctx),
+			 void *ctx);
 /* SG_OK when the token answers and is logged in (tries to recover it otherwise). */
 SG_MUST_CHECK int signer_token_check(struct signer *s);
 
@@ -149,12 +149,12 @@ SG_MUST_CHECK int signer_keys_json(struct signer *s, const char *client, json_t 
 /* One KEY (for client, when not NULL: only a key a grant lets it use); SG_ERR_NOT_FOUND when
  * there is none. */
 SG_MUST_CHECK int signer_key_json_get(struct signer *s, const char *client, const char *name,
-                                      json_t **out);
+				      json_t **out);
 
 /* Audits a sign request refused before it reached signer_sign (malformed JSON, wrong content
  * type, too large, ...): err's status and code decide the record; err->audit_id is filled. */
 void signer_record_refusal(struct signer *s, const struct signer_request *req,
-                           struct signer_error *err);
+			   struct signer_error *err);
 
 /* What the policy would decide for a request, check by check (access, rate limit, key, decode,
  * content, spend limits), without signing or auditing: {"decision": "allow"|"deny",

@@ -57,7 +57,7 @@ void signer_policy_release(struct policy_ref *ref);
 
 /* Fills err and returns code; the message is printf-style. */
 int signer_refuse(struct signer_error *err, int code, int status, const char *api_code,
-                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Whether the key's chain is the one the payload needs; when not, says so in buf. */
 bool signer_chain_matches(const struct ks_key *key, enum signer_payload kind, char *buf, size_t n);

@@ -82,17 +82,18 @@ json_t *signer_solana_view(const struct sol_message *m)
 
 		for (size_t k = 0; k < ix->n_accounts; k++)
 			json_array_append_new(accounts, json_integer(ix->accounts[k]));
-		json_array_append_new(
-		    ixs, json_pack("{s:o, s:o, s:o}", "program",
-		                   signer_b58_json(sol_instruction_program(m, ix), 32), "accounts",
-		                   accounts, "data", signer_hex_json(ix->data, ix->data_len)));
+		json_array_append_new(ixs,
+				      json_pack("{s:o, s:o, s:o}", "program",
+						signer_b58_json(sol_instruction_program(m, ix), 32),
+						"accounts", accounts, "data",
+						signer_hex_json(ix->data, ix->data_len)));
 	}
 	for (size_t i = 0; i < m->n_lookups; i++)
 		json_array_append_new(lookups,
-		                      json_pack("{s:o, s:I, s:I}", "table",
-		                                signer_b58_json(m->lookups[i].table, 32),
-		                                "writable", (json_int_t)m->lookups[i].n_writable,
-		                                "readonly", (json_int_t)m->lookups[i].n_readonly));
+				      json_pack("{s:o, s:I, s:I}", "table",
+						signer_b58_json(m->lookups[i].table, 32),
+						"writable", (json_int_t)m->lookups[i].n_writable,
+						"readonly", (json_int_t)m->lookups[i].n_readonly));
 	json_object_set_new(view, "version", json_string(m->version == SOL_V0 ? "v0" : "legacy"));
 	json_object_set_new(view, "fee_payer", signer_b58_json(sol_message_fee_payer(m), 32));
 	json_object_set_new(view, "signers", signers);
@@ -105,28 +106,28 @@ json_t *signer_solana_view(const struct sol_message *m)
 json_t *signer_evm_tx_view(const struct evm_tx *tx)
 {
 	json_t *view =
-	    json_pack("{s:i, s:o, s:I, s:o, s:o, s:b, s:I}", "type", (int)tx->type, "chain_id",
-	              decimal_json(&tx->chain_id), "nonce", (json_int_t)tx->nonce, "value",
-	              decimal_json(&tx->value), "gas_limit", decimal_json(&tx->gas_limit), "create",
-	              tx->is_create, "data_length", (json_int_t)tx->data_len);
+		json_pack("{s:i, s:o, s:I, s:o, s:o, s:b, s:I}", "type", (int)tx->type, "chain_id",
+			  decimal_json(&tx->chain_id), "nonce", (json_int_t)tx->nonce, "value",
+			  decimal_json(&tx->value), "gas_limit", decimal_json(&tx->gas_limit),
+			  "create", tx->is_create, "data_length", (json_int_t)tx->data_len);
 
 	if (view == NULL)
 		return NULL;
 	json_object_set_new(view, "to", tx->is_create ? json_null() : signer_address_json(tx->to));
 	json_object_set_new(view, "selector",
-	                    tx->data_len >= 4 ? signer_hex_json(tx->data, 4) : json_null());
+			    tx->data_len >= 4 ? signer_hex_json(tx->data, 4) : json_null());
 	if (tx->type == EVM_TX_DYNAMIC_FEE) {
 		json_object_set_new(view, "max_fee_per_gas", decimal_json(&tx->max_fee));
 		json_object_set_new(view, "max_priority_fee_per_gas",
-		                    decimal_json(&tx->max_priority_fee));
+				    decimal_json(&tx->max_priority_fee));
 	} else {
 		json_object_set_new(view, "gas_price", decimal_json(&tx->gas_price));
 	}
 	if (tx->has_access_list) {
 		json_object_set_new(view, "access_list_addresses",
-		                    json_integer((json_int_t)tx->access_list_addresses));
+				    json_integer((json_int_t)tx->access_list_addresses));
 		json_object_set_new(view, "access_list_storage_keys",
-		                    json_integer((json_int_t)tx->access_list_storage_keys));
+				    json_integer((json_int_t)tx->access_list_storage_keys));
 	}
 	return view;
 }
@@ -148,6 +149,6 @@ json_t *signer_eip712_view(const struct eip712 *td)
 	}
 	if (td->has_verifying_contract)
 		json_object_set_new(domain, "verifyingContract",
-		                    signer_address_json(td->verifying_contract));
+				    signer_address_json(td->verifying_contract));
 	return json_pack("{s:o, s:s}", "domain", domain, "primary_type", td->primary_type);
 }

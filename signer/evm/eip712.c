@@ -16,8 +16,9 @@ static const struct {
 	const char *name;
 	const char *type;
 } eip712_domain_fields[] = {
-	{"name", "string"},         {"version", "string"}, {"chainId", "uint256"},
-	{"verifyingContract", "address"}, {"salt", "bytes32"},
+	{"name", "string"},     {"version", "string"},
+	{"chainId", "uint256"}, {"verifyingContract", "address"},
+	{"salt", "bytes32"},
 };
 
 struct enc {
@@ -98,8 +99,8 @@ static int eip712_array_split(const char *type, char *base, size_t basesz, long 
 		char *end;
 		long n = strtol(open + 1, &end, 10);
 
-		if (!isdigit((unsigned char)open[1]) || open[1] == '0' || *end != ']' || end[1] != '\0' ||
-		    n < 1 || n > EIP712_ARRAY_MAX)
+		if (!isdigit((unsigned char)open[1]) || open[1] == '0' || *end != ']' ||
+		    end[1] != '\0' || n < 1 || n > EIP712_ARRAY_MAX)
 			return sg_fail(SG_ERR_MALFORMED, "EIP-712 type '%s' has a bad array length",
 				       type);
 		*length = n;
@@ -138,9 +139,10 @@ static int eip712_check_types(json_t *types)
 	json_t *fields;
 
 	if (!json_is_object(types) || json_object_size(types) > EIP712_TYPES_MAX)
-		return sg_fail(SG_ERR_MALFORMED, "EIP-712 types must be an object of at most %d types",
+		return sg_fail(SG_ERR_MALFORMED,
+			       "EIP-712 types must be an object of at most %d types",
 			       EIP712_TYPES_MAX);
-	json_object_foreach(types, tname, fields) {
+	json_object_foreach (types, tname, fields) {
 		size_t i;
 		json_t *f;
 
@@ -148,24 +150,25 @@ static int eip712_check_types(json_t *types)
 			return sg_fail(SG_ERR_MALFORMED, "'%s' is not a valid EIP-712 type name",
 				       tname);
 		if (!json_is_array(fields))
-			return sg_fail(SG_ERR_MALFORMED, "EIP-712 type %s must list its fields", tname);
-		json_array_foreach(fields, i, f) {
+			return sg_fail(SG_ERR_MALFORMED, "EIP-712 type %s must list its fields",
+				       tname);
+		json_array_foreach (fields, i, f) {
 			const char *fname, *ftype;
 			json_error_t jerr;
 			char base[EIP712_NAME_MAX * 2];
 			int r;
 
-			if (json_unpack_ex(f, &jerr, JSON_STRICT, "{s:s, s:s}", "name", &fname, "type",
-					   &ftype) != 0)
-				return sg_fail(SG_ERR_MALFORMED, "EIP-712 type %s field %zu: %s", tname,
-					       i, jerr.text);
+			if (json_unpack_ex(f, &jerr, JSON_STRICT, "{s:s, s:s}", "name", &fname,
+					   "type", &ftype) != 0)
+				return sg_fail(SG_ERR_MALFORMED, "EIP-712 type %s field %zu: %s",
+					       tname, i, jerr.text);
 			if (!eip712_identifier(fname))
 				return sg_fail(SG_ERR_MALFORMED,
-					       "EIP-712 type %s: '%s' is not a valid field name", tname,
-					       fname);
+					       "EIP-712 type %s: '%s' is not a valid field name",
+					       tname, fname);
 			for (size_t k = 0; k < i; k++)
-				if (strcmp(json_string_value(json_object_get(json_array_get(fields, k),
-									      "name")),
+				if (strcmp(json_string_value(json_object_get(
+						   json_array_get(fields, k), "name")),
 					   fname) == 0)
 					return sg_fail(SG_ERR_MALFORMED,
 						       "EIP-712 type %s has field %s twice", tname,
@@ -176,8 +179,8 @@ static int eip712_check_types(json_t *types)
 			if (!eip712_atomic(base) &&
 			    (!eip712_identifier(base) || json_object_get(types, base) == NULL))
 				return sg_fail(SG_ERR_MALFORMED,
-					       "EIP-712 type %s field %s has undefined type '%s'", tname,
-					       fname, ftype);
+					       "EIP-712 type %s field %s has undefined type '%s'",
+					       tname, fname, ftype);
 		}
 	}
 	return SG_OK;
@@ -203,7 +206,7 @@ static int eip712_collect(json_t *types, const char *type, const char **deps, si
 	if (*n == EIP712_TYPES_MAX || depth > EIP712_TYPES_MAX)
 		return sg_fail(SG_ERR_MALFORMED, "EIP-712 types reference too many types");
 	deps[(*n)++] = json_object_iter_key(json_object_iter_at(types, base));
-	json_array_foreach(fields, i, f) {
+	json_array_foreach (fields, i, f) {
 		r = eip712_collect(types, json_string_value(json_object_get(f, "type")), deps, n,
 				   depth + 1);
 		if (r != SG_OK)
@@ -256,7 +259,7 @@ int eip712_encode_type(json_t *types, const char *name, char **out)
 		r = eip712_append(&buf, &len, &cap, deps[d]);
 		if (r == SG_OK)
 			r = eip712_append(&buf, &len, &cap, "(");
-		json_array_foreach(fields, i, f) {
+		json_array_foreach (fields, i, f) {
 			if (r == SG_OK && i > 0)
 				r = eip712_append(&buf, &len, &cap, ",");
 			if (r == SG_OK)
@@ -328,7 +331,8 @@ static int eip712_number(json_t *v, const char *what, uint8_t mag[32], bool *neg
 		unsigned carry;
 
 		if (!isdigit((unsigned char)s[i]))
-			return sg_fail(SG_ERR_MALFORMED, "%s is not a decimal number: '%s'", what, s);
+			return sg_fail(SG_ERR_MALFORMED, "%s is not a decimal number: '%s'", what,
+				       s);
 		carry = (unsigned)(s[i] - '0');
 		for (int k = 31; k >= 0; k--) {
 			unsigned x = mag[k] * 10u + carry;
@@ -366,7 +370,8 @@ static int eip712_encode_int(json_t *v, const char *type, const char *what, uint
 	used = eip712_bitlen(mag);
 	if (!is_signed) {
 		if (negative && used > 0)
-			return sg_fail(SG_ERR_OVERFLOW, "%s is negative but %s is unsigned", what, type);
+			return sg_fail(SG_ERR_OVERFLOW, "%s is negative but %s is unsigned", what,
+				       type);
 		if (used > bits)
 			return sg_fail(SG_ERR_OVERFLOW, "%s does not fit in %s", what, type);
 		memcpy(out, mag, 32);
@@ -451,7 +456,7 @@ static int eip712_encode_value(struct enc *e, const char *type, json_t *v, const
 			return sg_fail(SG_ERR_OVERFLOW, "EIP-712 data nests deeper than %d",
 				       EIP712_DEPTH_MAX);
 		keccak256_init(&ctx);
-		json_array_foreach(v, i, item) {
+		json_array_foreach (v, i, item) {
 			uint8_t enc[32];
 
 			if ((r = eip712_encode_value(e, base, item, what, enc)) != SG_OK)
@@ -515,16 +520,18 @@ static int eip712_hash_struct(struct enc *e, const char *type, json_t *value, co
 	if (!json_is_object(value))
 		return sg_fail(SG_ERR_MALFORMED, "%s must be an object of type %s", what, type);
 	if (++e->depth > EIP712_DEPTH_MAX)
-		return sg_fail(SG_ERR_OVERFLOW, "EIP-712 data nests deeper than %d", EIP712_DEPTH_MAX);
+		return sg_fail(SG_ERR_OVERFLOW, "EIP-712 data nests deeper than %d",
+			       EIP712_DEPTH_MAX);
 	/* every field of the value must be one of the type's */
-	json_object_foreach(value, key, ignored) {
+	json_object_foreach (value, key, ignored) {
 		bool known = false;
 
-		json_array_foreach(fields, i, f)
+		json_array_foreach (fields, i, f)
 			known |= strcmp(json_string_value(json_object_get(f, "name")), key) == 0;
 		if (!known)
-			return sg_fail(SG_ERR_MALFORMED, "%s has field '%s', which type %s does not",
-				       what, key, type);
+			return sg_fail(SG_ERR_MALFORMED,
+				       "%s has field '%s', which type %s does not", what, key,
+				       type);
 	}
 	if ((r = eip712_encode_type(e->types, type, &encoded_type)) != SG_OK)
 		return r;
@@ -532,7 +539,7 @@ static int eip712_hash_struct(struct enc *e, const char *type, json_t *value, co
 	free(encoded_type);
 	keccak256_init(&ctx);
 	keccak256_update(&ctx, type_hash, 32);
-	json_array_foreach(fields, i, f) {
+	json_array_foreach (fields, i, f) {
 		const char *fname = json_string_value(json_object_get(f, "name"));
 		char fwhat[256];
 		uint8_t enc[32];
@@ -562,17 +569,17 @@ static int eip712_domain_type(json_t *types, json_t *domain)
 
 	if (!json_is_object(domain))
 		return sg_fail(SG_ERR_MALFORMED, "the EIP-712 domain must be an object");
-	json_object_foreach(domain, key, ignored) {
+	json_object_foreach (domain, key, ignored) {
 		bool known = false;
 
 		for (size_t k = 0; k < 5; k++)
 			known |= strcmp(eip712_domain_fields[k].name, key) == 0;
 		if (!known)
-			return sg_fail(SG_ERR_MALFORMED, "the EIP-712 domain has unknown field '%s'",
-				       key);
+			return sg_fail(SG_ERR_MALFORMED,
+				       "the EIP-712 domain has unknown field '%s'", key);
 	}
 	if (given != NULL) {
-		json_array_foreach(given, i, f) {
+		json_array_foreach (given, i, f) {
 			const char *name = json_string_value(json_object_get(f, "name"));
 			const char *type = json_string_value(json_object_get(f, "type"));
 			bool ok = false;
@@ -581,9 +588,10 @@ static int eip712_domain_type(json_t *types, json_t *domain)
 				ok |= strcmp(eip712_domain_fields[k].name, name) == 0 &&
 				      strcmp(eip712_domain_fields[k].type, type) == 0;
 			if (!ok)
-				return sg_fail(SG_ERR_MALFORMED,
-					       "EIP712Domain field '%s %s' is not one EIP-712 defines",
-					       type, name);
+				return sg_fail(
+					SG_ERR_MALFORMED,
+					"EIP712Domain field '%s %s' is not one EIP-712 defines",
+					type, name);
 		}
 		return SG_OK;
 	}
@@ -592,9 +600,10 @@ static int eip712_domain_type(json_t *types, json_t *domain)
 		return sg_fail(SG_ERR_NOMEM, "EIP-712 domain");
 	for (size_t k = 0; k < 5; k++)
 		if (json_object_get(domain, eip712_domain_fields[k].name) != NULL)
-			json_array_append_new(derived, json_pack("{s:s, s:s}", "name",
-								 eip712_domain_fields[k].name, "type",
-								 eip712_domain_fields[k].type));
+			json_array_append_new(derived,
+					      json_pack("{s:s, s:s}", "name",
+							eip712_domain_fields[k].name, "type",
+							eip712_domain_fields[k].type));
 	json_object_set_new(types, "EIP712Domain", derived);
 	return SG_OK;
 }

@@ -44,9 +44,10 @@ int rlp_item_next(struct cursor *c, struct rlp_item *item)
 			return sg_context(r, "RLP string");
 		/* a single byte below 0x80 is its own encoding */
 		if (len == 1 && item->payload[0] < 0x80)
-			return sg_fail(SG_ERR_MALFORMED,
-				       "RLP byte 0x%02x at offset %zu is wrapped; it encodes itself",
-				       item->payload[0], start);
+			return sg_fail(
+				SG_ERR_MALFORMED,
+				"RLP byte 0x%02x at offset %zu is wrapped; it encodes itself",
+				item->payload[0], start);
 		item->len = len;
 	} else if (prefix <= 0xbf) {
 		if ((r = rlp_long_length(c, prefix - 0xb7, &len)) != SG_OK ||
@@ -224,6 +225,5 @@ void rlp_wrap_list(struct rlp_buf *b, size_t start)
 
 int rlp_buf_status(const struct rlp_buf *b)
 {
-	return b->failed ? sg_fail(SG_ERR_NOMEM, "RLP encoding ran out of memory or size")
-			 : SG_OK;
+	return b->failed ? sg_fail(SG_ERR_NOMEM, "RLP encoding ran out of memory or size") : SG_OK;
 }

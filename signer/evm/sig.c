@@ -90,7 +90,8 @@ int evm_sig_recover_address(const uint8_t digest[32], const struct evm_sig *sig,
 
 void evm_personal_hash(const uint8_t *msg, size_t len, uint8_t out[32])
 {
-	static const char prefix[] = "\x19" "Ethereum Signed Message:\n";
+	static const char prefix[] = "\x19"
+				     "Ethereum Signed Message:\n";
 	struct keccak256_ctx ctx;
 	char decimal[24];
 	int n = snprintf(decimal, sizeof(decimal), "%zu", len);

@@ -50,7 +50,8 @@ static int tx_access_list(const struct rlp_item *item, struct evm_tx *tx)
 		    (r = cursor_expect_end(&fields)) != SG_OK)
 			return sg_context(r, "access list entry %zu", tx->access_list_addresses);
 		if (addr.is_list || addr.len != EVM_ADDR_LEN)
-			return sg_fail(SG_ERR_MALFORMED, "access list entry %zu: not a 20-byte address",
+			return sg_fail(SG_ERR_MALFORMED,
+				       "access list entry %zu: not a 20-byte address",
 				       tx->access_list_addresses);
 		if ((r = rlp_list_cursor(&keys, &kc)) != SG_OK)
 			return sg_context(r, "access list entry %zu storage keys",
@@ -120,11 +121,13 @@ static int tx_decode_legacy(struct evm_tx *tx)
 	    (r = tx_uint(&f[1], "gasPrice", &tx->gas_price)) != SG_OK ||
 	    (r = tx_uint(&f[2], "gasLimit", &tx->gas_limit)) != SG_OK ||
 	    (r = tx_to(&f[3], tx)) != SG_OK || (r = tx_uint(&f[4], "value", &tx->value)) != SG_OK ||
-	    (r = tx_data(&f[5], tx)) != SG_OK || (r = tx_uint(&f[6], "chainId", &tx->chain_id)) != SG_OK)
+	    (r = tx_data(&f[5], tx)) != SG_OK ||
+	    (r = tx_uint(&f[6], "chainId", &tx->chain_id)) != SG_OK)
 		return r;
 	if (f[7].is_list || f[7].len != 0 || f[8].is_list || f[8].len != 0)
-		return sg_fail(SG_ERR_MALFORMED,
-			       "the EIP-155 unsigned form ends in [chainId, 0, 0]; this one does not");
+		return sg_fail(
+			SG_ERR_MALFORMED,
+			"the EIP-155 unsigned form ends in [chainId, 0, 0]; this one does not");
 	tx->n_signed_fields = 6;
 	return SG_OK;
 }

@@ -12,7 +12,7 @@
 #include "signer/evm/rlp.h"
 
 #define EVM_UINT_MAX_LEN 32
-#define EVM_ADDR_LEN 20
+#define EVM_ADDR_LEN     20
 
 /* An unsigned integer of up to 32 bytes, big-endian without leading zeros (0 is len 0). */
 struct evm_uint {
@@ -21,7 +21,7 @@ struct evm_uint {
 };
 
 enum evm_tx_type {
-	EVM_TX_LEGACY = 0,      /* EIP-155: [nonce, gasPrice, gas, to, value, data, chainId, 0, 0] */
+	EVM_TX_LEGACY = 0, /* EIP-155: [nonce, gasPrice, gas, to, value, data, chainId, 0, 0] */
 	EVM_TX_ACCESS_LIST = 1, /* EIP-2930 */
 	EVM_TX_DYNAMIC_FEE = 2, /* EIP-1559 */
 };
@@ -41,7 +41,7 @@ struct evm_tx {
 	struct evm_uint value;
 	const uint8_t *data;
 	size_t data_len;
-	bool has_access_list;  /* types 1 and 2 */
+	bool has_access_list; /* types 1 and 2 */
 	size_t access_list_addresses;
 	size_t access_list_storage_keys;
 

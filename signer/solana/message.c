@@ -80,17 +80,19 @@ static int sol_message_check(const struct sol_message *m)
 	size_t total = m->n_keys + m->n_loaded_writable + m->n_loaded_readonly;
 
 	if (m->num_required_signatures == 0)
-		return sg_fail(SG_ERR_MALFORMED, "the message requires no signature (no fee payer)");
+		return sg_fail(SG_ERR_MALFORMED,
+			       "the message requires no signature (no fee payer)");
 	if (m->num_readonly_signed >= m->num_required_signatures)
 		return sg_fail(SG_ERR_MALFORMED,
 			       "header: %u read-only signers of %u signers leave no writable fee "
 			       "payer",
 			       m->num_readonly_signed, m->num_required_signatures);
 	if ((size_t)m->num_required_signatures + m->num_readonly_unsigned > m->n_keys)
-		return sg_fail(SG_ERR_MALFORMED,
-			       "header: %u signers and %u read-only unsigned accounts, but only %zu "
-			       "account keys",
-			       m->num_required_signatures, m->num_readonly_unsigned, m->n_keys);
+		return sg_fail(
+			SG_ERR_MALFORMED,
+			"header: %u signers and %u read-only unsigned accounts, but only %zu "
+			"account keys",
+			m->num_required_signatures, m->num_readonly_unsigned, m->n_keys);
 	if (total > SOL_MAX_ACCOUNTS)
 		return sg_fail(SG_ERR_MALFORMED, "the message uses %zu accounts; at most %d", total,
 			       SOL_MAX_ACCOUNTS);
@@ -107,18 +109,19 @@ static int sol_message_check(const struct sol_message *m)
 				       "instruction %zu: the fee payer cannot be the program", i);
 		for (size_t k = 0; k < ix->n_accounts; k++)
 			if (ix->accounts[k] >= total)
-				return sg_fail(SG_ERR_MALFORMED,
-					       "instruction %zu: account index %u out of range (%zu "
-					       "accounts)",
-					       i, ix->accounts[k], total);
+				return sg_fail(
+					SG_ERR_MALFORMED,
+					"instruction %zu: account index %u out of range (%zu "
+					"accounts)",
+					i, ix->accounts[k], total);
 	}
 	/* legacy sanitize(): no key twice (loaded addresses cannot be checked offline) */
 	for (size_t i = 0; i < m->n_keys; i++)
 		for (size_t k = i + 1; k < m->n_keys; k++)
 			if (memcmp(sol_message_key(m, i), sol_message_key(m, k), SOL_PUBKEY_LEN) ==
 			    0)
-				return sg_fail(SG_ERR_MALFORMED, "account keys %zu and %zu are the same",
-					       i, k);
+				return sg_fail(SG_ERR_MALFORMED,
+					       "account keys %zu and %zu are the same", i, k);
 	return SG_OK;
 }
 
@@ -138,9 +141,10 @@ int sol_message_decode(const uint8_t *msg, size_t len, struct sol_message *out)
 	 * bits are the version; only v0 is accepted (v1, SIMD-0385, is not supported) */
 	if (first & 0x80) {
 		if (first != 0x80)
-			return sg_fail(SG_ERR_UNSUPPORTED,
-				       "versioned message v%u is not supported (only legacy and v0)",
-				       first & 0x7f);
+			return sg_fail(
+				SG_ERR_UNSUPPORTED,
+				"versioned message v%u is not supported (only legacy and v0)",
+				first & 0x7f);
 		out->version = SOL_V0;
 		if ((r = cursor_skip(&c, 1)) != SG_OK)
 			return r;

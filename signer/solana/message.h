@@ -11,10 +11,10 @@
 #include "common/cursor.h"
 #include "common/err.h"
 
-#define SOL_PUBKEY_LEN 32
-#define SOL_SIGNATURE_LEN 64
+#define SOL_PUBKEY_LEN       32
+#define SOL_SIGNATURE_LEN    64
 #define SOL_PACKET_DATA_SIZE 1232 /* 1280 - 40 (IPv6 header) - 8 (UDP header) */
-#define SOL_MAX_ACCOUNTS 256      /* static plus loaded keys */
+#define SOL_MAX_ACCOUNTS     256  /* static plus loaded keys */
 
 enum sol_version {
 	SOL_LEGACY = 0,

@@ -172,8 +172,8 @@ static CK_RV make_trusted_wrap_key(void)
 	char so_pin[64];
 	size_t so_len = hsm_fixture_read_pin(fx.so_pin_file, so_pin, sizeof(so_pin));
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_TOKEN, &yes, sizeof(yes)},   {CKA_PRIVATE, &no, sizeof(no)},
-		{CKA_TRUSTED, &yes, sizeof(yes)}, {CKA_WRAP, &yes, sizeof(yes)},
+		{CKA_TOKEN, &yes, sizeof(yes)},     {CKA_PRIVATE, &no, sizeof(no)},
+		{CKA_TRUSTED, &yes, sizeof(yes)},   {CKA_WRAP, &yes, sizeof(yes)},
 		{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_LABEL, "trusted-wrap", 12},
 	};
 	CK_RV rv;
@@ -216,8 +216,8 @@ static void test_private_keys_stay_in_the_token(void **state)
 	ks = open_keystore();
 	ensure_key(ks, "stay-sol", KS_CHAIN_SOLANA);
 	ensure_key(ks, "stay-evm", KS_CHAIN_EVM);
-	assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx), CKF_SERIAL_SESSION | CKF_RW_SESSION,
-					  NULL, NULL, &s),
+	assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx),
+					  CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
 			 CKR_OK);
 	assert_int_equal(f->C_GenerateKey(s, &gen, aes_tmpl, 3, &untrusted), CKR_OK);
 	trusted = find_object(f, s, CKO_SECRET_KEY, "trusted-wrap");
@@ -226,10 +226,14 @@ static void test_private_keys_stay_in_the_token(void **state)
 		CK_OBJECT_HANDLE priv = find_object(f, s, CKO_PRIVATE_KEY, labels[i]);
 		CK_BBOOL b[9];
 		CK_ATTRIBUTE flags[] = {
-			{CKA_SENSITIVE, &b[0], 1},   {CKA_EXTRACTABLE, &b[1], 1},
-			{CKA_WRAP_WITH_TRUSTED, &b[2], 1}, {CKA_SIGN, &b[3], 1},
-			{CKA_DECRYPT, &b[4], 1},     {CKA_DERIVE, &b[5], 1},
-			{CKA_UNWRAP, &b[6], 1},      {CKA_ALWAYS_SENSITIVE, &b[7], 1},
+			{CKA_SENSITIVE, &b[0], 1},
+			{CKA_EXTRACTABLE, &b[1], 1},
+			{CKA_WRAP_WITH_TRUSTED, &b[2], 1},
+			{CKA_SIGN, &b[3], 1},
+			{CKA_DECRYPT, &b[4], 1},
+			{CKA_DERIVE, &b[5], 1},
+			{CKA_UNWRAP, &b[6], 1},
+			{CKA_ALWAYS_SENSITIVE, &b[7], 1},
 			{CKA_TOKEN, &b[8], 1},
 		};
 		uint8_t value[128];
@@ -309,9 +313,9 @@ static void test_lifecycle(void **state)
 		CK_OBJECT_HANDLE o;
 		CK_ULONG found = 1;
 
-		assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx), CKF_SERIAL_SESSION, NULL,
-						  NULL, &s),
-				 CKR_OK);
+		assert_int_equal(
+			f->C_OpenSession(hsm_fixture_slot(&fx), CKF_SERIAL_SESSION, NULL, NULL, &s),
+			CKR_OK);
 		assert_int_equal(f->C_FindObjectsInit(s, tmpl, 2), CKR_OK);
 		assert_int_equal(f->C_FindObjects(s, &o, 1, &found), CKR_OK);
 		assert_int_equal(f->C_FindObjectsFinal(s), CKR_OK);
@@ -346,13 +350,14 @@ static void test_changes_from_elsewhere_take_effect(void **state)
 	assert_int_equal(ks_record_encode(&k, &blob, &blob_len), 0);
 	{
 		CK_ATTRIBUTE tmpl[] = {
-			{CKA_CLASS, &cls, sizeof(cls)},   {CKA_TOKEN, &yes, sizeof(yes)},
-			{CKA_PRIVATE, &yes, sizeof(yes)}, {CKA_APPLICATION, "signerd", 7},
+			{CKA_CLASS, &cls, sizeof(cls)},         {CKA_TOKEN, &yes, sizeof(yes)},
+			{CKA_PRIVATE, &yes, sizeof(yes)},       {CKA_APPLICATION, "signerd", 7},
 			{CKA_LABEL, "signerd/elsewhere/1", 19}, {CKA_VALUE, blob, blob_len},
 		};
 
 		assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx),
-						  CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
+						  CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+						  &s),
 				 CKR_OK);
 		assert_int_equal(f->C_CreateObject(s, tmpl, 6, &created), CKR_OK);
 		(void)f->C_CloseSession(s);
@@ -471,8 +476,9 @@ static void test_sessions_and_login_recover(void **state)
 	assert_true(st.session_reopens >= 1);
 
 	/* logged out from elsewhere in the process: SoftHSM2 answers CKR_OBJECT_HANDLE_INVALID */
-	assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx), CKF_SERIAL_SESSION, NULL, NULL, &s),
-			 CKR_OK);
+	assert_int_equal(
+		f->C_OpenSession(hsm_fixture_slot(&fx), CKF_SERIAL_SESSION, NULL, NULL, &s),
+		CKR_OK);
 	assert_int_equal(f->C_Logout(s), CKR_OK);
 	assert_int_equal(ks_sign(ks, "mend", 0, digest, 32, sig, &siglen), 0);
 	/* and after a logout, listing logs in again rather than answering "no keys" */
@@ -626,9 +632,9 @@ static void test_missing_module_and_token(void **state)
 static void test_token_init_refuses_existing_label(void **state)
 {
 	(void)state;
-	assert_int_equal(ks_token_init(SIGNER_DEFAULT_PKCS11_MODULE, fx.label, fx.so_pin_file,
-				       fx.pin_file),
-			 SG_ERR_EXISTS);
+	assert_int_equal(
+		ks_token_init(SIGNER_DEFAULT_PKCS11_MODULE, fx.label, fx.so_pin_file, fx.pin_file),
+		SG_ERR_EXISTS);
 }
 
 int main(void)

@@ -87,7 +87,8 @@ static json_t *sign_ok(const char *key, enum signer_payload kind, const uint8_t 
 	assert_string_equal(json_string_value(json_object_get(res.response, "key")), key);
 	assert_int_equal(json_integer_value(json_object_get(res.response, "key_version")), 1);
 	assert_string_equal(json_string_value(json_object_get(res.response, "operation")), "test");
-	assert_string_equal(json_string_value(json_object_get(res.response, "request_id")), "req-1");
+	assert_string_equal(json_string_value(json_object_get(res.response, "request_id")),
+			    "req-1");
 	assert_int_equal(strlen(json_string_value(json_object_get(res.response, "audit_id"))), 32);
 	assert_non_null(res.view);
 	out = json_incref(res.response);
@@ -130,7 +131,8 @@ static void quantity32(const char *q, uint8_t out[32])
 static void check_signed_tx(json_t *resp, const uint8_t *unsigned_tx, size_t ulen)
 {
 	size_t n;
-	uint8_t *signed_tx = tv_hex(json_string_value(json_object_get(resp, "signed_transaction")), &n);
+	uint8_t *signed_tx =
+		tv_hex(json_string_value(json_object_get(resp, "signed_transaction")), &n);
 	uint8_t digest[32], addr[20];
 	struct evm_tx tx;
 	struct evm_sig sig;
@@ -163,12 +165,13 @@ static void test_ethers_and_polygon_transactions(void **state)
 	size_t i, signed_count = 0;
 
 	(void)state;
-	json_array_foreach(json_object_get(doc, "vectors"), i, v) {
+	json_array_foreach (json_object_get(doc, "vectors"), i, v) {
 		for (size_t k = 0; k < 3; k++) {
 			json_t *enc = json_object_get(json_object_get(v, "encodings"), kinds[k]);
 			size_t n;
 			uint8_t *u = tv_hex(tv_str(enc, "unsigned"), &n);
-			json_t *view, *resp = sign_ok("evm", SIGNER_PAYLOAD_EVM_TRANSACTION, u, n, &view);
+			json_t *view,
+				*resp = sign_ok("evm", SIGNER_PAYLOAD_EVM_TRANSACTION, u, n, &view);
 
 			check_signed_tx(resp, u, n);
 			assert_int_equal(json_integer_value(json_object_get(view, "type")), (int)k);
@@ -180,7 +183,7 @@ static void test_ethers_and_polygon_transactions(void **state)
 	}
 	json_decref(doc);
 	doc = tv_load("evm/polygon_generated_tx.json");
-	json_array_foreach(json_object_get(doc, "vectors"), i, v) {
+	json_array_foreach (json_object_get(doc, "vectors"), i, v) {
 		size_t n;
 		uint8_t *u = tv_hex(tv_str(v, "unsigned"), &n);
 		json_t *resp = sign_ok("evm", SIGNER_PAYLOAD_EVM_TRANSACTION, u, n, NULL);
@@ -190,7 +193,8 @@ static void test_ethers_and_polygon_transactions(void **state)
 		check_signed_tx(resp, u, n);
 		if (json_integer_value(json_object_get(txj, "type")) == 0) {
 			/* multi-byte EIP-155 v: 309/310 on 137, 160039/160040 on 80002 */
-			long long got = strtoll(json_string_value(json_object_get(resp, "v")) + 2, NULL, 16);
+			long long got = strtoll(json_string_value(json_object_get(resp, "v")) + 2,
+						NULL, 16);
 
 			assert_true(got == chain * 2 + 35 || got == chain * 2 + 36);
 		}
@@ -209,13 +213,15 @@ static void test_personal_and_typed(void **state)
 	char *typed;
 
 	(void)state;
-	json_array_foreach(json_object_get(doc, "vectors"), i, v) {
+	json_array_foreach (json_object_get(doc, "vectors"), i, v) {
 		size_t n;
 		uint8_t *m = tv_hex(tv_str(v, "message_hex"), &n);
 
 		resp = sign_ok("evm", SIGNER_PAYLOAD_EVM_MESSAGE, m, n, NULL);
-		assert_string_equal(json_string_value(json_object_get(resp, "digest")), tv_str(v, "hash"));
-		assert_int_equal(strlen(json_string_value(json_object_get(resp, "signature"))), 132);
+		assert_string_equal(json_string_value(json_object_get(resp, "digest")),
+				    tv_str(v, "hash"));
+		assert_int_equal(strlen(json_string_value(json_object_get(resp, "signature"))),
+				 132);
 		json_decref(resp);
 		free(m);
 	}
@@ -271,10 +277,11 @@ static void test_solana_messages(void **state)
 		/* with our key as the fee payer, it does */
 		memcpy(msg + keys_at, sol_pub, 32);
 		resp = sign_ok("sol", SIGNER_PAYLOAD_SOLANA_MESSAGE, msg, n, &view);
-		assert_int_equal(b58_decode(json_string_value(json_object_get(resp, "signature")),
-					    strlen(json_string_value(json_object_get(resp, "signature"))),
-					    sig, sizeof(sig), &siglen),
-				 0);
+		assert_int_equal(
+			b58_decode(json_string_value(json_object_get(resp, "signature")),
+				   strlen(json_string_value(json_object_get(resp, "signature"))),
+				   sig, sizeof(sig), &siglen),
+			0);
 		assert_int_equal(siglen, 64);
 		assert_int_equal(crypto_sign_verify_detached(sig, msg, n, sol_pub), 0);
 		assert_string_equal(json_string_value(json_object_get(view, "version")),
@@ -291,26 +298,39 @@ static void test_solana_messages(void **state)
 static void test_refusals(void **state)
 {
 	static const uint8_t tx155[] = {0xc6, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}; /* pre-155 */
-	struct signer_request req = {"local", NULL, "evm", "bad op!", NULL, SIGNER_PAYLOAD_EVM_MESSAGE,
-				     (const uint8_t *)"x", 1, false};
+	struct signer_request req = {"local",
+				     NULL,
+				     "evm",
+				     "bad op!",
+				     NULL,
+				     SIGNER_PAYLOAD_EVM_MESSAGE,
+				     (const uint8_t *)"x",
+				     1,
+				     false};
 	struct signer_result res;
 	struct signer_error err;
 	char long_id[200];
 
 	(void)state;
-	assert_string_equal(sign_refused("evm", SIGNER_PAYLOAD_EVM_TRANSACTION, tx155, sizeof(tx155), 400),
-			    "invalid_payload");
-	assert_string_equal(sign_refused("sol", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 400),
-			    "wrong_chain");
-	assert_string_equal(sign_refused("evm", SIGNER_PAYLOAD_SOLANA_MESSAGE, (const uint8_t *)"x", 1, 400),
-			    "wrong_chain");
-	assert_string_equal(sign_refused("nobody", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 404),
-			    "key_not_found");
+	assert_string_equal(
+		sign_refused("evm", SIGNER_PAYLOAD_EVM_TRANSACTION, tx155, sizeof(tx155), 400),
+		"invalid_payload");
+	assert_string_equal(
+		sign_refused("sol", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 400),
+		"wrong_chain");
+	assert_string_equal(
+		sign_refused("evm", SIGNER_PAYLOAD_SOLANA_MESSAGE, (const uint8_t *)"x", 1, 400),
+		"wrong_chain");
+	assert_string_equal(
+		sign_refused("nobody", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 404),
+		"key_not_found");
 	/* no grant: refused before the key is looked at */
-	assert_string_equal(sign_refused("../etc", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 403),
-			    "forbidden");
-	assert_string_equal(sign_refused("ghost", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 403),
-			    "forbidden");
+	assert_string_equal(
+		sign_refused("../etc", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 403),
+		"forbidden");
+	assert_string_equal(
+		sign_refused("ghost", SIGNER_PAYLOAD_EVM_MESSAGE, (const uint8_t *)"x", 1, 403),
+		"forbidden");
 	assert_int_not_equal(signer_sign(signer, &req, &res, &err), 0);
 	assert_string_equal(err.code, "invalid_request");
 	memset(long_id, 'a', sizeof(long_id) - 1);
@@ -325,7 +345,8 @@ static void test_refusals(void **state)
 	{
 		json_t *e = signer_error_json(&err, "r-9");
 
-		assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "request_id")),
+		assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"),
+								      "request_id")),
 				    "r-9");
 		json_decref(e);
 	}
@@ -336,8 +357,9 @@ static void test_refusals(void **state)
 static void test_audit_trail(void **state)
 {
 	static const uint8_t msg[] = "audit me";
-	struct signer_request req = {"local", NULL, "evm", "trail", "r-trail", SIGNER_PAYLOAD_EVM_MESSAGE,
-				     msg, sizeof(msg) - 1, false};
+	struct signer_request req = {
+		"local",         NULL, "evm", "trail", "r-trail", SIGNER_PAYLOAD_EVM_MESSAGE, msg,
+		sizeof(msg) - 1, false};
 	struct signer_result res;
 	struct signer_error err;
 	unsigned long bad, lines, before;

@@ -56,7 +56,8 @@ int hsm_fixture_create(struct hsm_fixture *fx, const char *label, unsigned sessi
 	setenv("SOFTHSM2_CONF", conf, 1);
 	if (write_secret(fx->pin_file) != 0 || write_secret(fx->so_pin_file) != 0)
 		return -1;
-	if (ks_token_init(SIGNER_DEFAULT_PKCS11_MODULE, label, fx->so_pin_file, fx->pin_file) != 0) {
+	if (ks_token_init(SIGNER_DEFAULT_PKCS11_MODULE, label, fx->so_pin_file, fx->pin_file) !=
+	    0) {
 		fprintf(stderr, "token init: %s\n", sg_errmsg(SG_ERR_PKCS11));
 		return -1;
 	}
@@ -109,7 +110,8 @@ CK_SLOT_ID hsm_fixture_slot(const struct hsm_fixture *fx)
 	for (CK_ULONG i = 0; i < n; i++) {
 		CK_TOKEN_INFO info;
 
-		if (f->C_GetTokenInfo(slots[i], &info) == CKR_OK && memcmp(info.label, want, 32) == 0)
+		if (f->C_GetTokenInfo(slots[i], &info) == CKR_OK &&
+		    memcmp(info.label, want, 32) == 0)
 			return slots[i];
 	}
 	return (CK_SLOT_ID)-1;

@@ -32,11 +32,15 @@ static void test_families(void **state)
 	assert_non_null(strstr(t.data, "# TYPE signer_sign_requests_total counter\n"));
 	assert_non_null(strstr(t.data, "signer_sign_requests_total{client=\"a\\\"b\",key=\"k\","
 				       "operation=\"op\",chain=\"evm\",status=\"signed\"} 2\n"));
-	assert_non_null(strstr(t.data, "signer_sign_duration_seconds_bucket{chain=\"evm\",le=\"0.0025\"} 0\n"));
-	assert_non_null(strstr(t.data, "signer_sign_duration_seconds_bucket{chain=\"evm\",le=\"0.005\"} 1\n"));
-	assert_non_null(strstr(t.data, "signer_sign_duration_seconds_bucket{chain=\"evm\",le=\"+Inf\"} 1\n"));
+	assert_non_null(strstr(
+		t.data, "signer_sign_duration_seconds_bucket{chain=\"evm\",le=\"0.0025\"} 0\n"));
+	assert_non_null(strstr(
+		t.data, "signer_sign_duration_seconds_bucket{chain=\"evm\",le=\"0.005\"} 1\n"));
+	assert_non_null(strstr(
+		t.data, "signer_sign_duration_seconds_bucket{chain=\"evm\",le=\"+Inf\"} 1\n"));
 	assert_non_null(strstr(t.data, "signer_sign_duration_seconds_count{chain=\"evm\"} 1\n"));
-	assert_non_null(strstr(t.data, "signer_tls_handshake_failures_total{reason=\"expired\"} 1\n"));
+	assert_non_null(
+		strstr(t.data, "signer_tls_handshake_failures_total{reason=\"expired\"} 1\n"));
 	assert_true(metrics_start_time() > 1.7e9);
 	free(t.data);
 }
@@ -54,7 +58,8 @@ static void test_cap(void **state)
 		metrics_tls_handshake_failure(name);
 	}
 	metrics_render(&t);
-	for (char *p = t.data; (p = strstr(p, "\nsigner_tls_handshake_failures_total{")) != NULL; p++)
+	for (char *p = t.data; (p = strstr(p, "\nsigner_tls_handshake_failures_total{")) != NULL;
+	     p++)
 		series++;
 	assert_true(series <= 4096);
 	assert_non_null(strstr(t.data, "signer_tls_handshake_failures_total{reason=\"other\"}"));

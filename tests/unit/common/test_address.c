@@ -10,14 +10,10 @@
 
 /* The examples of the EIP-55 text: each is its own checksummed form. */
 static const char *const eip55_examples[] = {
-	"0x52908400098527886E0F7030069857D2E4169EE7",
-	"0x8617E340B3D01FA5F11F306F4090FD50E238070D",
-	"0xde709f2102306220921060314715629080e2fb77",
-	"0x27b1fdb04752bbc536007a920d24acb045561c26",
-	"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
-	"0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
-	"0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
-	"0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+	"0x52908400098527886E0F7030069857D2E4169EE7", "0x8617E340B3D01FA5F11F306F4090FD50E238070D",
+	"0xde709f2102306220921060314715629080e2fb77", "0x27b1fdb04752bbc536007a920d24acb045561c26",
+	"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+	"0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB", "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
 };
 
 static void test_eip55_examples(void **state)
@@ -59,7 +55,7 @@ static void test_evm_address_from_public_key(void **state)
 	size_t i;
 
 	(void)state;
-	json_array_foreach(json_object_get(doc, "vectors"), i, v) {
+	json_array_foreach (json_object_get(doc, "vectors"), i, v) {
 		size_t sk_len, want_len, pub_len = 65;
 		uint8_t *sk = tv_hex(tv_str(v, "privateKey"), &sk_len);
 		uint8_t *want = tv_hex(tv_str(v, "address"), &want_len);
@@ -99,7 +95,7 @@ static void test_solana_address(void **state)
 	size_t i;
 
 	(void)state;
-	json_array_foreach(json_object_get(doc, "signers"), i, signer) {
+	json_array_foreach (json_object_get(doc, "signers"), i, signer) {
 		size_t n;
 		uint8_t *pub = tv_hex(tv_str(signer, "pubkey_hex"), &n);
 		uint8_t back[SOLANA_PUBKEY_LEN];
@@ -121,8 +117,9 @@ static void test_solana_address(void **state)
 		/* 31 bytes, or 33 bytes, are not a public key */
 		assert_int_equal(addr_solana_parse("1111111111111111111111111111111", back),
 				 SG_ERR_MALFORMED);
-		assert_int_equal(addr_solana_parse("2KW2XRd9kwqet15Aha2oK3tYvd3nWbTFH1MBiRAv1BE1z", back),
-				 SG_ERR_MALFORMED);
+		assert_int_equal(
+			addr_solana_parse("2KW2XRd9kwqet15Aha2oK3tYvd3nWbTFH1MBiRAv1BE1z", back),
+			SG_ERR_MALFORMED);
 	}
 	json_decref(doc);
 }

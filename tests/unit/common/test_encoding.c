@@ -13,7 +13,7 @@ static void test_base58_bitcoin_vectors(void **state)
 
 	(void)state;
 	assert_true(json_array_size(vectors) >= 20);
-	json_array_foreach(vectors, i, pair) {
+	json_array_foreach (vectors, i, pair) {
 		const char *hex = json_string_value(json_array_get(pair, 0));
 		const char *b58 = json_string_value(json_array_get(pair, 1));
 		size_t raw_len, dec_len;

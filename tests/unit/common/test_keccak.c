@@ -15,7 +15,7 @@ static void test_keccak_kat(void **state)
 
 	(void)state;
 	assert_true(json_array_size(vectors) >= 8);
-	json_array_foreach(vectors, i, v) {
+	json_array_foreach (vectors, i, v) {
 		size_t in_len, want_len;
 		uint8_t *in = tv_hex(tv_str(v, "input_hex"), &in_len);
 		uint8_t *want = tv_hex(tv_str(v, "keccak256"), &want_len);

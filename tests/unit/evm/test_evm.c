@@ -41,10 +41,10 @@ static void pubkey_of(const char *sk_hex, uint8_t pub[65])
 /* n - s: the high-S twin of a signature */
 static void mirror_s(uint8_t s[32])
 {
-	static const uint8_t order[32] = {
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-		0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48,
-		0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
+	static const uint8_t order[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+					  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+					  0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b,
+					  0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
 	int borrow = 0;
 
 	for (int i = 31; i >= 0; i--) {
@@ -121,7 +121,7 @@ static void test_ethers_vectors(void **state)
 	size_t i, checked = 0;
 
 	(void)state;
-	json_array_foreach(json_object_get(doc, "vectors"), i, v) {
+	json_array_foreach (json_object_get(doc, "vectors"), i, v) {
 		json_t *encs = json_object_get(v, "encodings");
 		const char *sk = tv_str(v, "privateKey"), *addr = tv_str(v, "address");
 		json_t *legacy = json_object_get(encs, "legacy");
@@ -149,7 +149,7 @@ static void test_polygon_vectors(void **state)
 	size_t i;
 
 	(void)state;
-	json_array_foreach(json_object_get(doc, "vectors"), i, v) {
+	json_array_foreach (json_object_get(doc, "vectors"), i, v) {
 		json_t *txj = json_object_get(v, "tx");
 		long long want_v = json_integer_value(json_object_get(txj, "type")) == 0
 					   ? json_integer_value(json_object_get(v, "v_field"))
@@ -174,13 +174,13 @@ static void test_eip155_example(void **state)
 {
 	json_t *doc = tv_load("evm/eip155_spec_example.json");
 	json_t *v = json_object_get(doc, "vector");
-	json_t *enc = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:i}", "unsigned",
-				json_object_get(v, "signingData"), "signingHash",
-				json_object_get(v, "signingHash"), "signed",
-				json_object_get(v, "signedTx"), "txHash",
-				json_object_get(v, "txHash") ? json_object_get(v, "txHash")
-							     : json_object_get(v, "hash"),
-				"r", json_object_get(v, "r"), "s", json_object_get(v, "s"), "recid", 0);
+	json_t *enc = json_pack(
+		"{s:O, s:O, s:O, s:O, s:O, s:O, s:i}", "unsigned",
+		json_object_get(v, "signingData"), "signingHash", json_object_get(v, "signingHash"),
+		"signed", json_object_get(v, "signedTx"), "txHash",
+		json_object_get(v, "txHash") ? json_object_get(v, "txHash")
+					     : json_object_get(v, "hash"),
+		"r", json_object_get(v, "r"), "s", json_object_get(v, "s"), "recid", 0);
 	uint8_t pub[65], addr[20];
 
 	(void)state;
@@ -217,8 +217,15 @@ static void expect_tx_refused(const char *hex, int code, const char *words)
 
 /* The EIP-155 example's items (chain 1, nonce 9), each as raw RLP hex. */
 static const char *const legacy_items[9] = {
-	"09", "8504a817c800", "825208", "943535353535353535353535353535353535353535",
-	"880de0b6b3a7640000", "80", "01", "80", "80",
+	"09",
+	"8504a817c800",
+	"825208",
+	"943535353535353535353535353535353535353535",
+	"880de0b6b3a7640000",
+	"80",
+	"01",
+	"80",
+	"80",
 };
 
 /* A transaction from raw items: type byte (or -1 for legacy), then an RLP list of them, with
@@ -261,7 +268,8 @@ static void expect_built_refused(char *hex, int code, const char *words)
 static void test_tx_malformed(void **state)
 {
 	static const char *const typed2[9] = {
-		"64", "80", "80", "80", "80", "948f3e9c1bd65eb267d19b176a73217524dc21a5ca", "80", "80", "c0",
+		"64", "80", "80", "80", "80", "948f3e9c1bd65eb267d19b176a73217524dc21a5ca",
+		"80", "80", "c0",
 	};
 	char *ok = build_tx(-1, legacy_items, 9, 99, NULL, NULL);
 	size_t n;
@@ -284,12 +292,15 @@ static void test_tx_malformed(void **state)
 
 	expect_tx_refused("0x", SG_ERR_TRUNCATED, NULL);
 	expect_tx_refused("0xec098504a817c800825208943535353535353535353535353535353535353535"
-			  "880de0b6b3a76400008001808000", SG_ERR_TRAILING, NULL);
+			  "880de0b6b3a76400008001808000",
+			  SG_ERR_TRAILING, NULL);
 	expect_tx_refused("0xec098504a817c800825208943535353535353535353535353535353535353535"
-			  "880de0b6b3a7640000800180", SG_ERR_TRUNCATED, NULL);
+			  "880de0b6b3a7640000800180",
+			  SG_ERR_TRUNCATED, NULL);
 	/* the list header in long form for a short length */
 	expect_tx_refused("0xf82c098504a817c800825208943535353535353535353535353535353535353535"
-			  "880de0b6b3a764000080018080", SG_ERR_MALFORMED, "long form");
+			  "880de0b6b3a764000080018080",
+			  SG_ERR_MALFORMED, "long form");
 	/* nonce 9 written as 81 09: a byte below 0x80 wrapped */
 	expect_built_refused(build_tx(-1, legacy_items, 9, 0, "8109", NULL), SG_ERR_MALFORMED,
 			     "encodes itself");
@@ -300,14 +311,15 @@ static void test_tx_malformed(void **state)
 	expect_built_refused(build_tx(-1, legacy_items, 9, 0, "89010000000000000000", NULL),
 			     SG_ERR_MALFORMED, "nonce");
 	/* a 33-byte value */
-	expect_built_refused(build_tx(-1, legacy_items, 9, 4,
-				      "a1010000000000000000000000000000000000000000000000000000000000000000",
-				      NULL),
-			     SG_ERR_MALFORMED, "at most 32");
+	expect_built_refused(
+		build_tx(-1, legacy_items, 9, 4,
+			 "a1010000000000000000000000000000000000000000000000000000000000000000",
+			 NULL),
+		SG_ERR_MALFORMED, "at most 32");
 	/* a 19-byte recipient */
-	expect_built_refused(build_tx(-1, legacy_items, 9, 3, "9335353535353535353535353535353535353535",
-				      NULL),
-			     SG_ERR_MALFORMED, "20");
+	expect_built_refused(
+		build_tx(-1, legacy_items, 9, 3, "9335353535353535353535353535353535353535", NULL),
+		SG_ERR_MALFORMED, "20");
 	/* a list where an integer belongs */
 	expect_built_refused(build_tx(-1, legacy_items, 9, 2, "c0", NULL), SG_ERR_MALFORMED,
 			     "not a list");
@@ -330,9 +342,9 @@ static void test_tx_malformed(void **state)
 	 * storage key, an access-list entry of three items, an access list that is a string */
 	expect_built_refused(build_tx(2, typed2, 9, 8, NULL, NULL), SG_ERR_MALFORMED, "fields");
 	expect_built_refused(build_tx(2, typed2, 9, 99, NULL, "80"), SG_ERR_MALFORMED, "fields");
-	expect_built_refused(build_tx(2, typed2, 9, 8, "d6d59300000000000000000000000000000000000000c0",
-				      NULL),
-			     SG_ERR_MALFORMED, "address");
+	expect_built_refused(
+		build_tx(2, typed2, 9, 8, "d6d59300000000000000000000000000000000000000c0", NULL),
+		SG_ERR_MALFORMED, "address");
 	expect_built_refused(
 		build_tx(2, typed2, 9, 8,
 			 "f7f6940000000000000000000000000000000000000000e09f"
@@ -342,7 +354,8 @@ static void test_tx_malformed(void **state)
 	expect_built_refused(build_tx(2, typed2, 9, 8,
 				      "d8d7940000000000000000000000000000000000000000c080", NULL),
 			     SG_ERR_TRAILING, "access list entry");
-	expect_built_refused(build_tx(2, typed2, 9, 8, "80", NULL), SG_ERR_MALFORMED, "access list");
+	expect_built_refused(build_tx(2, typed2, 9, 8, "80", NULL), SG_ERR_MALFORMED,
+			     "access list");
 	/* type 1 with type 2's field count */
 	expect_built_refused(build_tx(1, typed2, 9, 99, NULL, NULL), SG_ERR_MALFORMED, "fields");
 }
@@ -424,7 +437,7 @@ static void test_eip191(void **state)
 	size_t i, signed_vectors = 0;
 
 	(void)state;
-	json_array_foreach(json_object_get(doc, "vectors"), i, v) {
+	json_array_foreach (json_object_get(doc, "vectors"), i, v) {
 		size_t n;
 		uint8_t *msg = tv_hex(tv_str(v, "message_hex"), &n), hash[32];
 
@@ -472,7 +485,8 @@ static void test_eip712_mail(void **state)
 	assert_hex_equal(out.struct_hash, 32, tv_str(want, "hashStruct_Mail"));
 	assert_hex_equal(out.digest, 32, tv_str(want, "signingHash"));
 	assert_string_equal(out.primary_type, "Mail");
-	assert_true(out.has_name && out.has_version && out.has_chain_id && out.has_verifying_contract);
+	assert_true(out.has_name && out.has_version && out.has_chain_id &&
+		    out.has_verifying_contract);
 	assert_string_equal(out.name, "Ether Mail");
 	assert_int_equal(out.chain_id[31], 1);
 	sigb = tv_hex(tv_str(want, "signature"), &n);
@@ -488,8 +502,10 @@ static void test_eip712_mail(void **state)
 /* Typed data with every kind of field, checked against digests computed independently (ethers
  * 6 TypedDataEncoder.hash), and the same shape made wrong in each way we refuse. */
 static const char *const everything_types =
-	"\"types\":{\"Item\":[{\"name\":\"id\",\"type\":\"uint256\"},{\"name\":\"tags\",\"type\":\"string[]\"}],"
-	"\"Order\":[{\"name\":\"buyer\",\"type\":\"address\"},{\"name\":\"items\",\"type\":\"Item[2]\"},"
+	"\"types\":{\"Item\":[{\"name\":\"id\",\"type\":\"uint256\"},{\"name\":\"tags\",\"type\":"
+	"\"string[]\"}],"
+	"\"Order\":[{\"name\":\"buyer\",\"type\":\"address\"},{\"name\":\"items\",\"type\":\"Item["
+	"2]\"},"
 	"{\"name\":\"delta\",\"type\":\"int32\"},{\"name\":\"ok\",\"type\":\"bool\"},"
 	"{\"name\":\"blob\",\"type\":\"bytes\"},{\"name\":\"tag\",\"type\":\"bytes4\"},"
 	"{\"name\":\"grid\",\"type\":\"uint8[][]\"}]}";
@@ -506,7 +522,9 @@ static char *everything(const char *domain, const char *message)
 
 static const char *const everything_message =
 	"{\"buyer\":\"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826\","
-	"\"items\":[{\"id\":\"115792089237316195423570985008687907853269984665640564039457584007913129639935\",\"tags\":[\"a\",\"\"]},"
+	"\"items\":[{\"id\":"
+	"\"115792089237316195423570985008687907853269984665640564039457584007913129639935\","
+	"\"tags\":[\"a\",\"\"]},"
 	"{\"id\":7,\"tags\":[]}],\"delta\":-2147483648,\"ok\":true,\"blob\":\"0x0102\","
 	"\"tag\":\"0xdeadbeef\",\"grid\":[[1,2],[],[255]]}";
 
@@ -521,8 +539,9 @@ static void test_eip712_everything(void **state)
 	assert_int_equal(eip712_hash_text(text, strlen(text), &out), 0);
 	j = json_loads(text, 0, NULL);
 	assert_int_equal(eip712_encode_type(json_object_get(j, "types"), "Order", &type), 0);
-	assert_string_equal(type, "Order(address buyer,Item[2] items,int32 delta,bool ok,bytes blob,"
-				  "bytes4 tag,uint8[][] grid)Item(uint256 id,string[] tags)");
+	assert_string_equal(type,
+			    "Order(address buyer,Item[2] items,int32 delta,bool ok,bytes blob,"
+			    "bytes4 tag,uint8[][] grid)Item(uint256 id,string[] tags)");
 	free(type);
 	json_decref(j);
 	/* the derived domain type is (string name, uint256 chainId) */
@@ -532,11 +551,13 @@ static void test_eip712_everything(void **state)
 			 "0xc61bfe779e5d76f6f0ca156657a75c0ce695f9ef8ba12d57a8ba8a2c2117954a");
 	free(text);
 	/* the same value written another way encodes the same */
-	text = everything("{\"chainId\":137,\"name\":\"signerd\"}",
-			  "{\"grid\":[[\"1\",\"0x2\"],[],[255]],\"tag\":\"0xDEADBEEF\",\"blob\":\"0x0102\","
-			  "\"ok\":true,\"delta\":\"-2147483648\",\"items\":[{\"tags\":[\"a\",\"\"],"
-			  "\"id\":\"0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\"},"
-			  "{\"id\":\"7\",\"tags\":[]}],\"buyer\":\"0xcd2a3d9f938e13cd947ec05abc7fe734df8dd826\"}");
+	text = everything(
+		"{\"chainId\":137,\"name\":\"signerd\"}",
+		"{\"grid\":[[\"1\",\"0x2\"],[],[255]],\"tag\":\"0xDEADBEEF\",\"blob\":\"0x0102\","
+		"\"ok\":true,\"delta\":\"-2147483648\",\"items\":[{\"tags\":[\"a\",\"\"],"
+		"\"id\":\"0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\"},"
+		"{\"id\":\"7\",\"tags\":[]}],\"buyer\":"
+		"\"0xcd2a3d9f938e13cd947ec05abc7fe734df8dd826\"}");
 	assert_int_equal(eip712_hash_text(text, strlen(text), &again), 0);
 	assert_memory_equal(again.digest, out.digest, 32);
 	free(text);
@@ -552,21 +573,25 @@ static void test_eip712_composition(void **state)
 		"{\"name\":\"sigDeadline\",\"type\":\"uint256\"}],"
 		"\"PermitDetails\":[{\"name\":\"token\",\"type\":\"address\"},"
 		"{\"name\":\"amount\",\"type\":\"uint160\"},"
-		"{\"name\":\"expiration\",\"type\":\"uint48\"},{\"name\":\"nonce\",\"type\":\"uint48\"}],"
+		"{\"name\":\"expiration\",\"type\":\"uint48\"},{\"name\":\"nonce\",\"type\":"
+		"\"uint48\"}],"
 		"\"Unused\":[{\"name\":\"operator\",\"type\":\"address\"}]},"
 		"\"primaryType\":\"PermitSingle\",\"domain\":{\"name\":\"Permit2\",\"chainId\":1},"
-		"\"message\":{\"details\":{\"token\":\"0x00000000000000000000000000000000000000cc\","
+		"\"message\":{\"details\":{\"token\":"
+		"\"0x00000000000000000000000000000000000000cc\","
 		"\"amount\":1,\"expiration\":2,\"nonce\":3},"
 		"\"spender\":\"0x00000000000000000000000000000000000000bb\",\"sigDeadline\":4}}";
 	static const char nested[] =
 		"{\"types\":{\"Mail\":[{\"name\":\"to\",\"type\":\"Person[]\"},"
-		"{\"name\":\"cc\",\"type\":\"address[2][]\"},{\"name\":\"from\",\"type\":\"Person\"}],"
+		"{\"name\":\"cc\",\"type\":\"address[2][]\"},{\"name\":\"from\",\"type\":"
+		"\"Person\"}],"
 		"\"Person\":[{\"name\":\"wallet\",\"type\":\"address\"},"
 		"{\"name\":\"to\",\"type\":\"string\"}],"
 		"\"Group\":[{\"name\":\"x\",\"type\":\"uint8\"}]},"
 		"\"primaryType\":\"Mail\",\"domain\":{\"name\":\"m\"},"
 		"\"message\":{\"to\":[],\"cc\":[],"
-		"\"from\":{\"wallet\":\"0x00000000000000000000000000000000000000aa\",\"to\":\"x\"}}}";
+		"\"from\":{\"wallet\":\"0x00000000000000000000000000000000000000aa\",\"to\":\"x\"}}"
+		"}";
 	char *text = everything("{\"name\":\"signerd\",\"chainId\":\"0x89\"}", everything_message);
 	struct eip712 out;
 
@@ -609,9 +634,10 @@ static void test_eip712_composition(void **state)
 				      "]},\"primaryType\":\"Many\",\"domain\":{\"name\":\"m\"},"
 				      "\"message\":{");
 		for (int i = 0; i < fields; i++)
-			o += (size_t)snprintf(big + o, sizeof(big) - o,
-					      "%s\"a%d\":\"0x00000000000000000000000000000000000000aa\"",
-					      i ? "," : "", i);
+			o += (size_t)snprintf(
+				big + o, sizeof(big) - o,
+				"%s\"a%d\":\"0x00000000000000000000000000000000000000aa\"",
+				i ? "," : "", i);
 		o += (size_t)snprintf(big + o, sizeof(big) - o, "}}");
 		assert_true(o < sizeof(big));
 		assert_int_equal(eip712_hash_text(big, o, &out), 0);
@@ -641,7 +667,11 @@ static void test_eip712_refusals(void **state)
 		{NULL, "{\"tag\":\"0xdeadbe\"}", "4 bytes"},
 		{NULL, "{\"blob\":\"0102\"}", "0x-hex"},
 		{NULL, "{\"ok\":1}", "true or false"},
-		{NULL, "{\"items\":[{\"id\":\"1157920892373161954235709850086879078532699846656405640394575840079131296399360\",\"tags\":[]},{\"id\":1,\"tags\":[]}]}", NULL},
+		{NULL,
+		 "{\"items\":[{\"id\":"
+		 "\"1157920892373161954235709850086879078532699846656405640394575840079131296399360"
+		 "\",\"tags\":[]},{\"id\":1,\"tags\":[]}]}",
+		 NULL},
 	};
 	const char *base_domain = "{\"name\":\"signerd\",\"chainId\":137}";
 
@@ -665,7 +695,8 @@ static void test_eip712_refusals(void **state)
 		if (r == 0)
 			fail_msg("case %zu accepted", i);
 		if (cases[i].words != NULL && strstr(sg_errmsg(r), cases[i].words) == NULL)
-			fail_msg("case %zu: '%s' does not say '%s'", i, sg_errmsg(r), cases[i].words);
+			fail_msg("case %zu: '%s' does not say '%s'", i, sg_errmsg(r),
+				 cases[i].words);
 		free(text);
 		free(msg_text);
 		json_decref(msg);
@@ -676,28 +707,42 @@ static void test_eip712_bad_types(void **state)
 {
 	static const char *const bad[] = {
 		/* undefined type */
-		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"B\"}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{\"b\":{}}}",
+		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"B\"}]},\"primaryType\":\"A\","
+		"\"domain\":{},\"message\":{\"b\":{}}}",
 		/* bad integer widths, bytes widths, array lengths */
-		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"uint7\"}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{\"b\":1}}",
-		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"uint264\"}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{\"b\":1}}",
-		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"bytes33\"}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{\"b\":\"0x00\"}}",
-		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"uint8[0]\"}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{\"b\":[]}}",
-		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"uint8[x]\"}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{\"b\":[]}}",
+		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"uint7\"}]},\"primaryType\":\"A\","
+		"\"domain\":{},\"message\":{\"b\":1}}",
+		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"uint264\"}]},\"primaryType\":\"A\","
+		"\"domain\":{},\"message\":{\"b\":1}}",
+		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"bytes33\"}]},\"primaryType\":\"A\","
+		"\"domain\":{},\"message\":{\"b\":\"0x00\"}}",
+		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"uint8[0]\"}]},\"primaryType\":\"A\","
+		"\"domain\":{},\"message\":{\"b\":[]}}",
+		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"uint8[x]\"}]},\"primaryType\":\"A\","
+		"\"domain\":{},\"message\":{\"b\":[]}}",
 		/* a field twice; a field object with an extra key; a bad name */
-		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"bool\"},{\"name\":\"b\",\"type\":\"bool\"}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{\"b\":true}}",
-		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"bool\",\"x\":1}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{\"b\":true}}",
-		"{\"types\":{\"A\":[{\"name\":\"b c\",\"type\":\"bool\"}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{}}",
+		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"bool\"},{\"name\":\"b\",\"type\":"
+		"\"bool\"}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{\"b\":true}}",
+		"{\"types\":{\"A\":[{\"name\":\"b\",\"type\":\"bool\",\"x\":1}]},\"primaryType\":"
+		"\"A\",\"domain\":{},\"message\":{\"b\":true}}",
+		"{\"types\":{\"A\":[{\"name\":\"b "
+		"c\",\"type\":\"bool\"}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{}}",
 		/* the primary type undefined, or the domain itself */
 		"{\"types\":{\"A\":[]},\"primaryType\":\"B\",\"domain\":{},\"message\":{}}",
-		"{\"types\":{\"A\":[]},\"primaryType\":\"EIP712Domain\",\"domain\":{},\"message\":{}}",
+		"{\"types\":{\"A\":[]},\"primaryType\":\"EIP712Domain\",\"domain\":{},\"message\":{"
+		"}}",
 		/* an EIP712Domain with a field EIP-712 does not define */
-		"{\"types\":{\"EIP712Domain\":[{\"name\":\"owner\",\"type\":\"address\"}],\"A\":[]},\"primaryType\":\"A\",\"domain\":{},\"message\":{}}",
+		"{\"types\":{\"EIP712Domain\":[{\"name\":\"owner\",\"type\":\"address\"}],\"A\":[]}"
+		",\"primaryType\":\"A\",\"domain\":{},\"message\":{}}",
 		/* a recursive type that nests without end */
-		"{\"types\":{\"A\":[{\"name\":\"a\",\"type\":\"A[]\"}]},\"primaryType\":\"A\",\"domain\":{},\"message\":{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[]}]}]}]}]}]}]}]}]}]}]}]}]}}",
+		"{\"types\":{\"A\":[{\"name\":\"a\",\"type\":\"A[]\"}]},\"primaryType\":\"A\","
+		"\"domain\":{},\"message\":{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":["
+		"{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[{\"a\":[]}]}]}]}]}]}]}]}]}]}]}]}]}}",
 		/* top-level: an unknown key, a missing key, duplicate keys, not JSON */
 		"{\"types\":{\"A\":[]},\"primaryType\":\"A\",\"domain\":{},\"message\":{},\"x\":1}",
 		"{\"types\":{\"A\":[]},\"primaryType\":\"A\",\"domain\":{}}",
-		"{\"types\":{\"A\":[]},\"primaryType\":\"A\",\"primaryType\":\"A\",\"domain\":{},\"message\":{}}",
+		"{\"types\":{\"A\":[]},\"primaryType\":\"A\",\"primaryType\":\"A\",\"domain\":{},"
+		"\"message\":{}}",
 		"{\"types\":",
 	};
 

@@ -18,12 +18,12 @@ static void test_ecdsa_p1363(void **state)
 	size_t gi, ti, valid = 0, invalid = 0, large_x = 0;
 
 	(void)state;
-	json_array_foreach(json_object_get(doc, "testGroups"), gi, g) {
+	json_array_foreach (json_object_get(doc, "testGroups"), gi, g) {
 		size_t pn;
 		uint8_t *pub = tv_hex(tv_str(json_object_get(g, "publicKey"), "uncompressed"), &pn);
 
 		assert_int_equal(pn, 65);
-		json_array_foreach(json_object_get(g, "tests"), ti, t) {
+		json_array_foreach (json_object_get(g, "tests"), ti, t) {
 			size_t mn, sn;
 			uint8_t *msg = tv_hex(tv_str(t, "msg"), &mn);
 			uint8_t *sig = tv_hex(tv_str(t, "sig"), &sn);
@@ -34,9 +34,9 @@ static void test_ecdsa_p1363(void **state)
 
 			crypto_hash_sha256(digest, msg, mn);
 			got = sn == 64 && evm_sig_finish(digest, sig, pub, &out) == 0;
-			/* valid, but k*G's x is at least the group order (x = r + n): only recovery ids 2 and 3
-			 * reach it, which Ethereum's v cannot express. Refused on purpose (a random k
-			 * gives this with probability about 2^-127). */
+			/* valid, but k*G's x is at least the group order (x = r + n): only recovery
+			 * ids 2 and 3 reach it, which Ethereum's v cannot express. Refused on
+			 * purpose (a random k gives this with probability about 2^-127). */
 			if (want && !got && sn == 64 &&
 			    strstr(sg_errmsg(SG_ERR_VERIFY), "no recovery id 0 or 1") != NULL) {
 				large_x++;
@@ -68,11 +68,11 @@ static void test_ed25519(void **state)
 
 	(void)state;
 	assert_true(sodium_init() >= 0);
-	json_array_foreach(json_object_get(doc, "testGroups"), gi, g) {
+	json_array_foreach (json_object_get(doc, "testGroups"), gi, g) {
 		size_t pn;
 		uint8_t *pub = tv_hex(tv_str(json_object_get(g, "publicKey"), "pk"), &pn);
 
-		json_array_foreach(json_object_get(g, "tests"), ti, t) {
+		json_array_foreach (json_object_get(g, "tests"), ti, t) {
 			size_t mn, sn;
 			uint8_t *msg = tv_hex(tv_str(t, "msg"), &mn);
 			uint8_t *sig = tv_hex(tv_str(t, "sig"), &sn);
@@ -102,7 +102,7 @@ static void test_rfc8032(void **state)
 	size_t i;
 
 	(void)state;
-	json_array_foreach(json_object_get(doc, "vectors"), i, v) {
+	json_array_foreach (json_object_get(doc, "vectors"), i, v) {
 		size_t n, pn, sn;
 		uint8_t *seed = tv_hex(tv_str(v, "secret_key"), &n);
 		uint8_t *pub = tv_hex(tv_str(v, "public_key"), &pn);

@@ -51,10 +51,10 @@ static void test_chains_and_states(void **state)
 static void test_transitions(void **state)
 {
 	static const char *const allowed[] = {
-		"pre-activation>active", "pre-activation>compromised", "pre-activation>destroyed",
-		"active>suspended",      "active>deactivated",         "active>compromised",
-		"suspended>active",      "suspended>deactivated",      "suspended>compromised",
-		"deactivated>compromised", "deactivated>destroyed",    "compromised>destroyed",
+		"pre-activation>active",   "pre-activation>compromised", "pre-activation>destroyed",
+		"active>suspended",        "active>deactivated",         "active>compromised",
+		"suspended>active",        "suspended>deactivated",      "suspended>compromised",
+		"deactivated>compromised", "deactivated>destroyed",      "compromised>destroyed",
 	};
 	int count = 0;
 
@@ -160,10 +160,8 @@ static void test_record_rejects(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_chains_and_states),
-		cmocka_unit_test(test_transitions),
-		cmocka_unit_test(test_record_round_trip),
+		cmocka_unit_test(test_names),          cmocka_unit_test(test_chains_and_states),
+		cmocka_unit_test(test_transitions),    cmocka_unit_test(test_record_round_trip),
 		cmocka_unit_test(test_record_rejects),
 	};
 

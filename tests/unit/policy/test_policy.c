@@ -27,28 +27,28 @@ static const char *write_policy(const char *text)
 }
 
 static const char good[] =
-    "clients:\n"
-    "  solana-adapter:\n"
-    "    san_uri: spiffe://fan/solana-adapter\n"
-    "  polygon-adapter:\n"
-    "    cn: polygon-adapter\n"
-    "  pinned:\n"
-    "    spki_sha256: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
-    "grants:\n"
-    "  - client: solana-adapter\n"
-    "    key: solana-dev\n"
-    "    operations: [create_organization, dev]\n"
-    "  - client: local\n"
-    "    key: polygon-dev\n"
-    "    operations: [dev]\n";
+	"clients:\n"
+	"  solana-adapter:\n"
+	"    san_uri: spiffe://fan/solana-adapter\n"
+	"  polygon-adapter:\n"
+	"    cn: polygon-adapter\n"
+	"  pinned:\n"
+	"    spki_sha256: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+	"grants:\n"
+	"  - client: solana-adapter\n"
+	"    key: solana-dev\n"
+	"    operations: [create_organization, dev]\n"
+	"  - client: local\n"
+	"    key: polygon-dev\n"
+	"    operations: [dev]\n";
 
 static struct policy_peer peer_of(const char *uri, const char *cn, const uint8_t *pin)
 {
 	return (struct policy_peer){.san_uri = uri,
-	                            .san_uri_len = uri != NULL ? strlen(uri) : 0,
-	                            .cn = cn,
-	                            .cn_len = cn != NULL ? strlen(cn) : 0,
-	                            .spki_sha256 = pin};
+				    .san_uri_len = uri != NULL ? strlen(uri) : 0,
+				    .cn = cn,
+				    .cn_len = cn != NULL ? strlen(cn) : 0,
+				    .spki_sha256 = pin};
 }
 
 static void test_identify_and_authorize(void **state)
@@ -56,8 +56,8 @@ static void test_identify_and_authorize(void **state)
 	struct policy *p;
 	const char *rule;
 	uint8_t spki[32] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa,
-	                    0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55,
-	                    0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+			    0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55,
+			    0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
 	uint8_t other[32] = {0};
 	struct policy_peer peer;
 
@@ -77,12 +77,12 @@ static void test_identify_and_authorize(void **state)
 	/* names are compared as their lengths say: what follows a NUL, or a prefix, is not the
 	 * name */
 	peer = (struct policy_peer){.san_uri = "spiffe://fan/solana-adapter\0evil",
-	                            .san_uri_len = sizeof("spiffe://fan/solana-adapter\0evil") - 1,
-	                            .spki_sha256 = other};
+				    .san_uri_len = sizeof("spiffe://fan/solana-adapter\0evil") - 1,
+				    .spki_sha256 = other};
 	assert_null(policy_client_for(p, &peer));
 	peer = (struct policy_peer){.san_uri = "spiffe://fan/solana-adapter",
-	                            .san_uri_len = strlen("spiffe://fan/solana-adapte"),
-	                            .spki_sha256 = other};
+				    .san_uri_len = strlen("spiffe://fan/solana-adapte"),
+				    .spki_sha256 = other};
 	assert_null(policy_client_for(p, &peer));
 	peer = (struct policy_peer){.cn = "polygon-adapter\0x", .cn_len = 17, .spki_sha256 = other};
 	assert_null(policy_client_for(p, &peer));
@@ -90,26 +90,27 @@ static void test_identify_and_authorize(void **state)
 	assert_int_equal(policy_authorize(p, "solana-adapter", "solana-dev", "dev", &rule), 0);
 	assert_string_equal(rule, "grants[0] line 9");
 	assert_int_equal(
-	    policy_authorize(p, "solana-adapter", "solana-dev", "create_organization", &rule), 0);
+		policy_authorize(p, "solana-adapter", "solana-dev", "create_organization", &rule),
+		0);
 	assert_int_equal(policy_authorize(p, "local", "polygon-dev", "dev", &rule), 0);
 	assert_string_equal(rule, "grants[1] line 12");
 	/* default deny: another key, another operation, another client */
 	assert_int_equal(policy_authorize(p, "solana-adapter", "polygon-dev", "dev", &rule),
-	                 SG_ERR_PERMISSION);
+			 SG_ERR_PERMISSION);
 	assert_null(rule);
 	assert_int_equal(policy_authorize(p, "solana-adapter", "solana-dev", "mint", &rule),
-	                 SG_ERR_PERMISSION);
+			 SG_ERR_PERMISSION);
 	assert_int_equal(policy_authorize(p, "pinned", "solana-dev", "dev", &rule),
-	                 SG_ERR_PERMISSION);
+			 SG_ERR_PERMISSION);
 	assert_int_equal(policy_authorize(p, "local", "solana-dev", "dev", &rule),
-	                 SG_ERR_PERMISSION);
+			 SG_ERR_PERMISSION);
 	assert_non_null(strstr(sg_errmsg(SG_ERR_PERMISSION), "client 'local' has no grant"));
 	policy_free(p);
 
 	/* an empty policy allows nothing */
 	assert_int_equal(policy_load(write_policy("{}\n"), &p), 0);
 	assert_int_equal(policy_authorize(p, "local", "polygon-dev", "dev", &rule),
-	                 SG_ERR_PERMISSION);
+			 SG_ERR_PERMISSION);
 	policy_free(p);
 }
 
@@ -120,52 +121,53 @@ static void test_lint_errors(void **state)
 		int line;
 		const char *words;
 	} cases[] = {
-	    {"clients: {}\ngrant: []\n", 2, "unknown field 'grant'"},
-	    {"clients:\n  a:\n    cn: x\n    colour: red\n", 4, "unknown field 'colour'"},
-	    {"clients:\n  a:\n    cn: x\n    san_uri: u:x\n", 3, "exactly one of"},
-	    {"clients:\n  a: {}\n", 2, "exactly one of"},
-	    {"clients:\n  Bad:\n    cn: x\n", 2, "client name 'Bad'"},
-	    {"clients:\n  local:\n    cn: x\n", 2, "'local' is the console operator"},
-	    {"clients:\n  a:\n    san_uri: no-scheme\n", 3, "a URI has a scheme"},
-	    {"clients:\n  a:\n    spki_sha256: abcd\n", 3, "64 hex digits"},
-	    /* what a certificate's name cannot hold can never match a peer */
-	    {"clients:\n  a:\n    san_uri: \"spiffe://x/a\\0evil\"\n", 3, "NUL"},
-	    {"clients:\n  a:\n    san_uri: \"spiffe://x/a b\"\n", 3, "without spaces"},
-	    {"clients:\n  a:\n    san_uri: \"spiffe://x/\\u00e9\"\n", 3, "printable ASCII"},
-	    {"clients:\n  a:\n    cn: \"a\\x01b\"\n", 3, "printable ASCII"},
-	    {"clients:\n  a:\n    cn: x\n  b:\n    cn: x\n", 4, "match the same peer"},
-	    {"clients:\n  a:\n    cn: x\n  a:\n    cn: y\n", 4, "defined twice"},
-	    {"grants:\n  - client: ghost\n    key: k\n    operations: [dev]\n", 2,
-	     "client 'ghost' is not defined"},
-	    {"grants:\n  - client: local\n    key: Bad_Key\n    operations: [dev]\n", 3,
-	     "key name 'Bad_Key'"},
-	    {"grants:\n  - client: local\n    key: k\n", 2, "needs operations"},
-	    {"grants:\n  - client: local\n    key: k\n    operations: []\n", 4, "needs operations"},
-	    {"grants:\n  - client: local\n    key: k\n    operations: [dev, dev]\n", 4,
-	     "listed twice"},
-	    {"grants:\n  - client: local\n    key: k\n    operations: ['bad op']\n", 4,
-	     "operation 'bad op'"},
-	    {"grants:\n  - key: k\n    operations: [dev]\n", 2, "needs a client"},
-	    {"grants:\n  - client: local\n    operations: [dev]\n", 2, "needs a key"},
-	    {"grants:\n  - client: local\n    key: k\n    operations: [dev]\n    extra: 1\n", 5,
-	     "unknown field 'extra'"},
-	    {"grants: {}\n", 1, "grants must be a list"},
-	    {"clients: []\n", 1, "clients must be a mapping"},
-	    {"clients:\n  a:\n    cn: [x]\n", 3, "single value"},
-	    {"grants:\n  - client: local\n    key: k\n    operations: [dev\n", 5, ""},
-	    {"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
-	     "  - client: ghost\n    operation: dev\n    per_minute: 1\n",
-	     6, "client 'ghost' is not defined"},
-	    {"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
-	     "  - client: local\n    operation: mint\n    per_minute: 1\n",
-	     7, "operation 'mint' is not named"},
-	    {"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
-	     "  - client: local\n    operation: dev\n    per_minute: 0\n",
-	     8, "per_minute must be a whole number from 1"},
-	    {"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
-	     "  - client: local\n    operation: dev\n    per_minute: 1\n"
-	     "  - client: local\n    operation: dev\n    per_minute: 2\n",
-	     9, "already given"},
+		{"clients: {}\ngrant: []\n", 2, "unknown field 'grant'"},
+		{"clients:\n  a:\n    cn: x\n    colour: red\n", 4, "unknown field 'colour'"},
+		{"clients:\n  a:\n    cn: x\n    san_uri: u:x\n", 3, "exactly one of"},
+		{"clients:\n  a: {}\n", 2, "exactly one of"},
+		{"clients:\n  Bad:\n    cn: x\n", 2, "client name 'Bad'"},
+		{"clients:\n  local:\n    cn: x\n", 2, "'local' is the console operator"},
+		{"clients:\n  a:\n    san_uri: no-scheme\n", 3, "a URI has a scheme"},
+		{"clients:\n  a:\n    spki_sha256: abcd\n", 3, "64 hex digits"},
+		/* what a certificate's name cannot hold can never match a peer */
+		{"clients:\n  a:\n    san_uri: \"spiffe://x/a\\0evil\"\n", 3, "NUL"},
+		{"clients:\n  a:\n    san_uri: \"spiffe://x/a b\"\n", 3, "without spaces"},
+		{"clients:\n  a:\n    san_uri: \"spiffe://x/\\u00e9\"\n", 3, "printable ASCII"},
+		{"clients:\n  a:\n    cn: \"a\\x01b\"\n", 3, "printable ASCII"},
+		{"clients:\n  a:\n    cn: x\n  b:\n    cn: x\n", 4, "match the same peer"},
+		{"clients:\n  a:\n    cn: x\n  a:\n    cn: y\n", 4, "defined twice"},
+		{"grants:\n  - client: ghost\n    key: k\n    operations: [dev]\n", 2,
+		 "client 'ghost' is not defined"},
+		{"grants:\n  - client: local\n    key: Bad_Key\n    operations: [dev]\n", 3,
+		 "key name 'Bad_Key'"},
+		{"grants:\n  - client: local\n    key: k\n", 2, "needs operations"},
+		{"grants:\n  - client: local\n    key: k\n    operations: []\n", 4,
+		 "needs operations"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev, dev]\n", 4,
+		 "listed twice"},
+		{"grants:\n  - client: local\n    key: k\n    operations: ['bad op']\n", 4,
+		 "operation 'bad op'"},
+		{"grants:\n  - key: k\n    operations: [dev]\n", 2, "needs a client"},
+		{"grants:\n  - client: local\n    operations: [dev]\n", 2, "needs a key"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev]\n    extra: 1\n", 5,
+		 "unknown field 'extra'"},
+		{"grants: {}\n", 1, "grants must be a list"},
+		{"clients: []\n", 1, "clients must be a mapping"},
+		{"clients:\n  a:\n    cn: [x]\n", 3, "single value"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev\n", 5, ""},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
+		 "  - client: ghost\n    operation: dev\n    per_minute: 1\n",
+		 6, "client 'ghost' is not defined"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
+		 "  - client: local\n    operation: mint\n    per_minute: 1\n",
+		 7, "operation 'mint' is not named"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
+		 "  - client: local\n    operation: dev\n    per_minute: 0\n",
+		 8, "per_minute must be a whole number from 1"},
+		{"grants:\n  - client: local\n    key: k\n    operations: [dev]\nrate_limits:\n"
+		 "  - client: local\n    operation: dev\n    per_minute: 1\n"
+		 "  - client: local\n    operation: dev\n    per_minute: 2\n",
+		 9, "already given"},
 	};
 
 	(void)state;
@@ -183,7 +185,7 @@ static void test_lint_errors(void **state)
 		if (strncmp(msg, prefix, strlen(prefix)) != 0 ||
 		    strstr(msg, cases[i].words) == NULL)
 			fail_msg("case %zu: got '%s', want '%s...%s'", i, msg, prefix,
-			         cases[i].words);
+				 cases[i].words);
 	}
 }
 
@@ -216,10 +218,10 @@ static void test_missing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_identify_and_authorize),
-	    cmocka_unit_test(test_lint_errors),
-	    cmocka_unit_test(test_writable_by_others),
-	    cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_identify_and_authorize),
+		cmocka_unit_test(test_lint_errors),
+		cmocka_unit_test(test_writable_by_others),
+		cmocka_unit_test(test_missing),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

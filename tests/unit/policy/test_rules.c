@@ -19,8 +19,8 @@ static struct policy *pol;
 
 /* addresses and keys used below */
 #define MINTER "0x00000000000000000000000000000000000000aa"
-#define OTHER "0x00000000000000000000000000000000000000bb"
-#define TOKEN "0x00000000000000000000000000000000000000cc"
+#define OTHER  "0x00000000000000000000000000000000000000bb"
+#define TOKEN  "0x00000000000000000000000000000000000000cc"
 static uint8_t payer[32], dest[32], stranger[32];
 
 static const char policy_text[] =
@@ -49,7 +49,8 @@ static const char policy_text[] =
 	"          max_amount: '500'\n"
 	"  pay:\n"
 	"    solana:\n"
-	"      programs: ['11111111111111111111111111111111', 'ComputeBudget111111111111111111111111111111',\n"
+	"      programs: ['11111111111111111111111111111111', "
+	"'ComputeBudget111111111111111111111111111111',\n"
 	"                 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA']\n"
 	"      spl:\n"
 	"        - mint: MINT\n"
@@ -89,10 +90,11 @@ static int setup(void **state)
 		if (addr_solana_encode(mint, mint_b58, sizeof(mint_b58)) != 0)
 			return -1;
 		at = strstr(policy_text, "DEST");
-		snprintf(step, sizeof(step), "%.*s'%s'%s", (int)(at - policy_text), policy_text, b58,
-			 at + 4);
+		snprintf(step, sizeof(step), "%.*s'%s'%s", (int)(at - policy_text), policy_text,
+			 b58, at + 4);
 		at = strstr(step, "MINT");
-		snprintf(text, sizeof(text), "%.*s'%s'%s", (int)(at - step), step, mint_b58, at + 4);
+		snprintf(text, sizeof(text), "%.*s'%s'%s", (int)(at - step), step, mint_b58,
+			 at + 4);
 	}
 	path = tu_write_file("policy.yaml", text);
 	if (policy_load(path, &pol) != 0) {
@@ -112,13 +114,13 @@ static int teardown(void **state)
 /* ---- EVM --------------------------------------------------------------------------- */
 
 struct evm_case {
-	int type;          /* 0 legacy, 2 dynamic fee */
+	int type; /* 0 legacy, 2 dynamic fee */
 	uint64_t chain;
-	const char *to;    /* NULL: creation */
-	const char *data;  /* hex, no 0x */
+	const char *to;   /* NULL: creation */
+	const char *data; /* hex, no 0x */
 	uint64_t value;
 	uint64_t gas;
-	uint64_t fee;      /* gasPrice or maxFeePerGas */
+	uint64_t fee; /* gasPrice or maxFeePerGas */
 	uint64_t priority;
 	bool access_list;
 	const char *reason; /* NULL: allowed */
@@ -161,7 +163,9 @@ static void check_evm(const struct evm_case *c, size_t i)
 		}
 		put_u64(&b, c->value);
 		if (c->data != NULL)
-			assert_int_equal(hex_decode(c->data, strlen(c->data), data, sizeof(data), &data_len), 0);
+			assert_int_equal(
+				hex_decode(c->data, strlen(c->data), data, sizeof(data), &data_len),
+				0);
 		rlp_put_bytes(&b, data, data_len);
 		if (c->type == 2) {
 			size_t al = b.len;
@@ -190,25 +194,27 @@ static void check_evm(const struct evm_case *c, size_t i)
 	if (c->reason == NULL && !d.allowed)
 		fail_msg("case %zu denied: %s (%s)", i, d.reason, d.message);
 	if (c->reason != NULL && (d.allowed || strcmp(d.reason, c->reason) != 0))
-		fail_msg("case %zu: got %s, wanted %s", i, d.allowed ? "allowed" : d.reason, c->reason);
+		fail_msg("case %zu: got %s, wanted %s", i, d.allowed ? "allowed" : d.reason,
+			 c->reason);
 	if (!d.allowed)
 		assert_non_null(strstr(d.rule, "rules.mint.evm"));
 	rlp_buf_free(&b);
 }
 
 /* ABI words */
-#define W_OTHER "00000000000000000000000000000000000000000000000000000000000000bb"
+#define W_OTHER  "00000000000000000000000000000000000000000000000000000000000000bb"
 #define W_MINTER "00000000000000000000000000000000000000000000000000000000000000aa"
-#define W_DIRTY "01000000000000000000000000000000000000000000000000000000000000bb"
-#define W_1 "0000000000000000000000000000000000000000000000000000000000000001"
-#define W_500 "00000000000000000000000000000000000000000000000000000000000001f4"
-#define W_501 "00000000000000000000000000000000000000000000000000000000000001f5"
-#define W_MAX "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+#define W_DIRTY  "01000000000000000000000000000000000000000000000000000000000000bb"
+#define W_1      "0000000000000000000000000000000000000000000000000000000000000001"
+#define W_500    "00000000000000000000000000000000000000000000000000000000000001f4"
+#define W_501    "00000000000000000000000000000000000000000000000000000000000001f5"
+#define W_MAX    "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
 
 static void test_evm(void **state)
 {
 	/* mint(address,uint256) = 0x40c10f19 */
-	static const char mint[] = "40c10f19000000000000000000000000000000000000000000000000000000000000000a";
+	static const char mint[] =
+		"40c10f19000000000000000000000000000000000000000000000000000000000000000a";
 	static const struct evm_case cases[] = {
 		{2, 137, MINTER, mint, 0, 50000, 100000000000, 2000000000, false, NULL},
 		{2, 137, MINTER, mint, 0, 100000, 1, 1, false, NULL},
@@ -218,7 +224,8 @@ static void test_evm(void **state)
 		 "evm.recipient_not_allowed"},
 		{2, 137, MINTER, "a9059cbb", 0, 21000, 1, 1, false, "evm.selector_not_allowed"},
 		{2, 137, MINTER, NULL, 0, 21000, 1, 1, false, "evm.selector_not_allowed"},
-		{2, 137, OTHER, NULL, 5, 21000, 1, 1, false, NULL}, /* selectors: [] = plain transfers */
+		{2, 137, OTHER, NULL, 5, 21000, 1, 1, false,
+		 NULL}, /* selectors: [] = plain transfers */
 		{2, 137, OTHER, mint, 0, 21000, 1, 1, false, "evm.selector_not_allowed"},
 		{2, 137, NULL, "6080", 0, 21000, 1, 1, false, "evm.create_not_allowed"},
 		{2, 137, MINTER, mint, 1001, 21000, 1, 1, false, "evm.value_exceeded"},
@@ -234,15 +241,21 @@ static void test_evm(void **state)
 		{0, 137, MINTER, mint, 0, 100000, 50000000000, 0, false, NULL},
 		/* ERC-20 on TOKEN: recipients and spenders [OTHER], at most 500, no unlimited */
 		{2, 137, TOKEN, "a9059cbb" W_OTHER W_500, 0, 60000, 1, 1, false, NULL},
-		{2, 137, TOKEN, "a9059cbb" W_OTHER W_501, 0, 60000, 1, 1, false, "evm.erc20_amount_exceeded"},
-		{2, 137, TOKEN, "a9059cbb" W_MINTER W_1, 0, 60000, 1, 1, false, "evm.erc20_recipient_not_allowed"},
+		{2, 137, TOKEN, "a9059cbb" W_OTHER W_501, 0, 60000, 1, 1, false,
+		 "evm.erc20_amount_exceeded"},
+		{2, 137, TOKEN, "a9059cbb" W_MINTER W_1, 0, 60000, 1, 1, false,
+		 "evm.erc20_recipient_not_allowed"},
 		{2, 137, TOKEN, "095ea7b3" W_OTHER W_500, 0, 60000, 1, 1, false, NULL},
-		{2, 137, TOKEN, "095ea7b3" W_OTHER W_MAX, 0, 60000, 1, 1, false, "evm.erc20_unlimited_approval"},
-		{2, 137, TOKEN, "095ea7b3" W_MINTER W_1, 0, 60000, 1, 1, false, "evm.erc20_spender_not_allowed"},
+		{2, 137, TOKEN, "095ea7b3" W_OTHER W_MAX, 0, 60000, 1, 1, false,
+		 "evm.erc20_unlimited_approval"},
+		{2, 137, TOKEN, "095ea7b3" W_MINTER W_1, 0, 60000, 1, 1, false,
+		 "evm.erc20_spender_not_allowed"},
 		{2, 137, TOKEN, "23b872dd" W_MINTER W_OTHER W_1, 0, 60000, 1, 1, false, NULL},
-		{2, 137, TOKEN, "23b872dd" W_OTHER W_MINTER W_1, 0, 60000, 1, 1, false, "evm.erc20_recipient_not_allowed"},
+		{2, 137, TOKEN, "23b872dd" W_OTHER W_MINTER W_1, 0, 60000, 1, 1, false,
+		 "evm.erc20_recipient_not_allowed"},
 		{2, 137, TOKEN, "a9059cbb" W_OTHER, 0, 60000, 1, 1, false, "evm.erc20_malformed"},
-		{2, 137, TOKEN, "a9059cbb" W_DIRTY W_1, 0, 60000, 1, 1, false, "evm.erc20_malformed"},
+		{2, 137, TOKEN, "a9059cbb" W_DIRTY W_1, 0, 60000, 1, 1, false,
+		 "evm.erc20_malformed"},
 		/* other calls to a token with an erc20 rule: refused unless listed */
 		{2, 137, TOKEN, "313ce567", 0, 60000, 1, 1, false, "evm.erc20_call_not_allowed"},
 		{2, 137, TOKEN, "39509351" W_MINTER W_MAX, 0, 60000, 1, 1, false,
@@ -269,10 +282,10 @@ struct sol_ix {
 static size_t build_message(uint8_t *m, const uint8_t *fee_payer, const struct sol_ix *ixs,
 			    size_t n)
 {
-	static const uint8_t budget[32] = {
-		0x03, 0x06, 0x46, 0x6f, 0xe5, 0x21, 0x17, 0x32, 0xff, 0xec, 0xad,
-		0xba, 0x72, 0xc3, 0x9b, 0xe7, 0xbc, 0x8c, 0xe5, 0xbb, 0xc5, 0xf7,
-		0x12, 0x6b, 0x2c, 0x43, 0x9b, 0x3a, 0x40, 0x00, 0x00, 0x00};
+	static const uint8_t budget[32] = {0x03, 0x06, 0x46, 0x6f, 0xe5, 0x21, 0x17, 0x32,
+					   0xff, 0xec, 0xad, 0xba, 0x72, 0xc3, 0x9b, 0xe7,
+					   0xbc, 0x8c, 0xe5, 0xbb, 0xc5, 0xf7, 0x12, 0x6b,
+					   0x2c, 0x43, 0x9b, 0x3a, 0x40, 0x00, 0x00, 0x00};
 	uint8_t other_program[32];
 	size_t o = 0;
 
@@ -352,18 +365,19 @@ static void test_solana(void **state)
 	check_solana(payer, &create_over, 1, "solana.lamports_exceeded", "CreateAccount over");
 	check_solana(payer, &transfer_stranger, 1, "solana.transfer_destination_not_allowed",
 		     "to a stranger");
-	check_solana(payer, (struct sol_ix[]){price_cap, transfer_cap}, 2, NULL, "price at the cap");
+	check_solana(payer, (struct sol_ix[]){price_cap, transfer_cap}, 2, NULL,
+		     "price at the cap");
 	check_solana(payer, (struct sol_ix[]){price_over, transfer_cap}, 2,
 		     "solana.compute_unit_price_exceeded", "price over");
 	check_solana(payer, (struct sol_ix[]){{1, 3, 5001, 1}, transfer_cap}, 2,
 		     "solana.compute_unit_price_exceeded", "price over, with a trailing byte");
 	check_solana(payer, &other, 1, "solana.program_not_allowed", "another program");
-	check_solana(payer, (struct sol_ix[]){{0, 11, 1, 1}}, 1, "solana.system_instruction_not_allowed",
-		     "TransferWithSeed");
-	check_solana(payer, (struct sol_ix[]){{0, 1, 0, 1}}, 1, "solana.system_instruction_not_allowed",
-		     "Assign");
-	check_solana(payer, (struct sol_ix[]){{0, 5, 1, 1}}, 1, "solana.system_instruction_not_allowed",
-		     "WithdrawNonceAccount");
+	check_solana(payer, (struct sol_ix[]){{0, 11, 1, 1}}, 1,
+		     "solana.system_instruction_not_allowed", "TransferWithSeed");
+	check_solana(payer, (struct sol_ix[]){{0, 1, 0, 1}}, 1,
+		     "solana.system_instruction_not_allowed", "Assign");
+	check_solana(payer, (struct sol_ix[]){{0, 5, 1, 1}}, 1,
+		     "solana.system_instruction_not_allowed", "WithdrawNonceAccount");
 	check_solana(payer, four, 3, NULL, "three instructions");
 	check_solana(payer, four, 4, "solana.too_many_instructions", "four instructions");
 	{
@@ -386,17 +400,16 @@ struct system_row {
 	const char *rule;   /* the rule that decides, after "rules.pay.solana." */
 };
 
-#define P_PAYER    0
-#define P_DEST     1
-#define P_STRANGER 2
-#define LE64_1M    "40420f0000000000"
-#define LE64_1M_1  "41420f0000000000"
-#define KEY32      "4444444444444444444444444444444444444444444444444444444444444444"
-#define SEED_ORG   "03000000000000006f7267" /* "org" */
-#define SEED_33                                                                                    \
-	"2100000000000000616161616161616161616161616161616161616161616161616161616161616161"
-#define CREATE(lamports)             "00000000" lamports "0000000000000000" KEY32
-#define CREATE_SEED(seed, lamports)  "03000000" KEY32 seed lamports "0000000000000000" KEY32
+#define P_PAYER                       0
+#define P_DEST                        1
+#define P_STRANGER                    2
+#define LE64_1M                       "40420f0000000000"
+#define LE64_1M_1                     "41420f0000000000"
+#define KEY32                         "4444444444444444444444444444444444444444444444444444444444444444"
+#define SEED_ORG                      "03000000000000006f7267" /* "org" */
+#define SEED_33                       "2100000000000000616161616161616161616161616161616161616161616161616161616161616161"
+#define CREATE(lamports)              "00000000" lamports "0000000000000000" KEY32
+#define CREATE_SEED(seed, lamports)   "03000000" KEY32 seed lamports "0000000000000000" KEY32
 #define TRANSFER_SEED(lamports, seed) "0b000000" lamports seed KEY32
 
 static void check_system_row(const struct system_row *row)
@@ -437,71 +450,113 @@ static void test_solana_system_transfers(void **state)
 	static const struct system_row rows[] = {
 		/* CreateAccount: the new account (accounts[1]) is a destination */
 		{.name = "CreateAccount funding a listed account at the cap",
-		 .accounts = {P_PAYER, P_DEST}, .n_accounts = 2, .data = CREATE(LE64_1M)},
+		 .accounts = {P_PAYER, P_DEST},
+		 .n_accounts = 2,
+		 .data = CREATE(LE64_1M)},
 		{.name = "CreateAccount funding an account not listed",
-		 .accounts = {P_PAYER, P_STRANGER}, .n_accounts = 2, .data = CREATE(LE64_1M),
+		 .accounts = {P_PAYER, P_STRANGER},
+		 .n_accounts = 2,
+		 .data = CREATE(LE64_1M),
 		 .reason = "solana.transfer_destination_not_allowed",
 		 .rule = "system_transfer.destinations"},
-		{.name = "CreateAccount one lamport over the cap", .accounts = {P_PAYER, P_DEST},
-		 .n_accounts = 2, .data = CREATE(LE64_1M_1), .reason = "solana.lamports_exceeded",
+		{.name = "CreateAccount one lamport over the cap",
+		 .accounts = {P_PAYER, P_DEST},
+		 .n_accounts = 2,
+		 .data = CREATE(LE64_1M_1),
+		 .reason = "solana.lamports_exceeded",
 		 .rule = "system_transfer.max_lamports"},
-		/* CreateAccountWithSeed: allowed, the created account (accounts[1]) a destination */
+		/* CreateAccountWithSeed: allowed, the created account (accounts[1]) a destination
+		 */
 		{.name = "CreateAccountWithSeed funding a listed account at the cap",
-		 .accounts = {P_PAYER, P_DEST, P_PAYER}, .n_accounts = 3,
+		 .accounts = {P_PAYER, P_DEST, P_PAYER},
+		 .n_accounts = 3,
 		 .data = CREATE_SEED(SEED_ORG, LE64_1M)},
 		{.name = "CreateAccountWithSeed one lamport over the cap",
-		 .accounts = {P_PAYER, P_DEST, P_PAYER}, .n_accounts = 3,
-		 .data = CREATE_SEED(SEED_ORG, LE64_1M_1), .reason = "solana.lamports_exceeded",
+		 .accounts = {P_PAYER, P_DEST, P_PAYER},
+		 .n_accounts = 3,
+		 .data = CREATE_SEED(SEED_ORG, LE64_1M_1),
+		 .reason = "solana.lamports_exceeded",
 		 .rule = "system_transfer.max_lamports"},
 		{.name = "CreateAccountWithSeed funding an account not listed",
-		 .accounts = {P_PAYER, P_STRANGER, P_PAYER}, .n_accounts = 3,
-		 .data = CREATE_SEED(SEED_ORG, LE64_1M), .reason = "solana.transfer_destination_not_allowed",
+		 .accounts = {P_PAYER, P_STRANGER, P_PAYER},
+		 .n_accounts = 3,
+		 .data = CREATE_SEED(SEED_ORG, LE64_1M),
+		 .reason = "solana.transfer_destination_not_allowed",
 		 .rule = "system_transfer.destinations"},
 		{.name = "CreateAccountWithSeed with a seed of 33 bytes",
-		 .accounts = {P_PAYER, P_DEST, P_PAYER}, .n_accounts = 3,
-		 .data = CREATE_SEED(SEED_33, LE64_1M), .reason = "solana.system_instruction_not_allowed",
+		 .accounts = {P_PAYER, P_DEST, P_PAYER},
+		 .n_accounts = 3,
+		 .data = CREATE_SEED(SEED_33, LE64_1M),
+		 .reason = "solana.system_instruction_not_allowed",
 		 .rule = "programs"},
 		{.name = "CreateAccountWithSeed with a trailing byte",
-		 .accounts = {P_PAYER, P_DEST, P_PAYER}, .n_accounts = 3,
+		 .accounts = {P_PAYER, P_DEST, P_PAYER},
+		 .n_accounts = 3,
 		 .data = CREATE_SEED(SEED_ORG, LE64_1M) "00",
-		 .reason = "solana.system_instruction_not_allowed", .rule = "programs"},
+		 .reason = "solana.system_instruction_not_allowed",
+		 .rule = "programs"},
 		/* TransferWithSeed: allowed, the recipient (accounts[2]) a destination */
 		{.name = "TransferWithSeed to a listed recipient at the cap",
-		 .accounts = {P_STRANGER, P_PAYER, P_DEST}, .n_accounts = 3,
+		 .accounts = {P_STRANGER, P_PAYER, P_DEST},
+		 .n_accounts = 3,
 		 .data = TRANSFER_SEED(LE64_1M, SEED_ORG)},
 		{.name = "TransferWithSeed one lamport over the cap",
-		 .accounts = {P_STRANGER, P_PAYER, P_DEST}, .n_accounts = 3,
-		 .data = TRANSFER_SEED(LE64_1M_1, SEED_ORG), .reason = "solana.lamports_exceeded",
+		 .accounts = {P_STRANGER, P_PAYER, P_DEST},
+		 .n_accounts = 3,
+		 .data = TRANSFER_SEED(LE64_1M_1, SEED_ORG),
+		 .reason = "solana.lamports_exceeded",
 		 .rule = "system_transfer.max_lamports"},
 		{.name = "TransferWithSeed to a recipient not listed (a listed account second)",
-		 .accounts = {P_PAYER, P_DEST, P_STRANGER}, .n_accounts = 3,
+		 .accounts = {P_PAYER, P_DEST, P_STRANGER},
+		 .n_accounts = 3,
 		 .data = TRANSFER_SEED(LE64_1M, SEED_ORG),
 		 .reason = "solana.transfer_destination_not_allowed",
 		 .rule = "system_transfer.destinations"},
-		{.name = "TransferWithSeed without its recipient", .accounts = {P_STRANGER, P_DEST},
-		 .n_accounts = 2, .data = TRANSFER_SEED(LE64_1M, SEED_ORG),
+		{.name = "TransferWithSeed without its recipient",
+		 .accounts = {P_STRANGER, P_DEST},
+		 .n_accounts = 2,
+		 .data = TRANSFER_SEED(LE64_1M, SEED_ORG),
 		 .reason = "solana.transfer_destination_not_allowed",
 		 .rule = "system_transfer.destinations"},
 		{.name = "TransferWithSeed with a seed that is not UTF-8",
-		 .accounts = {P_STRANGER, P_PAYER, P_DEST}, .n_accounts = 3,
+		 .accounts = {P_STRANGER, P_PAYER, P_DEST},
+		 .n_accounts = 3,
 		 .data = TRANSFER_SEED(LE64_1M, "0100000000000000ff"),
-		 .reason = "solana.system_instruction_not_allowed", .rule = "programs"},
+		 .reason = "solana.system_instruction_not_allowed",
+		 .rule = "programs"},
 		/* the others, as before; and every read is exact */
-		{.name = "Transfer with a trailing byte", .accounts = {P_PAYER, P_DEST}, .n_accounts = 2,
-		 .data = "02000000" LE64_1M "00", .reason = "solana.system_instruction_not_allowed",
+		{.name = "Transfer with a trailing byte",
+		 .accounts = {P_PAYER, P_DEST},
+		 .n_accounts = 2,
+		 .data = "02000000" LE64_1M "00",
+		 .reason = "solana.system_instruction_not_allowed",
 		 .rule = "programs"},
-		{.name = "AdvanceNonceAccount", .accounts = {P_DEST, P_PAYER}, .n_accounts = 2,
+		{.name = "AdvanceNonceAccount",
+		 .accounts = {P_DEST, P_PAYER},
+		 .n_accounts = 2,
 		 .data = "04000000"},
-		{.name = "Allocate", .accounts = {P_DEST}, .n_accounts = 1,
-		 .data = "08000000" "0001000000000000"},
-		{.name = "WithdrawNonceAccount", .accounts = {P_DEST, P_PAYER}, .n_accounts = 2,
-		 .data = "05000000" LE64_1M, .reason = "solana.system_instruction_not_allowed",
+		{.name = "Allocate",
+		 .accounts = {P_DEST},
+		 .n_accounts = 1,
+		 .data = "08000000"
+			 "0001000000000000"},
+		{.name = "WithdrawNonceAccount",
+		 .accounts = {P_DEST, P_PAYER},
+		 .n_accounts = 2,
+		 .data = "05000000" LE64_1M,
+		 .reason = "solana.system_instruction_not_allowed",
 		 .rule = "programs"},
-		{.name = "AuthorizeNonceAccount", .accounts = {P_DEST, P_PAYER}, .n_accounts = 2,
-		 .data = "07000000" KEY32, .reason = "solana.system_instruction_not_allowed",
+		{.name = "AuthorizeNonceAccount",
+		 .accounts = {P_DEST, P_PAYER},
+		 .n_accounts = 2,
+		 .data = "07000000" KEY32,
+		 .reason = "solana.system_instruction_not_allowed",
 		 .rule = "programs"},
-		{.name = "UpgradeNonceAccount", .accounts = {P_DEST}, .n_accounts = 1,
-		 .data = "0c000000", .reason = "solana.system_instruction_not_allowed",
+		{.name = "UpgradeNonceAccount",
+		 .accounts = {P_DEST},
+		 .n_accounts = 1,
+		 .data = "0c000000",
+		 .reason = "solana.system_instruction_not_allowed",
 		 .rule = "programs"},
 	};
 
@@ -514,10 +569,10 @@ static void test_solana_system_transfers(void **state)
 static void check_spl(uint8_t kind, uint8_t mint_byte, uint64_t amount, const char *reason,
 		      const char *what)
 {
-	static const uint8_t token_program[32] = {
-		0x06, 0xdd, 0xf6, 0xe1, 0xd7, 0x65, 0xa1, 0x93, 0xd9, 0xcb, 0xe1,
-		0x46, 0xce, 0xeb, 0x79, 0xac, 0x1c, 0xb4, 0x85, 0xed, 0x5f, 0x5b,
-		0x37, 0x91, 0x3a, 0x8c, 0xf5, 0x85, 0x7e, 0xff, 0x00, 0xa9};
+	static const uint8_t token_program[32] = {0x06, 0xdd, 0xf6, 0xe1, 0xd7, 0x65, 0xa1, 0x93,
+						  0xd9, 0xcb, 0xe1, 0x46, 0xce, 0xeb, 0x79, 0xac,
+						  0x1c, 0xb4, 0x85, 0xed, 0x5f, 0x5b, 0x37, 0x91,
+						  0x3a, 0x8c, 0xf5, 0x85, 0x7e, 0xff, 0x00, 0xa9};
 	uint8_t m[400];
 	size_t o = 0;
 	struct sol_message msg;
@@ -613,8 +668,8 @@ static void check_typed(const char *domain, const char *primary, const char *rea
 	if (reason == NULL && !d.allowed)
 		fail_msg("%s/%s denied: %s", domain, primary, d.reason);
 	if (reason != NULL && (d.allowed || strcmp(d.reason, reason) != 0))
-		fail_msg("%s/%s: got %s, wanted %s", domain, primary, d.allowed ? "allowed" : d.reason,
-			 reason);
+		fail_msg("%s/%s: got %s, wanted %s", domain, primary,
+			 d.allowed ? "allowed" : d.reason, reason);
 }
 
 static void test_eip712_eip191(void **state)
@@ -649,7 +704,8 @@ static void test_lint(void **state)
 	} cases[] = {
 		{"  ghost:\n    eip191: {}\n", 6, "which no grant names"},
 		{"  op:\n    evm:\n      recipients: []\n", 8, "chain_ids"},
-		{"  op:\n    evm:\n      chain_ids: [1]\n      recipients: []\n", 8, "can never match"},
+		{"  op:\n    evm:\n      chain_ids: [1]\n      recipients: []\n", 8,
+		 "can never match"},
 		{"  op:\n    evm:\n      chain_ids: [1]\n      recipients:\n        - address: "
 		 "'0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD'\n",
 		 10, "checksum"},
@@ -665,11 +721,13 @@ static void test_lint(void **state)
 		 "at least one field"},
 		{"  op:\n    eip191:\n      max_length: -1\n", 8, "whole number"},
 		{"  op:\n    bitcoin: {}\n", 7, "unknown field 'bitcoin'"},
-		{"  op:\n    evm:\n      chain_ids: []\n", 8, "chain_ids must list at least one entry"},
+		{"  op:\n    evm:\n      chain_ids: []\n", 8,
+		 "chain_ids must list at least one entry"},
 		{"  op:\n    evm:\n      chain_ids: [1]\n      recipients: 7\n", 9,
 		 "recipients must be a list"},
 		{"  op:\n    evm:\n      chain_ids: [1]\n      recipients:\n        - address: "
-		 "'0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed'\n          selectors: '0x12345678'\n",
+		 "'0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed'\n          selectors: "
+		 "'0x12345678'\n",
 		 11, "selectors must be a list"},
 		{"  op:\n    evm:\n      chain_ids: [1]\n      erc20: []\n", 9,
 		 "erc20 must list at least one entry"},
@@ -694,7 +752,8 @@ static void test_lint(void **state)
 			fail_msg("lint case %zu accepted", i);
 		msg = sg_errmsg(SG_ERR_CONFIG);
 		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, cases[i].line);
-		if (strncmp(msg, prefix, strlen(prefix)) != 0 || strstr(msg, cases[i].words) == NULL)
+		if (strncmp(msg, prefix, strlen(prefix)) != 0 ||
+		    strstr(msg, cases[i].words) == NULL)
 			fail_msg("lint case %zu: got '%s', want '%s...%s'", i, msg, prefix,
 				 cases[i].words);
 	}
@@ -714,9 +773,11 @@ static void test_spend_limit_lint(void **state)
 		{"  - key: k\n    asset: 'erc20:0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD'\n"
 		 "    window: 1h\n    max: '1'\n",
 		 7, "checksum"},
-		{"  - key: k\n    asset: native\n    window: 1y\n    max: '1'\n", 8, "s, m, h or d"},
+		{"  - key: k\n    asset: native\n    window: 1y\n    max: '1'\n", 8,
+		 "s, m, h or d"},
 		{"  - key: k\n    asset: native\n    window: 30d\n    max: '1'\n", 8, "1m to 7d"},
-		{"  - key: k\n    asset: native\n    window: 1h\n    max: lots\n", 9, "whole number"},
+		{"  - key: k\n    asset: native\n    window: 1h\n    max: lots\n", 9,
+		 "whole number"},
 		{"  - key: k\n    asset: native\n    window: 1h\n", 6, "needs max"},
 		{"  key: k\n", 6, "spend_limits must be a list"},
 	};
@@ -736,7 +797,8 @@ static void test_spend_limit_lint(void **state)
 			fail_msg("spend case %zu accepted", i);
 		msg = sg_errmsg(SG_ERR_CONFIG);
 		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, cases[i].line);
-		if (strncmp(msg, prefix, strlen(prefix)) != 0 || strstr(msg, cases[i].words) == NULL)
+		if (strncmp(msg, prefix, strlen(prefix)) != 0 ||
+		    strstr(msg, cases[i].words) == NULL)
 			fail_msg("spend case %zu: got '%s', want '%s...%s'", i, msg, prefix,
 				 cases[i].words);
 	}

@@ -115,7 +115,8 @@ static void test_errors(void **state)
 		int line;
 		const char *words;
 	} cases[] = {
-		{"token:\n  label: t\n  pin_file: p\n  colour: blue\n", 4, "unknown field 'colour'"},
+		{"token:\n  label: t\n  pin_file: p\n  colour: blue\n", 4,
+		 "unknown field 'colour'"},
 		{"token:\n  label: t\n  pin_file: p\nextra: 1\n", 4, "unknown field 'extra'"},
 		{"token:\n  label: t\n  label: u\n  pin_file: p\n", 3, "appears twice"},
 		{"token:\n  pin_file: p\n", 2, "token.label is missing"},
@@ -134,12 +135,10 @@ static void test_errors(void **state)
 		{"token:\n  label: t\n  pin_file: p\n  environment:\n    A: b\n    A: c\n", 6,
 		 "'A' appears twice"},
 		{"", 1, "empty"},
-		{"token:\n  label: t\n  pin_file: p\napi:\n  listen: 127.0.0.1\n", 5,
-		 "host:port"},
+		{"token:\n  label: t\n  pin_file: p\napi:\n  listen: 127.0.0.1\n", 5, "host:port"},
 		{"token:\n  label: t\n  pin_file: p\napi:\n  listen: ':8443'\n", 5, "host:port"},
 		{"token:\n  label: t\n  pin_file: p\nops:\n  listen: ::1:9810\n", 5, "host:port"},
-		{"token:\n  label: t\n  pin_file: p\nops:\n  listen: h:70000\n", 5,
-		 "1 to 65535"},
+		{"token:\n  label: t\n  pin_file: p\nops:\n  listen: h:70000\n", 5, "1 to 65535"},
 		{"token:\n  label: t\n  pin_file: p\nops:\n  listen: h:-1\n", 5, "1 to 65535"},
 		{"token:\n  label: t\n  pin_file: p\nops:\n  port: 1\n", 5, "unknown field 'port'"},
 	};
@@ -155,7 +154,8 @@ static void test_errors(void **state)
 			fail_msg("case %zu was not refused as a config error", i);
 		msg = sg_errmsg(SG_ERR_CONFIG);
 		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, cases[i].line);
-		if (strncmp(msg, prefix, strlen(prefix)) != 0 || strstr(msg, cases[i].words) == NULL)
+		if (strncmp(msg, prefix, strlen(prefix)) != 0 ||
+		    strstr(msg, cases[i].words) == NULL)
 			fail_msg("case %zu: got '%s', want '%s...%s'", i, msg, prefix,
 				 cases[i].words);
 	}
@@ -198,12 +198,9 @@ static void test_config_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid),
-		cmocka_unit_test(test_credentials_directory),
-		cmocka_unit_test(test_pin_override),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_writable_by_others),
+		cmocka_unit_test(test_valid),        cmocka_unit_test(test_credentials_directory),
+		cmocka_unit_test(test_pin_override), cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_missing_file), cmocka_unit_test(test_writable_by_others),
 		cmocka_unit_test(test_config_path),
 	};
 

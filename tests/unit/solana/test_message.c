@@ -20,7 +20,7 @@ static void test_shortvec_vectors(void **state)
 	size_t i;
 
 	(void)state;
-	json_array_foreach(json_object_get(doc, "valid"), i, v) {
+	json_array_foreach (json_object_get(doc, "valid"), i, v) {
 		size_t n;
 		uint8_t *b = tv_hex(tv_str(v, "hex"), &n);
 		struct cursor c;
@@ -32,7 +32,7 @@ static void test_shortvec_vectors(void **state)
 		assert_int_equal(cursor_expect_end(&c), 0);
 		free(b);
 	}
-	json_array_foreach(json_object_get(doc, "invalid"), i, v) {
+	json_array_foreach (json_object_get(doc, "invalid"), i, v) {
 		size_t n;
 		uint8_t *b = tv_hex(tv_str(v, "hex"), &n);
 		struct cursor c;
@@ -60,13 +60,14 @@ static void check_vector(const char *file)
 	struct sol_message m;
 
 	assert_int_equal(sol_message_decode(msg, len, &m), 0);
-	assert_int_equal(m.version, json_is_string(json_object_get(doc, "version")) ? SOL_LEGACY : SOL_V0);
+	assert_int_equal(m.version,
+			 json_is_string(json_object_get(doc, "version")) ? SOL_LEGACY : SOL_V0);
 	assert_int_equal(m.num_required_signatures,
 			 json_integer_value(json_object_get(header, "numRequiredSignatures")));
 	assert_int_equal(m.num_readonly_signed,
 			 json_integer_value(json_object_get(header, "numReadonlySignedAccounts")));
-	assert_int_equal(m.num_readonly_unsigned,
-			 json_integer_value(json_object_get(header, "numReadonlyUnsignedAccounts")));
+	assert_int_equal(m.num_readonly_unsigned, json_integer_value(json_object_get(
+							  header, "numReadonlyUnsignedAccounts")));
 	assert_int_equal(m.n_keys, json_array_size(keys));
 	for (i = 0; i < m.n_keys; i++) {
 		char b58[64];
@@ -81,7 +82,7 @@ static void check_vector(const char *file)
 		assert_string_equal(b58, tv_str(doc, "recent_blockhash_base58"));
 	}
 	assert_int_equal(m.n_instructions, json_array_size(json_object_get(doc, "instructions")));
-	json_array_foreach(json_object_get(doc, "instructions"), i, ix) {
+	json_array_foreach (json_object_get(doc, "instructions"), i, ix) {
 		json_t *accts = json_object_get(ix, "accountKeyIndexes");
 		size_t dlen;
 		uint8_t *data = tv_hex(tv_str(ix, "data_hex"), &dlen);
@@ -107,7 +108,7 @@ static void check_vector(const char *file)
 		/* index space: static keys, loaded writable, then loaded read-only */
 		assert_true(sol_message_is_writable(&m, m.n_keys));
 	}
-	json_array_foreach(json_object_get(doc, "signers"), i, signer) {
+	json_array_foreach (json_object_get(doc, "signers"), i, signer) {
 		size_t n, index;
 		uint8_t *pub = tv_hex(tv_str(signer, "pubkey_hex"), &n);
 
@@ -176,21 +177,51 @@ static void test_legacy_malformed(void **state)
 	assert_int_equal(sol_message_decode(m.buf, m.len, &ok), 0);
 	sol_message_free(&ok);
 
-	load_message(file, &m); m.buf[m.len++] = 0;            expect_refused(&m, "a trailing byte");
-	load_message(file, &m); m.len -= 1;                    expect_refused(&m, "a missing byte");
-	load_message(file, &m); m.len = 0;                     expect_refused(&m, "no bytes");
-	load_message(file, &m); m.len = 3;                     expect_refused(&m, "only a header");
-	load_message(file, &m); m.buf[0] = 0;                  expect_refused(&m, "no signer");
-	load_message(file, &m); m.buf[1] = 1;                  expect_refused(&m, "a read-only fee payer");
-	load_message(file, &m); m.buf[2] = 3;                  expect_refused(&m, "more read-only accounts than keys");
-	load_message(file, &m); m.buf[133] = 3;                expect_refused(&m, "a program index out of range");
-	load_message(file, &m); m.buf[133] = 0;                expect_refused(&m, "the fee payer as program");
-	load_message(file, &m); m.buf[136] = 3;                expect_refused(&m, "an account index out of range");
-	load_message(file, &m); m.buf[137] = 13;               expect_refused(&m, "data running past the end");
-	load_message(file, &m); m.buf[132] = 2;                expect_refused(&m, "an instruction count too high");
-	load_message(file, &m); memcpy(m.buf + 36, m.buf + 4, 32); expect_refused(&m, "a key listed twice");
-	load_message(file, &m); m.buf[0] = 0x81;               expect_refused(&m, "version 1");
-	load_message(file, &m); m.buf[0] = 0xff;               expect_refused(&m, "version 127");
+	load_message(file, &m);
+	m.buf[m.len++] = 0;
+	expect_refused(&m, "a trailing byte");
+	load_message(file, &m);
+	m.len -= 1;
+	expect_refused(&m, "a missing byte");
+	load_message(file, &m);
+	m.len = 0;
+	expect_refused(&m, "no bytes");
+	load_message(file, &m);
+	m.len = 3;
+	expect_refused(&m, "only a header");
+	load_message(file, &m);
+	m.buf[0] = 0;
+	expect_refused(&m, "no signer");
+	load_message(file, &m);
+	m.buf[1] = 1;
+	expect_refused(&m, "a read-only fee payer");
+	load_message(file, &m);
+	m.buf[2] = 3;
+	expect_refused(&m, "more read-only accounts than keys");
+	load_message(file, &m);
+	m.buf[133] = 3;
+	expect_refused(&m, "a program index out of range");
+	load_message(file, &m);
+	m.buf[133] = 0;
+	expect_refused(&m, "the fee payer as program");
+	load_message(file, &m);
+	m.buf[136] = 3;
+	expect_refused(&m, "an account index out of range");
+	load_message(file, &m);
+	m.buf[137] = 13;
+	expect_refused(&m, "data running past the end");
+	load_message(file, &m);
+	m.buf[132] = 2;
+	expect_refused(&m, "an instruction count too high");
+	load_message(file, &m);
+	memcpy(m.buf + 36, m.buf + 4, 32);
+	expect_refused(&m, "a key listed twice");
+	load_message(file, &m);
+	m.buf[0] = 0x81;
+	expect_refused(&m, "version 1");
+	load_message(file, &m);
+	m.buf[0] = 0xff;
+	expect_refused(&m, "version 127");
 
 	/* the key count as the alias 83 00 of 3: a byte longer, refused */
 	load_message(file, &m);
@@ -235,10 +266,18 @@ static void test_v0_malformed(void **state)
 	lookup_at = m.len - 37;
 	assert_int_equal(m.buf[lookup_at], 1);
 
-	load_message(file, &m); m.len -= 1;                   expect_refused(&m, "a cut lookup");
-	load_message(file, &m); m.buf[m.len++] = 0;            expect_refused(&m, "a trailing byte");
-	load_message(file, &m); m.buf[lookup_at] = 2;          expect_refused(&m, "a missing lookup");
-	load_message(file, &m); m.buf[m.len - 2] = 5;          expect_refused(&m, "a lookup list past the end");
+	load_message(file, &m);
+	m.len -= 1;
+	expect_refused(&m, "a cut lookup");
+	load_message(file, &m);
+	m.buf[m.len++] = 0;
+	expect_refused(&m, "a trailing byte");
+	load_message(file, &m);
+	m.buf[lookup_at] = 2;
+	expect_refused(&m, "a missing lookup");
+	load_message(file, &m);
+	m.buf[m.len - 2] = 5;
+	expect_refused(&m, "a lookup list past the end");
 	/* a lookup that loads nothing: [00] [00] */
 	load_message(file, &m);
 	m.buf[m.len - 4] = 0;
