@@ -161,6 +161,42 @@ static int api_verify_peer(gnutls_session_t session)
 	return GNUTLS_E_CERTIFICATE_ERROR;
 }
 
+/* The client's Certificate message, before GnuTLS reads it: an empty one (TLS 1.2: a list of
+ * length 0; TLS 1.3: a context, then a list of length 0) is a client without a certificate,
+ * whose handshake GnuTLS is about to end. */
+static int api_certificate_seen(gnutls_session_t session, unsigned htype, unsigned when,
+				unsigned incoming, const gnutls_datum_t *msg)
+{
+	size_t at = 0;
+
+	(void)htype;
+	(void)when;
+	if (!incoming || msg == NULL || api_current == NULL)
+		return 0;
+	if (gnutls_protocol_get_version(session) == GNUTLS_TLS1_3) {
+		if (msg->size < 1)
+			return 0;
+		at = 1 + (size_t)msg->data[0]; /* certificate_request_context */
+	}
+	if (msg->size != at + 3 || msg->data[at] != 0 || msg->data[at + 1] != 0 ||
+	    msg->data[at + 2] != 0)
+		return 0;
+	metrics_tls_handshake_failure("no_certificate");
+	pthread_mutex_lock(&api_current->conns_mu);
+	{
+		struct api_conn *conn =
+			api_conn_by_fd(api_current, gnutls_transport_get_int(session));
+
+		if (conn != NULL)
+			conn->refused = true; /* counted: not again when it closes */
+	}
+	pthread_mutex_unlock(&api_current->conns_mu);
+	api_log_limited("no_certificate",
+			"refused a TLS handshake: client certificate no_certificate (the client "
+			"presented no certificate)");
+	return 0;
+}
+
 /* GnuTLS asks which certificate to present: the current material's. It is also where each
  * session is told to require a client certificate (libmicrohttpd only asks for one), to verify
  * it with api_verify_peer, and not to list the trusted CAs (that list would be the one of
@@ -172,11 +208,12 @@ static int api_cert_callback(gnutls_session_t session, const gnutls_datum_t *req
 {
 	struct tls_material *m = api_current != NULL ? atomic_load(&api_current->tls) : NULL;
 
-	/* REQUEST, not REQUIRE: with REQUIRE, GnuTLS ends a handshake without a certificate
-	 * before api_verify_peer runs, and the refusal could not be counted as no_certificate;
-	 * api_verify_peer refuses it just the same */
-	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
+	gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
 	gnutls_session_set_verify_function(session, api_verify_peer);
+	/* a handshake without a certificate ends inside GnuTLS, before api_verify_peer: the
+	 * client's (empty) Certificate message is seen here, to count it as no_certificate */
+	gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CERTIFICATE_PKT,
+					   GNUTLS_HOOK_PRE, api_certificate_seen);
 	gnutls_certificate_send_x509_rdn_sequence(session, 1);
 	(void)req_ca_dn;
 	(void)nreqs;

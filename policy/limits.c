@@ -204,6 +204,7 @@ struct limits {
 	size_t n_tracks;
 	struct lim_bucket *buckets;
 	size_t n_buckets;
+	double gap_at; /* records were lost then (0: never): spends until a window has passed */
 };
 
 static double wall_now(void)
@@ -563,6 +564,14 @@ double limits_rate_peek(struct limits *l, const struct policy_rate_limit *rl, do
 	return tokens;
 }
 
+void limits_record_gap(struct limits *l, double at)
+{
+	pthread_mutex_lock(&l->mu);
+	if (at > l->gap_at)
+		l->gap_at = at;
+	pthread_mutex_unlock(&l->mu);
+}
+
 static void spend_deny(struct policy_decision *d, const struct policy_spend_limit *sl,
 		       const char *key)
 {
@@ -591,6 +600,20 @@ static bool spends_fit(struct limits *l, const struct policy *p, const char *key
 
 			if (strcmp(sl->asset, spends[k].asset) != 0)
 				continue;
+			if (l->gap_at > 0 && now < l->gap_at + (double)sl->window_seconds &&
+			    !u256_is_zero(spends[k].amount)) {
+				/* what the lost records spent is unknown: nothing fits until the
+				 * window has passed since the loss */
+				spend_deny(d, sl, key);
+				snprintf(d->message, sizeof(d->message),
+					 "records of the audit log were lost (accepted with "
+					 "signerctl "
+					 "audit accept-loss); what they spent is unknown, so key "
+					 "'%s' "
+					 "spends no %s for %llu s after the loss",
+					 key, sl->asset, (unsigned long long)sl->window_seconds);
+				return false;
+			}
 			t = track_find(l, key, sl->asset, sl->window_seconds);
 			if (t == NULL) {
 				/* the policy in force was not applied: fail closed */
@@ -738,8 +761,8 @@ int limits_snapshot(struct limits *l, json_t **out)
 	spend = ledgers_json(l->spend, l->n_spend, "key", "asset");
 	rate = ledgers_json(l->rate, l->n_rate, "client", "operation");
 	*out = spend != NULL && rate != NULL
-		       ? json_pack("{s:i, s:f, s:o, s:o}", "version", 1, "clock", l->clock, "spend",
-				   spend, "rate", rate)
+		       ? json_pack("{s:i, s:f, s:f, s:o, s:o}", "version", 1, "clock", l->clock,
+				   "gap_at", l->gap_at, "spend", spend, "rate", rate)
 		       : NULL;
 	pthread_mutex_unlock(&l->mu);
 	if (*out == NULL) {
@@ -822,6 +845,9 @@ int limits_restore(struct limits *l, json_t *snapshot)
 	l->n_spend = n_spend;
 	l->rate = rate;
 	l->n_rate = n_rate;
+	l->gap_at = json_is_number(json_object_get(snapshot, "gap_at"))
+			    ? json_number_value(json_object_get(snapshot, "gap_at"))
+			    : 0;
 	(void)lim_tick(l, 0);
 	for (size_t i = 0; i < l->n_spend; i++) {
 		series_expire(&l->spend[i].sec, (int64_t)floor(l->clock) - LIM_SECONDS);

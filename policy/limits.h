@@ -59,6 +59,11 @@ SG_MUST_CHECK int limits_apply_policy(struct limits *l, const struct policy *p);
 void limits_record(struct limits *l, const char *client, const char *operation, const char *key,
 		   const struct policy_spend *spends, size_t n_spends, double at);
 
+/* The audit log lost records (a loss accepted with signerctl audit accept-loss) at time at: what
+ * they spent is not known, so every spend limit counts as used up until its window has passed
+ * since then. */
+void limits_record_gap(struct limits *l, double at);
+
 /* Takes a token of rl's bucket at now; false, with *retry_after in seconds, when none is left
  * (or, failing closed, when memory is short). */
 bool limits_rate_take(struct limits *l, const struct policy_rate_limit *rl, double now,

@@ -1290,7 +1290,8 @@ out:
 	return r;
 }
 
-/* The log whose segments a directory holds: its one active segment's path. */
+/* The log a directory holds (its segments, or its active segment beside its lock file): its
+ * active segment's path. */
 static int audit_path_in_dir(const char *dir, char **out)
 {
 	DIR *d = opendir(dir);
@@ -1305,8 +1306,9 @@ static int audit_path_in_dir(const char *dir, char **out)
 		const char *dot = strrchr(e->d_name, '.');
 		char *base;
 
-		if (dot == NULL || strlen(dot + 1) != AUDIT_SEGMENT_DIGITS ||
-		    strspn(dot + 1, "0123456789") != AUDIT_SEGMENT_DIGITS)
+		if (dot == NULL || !((strlen(dot + 1) == AUDIT_SEGMENT_DIGITS &&
+				      strspn(dot + 1, "0123456789") == AUDIT_SEGMENT_DIGITS) ||
+				     strcmp(dot, ".lock") == 0))
 			continue;
 		base = strndup(e->d_name, (size_t)(dot - e->d_name));
 		if (base == NULL) {
@@ -1316,18 +1318,15 @@ static int audit_path_in_dir(const char *dir, char **out)
 		if (found == NULL)
 			found = base;
 		else if (strcmp(found, base) != 0)
-			r = sg_fail(
-				SG_ERR_INVALID_ARGUMENT,
-				"%s holds the segments of more than one log (%s and %s); name the "
-				"log's file",
-				dir, found, base);
+			r = sg_fail(SG_ERR_INVALID_ARGUMENT,
+				    "%s holds more than one log (%s and %s); name the log's file",
+				    dir, found, base);
 		if (base != found)
 			free(base);
 	}
 	closedir(d);
 	if (r == SG_OK && found == NULL)
-		r = sg_fail(SG_ERR_NOT_FOUND, "%s holds no audit segments; name the log's file",
-			    dir);
+		r = sg_fail(SG_ERR_NOT_FOUND, "%s holds no audit log; name the log's file", dir);
 	if (r == SG_OK && asprintf(out, "%s/%s", dir, found) < 0) {
 		*out = NULL;
 		r = sg_fail(SG_ERR_NOMEM, "audit log");
@@ -1338,14 +1337,26 @@ static int audit_path_in_dir(const char *dir, char **out)
 
 int audit_verify(const char *path, struct audit_verify_result *res)
 {
+	memset(res, 0, sizeof(*res));
+	return audit_verify_checked(path, res);
+}
+
+int audit_verify_checked(const char *path, struct audit_verify_result *res)
+{
 	struct audit_segment *segs = NULL;
-	struct audit_walk w = {0};
+	struct audit_walk w = {.check_seq = res->check_seq, .check_hash = res->check_hash};
 	struct stat st;
 	char *log_path = NULL;
 	size_t n = 0, check;
+	uint64_t check_seq = res->check_seq;
+	uint8_t check_hash[AUDIT_HASH_LEN];
 	int r;
 
+	memcpy(check_hash, res->check_hash, AUDIT_HASH_LEN);
 	memset(res, 0, sizeof(*res));
+	res->check_seq = check_seq;
+	memcpy(res->check_hash, check_hash, AUDIT_HASH_LEN);
+	w.check_hash = res->check_hash;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		if ((r = audit_path_in_dir(path, &log_path)) != SG_OK)
 			return r;
@@ -1393,6 +1404,7 @@ int audit_verify(const char *path, struct audit_verify_result *res)
 	res->records = (unsigned long)w.records;
 	res->first_seq = w.first_seq;
 	res->last = w.last;
+	res->check_found = w.check_found;
 out:
 	audit_segments_free(segs, n);
 	free(log_path);

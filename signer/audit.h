@@ -132,6 +132,11 @@ SG_MUST_CHECK int audit_replay(const char *path, const struct audit_replay *how,
  * its line number in its segment (1-based), *bad_segment the segment's file, and the error says
  * what is wrong. */
 struct audit_verify_result {
+	/* in: a record to check the hash of (an anchor's), 0 for none */
+	uint64_t check_seq;
+	uint8_t check_hash[AUDIT_HASH_LEN];
+	/* out */
+	bool check_found;
 	unsigned long records;
 	unsigned long segments;
 	uint64_t first_seq;
@@ -140,6 +145,8 @@ struct audit_verify_result {
 	char bad_segment[512];
 };
 SG_MUST_CHECK int audit_verify(const char *path, struct audit_verify_result *res);
+/* The same, checking on the way that record res->check_seq has hash res->check_hash. */
+SG_MUST_CHECK int audit_verify_checked(const char *path, struct audit_verify_result *res);
 /* audit_verify, telling the bad line and the number of records (the first segment's lines). */
 SG_MUST_CHECK int audit_verify_file(const char *path, unsigned long *bad_line,
 				    unsigned long *lines);

@@ -1,4 +1,4 @@
-#include "journal.h"
+#include "signer/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,7 +151,7 @@ int journal_anchor_write(struct keystore *ks, struct audit_log *log, const struc
 		next.has_checkpoint = true;
 		next.checkpoint_seq = checkpoint->checkpoint_seq;
 		memcpy(next.checkpoint_sha256, checkpoint->checkpoint_sha256, 32);
-	} else if (cur.present && cur.has_checkpoint) {
+	} else if (!force && cur.present && cur.has_checkpoint) {
 		next.has_checkpoint = true;
 		next.checkpoint_seq = cur.checkpoint_seq;
 		memcpy(next.checkpoint_sha256, cur.checkpoint_sha256, 32);
@@ -331,6 +331,11 @@ int journal_recover(struct keystore *ks, const char *audit_path, struct limits *
 		how.check_hash = out->anchor.hash;
 	}
 	cp = checkpoint_load(audit_path, &out->anchor, &why);
+	if (cp == NULL && out->anchor.present && out->anchor.has_checkpoint)
+		fprintf(stderr,
+			"signerd: audit: %s; rebuilding the limits from the last 7 days of the "
+			"log\n",
+			why);
 	if (cp != NULL) {
 		struct audit_pos from = {
 			.segment = (uint64_t)json_integer_value(json_object_get(cp, "segment")),

@@ -39,7 +39,9 @@ struct journal_anchor {
 /* The anchor the token holds (the newest of what it holds); present false when none. */
 SG_MUST_CHECK int journal_anchor_read(struct keystore *ks, struct journal_anchor *out);
 /* Writes the anchor; unless force, only when head is ahead of what the token holds (several
- * processes anchor the same log). Under the log's side lock. */
+ * processes anchor the same log), keeping the checkpoint the anchor names unless checkpoint
+ * gives another. With force (a loss accepted), head is anchored whatever the token held, and
+ * the anchor names no checkpoint unless checkpoint gives one. Under the log's side lock. */
 SG_MUST_CHECK int journal_anchor_write(struct keystore *ks, struct audit_log *log,
 				       const struct audit_head *head,
 				       const struct journal_anchor *checkpoint, bool force,

@@ -103,6 +103,12 @@ static void signer_observe(void *ctx, json_t *rec, double t)
 	size_t n = 0, i;
 	json_t *item;
 
+	if (json_is_string(json_object_get(rec, "event")) &&
+	    strcmp(json_string_value(json_object_get(rec, "event")), "audit_gap") == 0 &&
+	    json_is_true(json_object_get(rec, "spends_unknown"))) {
+		limits_record_gap(s->limits, t);
+		return;
+	}
 	if (decision == NULL || strcmp(decision, "signed") != 0)
 		return;
 	json_array_foreach (json_object_get(rec, "spends"), i, item) {

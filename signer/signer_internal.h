@@ -16,7 +16,7 @@
 #include "signer/audit.h"
 #include "signer/evm/eip712.h"
 #include "signer/evm/tx.h"
-#include "journal.h"
+#include "signer/journal.h"
 #include "refusals.h"
 #include "signer/signer.h"
 #include "signer/solana/message.h"

@@ -44,7 +44,7 @@ int ctl_config(struct ctl *ctl)
 	return signer_config_apply_env(&ctl->cfg);
 }
 
-static int ctl_keystore(struct ctl *ctl)
+int ctl_keystore(struct ctl *ctl)
 {
 	struct ks_config kc;
 	int r;
@@ -62,7 +62,7 @@ static int ctl_keystore(struct ctl *ctl)
 	return ks_open(&kc, &ctl->ks);
 }
 
-static int ctl_signer(struct ctl *ctl)
+static int ctl_signer(struct ctl *ctl, unsigned flags)
 {
 	int r;
 
@@ -70,7 +70,7 @@ static int ctl_signer(struct ctl *ctl)
 		return SG_OK;
 	if ((r = ctl_config(ctl)) != SG_OK)
 		return r;
-	return signer_open(&ctl->cfg, &ctl->signer);
+	return signer_open_with(&ctl->cfg, flags, &ctl->signer);
 }
 
 int ctl_setup(struct ctl *ctl)
@@ -83,7 +83,9 @@ int ctl_setup(struct ctl *ctl)
 	case CTL_NEEDS_KEYSTORE:
 		return ctl_keystore(ctl);
 	case CTL_NEEDS_SIGNER:
-		return ctl_signer(ctl);
+		return ctl_signer(ctl, 0);
+	case CTL_NEEDS_SIGNER_READONLY:
+		return ctl_signer(ctl, SIGNER_OPEN_READONLY);
 	}
 	return SG_ERR_INTERNAL;
 }

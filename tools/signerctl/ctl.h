@@ -38,6 +38,8 @@ enum ctl_opt {
 	CTL_OPT_EVM_TRANSACTION,
 	CTL_OPT_EVM_MESSAGE,
 	CTL_OPT_EVM_TYPED_DATA,
+	CTL_OPT_REASON,
+	CTL_OPT_LIMITS,
 	CTL_OPT_COUNT,
 };
 _Static_assert(CTL_OPT_COUNT < ':', "option values must stay below getopt's ':' and '?'");
@@ -65,6 +67,7 @@ enum ctl_needs {
 	CTL_NEEDS_CONFIG,   /* signerd.yaml, loaded and its token.environment applied */
 	CTL_NEEDS_KEYSTORE, /* the config and the token, logged in */
 	CTL_NEEDS_SIGNER,   /* the config and the signing door (policy, audit log, token) */
+	CTL_NEEDS_SIGNER_READONLY, /* the same, to read: nothing appended or anchored */
 };
 
 /* What the command line gave a command: its options (the last value of each; "" for a flag)
@@ -112,6 +115,8 @@ int ctl_print_json(json_t *j);
 /* Sets up what ctl->cmd needs, at most once each. */
 SG_MUST_CHECK int ctl_setup(struct ctl *ctl);
 SG_MUST_CHECK int ctl_config(struct ctl *ctl);
+/* The config and the token (at most once). */
+SG_MUST_CHECK int ctl_keystore(struct ctl *ctl);
 /* Releases what ctl_setup() opened. */
 void ctl_teardown(struct ctl *ctl);
 
@@ -142,5 +147,6 @@ int cmd_sign(struct ctl *ctl, const struct ctl_args *a);
 int cmd_policy_lint(struct ctl *ctl, const struct ctl_args *a);
 int cmd_policy_explain(struct ctl *ctl, const struct ctl_args *a);
 int cmd_audit_verify(struct ctl *ctl, const struct ctl_args *a);
+int cmd_audit_accept_loss(struct ctl *ctl, const struct ctl_args *a);
 
 #endif

@@ -83,11 +83,32 @@ static const struct ctl_command commands[] = {
 	{
 		.group = "audit",
 		.verb = "verify",
-		.args = "FILE",
-		.summary = "check the audit log's hash chain",
+		.args = "[FILE|DIRECTORY]",
+		.summary = "check the audit log's hash chain (all its\nsegments) and, with a config, "
+			   "that it\nreaches the token's anchor",
+		.details = "  FILE is the log's active segment (audit.path), DIRECTORY one holding its\n"
+			   "  segments; without either, the config's audit.path.\n",
 		.options = (const struct option[]){CTL_OPTIONS_END},
-		.needs = CTL_NEEDS_NOTHING,
+		.needs = CTL_NEEDS_NOTHING, /* the token only with a config: cmd_audit_verify */
 		.run = cmd_audit_verify,
+	},
+	{
+		.group = "audit",
+		.verb = "accept-loss",
+		.args = "--reason TEXT [--limits exhausted|reset]",
+		.summary = "record that the log lost what the token's\nanchor names, and anchor "
+			   "it anew",
+		.details = "  For a log that does not reach its anchor (truncated, deleted, rewritten)\n"
+			   "  and cannot be restored. With --limits exhausted (the default) every\n"
+			   "  spend limit counts as used up until its window has passed; with reset,\n"
+			   "  the limits count only what the log still holds.\n",
+		.options =
+			(const struct option[]){
+				{"reason", required_argument, NULL, CTL_OPT_REASON},
+				{"limits", required_argument, NULL, CTL_OPT_LIMITS},
+				CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_CONFIG,
+		.run = cmd_audit_accept_loss,
 	},
 	{
 		.group = "policy",
@@ -112,7 +133,7 @@ static const struct ctl_command commands[] = {
 				CTL_OPTIONS_PAYLOAD,
 				CTL_OPTION_JSON,
 				CTL_OPTIONS_END},
-		.needs = CTL_NEEDS_SIGNER,
+		.needs = CTL_NEEDS_SIGNER_READONLY,
 		.run = cmd_policy_explain,
 	},
 };
