@@ -264,6 +264,34 @@ static const char *tls_reason(unsigned status)
 	return "invalid";
 }
 
+/* A CN's DER value: a UTF8String, PrintableString or IA5String of 1 to 255 printable ASCII
+ * characters; anything else (another string type, a NUL, a control or non-ASCII byte, a
+ * length that does not fit) is not a name. */
+static bool tls_cn_decode(const unsigned char *der, size_t len, char *out, size_t out_size,
+			  size_t *out_len)
+{
+	size_t n, at = 2;
+
+	if (len < 2 || (der[0] != 0x0c && der[0] != 0x13 && der[0] != 0x16))
+		return false;
+	if (der[1] < 0x80) {
+		n = der[1];
+	} else if (der[1] == 0x81 && len >= 3 &&
+		   der[2] >= 0x80) { /* DER: the short form below 128 */
+		n = der[2];
+		at = 3;
+	} else {
+		return false;
+	}
+	if (at + n != len || n >= out_size ||
+	    !peer_name_valid((const char *)der + at, n, PEER_NAME_CN))
+		return false;
+	memcpy(out, der + at, n);
+	out[n] = '\0';
+	*out_len = n;
+	return true;
+}
+
 int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struct tls_peer *peer,
 		   const char **reason)
 {
@@ -344,20 +372,21 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 		}
 	}
 	/* the CN names the client only when there is no SAN URI; then there must be exactly one,
-	 * and it must be a name */
+	 * and it must be a name. It is read as its DER says (GnuTLS would turn an odd value into
+	 * "#hex" text, which is printable but not the name) */
 	if (peer->san_uri_len == 0) {
-		char extra[8];
-		size_t extra_size = sizeof(extra);
+		unsigned char cn_der[sizeof(peer->cn) + 4], extra[8];
+		size_t cn_der_size = sizeof(cn_der), extra_size = sizeof(extra);
 
-		size = sizeof(peer->cn) - 1;
-		e = gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-						  peer->cn, &size);
+		e = gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0, 1,
+						  cn_der, &cn_der_size);
 		if (e == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
 			peer->cn[0] = '\0';
-		} else if (e < 0 || size >= sizeof(peer->cn) || strlen(peer->cn) != size ||
-			   !peer_name_valid(peer->cn, size, PEER_NAME_CN) ||
+		} else if (e < 0 ||
+			   !tls_cn_decode(cn_der, cn_der_size, peer->cn, sizeof(peer->cn),
+					  &peer->cn_len) ||
 			   gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 1,
-							 0, extra, &extra_size) !=
+							 1, extra, &extra_size) !=
 				   GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
 			*reason = "invalid";
 			r = sg_fail(
@@ -365,9 +394,8 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 				"the client certificate's CN is not one name (too long, more than "
 				"one, or a byte a name cannot hold)");
 			peer->cn[0] = '\0';
+			peer->cn_len = 0;
 			goto out;
-		} else {
-			peer->cn_len = size;
 		}
 	}
 	snprintf(peer->identity, sizeof(peer->identity), "%s",

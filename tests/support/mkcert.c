@@ -98,10 +98,23 @@ int main(int argc, char **argv)
 		CHECK(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
 						    (unsigned)cn_len),
 		      "the CN");
-	if (uri_len > 0)
-		CHECK(gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_URI, uri,
-							   (unsigned)uri_len, GNUTLS_FSAN_SET),
+	if (uri_len > 0) {
+		/* the extension's DER by hand (GnuTLS checks the names it writes): SEQUENCE {
+		 * [6] uniformResourceIdentifier } */
+		unsigned char ext[4 + sizeof(uri)];
+
+		if (uri_len > 125) {
+			fprintf(stderr, "mkcert: a SAN URI of at most 125 bytes\n");
+			return 2;
+		}
+		ext[0] = 0x30;
+		ext[1] = (unsigned char)(uri_len + 2);
+		ext[2] = 0x86;
+		ext[3] = (unsigned char)uri_len;
+		memcpy(ext + 4, uri, uri_len);
+		CHECK(gnutls_x509_crt_set_extension_by_oid(crt, "2.5.29.17", ext, uri_len + 4, 0),
 		      "the SAN URI");
+	}
 	CHECK(gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE), "key usage");
 	CHECK(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0), "purpose");
 	CHECK(gnutls_x509_crt_set_basic_constraints(crt, 0, -1), "constraints");
