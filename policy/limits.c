@@ -547,6 +547,20 @@ out:
 	return ok;
 }
 
+void limits_rate_count(struct limits *l, const char *client, const char *operation, double now,
+		       struct limits_hold *hold)
+{
+	pthread_mutex_lock(&l->mu);
+	now = lim_tick(l, now > l->clock ? now : l->clock);
+	if (rate_count(l, client, operation, now, 1)) {
+		hold->rate_taken = true;
+		snprintf(hold->client, sizeof(hold->client), "%s", client);
+		snprintf(hold->operation, sizeof(hold->operation), "%s", operation);
+		hold->rate_at = now;
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
 double limits_rate_peek(struct limits *l, const struct policy_rate_limit *rl, double now)
 {
 	struct lim_bucket *b, copy;

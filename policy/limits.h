@@ -68,6 +68,10 @@ void limits_record_gap(struct limits *l, double at);
  * (or, failing closed, when memory is short). */
 bool limits_rate_take(struct limits *l, const struct policy_rate_limit *rl, double now,
 		      struct limits_hold *hold, double *retry_after);
+/* A signature of (client, operation) no rate limit watches: counted all the same (a rate limit
+ * a reload adds starts from it), and given back by limits_release when no signature leaves. */
+void limits_rate_count(struct limits *l, const char *client, const char *operation, double now,
+		       struct limits_hold *hold);
 /* The tokens rl's bucket holds at now, without taking one. */
 double limits_rate_peek(struct limits *l, const struct policy_rate_limit *rl, double now);
 

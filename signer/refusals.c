@@ -13,6 +13,7 @@ struct refusal_peer {
 	char peer[256];
 	char client[64]; /* "" when none */
 	int64_t second;  /* of its last own record */
+	unsigned own;    /* own records in that second */
 	/* the summary of that second: what was folded into it */
 	unsigned long count;
 	double first, last;
@@ -127,6 +128,13 @@ bool refusals_admit(struct refusals *r, const char *peer, const char *client, co
 			p->other_reasons = 0;
 		}
 		p->second = second;
+		p->own = 1;
+		goto out;
+	}
+	/* a client the policy names gets a few records of its own a second (its adapter's
+	 * refusals are worth reading one by one); a peer it does not name, one */
+	if (p->own < (client != NULL ? REFUSALS_OWN_PER_SECOND_CLIENT : 1)) {
+		p->own++;
 		goto out;
 	}
 	own = false;

@@ -1,8 +1,9 @@
 /* Refusals from one peer are rate-limited in the audit log: the first refusal of a peer in each
- * second gets its own record; the others of that second are counted into one summary record
+ * second gets its own record (the first REFUSALS_OWN_PER_SECOND_CLIENT for a peer the policy
+ * names as a client); the others of that second are counted into one summary record
  * ({"event": "refusals", "count": N, "reasons": {...}}) written once the second is over, whose
- * audit id their answers carry. A certificate without grants can then write at most two records
- * a second, however fast it asks. Metrics count every refusal all the same. */
+ * audit id their answers carry. A certificate the policy does not know can then write at most
+ * two records a second, however fast it asks. Metrics count every refusal all the same. */
 #ifndef SIGNER_SIGNER_REFUSALS_H
 #define SIGNER_SIGNER_REFUSALS_H
 
@@ -14,7 +15,8 @@
 #include "common/err.h"
 #include "signer/audit.h"
 
-#define REFUSALS_PEERS_MAX 4096 /* past that, the others share one summary */
+#define REFUSALS_PEERS_MAX             4096 /* past that, the others share one summary */
+#define REFUSALS_OWN_PER_SECOND_CLIENT 10
 
 struct refusals;
 

@@ -722,7 +722,11 @@ static int sign_checks(struct sign_ctx *c)
 	}
 	/* the rate limit of (client, operation), if the policy gives one */
 	rl = policy_rate_limit_for(p, req->client, req->operation);
-	if (rl != NULL) {
+	if (rl == NULL) {
+		/* counted all the same: a rate limit a reload adds starts from it */
+		limits_rate_count(c->s->limits, req->client, req->operation, signer_wall_seconds(),
+				  &c->hold);
+	} else {
 		double wait = 0;
 
 		catch_up(c);

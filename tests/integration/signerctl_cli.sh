@@ -174,7 +174,7 @@ full_help() { # every command and the global options, on stdout
 check "--help: every command and the global options on stdout" full_help
 check "-h: the same usage" on_stdout 0 '^usage: signerctl \[--config FILE\]' "$signerctl" -h
 check "--version: signerctl and CMake's project version" on_stdout 0 "^signerctl $version\$" "$signerctl" --version
-check "help: the usage" on_stdout 0 '^  audit verify FILE' "$signerctl" help
+check "help: the usage" on_stdout 0 '^  audit verify \[FILE|DIRECTORY\]' "$signerctl" help
 check "help key create: that command" on_stdout 0 '^usage: signerctl \[GLOBAL OPTIONS\] key create --name NAME --chain solana\|evm' "$signerctl" help key create
 check "help key: the group" on_stdout 0 '^  key show NAME' "$signerctl" help key
 check "help sign: the command without a verb" on_stdout 0 'PAYLOAD: --solana-message' "$signerctl" help sign
