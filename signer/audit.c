@@ -324,9 +324,11 @@ static int audit_first_seq(int fd, uint64_t *seq)
 
 /* ---- the tamper check of records others appended ------------------------------------------ */
 
-static void audit_break(struct audit_log *log, const char *fmt, ...)
+/* The log was changed behind this process's back: said once, and every append refused from
+ * now on. Returns SG_ERR_MALFORMED with the sentence as this thread's detail. */
+static int audit_break(struct audit_log *log, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static void audit_break(struct audit_log *log, const char *fmt, ...)
+static int audit_break(struct audit_log *log, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -336,6 +338,7 @@ static void audit_break(struct audit_log *log, const char *fmt, ...)
 	if (log->broken[0] == '\0')
 		snprintf(log->broken, sizeof(log->broken), "the audit log was changed");
 	fprintf(stderr, "signerd: audit: %s; nothing more is written to it\n", log->broken);
+	return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
 }
 
 /* Takes the complete lines of buf (read from the active segment at offset at) as records that
@@ -358,22 +361,21 @@ static int audit_take_lines(struct audit_log *log, const char *buf, size_t len, 
 			break;
 		if (audit_line_parse(buf + off, (size_t)(nl - (buf + off)), &rec, &seq, hash) !=
 		    SG_OK) {
-			audit_break(log,
-				    "audit log %s: a line another process appended at byte %lld is "
-				    "not a record",
-				    log->path, (long long)(at + (off_t)off));
-			return SG_ERR_MALFORMED;
+			return audit_break(
+				log,
+				"audit log %s: a line another process appended at byte %lld is "
+				"not a record",
+				log->path, (long long)(at + (off_t)off));
 		}
 		prev = json_string_value(json_object_get(rec, "prev"));
 		if (seq != log->head.seq + 1 || prev == NULL || strcmp(prev, log->prev) != 0) {
 			json_decref(rec);
-			audit_break(
+			return audit_break(
 				log,
-				"audit log %s: record %llu (byte %lld) does not follow record %llu "
-				"of the chain",
+				"audit log %s: record %llu (byte %lld) does not follow record "
+				"%llu of the chain",
 				log->path, (unsigned long long)seq, (long long)(at + (off_t)off),
 				(unsigned long long)log->head.seq);
-			return SG_ERR_MALFORMED;
 		}
 		t = audit_time_parse(json_string_value(json_object_get(rec, "time")));
 		log->head.seq = seq;
@@ -442,57 +444,57 @@ static int audit_catch_up_locked(struct audit_log *log)
 
 		if (log->broken[0] != '\0')
 			return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
+		/* what was appended to the segment this process has open */
 		if (fstat(log->fd, &st_fd) != 0)
 			return sg_fail(SG_ERR_IO, "audit log %s: %s", log->path, strerror(errno));
-		if (st_fd.st_size < log->end) {
-			audit_break(log,
-				    "audit log %s shrank from %lld to %lld bytes: records were "
-				    "cut off",
-				    log->path, (long long)log->end, (long long)st_fd.st_size);
-			return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
-		}
+		if (st_fd.st_size < log->end)
+			return audit_break(
+				log,
+				"audit log %s shrank from %lld to %lld bytes: records were "
+				"cut off",
+				log->path, (long long)log->end, (long long)st_fd.st_size);
 		if ((r = audit_read_new(log, log->fd, st_fd.st_size)) != SG_OK)
 			return r;
-		if (stat(log->path, &st_path) != 0) {
-			audit_break(log, "audit log %s is gone: %s", log->path, strerror(errno));
-			return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
-		}
+		if (stat(log->path, &st_path) != 0)
+			return audit_break(log, "audit log %s is gone: %s", log->path,
+					   strerror(errno));
 		if (st_path.st_ino == log->ino)
 			return SG_OK;
-		/* rotated by another process: the segments after ours, then the new active one */
-		{
+		/* rotated by another process: that segment is whole now; the segments rotated after
+		 * it (named by their first record), then the new active one */
+		for (;;) {
 			char *next = audit_segment_name(log->path, log->head.seq + 1);
+			struct stat st;
 			int fd;
 
 			if (next == NULL)
 				return sg_fail(SG_ERR_NOMEM, "audit log");
 			fd = open(next, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			free(next);
-			if (fd >= 0) {
-				struct stat st;
-
-				log->segment = log->head.seq + 1;
-				log->end = 0;
-				r = fstat(fd, &st) == 0
-					    ? audit_read_new(log, fd, st.st_size)
-					    : sg_fail(SG_ERR_IO, "audit log: %s", strerror(errno));
-				close(fd);
-				if (r != SG_OK)
-					return r;
-				continue; /* there may be more */
-			}
-			if ((r = audit_open_active(log)) != SG_OK)
+			if (fd < 0)
+				break;
+			log->segment = log->head.seq + 1;
+			log->end = 0;
+			r = fstat(fd, &st) == 0
+				    ? audit_read_new(log, fd, st.st_size)
+				    : sg_fail(SG_ERR_IO, "audit log: %s", strerror(errno));
+			close(fd);
+			if (r != SG_OK)
 				return r;
-			if (log->segment != log->head.seq + 1) {
-				audit_break(
-					log,
-					"audit log %s: the active segment starts at record %llu, "
-					"not %llu: segments are missing",
-					log->path, (unsigned long long)log->segment,
-					(unsigned long long)(log->head.seq + 1));
-				return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
-			}
+			if (log->end == 0)
+				return audit_break(log, "audit segment of record %llu is empty",
+						   (unsigned long long)log->segment);
 		}
+		if ((r = audit_open_active(log)) != SG_OK)
+			return r;
+		if (log->segment != log->head.seq + 1)
+			return audit_break(
+				log,
+				"audit log %s: the active segment starts at record %llu, "
+				"not %llu: segments are missing",
+				log->path, (unsigned long long)log->segment,
+				(unsigned long long)(log->head.seq + 1));
+		/* and round again: the new active segment from its start */
 	}
 	return sg_fail(SG_ERR_INTERNAL, "audit log %s: rotating without end", log->path);
 }
@@ -1103,6 +1105,7 @@ struct audit_walk {
 	uint64_t records;
 	uint64_t check_seq;
 	const uint8_t *check_hash;
+	const uint8_t *first_hash; /* when set, the first record read must have this hash */
 	bool check_found;
 	unsigned long bad_line;
 	const char *bad_file;
@@ -1153,6 +1156,16 @@ static int audit_walk_segment(struct audit_walk *w, const struct audit_segment *
 				    seg->file, rd.line_no, (unsigned long long)(seq - 1));
 		if (r != SG_OK) {
 			json_decref(rec);
+			break;
+		}
+		if (w->records == 0 && w->first_hash != NULL &&
+		    memcmp(hash, w->first_hash, AUDIT_HASH_LEN) != 0) {
+			json_decref(rec);
+			r = sg_fail(
+				SG_ERR_MALFORMED,
+				"%s:%lu: record %llu is not the one the checkpoint names (its hash "
+				"differs)",
+				seg->file, rd.line_no, (unsigned long long)seq);
 			break;
 		}
 		if (w->records == 0)
@@ -1239,6 +1252,7 @@ int audit_replay(const char *path, const struct audit_replay *how, struct audit_
 		offset = how->from->offset;
 		w.seq = how->from_seq - 1;
 		w.prev[0] = '\0';
+		w.first_hash = how->from_hash;
 	} else {
 		/* from the oldest segment that holds records at or after the horizon, and that
 		 * holds the record to check */

@@ -233,6 +233,233 @@ static void test_failing_disk(void **state)
 	assert_int_equal(lines, 2);
 }
 
+static int observed;
+static void count_record(void *ctx, json_t *rec, double t)
+{
+	(void)ctx;
+	(void)t;
+	if (json_is_integer(json_object_get(rec, "seq")))
+		observed++;
+}
+
+static int segments_of(const char *log_path)
+{
+	char cmd[512];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls %s.[0-9]* 2>/dev/null | wc -l", log_path);
+	p = popen(cmd, "r");
+	if (p == NULL || fscanf(p, "%d", &n) != 1)
+		n = -1;
+	if (p != NULL)
+		pclose(p);
+	return n;
+}
+
+/* Rotated at a size into path.<first seq>; the chain runs across segments, verify checks them
+ * all, a changed segment is named, and segments let go are reported, not hidden. */
+static void test_segments(void **state)
+{
+	struct audit_options opt = {.segment_bytes = 4096};
+	struct audit_verify_result res;
+	struct audit_log *log;
+	bool repaired;
+	char first[160], middle[160];
+
+	(void)state;
+	assert_int_equal(audit_open_with(fresh_path(), &opt, &log, &repaired), 0);
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(append(log, "dev"), 0);
+	audit_close(log);
+	assert_true(segments_of(path) >= 3);
+	assert_int_equal(audit_verify(path, &res), 0);
+	assert_int_equal(res.records, 60);
+	assert_true(res.segments >= 4);
+	assert_int_equal(res.first_seq, 1);
+	/* reopened, the chain goes on */
+	assert_int_equal(audit_open_with(path, &opt, &log, &repaired), 0);
+	assert_int_equal(append(log, "dev"), 0);
+	audit_close(log);
+	assert_int_equal(audit_verify(path, &res), 0);
+	assert_int_equal(res.records, 61);
+	assert_int_equal(res.last.seq, 61);
+	/* a record changed in a middle segment: named */
+	snprintf(middle, sizeof(middle), "%s.%020d", path, 0);
+	{
+		char cmd[512];
+		FILE *p;
+
+		snprintf(cmd, sizeof(cmd), "ls %s.[0-9]* | sort | sed -n 2p", path);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		assert_non_null(fgets(middle, sizeof(middle), p));
+		pclose(p);
+		middle[strcspn(middle, "\n")] = '\0';
+		snprintf(cmd, sizeof(cmd), "sed -i '2s/\"dev\"/\"vel\"/' %s", middle);
+		assert_int_equal(system(cmd), 0);
+	}
+	assert_int_equal(audit_verify(path, &res), SG_ERR_MALFORMED);
+	assert_string_equal(res.bad_segment, middle);
+	assert_int_equal(res.bad_line, 3);
+	/* the oldest segments let go (archived): the rest verifies, saying where it starts */
+	{
+		char cmd[512];
+		FILE *p;
+
+		snprintf(cmd, sizeof(cmd), "ls %s.[0-9]* | sort | head -n 2", path);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		while (fgets(first, sizeof(first), p) != NULL) {
+			first[strcspn(first, "\n")] = '\0';
+			assert_int_equal(unlink(first), 0);
+		}
+		pclose(p);
+	}
+	assert_int_equal(audit_verify(path, &res), 0);
+	assert_true(res.first_seq > 1);
+	assert_int_equal(res.last.seq, 61);
+}
+
+/* Two writers of one log (signerd and signerctl): each reads what the other appended before it
+ * appends, and hands it to its observer; rotations by one are followed by the other. */
+static void test_other_writers(void **state)
+{
+	struct audit_options opt = {.segment_bytes = 4096};
+	struct audit_verify_result res;
+	struct audit_log *a, *b;
+	bool repaired;
+
+	(void)state;
+	assert_int_equal(audit_open_with(fresh_path(), &opt, &a, &repaired), 0);
+	assert_int_equal(audit_open_with(path, &opt, &b, &repaired), 0);
+	audit_set_observer(b, count_record, NULL);
+	observed = 0;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(append(a, "dev"), 0);
+	assert_int_equal(audit_catch_up(b), 0);
+	assert_int_equal(observed, 3);
+	assert_int_equal(append(b, "dev"), 0);
+	/* a rotates several times; b follows */
+	for (int i = 0; i < 80; i++)
+		assert_int_equal(append(a, "dev"), 0);
+	if (append(b, "dev") != 0)
+		fail_msg("%s", sg_errmsg(SG_ERR_MALFORMED));
+	assert_int_equal(observed, 83);
+	audit_close(a);
+	audit_close(b);
+	assert_int_equal(audit_verify(path, &res), 0);
+	assert_int_equal(res.records, 85);
+}
+
+/* The log changed behind a writer's back (cut short, removed, a record not of the chain): the
+ * writer says so and writes nothing more. */
+static void test_changed_behind(void **state)
+{
+	struct audit_log *log, *other;
+	struct stat st;
+	bool repaired;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(append(log, "dev"), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(truncate(path, st.st_size - 10), 0);
+	assert_int_equal(audit_catch_up(log), SG_ERR_MALFORMED);
+	assert_non_null(strstr(sg_errmsg(SG_ERR_MALFORMED), "shrank"));
+	assert_false(audit_writable(log));
+	assert_int_equal(append(log, "dev"), SG_ERR_MALFORMED);
+	audit_close(log);
+	/* a line appended by something else that does not follow the chain */
+	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	assert_int_equal(append(log, "dev"), 0);
+	f = fopen(path, "a");
+	assert_non_null(f);
+	fputs("{\"seq\":2,\"prev\":"
+	      "\"0000000000000000000000000000000000000000000000000000000000000000\"}\n",
+	      f);
+	fclose(f);
+	assert_int_equal(append(log, "dev"), SG_ERR_MALFORMED);
+	if (strstr(sg_errmsg(SG_ERR_MALFORMED), "does not follow") == NULL)
+		fail_msg("%s", sg_errmsg(SG_ERR_MALFORMED));
+	audit_close(log);
+	/* removed */
+	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	assert_int_equal(append(log, "dev"), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(append(log, "dev"), SG_ERR_MALFORMED);
+	assert_non_null(strstr(sg_errmsg(SG_ERR_MALFORMED), "is gone"));
+	audit_close(log);
+	(void)other;
+}
+
+static int refuse_gate(void *ctx)
+{
+	(void)ctx;
+	return sg_fail(SG_ERR_PERMISSION, "no");
+}
+
+/* A gate that refuses: nothing is written, and the log is still writable. */
+static void test_gate(void **state)
+{
+	struct audit_log *log;
+	struct audit_verify_result res;
+	char id[AUDIT_ID_LEN + 1];
+	json_t *rec = json_pack("{s:s}", "decision", "signed");
+	bool repaired;
+
+	(void)state;
+	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	assert_int_equal(append(log, "dev"), 0);
+	assert_int_equal(audit_append_gated(log, rec, NULL, refuse_gate, NULL, id),
+			 SG_ERR_PERMISSION);
+	assert_true(audit_writable(log));
+	assert_int_equal(audit_failures(log), 0);
+	assert_int_equal(append(log, "dev"), 0);
+	audit_close(log);
+	json_decref(rec);
+	assert_int_equal(audit_verify(path, &res), 0);
+	assert_int_equal(res.records, 2);
+}
+
+/* Replaying from a known record (a checkpoint's): only what follows it, the record itself
+ * checked. */
+static void test_replay_from(void **state)
+{
+	struct audit_options opt = {.segment_bytes = 4096};
+	struct audit_head mark;
+	struct audit_log *log;
+	struct audit_replay how = {0};
+	struct audit_replay_result res;
+	bool repaired;
+
+	(void)state;
+	assert_int_equal(audit_open_with(fresh_path(), &opt, &log, &repaired), 0);
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(append(log, "dev"), 0);
+	audit_head_now(log, &mark);
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(append(log, "dev"), 0);
+	audit_close(log);
+	how.from = &mark.pos;
+	how.from_seq = mark.seq;
+	how.from_hash = mark.hash;
+	how.fn = count_record;
+	observed = 0;
+	assert_int_equal(audit_replay(path, &how, &res), 0);
+	assert_int_equal(observed, 30);
+	assert_int_equal(res.last.seq, 60);
+	/* and the anchored record's hash is checked on the way */
+	how.check_seq = 45;
+	how.check_hash = mark.hash; /* not record 45's */
+	assert_int_equal(audit_replay(path, &how, &res), SG_ERR_MALFORMED);
+	mark.hash[0] ^= 1;
+	how.check_seq = 0;
+	assert_int_equal(audit_replay(path, &how, &res), SG_ERR_MALFORMED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +468,11 @@ int main(void)
 		cmocka_unit_test(test_torn_line_repaired),
 		cmocka_unit_test(test_concurrent_appends),
 		cmocka_unit_test(test_failing_disk),
+		cmocka_unit_test(test_segments),
+		cmocka_unit_test(test_other_writers),
+		cmocka_unit_test(test_changed_behind),
+		cmocka_unit_test(test_gate),
+		cmocka_unit_test(test_replay_from),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

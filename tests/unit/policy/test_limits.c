@@ -1,0 +1,296 @@
+/* policy/limits.c: spend sums and rate buckets built from the ledgers whenever the policy
+ * changes (a new window, a limit dropped and added back, a new rate limit: none starts from
+ * zero), records of other processes counted, reservations given back, a checkpoint's round
+ * trip, and a loss that uses every limit up for its window. */
+#include "../../support/testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy/limits.h"
+#include "policy/policy.h"
+
+static int counter;
+
+static int setup(void **state)
+{
+	(void)state;
+	return tu_tmpdir("limits") == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return tu_tmpdir_remove();
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A policy for local on key k with these limit sections. */
+static struct policy *policy_of(const char *limits)
+{
+	char name[64], text[2048];
+	const char *path;
+	struct policy *p = NULL;
+
+	snprintf(name, sizeof(name), "policy-%d.yaml", ++counter);
+	snprintf(text, sizeof(text),
+		 "grants:\n  - client: local\n    key: k\n    operations: [dev]\n%s", limits);
+	path = tu_write_file(name, text);
+	if (policy_load(path, &p) != SG_OK)
+		fail_msg("policy: %s", sg_errmsg(SG_ERR_CONFIG));
+	return p;
+}
+
+static struct policy *spend_policy(const char *window, const char *max)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text),
+		 "spend_limits:\n  - key: k\n    asset: native\n    window: %s\n    max: \"%s\"\n",
+		 window, max);
+	return policy_of(text);
+}
+
+static struct policy_spend native(uint64_t amount)
+{
+	struct policy_spend s = {.asset = "native"};
+
+	for (int i = 31; i >= 24; i--, amount >>= 8)
+		s.amount[i] = (uint8_t)amount;
+	return s;
+}
+
+/* Whether spending amount now fits (and, when it does, it is reserved and kept). */
+static bool spend(struct limits *l, const struct policy *p, uint64_t amount)
+{
+	struct policy_spend s = native(amount);
+	struct limits_hold hold = {0};
+	struct policy_decision d;
+
+	return limits_spend_reserve(l, p, "k", &s, 1, now_s(), &hold, &d);
+}
+
+static void test_reload_never_resets(void **state)
+{
+	struct limits *l;
+	struct policy *day = spend_policy("24h", "1000"), *half = spend_policy("12h", "1000"),
+		      *none = policy_of(""), *big = spend_policy("24h", "2000");
+
+	(void)state;
+	assert_int_equal(limits_new(&l), 0);
+	assert_int_equal(limits_apply_policy(l, day), 0);
+	assert_true(spend(l, day, 600));
+	assert_false(spend(l, day, 600));
+	/* a new window is built from what was spent in it */
+	assert_int_equal(limits_apply_policy(l, half), 0);
+	assert_false(spend(l, half, 600));
+	assert_true(spend(l, half, 400));
+	assert_false(spend(l, half, 1));
+	/* three reloads, three tries: nothing gets through */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(limits_apply_policy(l, i % 2 ? half : day), 0);
+		assert_false(spend(l, i % 2 ? half : day, 1000));
+	}
+	/* the limit dropped: spends are still recorded; added back, they count */
+	assert_int_equal(limits_apply_policy(l, none), 0);
+	assert_true(spend(l, none, 900));
+	assert_int_equal(limits_apply_policy(l, big), 0);
+	assert_false(spend(l, big, 101)); /* 1000 + 900 + 101 */
+	assert_true(spend(l, big, 100));
+	limits_free(l);
+	policy_free(day);
+	policy_free(half);
+	policy_free(none);
+	policy_free(big);
+}
+
+static void test_release_and_other_processes(void **state)
+{
+	struct limits *l;
+	struct policy *p = spend_policy("1h", "1000");
+	struct policy_spend s = native(700);
+	struct limits_hold hold = {0};
+	struct policy_decision d;
+
+	(void)state;
+	assert_int_equal(limits_new(&l), 0);
+	assert_int_equal(limits_apply_policy(l, p), 0);
+	assert_true(limits_spend_reserve(l, p, "k", &s, 1, now_s(), &hold, &d));
+	assert_true(hold.spent);
+	assert_false(spend(l, p, 301));
+	/* no signature left: the reservation goes back, also from the ledger */
+	limits_release(l, &hold);
+	assert_false(hold.spent);
+	assert_true(spend(l, p, 301));
+	/* another process signed 600 (its record read from the log): it counts now */
+	s = native(600);
+	limits_record(l, "local", "dev", "k", &s, 1, now_s());
+	assert_false(spend(l, p, 100)); /* 301 + 600 + 100 */
+	/* a reservation made before the other process's record no longer fits after it */
+	{
+		struct limits *l2;
+		struct limits_hold h2 = {0};
+		struct policy_spend s2 = native(800);
+
+		assert_int_equal(limits_new(&l2), 0);
+		assert_int_equal(limits_apply_policy(l2, p), 0);
+		assert_true(limits_spend_reserve(l2, p, "k", &s2, 1, now_s(), &h2, &d));
+		assert_true(limits_spend_still_fits(l2, p, &h2, &d));
+		s2 = native(300);
+		limits_record(l2, "local", "dev", "k", &s2, 1, now_s());
+		assert_false(limits_spend_still_fits(l2, p, &h2, &d));
+		assert_string_equal(d.reason, "spend_limit_exceeded");
+		assert_non_null(strstr(d.rule, "spend_limits[0]"));
+		limits_free(l2);
+	}
+	/* records older than the window do not count */
+	{
+		struct limits *l3;
+
+		assert_int_equal(limits_new(&l3), 0);
+		s = native(1000);
+		limits_record(l3, "local", "dev", "k", &s, 1, now_s() - 3700);
+		assert_int_equal(limits_apply_policy(l3, p), 0);
+		assert_true(spend(l3, p, 1000));
+		limits_free(l3);
+	}
+	limits_free(l);
+	policy_free(p);
+}
+
+static void test_rate_rebuilt_from_ledger(void **state)
+{
+	struct limits *l;
+	struct policy *none = policy_of(""),
+		      *rated = policy_of("rate_limits:\n  - client: local\n    operation: dev\n"
+					 "    per_minute: 1\n    burst: 3\n");
+	const struct policy_rate_limit *rl = policy_rate_limit_for(rated, "local", "dev");
+	struct limits_hold hold = {0};
+	double wait;
+
+	(void)state;
+	assert_non_null(rl);
+	assert_int_equal(limits_new(&l), 0);
+	assert_int_equal(limits_apply_policy(l, none), 0);
+	/* two signatures while no limit applies */
+	limits_rate_count(l, "local", "dev", now_s(), &hold);
+	assert_true(hold.rate_taken);
+	memset(&hold, 0, sizeof(hold));
+	limits_rate_count(l, "local", "dev", now_s(), &hold);
+	/* and one that did not leave: given back */
+	memset(&hold, 0, sizeof(hold));
+	limits_rate_count(l, "local", "dev", now_s(), &hold);
+	limits_release(l, &hold);
+	/* the limit added later starts from the two */
+	assert_int_equal(limits_apply_policy(l, rated), 0);
+	assert_true(limits_rate_peek(l, rl, now_s()) < 1.1);
+	memset(&hold, 0, sizeof(hold));
+	assert_true(limits_rate_take(l, rl, now_s(), &hold, &wait));
+	memset(&hold, 0, sizeof(hold));
+	assert_false(limits_rate_take(l, rl, now_s(), &hold, &wait));
+	assert_true(wait > 1 && wait <= 60);
+	limits_free(l);
+	policy_free(none);
+	policy_free(rated);
+}
+
+static void test_checkpoint_round_trip(void **state)
+{
+	struct limits *l, *back;
+	struct policy *p = spend_policy("7d", "5000");
+	json_t *snap, *bad;
+
+	(void)state;
+	assert_int_equal(limits_new(&l), 0);
+	assert_int_equal(limits_apply_policy(l, p), 0);
+	assert_true(spend(l, p, 3000));
+	{
+		struct policy_spend s = native(1500);
+
+		limits_record(l, "local", "dev", "k", &s, 1, now_s() - 3 * 86400);
+	}
+	assert_int_equal(limits_snapshot(l, &snap), 0);
+	assert_int_equal(limits_new(&back), 0);
+	assert_int_equal(limits_restore(back, snap), 0);
+	assert_int_equal(limits_apply_policy(back, p), 0);
+	assert_false(spend(back, p, 501)); /* 3000 + 1500 + 501 */
+	assert_true(spend(back, p, 500));
+	/* a snapshot that does not read is refused whole */
+	bad = json_deep_copy(snap);
+	json_array_append_new(
+		json_object_get(json_array_get(json_object_get(bad, "spend"), 0), "m"),
+		json_pack("[I, s]", (json_int_t)1, "zz"));
+	assert_int_equal(limits_restore(back, bad), SG_ERR_MALFORMED);
+	json_decref(bad);
+	json_decref(snap);
+	limits_free(l);
+	limits_free(back);
+	policy_free(p);
+}
+
+static void test_loss_uses_limits_up(void **state)
+{
+	struct limits *l;
+	struct policy *p = spend_policy("1h", "1000"), *day = spend_policy("24h", "1000");
+	struct policy_spend s = native(1);
+	struct limits_hold hold = {0};
+	struct policy_decision d;
+
+	(void)state;
+	assert_int_equal(limits_new(&l), 0);
+	limits_record_gap(l, now_s() - 3601);
+	assert_int_equal(limits_apply_policy(l, p), 0);
+	assert_true(spend(l, p, 1)); /* the 1 h window has passed since the loss */
+	assert_int_equal(limits_apply_policy(l, day), 0);
+	assert_false(limits_spend_reserve(l, day, "k", &s, 1, now_s(), &hold, &d));
+	assert_non_null(strstr(d.message, "lost"));
+	limits_free(l);
+	policy_free(p);
+	policy_free(day);
+}
+
+static void test_u256(void **state)
+{
+	uint8_t v[32], one[32] = {0};
+
+	(void)state;
+	assert_true(
+		limits_u256_decimal("115792089237316195423570985008687907853269984665640564039457"
+				    "584007913129639935",
+				    v));
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(v[i], 0xff);
+	one[31] = 1;
+	limits_u256_add(v, one); /* saturates */
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(v[i], 0xff);
+	assert_false(
+		limits_u256_decimal("115792089237316195423570985008687907853269984665640564039457"
+				    "584007913129639936",
+				    v)); /* 2^256 */
+	assert_false(limits_u256_decimal("12a", v));
+	assert_false(limits_u256_decimal("", v));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reload_never_resets),
+		cmocka_unit_test(test_release_and_other_processes),
+		cmocka_unit_test(test_rate_rebuilt_from_ledger),
+		cmocka_unit_test(test_checkpoint_round_trip),
+		cmocka_unit_test(test_loss_uses_limits_up),
+		cmocka_unit_test(test_u256),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
