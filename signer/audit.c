@@ -182,7 +182,8 @@ static int audit_segments_list(const char *path, struct audit_segment **out, siz
 		}
 		(*n)++;
 	}
-	qsort(segs, *n, sizeof(*segs), audit_segment_cmp);
+	if (*n > 1)
+		qsort(segs, *n, sizeof(*segs), audit_segment_cmp);
 	*out = segs;
 	segs = NULL;
 out:

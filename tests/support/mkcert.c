@@ -127,5 +127,12 @@ int main(int argc, char **argv)
 	if (save(argv[4], &out) != 0)
 		return 1;
 	gnutls_free(out.data);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_crt_deinit(ca);
+	gnutls_x509_privkey_deinit(key);
+	gnutls_x509_privkey_deinit(ca_key);
+	gnutls_free(ca_pem.data);
+	gnutls_free(ca_key_pem.data);
+	gnutls_global_deinit();
 	return 0;
 }
