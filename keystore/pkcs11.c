@@ -29,6 +29,15 @@
 #define P11_HANDLE_CACHE_MAX     256
 #define P11_RECOVERY_INTERVAL_NS 1000000000LL /* at most one whole-token retry a second */
 
+/* Every object signerd looks up is a private token object: only a session logged in with the
+ * PIN can create or see one, so a public object planted under the same label or application by
+ * anyone who can open the token without the PIN is never found. */
+static CK_BBOOL p11_true = CK_TRUE;
+#define P11_OURS                                                                                   \
+	{CKA_TOKEN, &p11_true, sizeof(p11_true)}, { CKA_PRIVATE, &p11_true, sizeof(p11_true) }
+#define P11_COUNT(tmpl) ((CK_ULONG)(sizeof(tmpl) / sizeof((tmpl)[0])))
+
+
 /* DER of the curve OIDs for CKA_EC_PARAMS. */
 static const uint8_t p11_oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70}; /* 1.3.101.112 */
 static const uint8_t p11_oid_secp256k1[] = {0x06, 0x05, 0x2b, 0x81,
@@ -513,12 +522,13 @@ static int p11_pubkey_read(struct p11 *p, CK_SESSION_HANDLE s, const char *label
 	CK_ATTRIBUTE tmpl[] = {
 		{CKA_CLASS, &cls, sizeof(cls)},
 		{CKA_LABEL, p11_in(label), strlen(label)},
+		P11_OURS,
 	};
 	CK_OBJECT_HANDLE o[2];
 	CK_ULONG found;
 	CK_RV rv;
 
-	rv = p11_find(p, s, tmpl, 2, o, 2, &found);
+	rv = p11_find(p, s, tmpl, P11_COUNT(tmpl), o, 2, &found);
 	if (rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", rv);
 	if (found != 1)
@@ -535,6 +545,7 @@ static int p11_privkey_handle(struct p11 *p, CK_SESSION_HANDLE s, const char *la
 	CK_ATTRIBUTE tmpl[] = {
 		{CKA_CLASS, &cls, sizeof(cls)},
 		{CKA_LABEL, p11_in(label), strlen(label)},
+		P11_OURS,
 	};
 	CK_OBJECT_HANDLE o[2];
 	CK_ULONG found;
@@ -551,7 +562,7 @@ static int p11_privkey_handle(struct p11 *p, CK_SESSION_HANDLE s, const char *la
 	}
 	pthread_mutex_unlock(&p->cache_mu);
 
-	rv = p11_find(p, s, tmpl, 2, o, 2, &found);
+	rv = p11_find(p, s, tmpl, P11_COUNT(tmpl), o, 2, &found);
 	*rv_out = rv;
 	if (rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", rv);
@@ -776,9 +787,11 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 	int r = SG_OK;
 
 	randombytes_buf(id, sizeof(id));
+	/* the public key is a private object too: what the catalogue says a key's address is
+	 * must come from an object only the PIN's holder can create */
 	CK_ATTRIBUTE pub_tmpl[] = {
 		{CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &no, sizeof(no)},
+		{CKA_PRIVATE, &yes, sizeof(yes)},
 		{CKA_KEY_TYPE, &key_type, sizeof(key_type)},
 		{CKA_EC_PARAMS, p11_in(oid), oid_len},
 		{CKA_LABEL, p11_in(a->label), label_len},
@@ -875,6 +888,7 @@ static int p11_op_records_load(struct p11 *p, CK_SESSION_HANDLE s, void *varg, C
 	CK_ATTRIBUTE tmpl[] = {
 		{CKA_CLASS, &cls, sizeof(cls)},
 		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
+		P11_OURS,
 	};
 	CK_OBJECT_HANDLE *objs = NULL;
 	CK_ULONG found = 0, cap = 64;
@@ -884,7 +898,7 @@ static int p11_op_records_load(struct p11 *p, CK_SESSION_HANDLE s, void *varg, C
 	a->n = 0;
 	if ((r = p11_require_login(p, s, rv)) != SG_OK)
 		return r;
-	*rv = p->f->C_FindObjectsInit(s, tmpl, 2);
+	*rv = p->f->C_FindObjectsInit(s, tmpl, P11_COUNT(tmpl));
 	if (*rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjectsInit", *rv);
 	for (;;) {
@@ -984,11 +998,12 @@ static int p11_op_record_update(struct p11 *p, CK_SESSION_HANDLE s, void *varg, 
 		{CKA_CLASS, &cls, sizeof(cls)},
 		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
 		{CKA_LABEL, p11_in(a->label), strlen(a->label)},
+		P11_OURS,
 	};
 	CK_OBJECT_HANDLE old[8];
 	CK_ULONG found;
 
-	*rv = p11_find(p, s, find_tmpl, 3, old, 8, &found);
+	*rv = p11_find(p, s, find_tmpl, P11_COUNT(find_tmpl), old, 8, &found);
 	if (*rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
 	if (found == 0)
@@ -1036,6 +1051,7 @@ static int p11_op_state_put(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 		{CKA_CLASS, &cls, sizeof(cls)},
 		{CKA_APPLICATION, p11_in(P11_STATE_APPLICATION), strlen(P11_STATE_APPLICATION)},
 		{CKA_LABEL, p11_in(a->name), strlen(a->name)},
+		P11_OURS,
 	};
 	CK_ATTRIBUTE tmpl[] = {
 		{CKA_CLASS, &cls, sizeof(cls)},
@@ -1051,7 +1067,7 @@ static int p11_op_state_put(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 
 	if ((r = p11_require_login(p, s, rv)) != SG_OK)
 		return r;
-	*rv = p11_find(p, s, find_tmpl, 3, old, P11_STATE_MAX, &found);
+	*rv = p11_find(p, s, find_tmpl, P11_COUNT(find_tmpl), old, P11_STATE_MAX, &found);
 	if (*rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
 	*rv = p->f->C_CreateObject(s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &created);
@@ -1073,6 +1089,7 @@ static int p11_op_state_get(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 		{CKA_CLASS, &cls, sizeof(cls)},
 		{CKA_APPLICATION, p11_in(P11_STATE_APPLICATION), strlen(P11_STATE_APPLICATION)},
 		{CKA_LABEL, p11_in(a->name), strlen(a->name)},
+		P11_OURS,
 	};
 	CK_OBJECT_HANDLE objs[P11_STATE_MAX];
 	CK_ULONG found;
@@ -1082,11 +1099,17 @@ static int p11_op_state_get(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 	a->n = 0;
 	if ((r = p11_require_login(p, s, rv)) != SG_OK)
 		return r;
-	*rv = p11_find(p, s, find_tmpl, 3, objs, P11_STATE_MAX, &found);
+	*rv = p11_find(p, s, find_tmpl, P11_COUNT(find_tmpl), objs, P11_STATE_MAX, &found);
 	if (*rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
 	if (found == 0)
 		return SG_OK;
+	if (found > 2)
+		return sg_fail(
+			SG_ERR_MALFORMED,
+			"the token holds %lu values of '%s'; a write leaves at most two (a crash "
+			"between its create and its destroy): remove the others by hand",
+			found, a->name);
 	a->values = calloc(found, sizeof(*a->values));
 	if (a->values == NULL)
 		return sg_fail(SG_ERR_NOMEM, "reading '%s' from the token", a->name);
@@ -1128,6 +1151,7 @@ static int p11_op_destroy_private(struct p11 *p, CK_SESSION_HANDLE s, void *varg
 	CK_ATTRIBUTE tmpl[] = {
 		{CKA_CLASS, &cls, sizeof(cls)},
 		{CKA_LABEL, p11_in(label), strlen(label)},
+		P11_OURS,
 	};
 	CK_OBJECT_HANDLE o[4];
 	CK_ULONG found;
@@ -1135,7 +1159,7 @@ static int p11_op_destroy_private(struct p11 *p, CK_SESSION_HANDLE s, void *varg
 
 	if ((r = p11_require_login(p, s, rv)) != SG_OK)
 		return r;
-	*rv = p11_find(p, s, tmpl, 2, o, 4, &found);
+	*rv = p11_find(p, s, tmpl, P11_COUNT(tmpl), o, 4, &found);
 	if (*rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
 	for (CK_ULONG i = 0; i < found; i++) {

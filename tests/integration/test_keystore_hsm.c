@@ -637,6 +637,83 @@ static void test_token_init_refuses_existing_label(void **state)
 		SG_ERR_EXISTS);
 }
 
+/* Anyone who can open the token without the PIN can create public objects. Planted under the
+ * labels and applications signerd uses (an audit anchor, a key's public key, a catalogue
+ * record), none is ever found: what signerd trusts is a private object. */
+static void test_planted_public_objects_are_ignored(void **state)
+{
+	struct keystore *ks;
+	CK_FUNCTION_LIST_PTR f = hsm_fixture_functions();
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_CLASS data = CKO_DATA, pubkey = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE ec = CKK_EC;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	static const uint8_t secp256k1_oid[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a};
+	uint8_t point[67] = {0x04, 0x41, 0x04}; /* DER OCTET STRING of an uncompressed point */
+	static const char forged[] =
+		"{\"v\":1,\"seq\":999,\"hash\":\"00\",\"time\":1,\"written\":1e12}";
+	CK_ATTRIBUTE anchor[] = {
+		{CKA_CLASS, &data, sizeof(data)},
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &no, sizeof(no)},
+		{CKA_APPLICATION, "signerd-state", 13},
+		{CKA_LABEL, "audit-anchor", 12},
+		{CKA_VALUE, (void *)(uintptr_t)forged, sizeof(forged) - 1},
+	};
+	CK_ATTRIBUTE record[] = {
+		{CKA_CLASS, &data, sizeof(data)},     {CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &no, sizeof(no)},       {CKA_APPLICATION, "signerd", 7},
+		{CKA_LABEL, "signerd/planted/1", 17}, {CKA_VALUE, "x", 1},
+	};
+	CK_ATTRIBUTE pub[] = {
+		{CKA_CLASS, &pubkey, sizeof(pubkey)},
+		{CKA_TOKEN, &yes, sizeof(yes)},
+		{CKA_PRIVATE, &no, sizeof(no)},
+		{CKA_KEY_TYPE, &ec, sizeof(ec)},
+		{CKA_EC_PARAMS, (void *)(uintptr_t)secp256k1_oid, sizeof(secp256k1_oid)},
+		{CKA_EC_POINT, point, sizeof(point)},
+		{CKA_LABEL, "signerd/plant-evm/1", 19},
+	};
+	CK_OBJECT_HANDLE o;
+	struct ks_blob *values;
+	struct ks_key before, after, *keys;
+	size_t n;
+
+	(void)state;
+	ks = open_keystore();
+	ensure_key(ks, "plant-evm", KS_CHAIN_EVM);
+	assert_int_equal(ks_key_get(ks, "plant-evm", 0, &before), 0);
+	/* the attacker's public point: the generator's x coordinate, any point will do */
+	memset(point + 3, 0x79, 64);
+	assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx),
+					  CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
+			 CKR_OK);
+	/* no login: public objects only */
+	assert_int_equal(f->C_CreateObject(s, anchor, 6, &o), CKR_OK);
+	assert_int_equal(f->C_CreateObject(s, record, 6, &o), CKR_OK);
+	assert_int_equal(f->C_CreateObject(s, pub, 7, &o), CKR_OK);
+	(void)f->C_CloseSession(s);
+	ks_close(ks);
+
+	ks = open_keystore();
+	assert_int_equal(ks_state_get(ks, "audit-anchor", &values, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(ks_state_put(ks, "audit-anchor", (const uint8_t *)"ours", 4), 0);
+	assert_int_equal(ks_state_get(ks, "audit-anchor", &values, &n), 0);
+	assert_int_equal(n, 1);
+	assert_memory_equal(values[0].data, "ours", 4);
+	ks_blobs_free(values, n);
+	/* the catalogue: no planted record, and the key's own public key */
+	assert_int_equal(ks_key_list(ks, &keys, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_string_not_equal(keys[i].name, "planted");
+	free(keys);
+	assert_int_equal(ks_key_get(ks, "plant-evm", 0, &after), 0);
+	assert_int_equal(after.public_key_len, before.public_key_len);
+	assert_memory_equal(after.public_key, before.public_key, before.public_key_len);
+	ks_close(ks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -651,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_pin_file_must_be_private),
 		cmocka_unit_test(test_missing_module_and_token),
 		cmocka_unit_test(test_token_init_refuses_existing_label),
+		cmocka_unit_test(test_planted_public_objects_are_ignored),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
