@@ -18,7 +18,7 @@
 #include "audit_internal.h"
 #include "common/encoding.h"
 
-#define AUDIT_SEGMENT_MIN    (4ULL * 1024)
+#define AUDIT_SEGMENT_MIN (4ULL * 1024)
 
 struct audit_log {
 	char *path;
@@ -27,6 +27,11 @@ struct audit_log {
 	int fd;      /* the active segment, O_APPEND */
 	ino_t ino;   /* the active segment this process has open */
 	struct audit_options opt;
+	/* file_mu: held by the one thread that holds the file lock (a flock belongs to the open
+	 * file, which every thread shares: two threads must never believe they both hold it), from
+	 * taking it to giving it back; it also guards fd, ino, end and segment. mu: the chain's
+	 * head and the group commit. Order: file_mu, then mu. */
+	pthread_mutex_t file_mu;
 	pthread_mutex_t mu;
 	pthread_cond_t synced_cv;
 	pthread_mutex_t side_mu;
@@ -137,6 +142,26 @@ static int audit_read_new(struct audit_log *log, int fd, off_t size)
 }
 
 /* Opens the active segment afresh (another process rotated it) and sets what follows from it. */
+static int audit_sync_now(struct audit_log *log);
+
+/* With file_mu and mu held: fd becomes the active segment. What was written to the old one is
+ * synced first, and no group commit is left syncing it when it closes. */
+static int audit_fd_replace(struct audit_log *log, int fd, ino_t ino)
+{
+	int r = SG_OK;
+
+	if (log->written_gen > log->synced_gen && log->fd >= 0)
+		r = audit_sync_now(log);
+	while (log->syncing)
+		pthread_cond_wait(&log->synced_cv, &log->mu);
+	if (log->fd >= 0)
+		close(log->fd);
+	log->fd = fd;
+	log->ino = ino;
+	log->end = 0;
+	return r;
+}
+
 static int audit_open_active(struct audit_log *log)
 {
 	struct stat st;
@@ -150,13 +175,9 @@ static int audit_open_active(struct audit_log *log)
 		close(fd);
 		return r;
 	}
-	if (log->fd >= 0)
-		close(log->fd);
-	log->fd = fd;
-	log->ino = st.st_ino;
-	log->end = 0;
+	r = audit_fd_replace(log, fd, st.st_ino);
 	log->segment = first != 0 ? first : log->head.seq + 1;
-	return SG_OK;
+	return r;
 }
 
 /* With log->mu and the file lock held: reads everything other processes appended, following
@@ -255,6 +276,7 @@ int audit_open_with(const char *path, const struct audit_options *opt, struct au
 		log->opt.segment_bytes = AUDIT_SEGMENT_BYTES_DEFAULT;
 	if (log->opt.segment_bytes < AUDIT_SEGMENT_MIN)
 		log->opt.segment_bytes = AUDIT_SEGMENT_MIN;
+	pthread_mutex_init(&log->file_mu, NULL);
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_mutex_init(&log->side_mu, NULL);
 	pthread_cond_init(&log->synced_cv, NULL);
@@ -335,6 +357,12 @@ int audit_open_with(const char *path, const struct audit_options *opt, struct au
 		audit_zero_prev(log->prev);
 	else
 		audit_hash_hex(log->head.hash, log->prev);
+	/* what is in the file now may not be on disk yet (a writer killed between its write and
+	 * its sync): sync it, so that the head this process anchors is durable */
+	if (fdatasync(log->fd) != 0 || audit_fsync_dir(path) != SG_OK) {
+		r = sg_fail(SG_ERR_IO, "audit log %s: syncing: %s", path, strerror(errno));
+		goto unlock;
+	}
 	log->durable = log->head;
 	r = SG_OK;
 unlock:
@@ -357,6 +385,7 @@ void audit_close(struct audit_log *log)
 		close(log->fd);
 	if (log->lock_fd >= 0)
 		close(log->lock_fd);
+	pthread_mutex_destroy(&log->file_mu);
 	pthread_mutex_destroy(&log->mu);
 	pthread_mutex_destroy(&log->side_mu);
 	pthread_cond_destroy(&log->synced_cv);
@@ -498,10 +527,7 @@ static int audit_rotate_locked(struct audit_log *log)
 		close(fd);
 		goto out;
 	}
-	close(log->fd);
-	log->fd = fd;
-	log->ino = st.st_ino;
-	log->end = 0;
+	r = audit_fd_replace(log, fd, st.st_ino);
 	log->segment = log->head.seq + 1;
 	audit_retain(log);
 out:
@@ -523,7 +549,7 @@ int audit_append_gated(struct audit_log *log, json_t *rec, const char *given_id,
 	double now_s;
 	size_t len;
 	int r = SG_OK;
-	bool gated_out = false;
+	bool gated_out = false, file_locked = true;
 
 	if (given_id != NULL)
 		snprintf(audit_id, AUDIT_ID_LEN + 1, "%s", given_id);
@@ -532,6 +558,7 @@ int audit_append_gated(struct audit_log *log, json_t *rec, const char *given_id,
 	if (strlen(audit_id) != AUDIT_ID_LEN)
 		return sg_fail(SG_ERR_INTERNAL, "audit id");
 
+	pthread_mutex_lock(&log->file_mu);
 	pthread_mutex_lock(&log->mu);
 	/* after a failed sync, what the file holds is not known (Linux drops the failed pages and
 	 * a later sync would succeed without them): nothing more is written until a restart
@@ -596,6 +623,8 @@ int audit_append_gated(struct audit_log *log, json_t *rec, const char *given_id,
 	my_gen = ++log->written_gen;
 unflock:
 	(void)flock(log->lock_fd, LOCK_UN);
+	pthread_mutex_unlock(&log->file_mu);
+	file_locked = false;
 	if (r != SG_OK)
 		goto unlock;
 
@@ -617,6 +646,8 @@ unlock:
 			log->failures++;
 	}
 	pthread_mutex_unlock(&log->mu);
+	if (file_locked)
+		pthread_mutex_unlock(&log->file_mu);
 	free(text);
 	free(line);
 	return r;
@@ -627,6 +658,7 @@ int audit_catch_up(struct audit_log *log)
 	struct stat st;
 	int r = SG_OK;
 
+	pthread_mutex_lock(&log->file_mu);
 	pthread_mutex_lock(&log->mu);
 	if (log->broken[0] != '\0') {
 		r = sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
@@ -649,6 +681,7 @@ out:
 	if (r != SG_OK && log->broken[0] != '\0')
 		log->writable = false;
 	pthread_mutex_unlock(&log->mu);
+	pthread_mutex_unlock(&log->file_mu);
 	return r;
 }
 
@@ -715,4 +748,3 @@ void audit_side_unlock(struct audit_log *log)
 	(void)fcntl(log->lock_fd, F_OFD_SETLK, &fl);
 	pthread_mutex_unlock(&log->side_mu);
 }
-
