@@ -478,7 +478,8 @@ static int audit_sync_now(struct audit_log *log)
 		      : sg_fail(SG_ERR_IO, "syncing the audit log %s: %s", log->path, strerror(e));
 }
 
-/* Keeps at most keep_segments rotated segments (the oldest go). */
+/* Keeps at most keep_segments rotated segments (the oldest go), but none whose records the
+ * limits may still read (younger than keep_seconds). */
 static void audit_retain(struct audit_log *log)
 {
 	struct audit_segment *segs;
@@ -487,7 +488,10 @@ static void audit_retain(struct audit_log *log)
 	if (log->opt.keep_segments == 0 || audit_segments_list(log->path, &segs, &n) != SG_OK)
 		return;
 	for (size_t i = 0; i + log->opt.keep_segments < n; i++)
-		if (unlink(segs[i].file) != 0)
+		if (audit_segment_last_time(segs[i].file) >=
+		    audit_wall_now() - log->opt.keep_seconds)
+			break; /* the limits still read it (and those after it) */
+		else if (unlink(segs[i].file) != 0)
 			fprintf(stderr, "signerd: audit: cannot remove old segment %s: %s\n",
 				segs[i].file, strerror(errno));
 	audit_segments_free(segs, n);

@@ -37,6 +37,7 @@ struct audit_log;
 struct audit_options {
 	uint64_t segment_bytes; /* rotate the active segment at this size; 0: the default */
 	unsigned keep_segments; /* rotated segments kept (the oldest go); 0: all */
+	double keep_seconds;    /* but never one whose last record is younger than this */
 };
 
 /* Where a record starts: its segment (the seq of the segment's first record) and offset. */
@@ -121,6 +122,10 @@ struct audit_replay_result {
 	uint64_t first_seq; /* the first record read */
 	uint64_t records;
 	bool check_found;
+	/* (from a horizon) every record of time horizon or later was read: the log starts at
+	 * record 1, or holds a record older than the horizon before the first one read */
+	bool covered;
+	double oldest_time; /* the time of the oldest record the log holds (0: none) */
 };
 SG_MUST_CHECK int audit_replay(const char *path, const struct audit_replay *how,
 			       struct audit_replay_result *res);

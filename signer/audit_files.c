@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,7 +73,6 @@ void audit_new_id(char audit_id[AUDIT_ID_LEN + 1])
 }
 
 /* ---- segments --------------------------------------------------------------------------- */
-
 
 void audit_segments_free(struct audit_segment *segs, size_t n)
 {
@@ -283,3 +283,26 @@ int audit_first_seq(int fd, uint64_t *seq)
 	return r;
 }
 
+/* The time of the last record of a segment file (0 when it has none). */
+double audit_segment_last_time(const char *file)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	struct audit_head h;
+	off_t torn;
+
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) != 0 || audit_tail(fd, file, st.st_size, &h, &torn) != SG_OK)
+		h.time = 0;
+	close(fd);
+	return h.time;
+}
+
+double audit_wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

@@ -37,5 +37,9 @@ SG_MUST_CHECK int audit_tail(int fd, const char *file, off_t size, struct audit_
 			     off_t *torn_at);
 /* The seq of the first record of a segment file; 0 when it has none. */
 SG_MUST_CHECK int audit_first_seq(int fd, uint64_t *seq);
+/* The time of the last record of a segment file (0 when it has none or it does not read). */
+double audit_segment_last_time(const char *file);
+/* Wall-clock seconds. */
+double audit_wall_now(void);
 
 #endif

@@ -99,22 +99,6 @@ static int audit_all_segments(const char *path, struct audit_segment **out, size
 	return SG_OK;
 }
 
-/* The time of the last record of a segment file (0 when it has none). */
-static double audit_segment_last_time(const char *file)
-{
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat st;
-	struct audit_head h;
-	off_t torn;
-
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) != 0 || audit_tail(fd, file, st.st_size, &h, &torn) != SG_OK)
-		h.time = 0;
-	close(fd);
-	return h.time;
-}
-
 /* Reads segments [start, n) of segs from offset (in the first) on: the chain checked from
  * (seq, prev), each record after the first skip ones handed to fn. */
 struct audit_walk {
@@ -123,6 +107,7 @@ struct audit_walk {
 	char prev[AUDIT_HASH_HEX + 1]; /* its hash; "" when not to be checked */
 	struct audit_head last;
 	uint64_t first_seq;
+	double first_time;
 	uint64_t records;
 	uint64_t check_seq;
 	const uint8_t *check_hash;
@@ -189,8 +174,11 @@ static int audit_walk_segment(struct audit_walk *w, const struct audit_segment *
 				seg->file, rd.line_no, (unsigned long long)seq);
 			break;
 		}
-		if (w->records == 0)
+		if (w->records == 0) {
 			w->first_seq = seq;
+			w->first_time =
+				audit_time_parse(json_string_value(json_object_get(rec, "time")));
+		}
 		if (w->check_seq != 0 && seq == w->check_seq) {
 			if (memcmp(hash, w->check_hash, AUDIT_HASH_LEN) != 0) {
 				json_decref(rec);
@@ -280,6 +268,9 @@ int audit_replay(const char *path, const struct audit_replay *how, struct audit_
 		start = n - 1;
 		while (start > 0 && audit_segment_last_time(segs[start - 1].file) >= how->horizon)
 			start--;
+		/* the records before the horizon are there (a segment before, or the log's first
+		 * record), or records inside the window may be missing */
+		res->covered = start > 0 || segs[0].first == 1;
 		while (start > 0 && how->check_seq != 0 && segs[start].first > how->check_seq)
 			start--;
 		if (start == 0 && segs[0].first == 1) { /* the log from its first record */
@@ -320,6 +311,11 @@ int audit_replay(const char *path, const struct audit_replay *how, struct audit_
 	res->first_seq = w.first_seq;
 	res->records = w.records;
 	res->check_found = w.check_found;
+	res->oldest_time = w.first_time;
+	if (how->from == NULL && !res->covered && w.records > 0 && w.first_time < how->horizon)
+		res->covered = true; /* the first segment reaches back past the horizon */
+	if (how->from == NULL && w.records == 0)
+		res->covered = true; /* no records at all: nothing to miss (the anchor says) */
 out:
 	audit_segments_free(segs, n);
 	return r;
@@ -455,4 +451,3 @@ int audit_verify_file(const char *path, unsigned long *bad_line, unsigned long *
 	*lines = res.records;
 	return r;
 }
-

@@ -72,6 +72,7 @@ static int anchor_parse(const struct ks_blob *b, struct journal_anchor *a)
 		}
 		a->has_checkpoint = true;
 		a->checkpoint_seq = (uint64_t)json_integer_value(json_object_get(cp, "seq"));
+		a->checkpoint_time = json_number_value(json_object_get(cp, "time"));
 	}
 out:
 	json_decref(j);
@@ -114,8 +115,9 @@ static int anchor_store(struct keystore *ks, const struct journal_anchor *a)
 		      "time", a->time, "written", a->written);
 	if (j != NULL && a->has_checkpoint)
 		json_object_set_new(j, "checkpoint",
-				    json_pack("{s:I, s:s}", "seq", (json_int_t)a->checkpoint_seq,
-					      "sha256", cp_hash));
+				    json_pack("{s:I, s:s, s:f}", "seq",
+					      (json_int_t)a->checkpoint_seq, "sha256", cp_hash,
+					      "time", a->checkpoint_time));
 	text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(j);
 	if (text == NULL)
@@ -150,10 +152,12 @@ int journal_anchor_write(struct keystore *ks, struct audit_log *log, const struc
 	if (checkpoint != NULL && checkpoint->has_checkpoint) {
 		next.has_checkpoint = true;
 		next.checkpoint_seq = checkpoint->checkpoint_seq;
+		next.checkpoint_time = checkpoint->checkpoint_time;
 		memcpy(next.checkpoint_sha256, checkpoint->checkpoint_sha256, 32);
 	} else if (!force && cur.present && cur.has_checkpoint) {
 		next.has_checkpoint = true;
 		next.checkpoint_seq = cur.checkpoint_seq;
+		next.checkpoint_time = cur.checkpoint_time;
 		memcpy(next.checkpoint_sha256, cur.checkpoint_sha256, 32);
 	}
 	if (!force && cur.present && next.seq == cur.seq &&
@@ -245,6 +249,7 @@ int journal_checkpoint(struct keystore *ks, struct audit_log *log, const char *a
 	fd = -1;
 	cp.has_checkpoint = true;
 	cp.checkpoint_seq = head.seq;
+	cp.checkpoint_time = head.time;
 	crypto_hash_sha256(cp.checkpoint_sha256, (const uint8_t *)text, strlen(text));
 	if ((r = journal_anchor_write(ks, log, &head, &cp, false, written)) != SG_OK)
 		goto out;
@@ -313,10 +318,29 @@ static json_t *checkpoint_load(const char *audit_path, const struct journal_anch
 	return NULL;
 }
 
+/* Every record replayed goes to the caller's function; an accepted loss is noted on the way. */
+struct journal_replay {
+	audit_record_fn fn;
+	void *ctx;
+	bool gap_seen;
+};
+
+static void journal_observe(void *arg, json_t *rec, double t)
+{
+	struct journal_replay *jr = arg;
+	const char *event = json_string_value(json_object_get(rec, "event"));
+
+	if (event != NULL && strcmp(event, "audit_gap") == 0)
+		jr->gap_seen = true;
+	if (jr->fn != NULL)
+		jr->fn(jr->ctx, rec, t);
+}
+
 int journal_recover(struct keystore *ks, const char *audit_path, struct limits *limits,
 		    audit_record_fn fn, void *ctx, struct journal_recovery *out)
 {
-	struct audit_replay how = {.fn = fn, .ctx = ctx};
+	struct journal_replay jr = {.fn = fn, .ctx = ctx};
+	struct audit_replay how = {.fn = journal_observe, .ctx = &jr};
 	struct audit_replay_result res;
 	const char *why;
 	json_t *cp;
@@ -374,6 +398,29 @@ int journal_recover(struct keystore *ks, const char *audit_path, struct limits *
 		if (r != SG_OK)
 			return sg_context(
 				r, "the audit log does not verify; signerd will not start on it");
+		/* without the checkpoint, the limits are only as whole as the log's last 7 days */
+		if (out->anchor.present && !res.covered && !jr.gap_seen) {
+			char oldest[32];
+
+			time_text(res.oldest_time, oldest);
+			return sg_fail(SG_ERR_MALFORMED,
+				       "the limits cannot be rebuilt: %s, and the audit log %s "
+				       "starts at record "
+				       "%llu (%s), within the longest limit window (7 days), so "
+				       "the records before "
+				       "it, which may count against the limits, are gone. Put back "
+				       "the checkpoint "
+				       "or the older segments (from a backup of the log) and start "
+				       "again; if they "
+				       "are lost for good, 'signerctl audit accept-loss --reason "
+				       "TEXT' records the "
+				       "loss",
+				       out->anchor.has_checkpoint
+					       ? "the checkpoint the token's anchor names is "
+						 "missing or does not fit"
+					       : "there is no checkpoint",
+				       audit_path, (unsigned long long)res.first_seq, oldest);
+		}
 	}
 	out->replayed = res.records - (out->used_checkpoint ? 1 : 0);
 	out->from_seq = res.first_seq;

@@ -24,6 +24,8 @@
 #include "signer/audit.h"
 
 #define JOURNAL_ANCHOR_NAME "audit-anchor"
+/* Rotated segments younger than this are never let go: the limits may still read them. */
+#define SIGNER_AUDIT_KEEP_SECONDS ((double)LIMITS_SPEND_HORIZON + 3600)
 
 struct journal_anchor {
 	bool present;
@@ -34,6 +36,7 @@ struct journal_anchor {
 	bool has_checkpoint;
 	uint64_t checkpoint_seq;
 	uint8_t checkpoint_sha256[32];
+	double checkpoint_time; /* the time of the checkpoint's record */
 };
 
 /* The anchor the token holds (the newest of what it holds); present false when none. */
@@ -59,8 +62,11 @@ struct journal_recovery {
 
 /* At start: reads the anchor, checks the log reaches it (and that its record at the anchor's
  * seq is the anchored one), and rebuilds the limits' ledgers: from the checkpoint the anchor
- * vouches for and the records after it, else from the records of the last 7 days. Every record
- * read is handed to fn as well (the limits). Errors say what is missing and how to recover. */
+ * vouches for and the records after it, else from the records of the last 7 days, which the log
+ * must then hold whole (it starts at record 1, or holds an older record, or a loss was accepted
+ * since): a log whose checkpoint and oldest segments are gone cannot rebuild its limits. Every
+ * record read is handed to fn as well (the limits). Errors say what is missing and how to
+ * recover (the same conditions make signerctl audit accept-loss write its record). */
 SG_MUST_CHECK int journal_recover(struct keystore *ks, const char *audit_path,
 				  struct limits *limits, audit_record_fn fn, void *ctx,
 				  struct journal_recovery *out);

@@ -142,7 +142,8 @@ int signer_open_with(const struct signer_config *cfg, unsigned flags, struct sig
 		.sessions = cfg->workers,
 	};
 	struct audit_options ao = {.segment_bytes = cfg->audit.segment_max_bytes,
-				   .keep_segments = cfg->audit.keep_segments};
+				   .keep_segments = cfg->audit.keep_segments,
+				   .keep_seconds = SIGNER_AUDIT_KEEP_SECONDS};
 	struct policy *p = NULL;
 	struct signer *s;
 	bool repaired;

@@ -8,6 +8,7 @@
 #include "ctl.h"
 #include "common/encoding.h"
 #include "signer/audit.h"
+#include "policy/limits.h"
 #include "signer/journal.h"
 
 static void time_text(double t, char out[32])
@@ -121,11 +122,11 @@ int cmd_audit_accept_loss(struct ctl *ctl, const struct ctl_args *a)
 	const char *reason = a->value[CTL_OPT_REASON], *limits = a->value[CTL_OPT_LIMITS];
 	struct audit_options ao;
 	struct audit_log *log = NULL;
-	struct audit_replay how = {0};
-	struct audit_replay_result res;
+	struct limits *scratch = NULL;
+	struct journal_recovery recovery;
 	struct journal_anchor anchor, written;
 	struct audit_head head;
-	char anchor_hash[65], id[AUDIT_ID_LEN + 1], when[32];
+	char anchor_hash[65], id[AUDIT_ID_LEN + 1], when[32], lost[400];
 	bool repaired, unknown;
 	json_t *rec = NULL;
 	int r, rc = EXIT_FAILURE;
@@ -152,33 +153,38 @@ int cmd_audit_accept_loss(struct ctl *ctl, const struct ctl_args *a)
 		return EXIT_FAILURE;
 	}
 	ao = (struct audit_options){.segment_bytes = ctl->cfg.audit.segment_max_bytes,
-				    .keep_segments = ctl->cfg.audit.keep_segments};
+				    .keep_segments = ctl->cfg.audit.keep_segments,
+				    .keep_seconds = SIGNER_AUDIT_KEEP_SECONDS};
 	if ((r = audit_open_with(ctl->cfg.audit.path, &ao, &log, &repaired)) != SG_OK)
 		return ctl_fail(r, "audit accept-loss");
-	/* only a log that does not reach its anchor has lost anything */
-	how.horizon = anchor.time - 1;
-	how.check_seq = anchor.seq;
-	how.check_hash = anchor.hash;
-	r = audit_replay(ctl->cfg.audit.path, &how, &res);
-	if (r == SG_OK && res.last.seq >= anchor.seq && res.check_found) {
-		fprintf(stderr,
-			"signerctl: audit accept-loss: %s reaches its anchor (record %llu): "
-			"nothing was lost\n",
-			ctl->cfg.audit.path, (unsigned long long)anchor.seq);
-		goto out;
-	}
-	if (r != SG_OK && r != SG_ERR_MALFORMED && r != SG_ERR_NOT_FOUND) {
+	/* only a log signerd would refuse (it does not reach its anchor, or cannot rebuild its
+	 * limits) has lost anything: the same check, on scratch limits */
+	if ((r = limits_new(&scratch)) != SG_OK) {
 		rc = ctl_fail(r, "audit accept-loss");
 		goto out;
 	}
+	r = journal_recover(ctl->ks, ctl->cfg.audit.path, scratch, NULL, NULL, &recovery);
+	limits_free(scratch);
+	if (r == SG_OK) {
+		fprintf(stderr,
+			"signerctl: audit accept-loss: %s reaches its anchor (record %llu) and its "
+			"limits can be rebuilt: nothing was lost\n",
+			ctl->cfg.audit.path, (unsigned long long)anchor.seq);
+		goto out;
+	}
+	if (r != SG_ERR_MALFORMED && r != SG_ERR_NOT_FOUND) {
+		rc = ctl_fail(r, "audit accept-loss");
+		goto out;
+	}
+	snprintf(lost, sizeof(lost), "%s", sg_errmsg(r));
 	audit_head_now(log, &head);
 	time_text(anchor.written, when);
 	if (hex_encode(anchor.hash, 32, anchor_hash, sizeof(anchor_hash)) != SG_OK ||
-	    (rec = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:b, s:s}", "event", "audit_gap",
-			     "decision", "gap", "client", "local", "anchor_seq",
+	    (rec = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:b, s:s, s:s}", "event",
+			     "audit_gap", "decision", "gap", "client", "local", "anchor_seq",
 			     (json_int_t)anchor.seq, "anchor_hash", anchor_hash, "anchor_written",
 			     when, "log_seq", (json_int_t)head.seq, "spends_unknown", unknown,
-			     "reason", reason)) == NULL) {
+			     "reason", reason, "lost", lost)) == NULL) {
 		fprintf(stderr, "signerctl: audit accept-loss: out of memory\n");
 		goto out;
 	}

@@ -395,7 +395,6 @@ static void test_changed_behind(void **state)
 	(void)other;
 }
 
-
 struct stress {
 	struct audit_log *log;
 	int n;
@@ -460,6 +459,35 @@ static void test_concurrent_rotation(void **state)
 			pclose(p);
 		}
 	}
+}
+
+/* keep_segments lets the oldest rotated segments go, but never one younger than keep_seconds
+ * (the limits may still read it). */
+static void test_retention(void **state)
+{
+	struct audit_options old_enough = {.segment_bytes = 4096, .keep_segments = 2},
+			     young = {.segment_bytes = 4096,
+				      .keep_segments = 2,
+				      .keep_seconds = 3600};
+	struct audit_verify_result res;
+	struct audit_log *log;
+	bool repaired;
+
+	(void)state;
+	assert_int_equal(audit_open_with(fresh_path(), &old_enough, &log, &repaired), 0);
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(append(log, "dev"), 0);
+	audit_close(log);
+	assert_int_equal(segments_of(path), 2);
+	assert_int_equal(audit_verify(path, &res), 0);
+	assert_true(res.first_seq > 1);
+	assert_int_equal(audit_open_with(fresh_path(), &young, &log, &repaired), 0);
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(append(log, "dev"), 0);
+	audit_close(log);
+	assert_true(segments_of(path) > 2);
+	assert_int_equal(audit_verify(path, &res), 0);
+	assert_int_equal(res.first_seq, 1);
 }
 
 static int refuse_gate(void *ctx)
@@ -539,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_other_writers),
 		cmocka_unit_test(test_changed_behind),
 		cmocka_unit_test(test_concurrent_rotation),
+		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_gate),
 		cmocka_unit_test(test_replay_from),
 	};
