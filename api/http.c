@@ -37,6 +37,9 @@ struct api_server {
 	bool stopping;
 	double handshake_seconds;
 	uint64_t handshake_timeouts;
+	unsigned handshaking;    /* listed, before a first request, not shut down */
+	unsigned max_handshakes; /* limits.max_handshakes */
+	uint64_t handshakes_shed;
 	_Atomic(struct tls_material *) tls;
 	atomic_uint_fast64_t tls_gen;  /* bumped by every swap */
 	struct tls_material **retired; /* swapped out by reloads: freed at stop, never before */
@@ -227,6 +230,8 @@ static int api_cert_callback(gnutls_session_t session, const gnutls_datum_t *req
 	return 0;
 }
 
+static void api_shed_oldest(struct api_server *srv);
+
 /* Connections as libmicrohttpd opens and closes them: each is listed (for the guard) from its
  * accept to its close. */
 static void api_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -258,6 +263,11 @@ static void api_notify_connection(void *cls, struct MHD_Connection *c, void **so
 		if (srv->conns != NULL)
 			srv->conns->prev = conn;
 		srv->conns = conn;
+		srv->handshaking++;
+		/* at most max_handshakes in the handshake at once: past that the oldest goes, so
+		 * that sockets an attacker keeps opening never crowd out a client that is quick */
+		if (srv->handshaking > srv->max_handshakes)
+			api_shed_oldest(srv);
 		pthread_mutex_unlock(&srv->conns_mu);
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
 		conn = *socket_context;
@@ -269,6 +279,8 @@ static void api_notify_connection(void *cls, struct MHD_Connection *c, void **so
 		if (!conn->first_request && !conn->shut && !conn->refused)
 			metrics_tls_handshake_failure("handshake");
 		pthread_mutex_lock(&srv->conns_mu);
+		if (!conn->first_request && !conn->shut)
+			srv->handshaking--;
 		if (conn->prev != NULL)
 			conn->prev->next = conn->next;
 		else
@@ -292,6 +304,63 @@ static bool api_fd_is_peer(int fd, const struct sockaddr_storage *addr, socklen_
 	return now_len == len && memcmp(&now, addr, len) == 0;
 }
 
+/* With conns_mu held: shuts c's socket down (libmicrohttpd then closes and frees it); it no
+ * longer counts as in the handshake. */
+static bool api_conn_shut(struct api_server *srv, struct api_conn *c)
+{
+	c->shut = true;
+	if (!c->first_request)
+		srv->handshaking--;
+	return api_fd_is_peer(c->fd, &c->addr, c->addr_len) && shutdown(c->fd, SHUT_RDWR) == 0;
+}
+
+/* Whether two peers share a source: the same IPv4 address, or the same IPv6 /64 (one network
+ * hands out as many addresses of its /64 as it likes). */
+static bool api_same_source(const struct api_conn *a, const struct api_conn *b)
+{
+	if (a->addr.ss_family != b->addr.ss_family)
+		return false;
+	if (a->addr.ss_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)(const void *)&a->addr)->sin_addr,
+			      &((const struct sockaddr_in *)(const void *)&b->addr)->sin_addr,
+			      4) == 0;
+	if (a->addr.ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_addr,
+			      &((const struct sockaddr_in6 *)(const void *)&b->addr)->sin6_addr,
+			      8) == 0;
+	return false;
+}
+
+/* With conns_mu held, too many in the handshake: the oldest handshake of the source that has
+ * the most is shut down. A source opening sockets as fast as it can sheds its own; a client
+ * from elsewhere, quick or slow, keeps its place. */
+static void api_shed_oldest(struct api_server *srv)
+{
+	struct api_conn *victim = NULL;
+	unsigned most = 0;
+
+	for (struct api_conn *c = srv->conns; c != NULL; c = c->next) {
+		unsigned n = 0;
+		struct api_conn *oldest = NULL;
+
+		if (c->first_request || c->shut)
+			continue;
+		for (struct api_conn *d = srv->conns; d != NULL; d = d->next)
+			if (!d->first_request && !d->shut && api_same_source(c, d)) {
+				n++;
+				oldest = d; /* the list is newest first */
+			}
+		if (n > most) {
+			most = n;
+			victim = oldest;
+		}
+	}
+	if (victim != NULL && api_conn_shut(srv, victim)) {
+		srv->handshakes_shed++;
+		metrics_tls_handshake_failure("shed");
+	}
+}
+
 /* The guard: a connection must finish its TLS handshake and send the headers of a first
  * request within limits.handshake_timeout_seconds of its accept, whatever it sends meanwhile;
  * otherwise its socket is shut down, and libmicrohttpd closes and frees it at once. Nothing
@@ -311,9 +380,7 @@ static void *api_guard_main(void *arg)
 			if (c->first_request || c->shut ||
 			    now - c->accepted < srv->handshake_seconds)
 				continue;
-			c->shut = true;
-			if (api_fd_is_peer(c->fd, &c->addr, c->addr_len) &&
-			    shutdown(c->fd, SHUT_RDWR) == 0) {
+			if (api_conn_shut(srv, c)) {
 				srv->handshake_timeouts++;
 				metrics_tls_handshake_failure("timeout");
 			}
@@ -770,6 +837,8 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c, const ch
 			return MHD_NO;
 		if (!conn->first_request) { /* the handshake deadline is over */
 			pthread_mutex_lock(&srv->conns_mu);
+			if (!conn->shut)
+				srv->handshaking--;
 			conn->first_request = true;
 			pthread_mutex_unlock(&srv->conns_mu);
 		}
@@ -894,6 +963,7 @@ int api_start(const struct signer_config *cfg, struct signer *signer, struct tls
 	pthread_mutex_init(&srv->conns_mu, NULL);
 	pthread_cond_init(&srv->guard_cv, NULL);
 	srv->handshake_seconds = (double)cfg->limits.handshake_timeout_seconds;
+	srv->max_handshakes = cfg->limits.max_handshakes;
 	api_current = srv;
 	srv->mhd = MHD_start_daemon(
 		flags, (uint16_t)cfg->api.port, NULL, NULL, api_handler, srv,

@@ -312,16 +312,19 @@ static int config_tls(struct ydoc *d, yaml_node_t *node, struct signer_config *c
 static int config_limits(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
 {
 	static const char *const fields[] = {"max_connections", "max_connections_per_ip",
-					     "timeout_seconds", "handshake_timeout_seconds", NULL};
+					     "timeout_seconds", "handshake_timeout_seconds",
+					     "max_handshakes",  NULL};
 	static const struct {
 		const char *name;
 		uint64_t min, max, def;
 	} spec[] = {{"max_connections", 1, 65536, 256},
 		    {"max_connections_per_ip", 1, 65536, 64},
 		    {"timeout_seconds", 1, 3600, 15},
-		    {"handshake_timeout_seconds", 1, 60, 5}};
+		    {"handshake_timeout_seconds", 1, 60, 5},
+		    {"max_handshakes", 1, 65536, 0}};
 	unsigned *slots[] = {&cfg->limits.max_connections, &cfg->limits.max_connections_per_ip,
-			     &cfg->limits.timeout_seconds, &cfg->limits.handshake_timeout_seconds};
+			     &cfg->limits.timeout_seconds, &cfg->limits.handshake_timeout_seconds,
+			     &cfg->limits.max_handshakes};
 	int r;
 
 	if (node != NULL && (r = ydoc_expect_map(d, node, "limits", fields)) != SG_OK)
@@ -337,6 +340,10 @@ static int config_limits(struct ydoc *d, yaml_node_t *node, struct signer_config
 			return r;
 		*slots[i] = (unsigned)value;
 	}
+	/* a quarter of the connections may be in the handshake at once, unless said otherwise */
+	if (cfg->limits.max_handshakes == 0)
+		cfg->limits.max_handshakes =
+			cfg->limits.max_connections >= 4 ? cfg->limits.max_connections / 4 : 1;
 	return SG_OK;
 }
 

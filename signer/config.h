@@ -29,6 +29,7 @@
  *     max_connections_per_ip: 64
  *     timeout_seconds: 15                       # a connection idle this long is closed
  *     handshake_timeout_seconds: 5              # from accept to the first request's headers
+ *     max_handshakes: 128                       # at once; past that the oldest is shut down
  *
  * Relative paths are relative to the directory of the config file. Unknown fields are errors,
  * reported as FILE:LINE: message. */
@@ -85,6 +86,7 @@ struct signer_config {
 		unsigned max_connections_per_ip;
 		unsigned timeout_seconds;
 		unsigned handshake_timeout_seconds;
+		unsigned max_handshakes; /* in the handshake at once (default max_connections/4) */
 	} limits;
 };
 
