@@ -630,17 +630,20 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 	return true;
 }
 
+/* req->client is the connection's; a request the door decided counts as the client it was
+ * decided as (trace->client). */
 static void api_count(struct api_server *srv, struct signer_request *req,
-		      const struct signer_trace *trace, double started)
+		      const struct signer_trace *trace, double started, bool decided)
 {
 	const char *chain = trace->chain[0] ? trace->chain : "unknown";
+	const char *client = decided ? (trace->client[0] ? trace->client : NULL) : req->client;
 	const char *key, *operation;
 
-	signer_metric_labels(srv->signer, req->client, req->key, req->operation, &key, &operation);
-	metrics_sign_request(req->client != NULL ? req->client : "unknown", key, operation, chain,
+	signer_metric_labels(srv->signer, client, req->key, req->operation, &key, &operation);
+	metrics_sign_request(client != NULL ? client : "unknown", key, operation, chain,
 			     trace->status);
 	if (trace->policy_denied)
-		metrics_policy_denial(req->client != NULL ? req->client : "unknown", operation,
+		metrics_policy_denial(client != NULL ? client : "unknown", operation,
 				      trace->denial_reason);
 	metrics_sign_duration(chain, time_monotonic_s() - started);
 	if (trace->hsm_seconds > 0)
@@ -652,18 +655,21 @@ static void api_count(struct api_server *srv, struct signer_request *req,
 static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c,
 				struct api_conn *conn, const char *key, struct api_request *rq)
 {
-	struct signer_request req = {conn->known ? conn->client : NULL,
-				     conn->peer.identity,
-				     key,
-				     NULL,
-				     NULL,
-				     0,
-				     NULL,
-				     0,
-				     false};
+	/* the door names the client under the policy it decides by; conn's client is only for
+	 * what is refused before the door */
+	struct signer_peer identity = {
+		.san_uri = conn->peer.san_uri_len > 0 ? conn->peer.san_uri : NULL,
+		.san_uri_len = conn->peer.san_uri_len,
+		.cn = conn->peer.san_uri_len == 0 && conn->peer.cn_len > 0 ? conn->peer.cn : NULL,
+		.cn_len = conn->peer.san_uri_len == 0 ? conn->peer.cn_len : 0,
+		.spki_sha256 = conn->peer.spki_sha256};
+	struct signer_request req = {.client = conn->known ? conn->client : NULL,
+				     .identity = &identity,
+				     .peer = conn->peer.identity,
+				     .key = key};
 	struct signer_result res;
 	struct signer_error err;
-	struct signer_trace trace = {"", "invalid", 0, 0, false, ""};
+	struct signer_trace trace = {.status = "invalid"};
 	json_t *body = NULL, *v, *payload = NULL;
 	json_error_t jerr;
 	const char *field;
@@ -734,11 +740,11 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 	req.payload = bytes;
 	req.payload_len = len;
 	if (signer_sign_traced(srv->signer, &req, &res, &err, &trace) != SG_OK) {
-		api_count(srv, &req, &trace, rq->started);
+		api_count(srv, &req, &trace, rq->started, true);
 		ret = api_error(c, &err, req.request_id);
 		goto out;
 	}
-	api_count(srv, &req, &trace, rq->started);
+	api_count(srv, &req, &trace, rq->started, true);
 	ret = api_send(c, 200, json_incref(res.response), NULL, 0);
 	signer_result_free(&res);
 	goto out;
@@ -746,7 +752,7 @@ refused:
 	/* refused before the signer: audited all the same */
 	signer_record_refusal(srv->signer, &req, &err);
 	trace.status = err.status >= 500 ? "error" : "invalid";
-	api_count(srv, &req, &trace, rq->started);
+	api_count(srv, &req, &trace, rq->started, false);
 	ret = api_error(c, &err, req.request_id);
 out:
 	free(bytes);
@@ -764,6 +770,10 @@ static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *
 	const char *rest;
 	json_t *out;
 	int r;
+
+	/* a reload while the request was arriving (a new CRL, a new CA): checked again now */
+	if (!api_conn_check(srv, c, conn))
+		return MHD_NO;
 
 	if (strncmp(url, prefix, sizeof(prefix) - 1) != 0) {
 		api_set_error(&err, 404, "not_found", "no such path");

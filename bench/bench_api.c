@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -418,6 +419,31 @@ static int bench_binary(const char *config, const char *binary, const struct sig
 	return 0;
 }
 
+/* CONFIG with its audit path (as the config names it, absolute) replaced by path.b, at out. */
+static int write_second_config(const char *config, const char *audit_path, char *out)
+{
+	FILE *f = fopen(config, "re"), *g;
+	char text[16384], *at;
+	size_t n;
+	int ok;
+
+	if (f == NULL)
+		return -1;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	at = strstr(text, audit_path);
+	if (at == NULL)
+		return -1;
+	snprintf(out, 600, "%s.b.yaml", config);
+	g = fopen(out, "we");
+	if (g == NULL)
+		return -1;
+	ok = fprintf(g, "%.*s%s.b%s", (int)(at - text), text, audit_path, at + strlen(audit_path)) >
+	     0;
+	return fclose(g) == 0 && ok && chmod(out, 0600) == 0 ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct signer_config cfg;
@@ -433,6 +459,8 @@ int main(int argc, char **argv)
 	const char *binaries[2] = {argv[2], argc > 5 ? argv[5] : NULL};
 	const char *labels[2] = {"signerd", "other"};
 	static struct result results[2][ROUNDS_MAX * 2];
+	static char second_config[600];
+	const char *configs[2] = {NULL, second_config};
 	char dir[512], sol_body[1024], *slash;
 	void *dl;
 	int r;
@@ -510,6 +538,13 @@ int main(int argc, char **argv)
 	}
 	ks_close(ks);
 
+	/* each binary its own audit log (and anchor history): the second's config is a copy of
+	 * CONFIG with audit.path + ".b" */
+	configs[0] = argv[1];
+	if (n_binaries == 2 && write_second_config(argv[1], cfg.audit.path, second_config) != 0) {
+		fprintf(stderr, "bench_api: cannot write the second binary's config\n");
+		return 1;
+	}
 	printf("API benchmark: %u workers, %d kept-alive mTLS connections, %.0f s per run, %d "
 	       "round(s); raw C_Sign on the same token, 2 threads: ed25519 %.0f/s, secp256k1 "
 	       "%.0f/s\n",
@@ -521,8 +556,8 @@ int main(int argc, char **argv)
 		for (int v = 0; v < n_binaries; v++) {
 			struct result *res = &results[v][round * 2];
 
-			if (bench_binary(argv[1], binaries[v], &cfg, dir, sol_body, seconds, res) !=
-			    0)
+			if (bench_binary(configs[v], binaries[v], &cfg, dir, sol_body, seconds,
+					 res) != 0)
 				return 1;
 			for (int c = 0; c < 2; c++)
 				print_result(labels[v], c == 0 ? "solana" : "evm", &res[c],

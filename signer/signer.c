@@ -901,8 +901,9 @@ int signer_sign_traced(struct signer *s, const struct signer_request *req,
 		       struct signer_result *res, struct signer_error *err,
 		       struct signer_trace *trace)
 {
-	struct sign_ctx c = {.s = s, .req = req, .trace = trace, .res = res, .err = err};
-	char audit_id[AUDIT_ID_LEN + 1] = "";
+	struct sign_ctx c = {.s = s, .trace = trace, .res = res, .err = err};
+	struct signer_request named = *req;
+	char audit_id[AUDIT_ID_LEN + 1] = "", client[64];
 	json_t *rec;
 	int r, ar;
 
@@ -910,6 +911,27 @@ int signer_sign_traced(struct signer *s, const struct signer_request *req,
 	memset(res, 0, sizeof(*res));
 	memset(err, 0, sizeof(*err));
 	c.pol = signer_policy_acquire(s);
+	/* a TLS peer is named by the policy this request is decided by, not by the one in force
+	 * when its connection was identified */
+	if (req->identity != NULL) {
+		const struct signer_peer *id = req->identity;
+		struct policy_peer peer = {.san_uri = id->san_uri,
+					   .san_uri_len = id->san_uri_len,
+					   .cn = id->cn,
+					   .cn_len = id->cn_len,
+					   .spki_sha256 = id->spki_sha256};
+		const char *name = policy_client_for(c.pol->policy, &peer);
+
+		named.client = NULL;
+		if (name != NULL) {
+			snprintf(client, sizeof(client), "%s", name);
+			named.client = client;
+		}
+	}
+	req = &named;
+	c.req = req;
+	if (req->client != NULL)
+		snprintf(trace->client, sizeof(trace->client), "%s", req->client);
 	r = sign_checks(&c);
 	if (r == SG_OK)
 		r = sign_payload(&c);

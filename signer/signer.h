@@ -23,9 +23,22 @@ enum signer_payload {
 	SIGNER_PAYLOAD_EVM_TYPED_DATA,     /* EIP-712 typed data as JSON text */
 };
 
+/* What a TLS peer's certificate names: its first SAN URI (or NULL) and its CN (or NULL, and
+ * NULL whenever there is a SAN URI), each with its length, and the SHA-256 of its key. */
+struct signer_peer {
+	const char *san_uri;
+	size_t san_uri_len;
+	const char *cn;
+	size_t cn_len;
+	const uint8_t *spki_sha256;
+};
+
 struct signer_request {
 	const char *client; /* the policy's client name; "local" for signerctl; NULL unknown */
-	const char *peer;   /* the TLS identity (SAN URI or CN), for the audit; NULL local */
+	/* a TLS peer (signerd): the door finds its client under the very policy the request is
+	 * decided by, and client is ignored */
+	const struct signer_peer *identity;
+	const char *peer; /* the TLS identity (SAN URI or CN), for the audit; NULL local */
 	const char *key;
 	const char *operation;
 	const char *request_id; /* optional: NULL */
@@ -99,6 +112,7 @@ json_t *signer_error_json(const struct signer_error *err, const char *request_id
 
 /* How a request went, for the metrics. */
 struct signer_trace {
+	char client[64];       /* the client the request was decided as; "" none */
 	char chain[8];         /* "solana", "evm", or "" when no key was found */
 	const char *status;    /* "signed", "denied", "invalid", "error" */
 	double policy_seconds; /* evaluating the policy */

@@ -76,7 +76,14 @@ static int teardown(void **state)
 static json_t *sign_ok(const char *key, enum signer_payload kind, const uint8_t *p, size_t n,
 		       json_t **view)
 {
-	struct signer_request req = {"local", NULL, key, "test", "req-1", kind, p, n, true};
+	struct signer_request req = {.client = "local",
+				     .key = key,
+				     .operation = "test",
+				     .request_id = "req-1",
+				     .kind = kind,
+				     .payload = p,
+				     .payload_len = n,
+				     .want_view = true};
 	struct signer_result res;
 	struct signer_error err;
 	json_t *out;
@@ -102,7 +109,12 @@ static const char *sign_refused(const char *key, enum signer_payload kind, const
 				size_t n, int status)
 {
 	static char code[64];
-	struct signer_request req = {"local", NULL, key, "test", NULL, kind, p, n, false};
+	struct signer_request req = {.client = "local",
+				     .key = key,
+				     .operation = "test",
+				     .kind = kind,
+				     .payload = p,
+				     .payload_len = n};
 	struct signer_result res;
 	struct signer_error err;
 
@@ -298,15 +310,12 @@ static void test_solana_messages(void **state)
 static void test_refusals(void **state)
 {
 	static const uint8_t tx155[] = {0xc6, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}; /* pre-155 */
-	struct signer_request req = {"local",
-				     NULL,
-				     "evm",
-				     "bad op!",
-				     NULL,
-				     SIGNER_PAYLOAD_EVM_MESSAGE,
-				     (const uint8_t *)"x",
-				     1,
-				     false};
+	struct signer_request req = {.client = "local",
+				     .key = "evm",
+				     .operation = "bad op!",
+				     .kind = SIGNER_PAYLOAD_EVM_MESSAGE,
+				     .payload = (const uint8_t *)"x",
+				     .payload_len = 1};
 	struct signer_result res;
 	struct signer_error err;
 	char long_id[200];
@@ -357,9 +366,13 @@ static void test_refusals(void **state)
 static void test_audit_trail(void **state)
 {
 	static const uint8_t msg[] = "audit me";
-	struct signer_request req = {
-		"local",         NULL, "evm", "trail", "r-trail", SIGNER_PAYLOAD_EVM_MESSAGE, msg,
-		sizeof(msg) - 1, false};
+	struct signer_request req = {.client = "local",
+				     .key = "evm",
+				     .operation = "trail",
+				     .request_id = "r-trail",
+				     .kind = SIGNER_PAYLOAD_EVM_MESSAGE,
+				     .payload = msg,
+				     .payload_len = sizeof(msg) - 1};
 	struct signer_result res;
 	struct signer_error err;
 	unsigned long bad, lines, before;
