@@ -166,7 +166,7 @@ static char *ops_metrics(struct ops_server *srv)
 		       "signer_certificate_expiry_timestamp_seconds{cert=\"server\"} %lld\n"
 		       "signer_certificate_expiry_timestamp_seconds{cert=\"client_ca\"} %lld\n",
 		       (long long)tls->server_not_after, (long long)tls->client_ca_not_after);
-	if (tls->crl_next_update > 0) /* the CRL's nextUpdate: a CRL past it refuses everyone */
+	if (tls->crl_next_update > 0) /* the CRL's nextUpdate: past it, revocations since are unknown */
 		metrics_printf(&t,
 			       "signer_certificate_expiry_timestamp_seconds{cert=\"crl\"} %lld\n",
 			       (long long)tls->crl_next_update);

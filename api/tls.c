@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -98,12 +99,33 @@ static time_t tls_not_after(const gnutls_datum_t *pem)
 	return t;
 }
 
+/* What gnutls_x509_crl_verify's status says, for the message refusing a CRL. */
+static const char *tls_crl_status_text(unsigned status)
+{
+	if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
+		return "no CA of the bundle issued it";
+	if (status & GNUTLS_CERT_SIGNER_NOT_CA)
+		return "its issuer is not a CA";
+	if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
+		return "its signature does not verify";
+	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
+		return "it is signed with an insecure algorithm";
+	if (status & GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE)
+		return "its thisUpdate is in the future (is the clock right?)";
+	return "GnuTLS does not accept it";
+}
+
 /* Every CRL in the file must be signed by a CA of the client CA bundle: a CRL that merely names
  * the right issuer could otherwise revoke (or, by replacing the real one, un-revoke) anyone.
+ * A CRL past its nextUpdate is kept, with a warning: the revocations it lists still apply (GnuTLS
+ * refuses no client for a CRL's age), and refusing to start or to reload over it would turn a
+ * late renewal into an outage, or keep an even older CRL in force. Its age is the metric
+ * signer_certificate_expiry_timestamp_seconds{cert="crl"}, for the alert.
  * *next_update is the earliest nextUpdate. */
 static int tls_crl_check(const gnutls_datum_t *ca_pem, const gnutls_datum_t *crl_pem,
 			 const struct signer_config *cfg, time_t *next_update)
 {
+	const unsigned stale = GNUTLS_CERT_INVALID | GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED;
 	gnutls_x509_crt_t *cas = NULL;
 	gnutls_x509_crl_t *crls = NULL;
 	unsigned n_cas = 0, n_crls = 0;
@@ -123,16 +145,28 @@ static int tls_crl_check(const gnutls_datum_t *ca_pem, const gnutls_datum_t *crl
 		time_t next = gnutls_x509_crl_get_next_update(crls[i]);
 
 		e = gnutls_x509_crl_verify(crls[i], cas, n_cas, 0, &status);
-		if (e < 0 || status != 0)
+		if (e < 0 || (status & ~stale) != 0 ||
+		    (status != 0 && !(status & GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED))) {
 			r = sg_fail(SG_ERR_CONFIG,
 				    "CRL %s (number %u in the file) is not signed by a CA of %s; "
 				    "refusing it (%s)",
 				    cfg->tls.crl, i + 1, cfg->tls.client_ca,
-				    e < 0 ? gnutls_strerror(e)
-				    : (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
-					    ? "no CA of the bundle issued it"
-					    : "its signature does not verify");
-		else if (next != (time_t)-1 && (*next_update == 0 || next < *next_update))
+				    e < 0 ? gnutls_strerror(e) : tls_crl_status_text(status));
+			break;
+		}
+		if (status != 0) {
+			char when[32] = "an unknown time";
+			struct tm tm;
+
+			if (next != (time_t)-1 && gmtime_r(&next, &tm) != NULL)
+				strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+			fprintf(stderr,
+				"signerd: tls: warning: CRL %s (number %u in the file) was due for "
+				"renewal at %s; the revocations it lists still apply, revocations "
+				"since then are unknown: sign it again (tools/pki crl) and reload\n",
+				cfg->tls.crl, i + 1, when);
+		}
+		if (next != (time_t)-1 && (*next_update == 0 || next < *next_update))
 			*next_update = next;
 	}
 out:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Identities are exact: a SAN URI or CN holding a NUL (or any byte a name cannot hold) is
-# refused, never read as the name before it; a CRL must be signed by the client CA; refusals
+# refused, never read as the name before it; a CRL must be signed by the client CA, and one past
+# its nextUpdate is kept with a warning, its revocations in force; refusals
 # without a certificate are counted as no_certificate; the policy, CA and CRL files get the
 # config's permission check.
 signerd=$1 signerctl=$2 TL_ROOT=$3 mkcert=$5
@@ -71,6 +72,26 @@ tl_signerd_start "$cfg" "$log"
 test_expect "a CRL the client CA signed is honoured" test "$(status exact-uri)" = 000
 test_expect "and the others are served" test "$(status polygon-adapter)" = 200
 test_expect "the CRL's nextUpdate is a metric" bash -c "(( \$(curl -s http://127.0.0.1:$tl_ops_port/metrics | awk '\$1 == \"signer_certificate_expiry_timestamp_seconds{cert=\\\"crl\\\"}\" {print \$2}') > \$(date +%s) ))"
+
+# a CRL past its nextUpdate: kept with a warning, its revocations still apply
+printf '%s\n' 'crl_this_update_date = "2025-01-01 00:00:00"' 'crl_next_update_date = "2025-02-01 00:00:00"' \
+	"crl_number = 2" >"$tl_work/stale.tmpl"
+certtool --generate-crl --load-ca-privkey "$pki/client-ca.key" --load-ca-certificate "$pki/client-ca.pem" \
+	--load-certificate "$pki/clients/exact-uri.pem" --template "$tl_work/stale.tmpl" \
+	--outfile "$pki/stale.crl" >/dev/null 2>&1
+sed -i "s|crl: .*real.crl|crl: $pki/stale.crl|" "$cfg"
+revoked=$(tl_metric 'signer_tls_handshake_failures_total{reason="revoked"}')
+kill -HUP "$tl_signerd_pid"
+test_expect "a reload with a stale CRL loads it, warning when it was due" \
+	tl_until 5 grep -q 'CRL .*stale.crl (number 1 in the file) was due for renewal at 2025-02-01T00:00:00Z; the revocations it lists still apply' "$log"
+test_expect "the metric shows its nextUpdate, in the past" test "$(tl_metric 'signer_certificate_expiry_timestamp_seconds{cert="crl"}')" = "$(date -d 2025-02-01T00:00:00Z +%s)"
+test_expect "the certificate the stale CRL revokes is still refused" test "$(status exact-uri)" = 000
+test_expect "counted as revoked" test "$(tl_metric 'signer_tls_handshake_failures_total{reason="revoked"}')" = $((${revoked:-0} + 1))
+test_expect "the others are served" test "$(status polygon-adapter)" = 200
+sed -i "s|crl: .*stale.crl|crl: $pki/real.crl|" "$cfg"
+kill -HUP "$tl_signerd_pid"
+crl_fresh() { (($(tl_metric 'signer_certificate_expiry_timestamp_seconds{cert="crl"}') > $(date +%s))); }
+test_expect "the renewed CRL is back in force" tl_until 5 crl_fresh
 
 # files others can change are refused like the config
 chmod 0666 "$env/policy.yaml"
