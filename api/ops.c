@@ -131,6 +131,14 @@ static char *ops_metrics(struct ops_server *srv)
 			"signer_audit_head_sequence %llu\n",
 			(unsigned long long)as.head_seq);
 		metrics_printf(&t,
+			       "# HELP signer_limits_ledgers The limits' ledgers: (key, asset) "
+			       "pairs spent, (client, operation) pairs signed for, within their "
+			       "horizon (at most %zu of each no limit watches).\n"
+			       "# TYPE signer_limits_ledgers gauge\n"
+			       "signer_limits_ledgers{kind=\"spend\"} %zu\n"
+			       "signer_limits_ledgers{kind=\"rate\"} %zu\n",
+			       as.ledgers_max, as.spend_ledgers, as.rate_ledgers);
+		metrics_printf(&t,
 			       "# HELP signer_audit_anchor_sequence The seq of the last record "
 			       "anchored in the token.\n# TYPE signer_audit_anchor_sequence gauge\n"
 			       "signer_audit_anchor_sequence %llu\n",
@@ -166,7 +174,8 @@ static char *ops_metrics(struct ops_server *srv)
 		       "signer_certificate_expiry_timestamp_seconds{cert=\"server\"} %lld\n"
 		       "signer_certificate_expiry_timestamp_seconds{cert=\"client_ca\"} %lld\n",
 		       (long long)tls->server_not_after, (long long)tls->client_ca_not_after);
-	if (tls->crl_next_update > 0) /* the CRL's nextUpdate: past it, revocations since are unknown */
+	if (tls->crl_next_update >
+	    0) /* the CRL's nextUpdate: past it, revocations since are unknown */
 		metrics_printf(&t,
 			       "signer_certificate_expiry_timestamp_seconds{cert=\"crl\"} %lld\n",
 			       (long long)tls->crl_next_update);

@@ -163,7 +163,8 @@ static int tls_crl_check(const gnutls_datum_t *ca_pem, const gnutls_datum_t *crl
 			fprintf(stderr,
 				"signerd: tls: warning: CRL %s (number %u in the file) was due for "
 				"renewal at %s; the revocations it lists still apply, revocations "
-				"since then are unknown: sign it again (tools/pki crl) and reload\n",
+				"since then are unknown: sign it again (tools/pki crl) and "
+				"reload\n",
 				cfg->tls.crl, i + 1, when);
 		}
 		if (next != (time_t)-1 && (*next_update == 0 || next < *next_update))

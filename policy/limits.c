@@ -181,6 +181,7 @@ struct lim_track {
 	char key[64];
 	char asset[POLICY_ASSET_MAX];
 	uint64_t window;
+	double unknown_until; /* built without its ledger after an overflow: nothing fits before */
 	int64_t index[LIM_SLOTS];
 	uint8_t sum[LIM_SLOTS][32];
 };
@@ -205,6 +206,8 @@ struct limits {
 	struct lim_bucket *buckets;
 	size_t n_buckets;
 	double gap_at; /* records were lost then (0: never): spends until a window has passed */
+	/* the latest time a record was not kept because its ledgers were full (0: never) */
+	double spend_overflow_at, rate_overflow_at;
 };
 
 static double wall_now(void)
@@ -267,14 +270,51 @@ static struct lim_ledger *ledger_find(struct lim_ledger *ls, size_t n, const cha
 	return NULL;
 }
 
-static struct lim_ledger *ledger_get(struct lim_ledger **ls, size_t *n, const char *a,
+static bool ledger_tracked(const struct limits *l, const struct lim_ledger *ls, const char *a,
+			   const char *b)
+{
+	if (ls == l->spend) {
+		for (size_t i = 0; i < l->n_tracks; i++)
+			if (strcmp(l->tracks[i].key, a) == 0 && strcmp(l->tracks[i].asset, b) == 0)
+				return true;
+	} else {
+		for (size_t i = 0; i < l->n_buckets; i++)
+			if (strcmp(l->buckets[i].client, a) == 0 &&
+			    strcmp(l->buckets[i].operation, b) == 0)
+				return true;
+	}
+	return false;
+}
+
+static void ledger_expire(const struct limits *l, struct lim_ledger *e, int64_t horizon)
+{
+	series_expire(&e->sec, (int64_t)floor(l->clock) - LIM_SECONDS);
+	series_expire(&e->min, (int64_t)floor((l->clock - (double)horizon) / 60) - 1);
+}
+
+/* Lets go of the ledgers that hold nothing any more and no limit in force watches. */
+static void ledgers_compact(struct limits *l, struct lim_ledger *ls, size_t *n, int64_t horizon)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		ledger_expire(l, &ls[i], horizon);
+		if (ls[i].sec.len == 0 && ls[i].min.len == 0 &&
+		    !ledger_tracked(l, ls, ls[i].a, ls[i].b)) {
+			series_free(&ls[i].sec);
+			series_free(&ls[i].min);
+			continue;
+		}
+		ls[kept++] = ls[i];
+	}
+	*n = kept;
+}
+
+static struct lim_ledger *ledger_new(struct lim_ledger **ls, size_t *n, const char *a,
 				     const char *b)
 {
-	struct lim_ledger *e = ledger_find(*ls, *n, a, b), *grown;
+	struct lim_ledger *e, *grown = realloc(*ls, (*n + 1) * sizeof(*grown));
 
-	if (e != NULL)
-		return e;
-	grown = realloc(*ls, (*n + 1) * sizeof(*grown));
 	if (grown == NULL)
 		return NULL;
 	*ls = grown;
@@ -285,6 +325,28 @@ static struct lim_ledger *ledger_get(struct lim_ledger **ls, size_t *n, const ch
 	return e;
 }
 
+/* The ledger of (a, b), made when there is none. At most LIMITS_LEDGERS_MAX ledgers of a kind
+ * are kept for pairs no limit in force watches (any pair a limit watches always gets its
+ * ledger): past that, NULL with *full set, and the record is not kept. NULL with *full clear:
+ * out of memory. */
+static struct lim_ledger *ledger_get(struct limits *l, struct lim_ledger **ls, size_t *n,
+				     const char *a, const char *b, int64_t horizon, bool *full)
+{
+	struct lim_ledger *e = ledger_find(*ls, *n, a, b);
+
+	*full = false;
+	if (e != NULL)
+		return e;
+	if (*n >= LIMITS_LEDGERS_MAX && !ledger_tracked(l, *ls, a, b)) {
+		ledgers_compact(l, *ls, n, horizon);
+		if (*n >= LIMITS_LEDGERS_MAX) {
+			*full = true;
+			return NULL;
+		}
+	}
+	return ledger_new(ls, n, a, b);
+}
+
 /* Counts v at time t in a ledger, by second and by minute, and lets go of what is older than
  * its horizon. */
 static bool ledger_add(struct limits *l, struct lim_ledger *e, double t, const uint8_t v[32],
@@ -293,8 +355,7 @@ static bool ledger_add(struct limits *l, struct lim_ledger *e, double t, const u
 	bool ok = series_add(&e->sec, (int64_t)floor(t), v, sign) &&
 		  series_add(&e->min, (int64_t)floor(t / 60), v, sign);
 
-	series_expire(&e->sec, (int64_t)floor(l->clock) - LIM_SECONDS);
-	series_expire(&e->min, (int64_t)floor((l->clock - (double)horizon) / 60) - 1);
+	ledger_expire(l, e, horizon);
 	return ok;
 }
 
@@ -343,8 +404,12 @@ static void track_build(struct limits *l, struct lim_track *t)
 		t->index[k] = INT64_MIN;
 		memset(t->sum[k], 0, 32);
 	}
-	if (e == NULL)
+	t->unknown_until = 0;
+	if (e == NULL) {
+		if (l->spend_overflow_at > 0)
+			t->unknown_until = l->spend_overflow_at + (double)t->window;
 		return;
+	}
 	s = t->window <= LIM_SECONDS ? &e->sec : &e->min;
 	width = t->window <= LIM_SECONDS ? 1 : 60;
 	for (size_t i = 0; i < s->len; i++) {
@@ -367,8 +432,12 @@ static void bucket_build(struct limits *l, struct lim_bucket *b)
 
 	b->tokens = (double)b->burst;
 	b->updated = l->clock;
-	if (e == NULL)
+	if (e == NULL) {
+		/* its ledger may have been full within the day: start used up */
+		if (l->rate_overflow_at > l->clock - LIMITS_RATE_HORIZON)
+			b->tokens = 0;
 		return;
+	}
 	for (int part = 0; part < 2; part++) {
 		const struct lim_series *s = part == 0 ? &e->min : &e->sec;
 
@@ -469,9 +538,18 @@ static void bucket_refill(struct lim_bucket *b, double now)
 /* Counts one signature of (client, operation) at t in its ledger; sign -1 takes it back. */
 static bool rate_count(struct limits *l, const char *client, const char *op, double t, int sign)
 {
-	struct lim_ledger *e = ledger_get(&l->rate, &l->n_rate, client, op);
+	bool full;
+	struct lim_ledger *e =
+		ledger_get(l, &l->rate, &l->n_rate, client, op, LIMITS_RATE_HORIZON, &full);
 	uint8_t one[32];
 
+	if (e == NULL && full) {
+		/* no rate limit watches this pair: not kept, and a limit that starts watching it
+		 * (with no ledger to start from) starts used up */
+		if (sign > 0 && t > l->rate_overflow_at)
+			l->rate_overflow_at = t;
+		return true;
+	}
 	u256_from_u64(1, one);
 	return e != NULL && ledger_add(l, e, t, one, sign, LIMITS_RATE_HORIZON);
 }
@@ -484,10 +562,19 @@ static bool spend_count(struct limits *l, const char *key, const struct policy_s
 
 	for (size_t k = 0; k < n; k++) {
 		struct lim_ledger *e;
+		bool full;
 
 		if (u256_is_zero(spends[k].amount))
 			continue;
-		e = ledger_get(&l->spend, &l->n_spend, key, spends[k].asset);
+		e = ledger_get(l, &l->spend, &l->n_spend, key, spends[k].asset,
+			       LIMITS_SPEND_HORIZON, &full);
+		if (e == NULL && full) {
+			/* no limit watches this pair (or it would have its ledger): not kept, and
+			 * a limit that starts watching it fails closed for its window */
+			if (sign > 0 && t > l->spend_overflow_at)
+				l->spend_overflow_at = t;
+			continue;
+		}
 		ok &= e != NULL &&
 		      ledger_add(l, e, t, spends[k].amount, sign, LIMITS_SPEND_HORIZON);
 		for (size_t i = 0; i < l->n_tracks; i++)
@@ -634,6 +721,17 @@ static bool spends_fit(struct limits *l, const struct policy *p, const char *key
 				spend_deny(d, sl, key);
 				return false;
 			}
+			if (now < t->unknown_until && !u256_is_zero(spends[k].amount)) {
+				spend_deny(d, sl, key);
+				snprintf(
+					d->message, sizeof(d->message),
+					"the limit on key '%s' spending %s is new and the ledgers "
+					"were full (more than %d pairs) within its window, so what "
+					"was spent is unknown: it spends nothing for %llu s",
+					key, sl->asset, LIMITS_LEDGERS_MAX,
+					(unsigned long long)sl->window_seconds);
+				return false;
+			}
 			track_total(t, now, total);
 			if (add)
 				limits_u256_add(total, spends[k].amount);
@@ -767,6 +865,14 @@ static json_t *ledgers_json(const struct lim_ledger *ls, size_t n, const char *a
 	return list;
 }
 
+void limits_ledger_counts(struct limits *l, size_t *spend, size_t *rate)
+{
+	pthread_mutex_lock(&l->mu);
+	*spend = l->n_spend;
+	*rate = l->n_rate;
+	pthread_mutex_unlock(&l->mu);
+}
+
 int limits_snapshot(struct limits *l, json_t **out)
 {
 	json_t *spend, *rate;
@@ -775,8 +881,10 @@ int limits_snapshot(struct limits *l, json_t **out)
 	spend = ledgers_json(l->spend, l->n_spend, "key", "asset");
 	rate = ledgers_json(l->rate, l->n_rate, "client", "operation");
 	*out = spend != NULL && rate != NULL
-		       ? json_pack("{s:i, s:f, s:f, s:o, s:o}", "version", 1, "clock", l->clock,
-				   "gap_at", l->gap_at, "spend", spend, "rate", rate)
+		       ? json_pack("{s:i, s:f, s:f, s:f, s:f, s:o, s:o}", "version", 1, "clock",
+				   l->clock, "gap_at", l->gap_at, "spend_overflow_at",
+				   l->spend_overflow_at, "rate_overflow_at", l->rate_overflow_at,
+				   "spend", spend, "rate", rate)
 		       : NULL;
 	pthread_mutex_unlock(&l->mu);
 	if (*out == NULL) {
@@ -829,7 +937,7 @@ static bool ledgers_from_json(json_t *list, const char *a, const char *b, struct
 		if (av == NULL || bv == NULL || strlen(av) >= sizeof(e->a) ||
 		    strlen(bv) >= sizeof(e->b) || ledger_find(*ls, *n, av, bv) != NULL)
 			return false;
-		e = ledger_get(ls, n, av, bv);
+		e = ledger_new(ls, n, av, bv); /* the checkpoint is anchored: no cap */
 		if (e == NULL || !series_from_json(json_object_get(item, "s"), &e->sec) ||
 		    !series_from_json(json_object_get(item, "m"), &e->min))
 			return false;
@@ -862,17 +970,19 @@ int limits_restore(struct limits *l, json_t *snapshot)
 	l->gap_at = json_is_number(json_object_get(snapshot, "gap_at"))
 			    ? json_number_value(json_object_get(snapshot, "gap_at"))
 			    : 0;
+	l->spend_overflow_at =
+		json_is_number(json_object_get(snapshot, "spend_overflow_at"))
+			? json_number_value(json_object_get(snapshot, "spend_overflow_at"))
+			: 0;
+	l->rate_overflow_at =
+		json_is_number(json_object_get(snapshot, "rate_overflow_at"))
+			? json_number_value(json_object_get(snapshot, "rate_overflow_at"))
+			: 0;
 	(void)lim_tick(l, 0);
-	for (size_t i = 0; i < l->n_spend; i++) {
-		series_expire(&l->spend[i].sec, (int64_t)floor(l->clock) - LIM_SECONDS);
-		series_expire(&l->spend[i].min,
-			      (int64_t)floor((l->clock - LIMITS_SPEND_HORIZON) / 60) - 1);
-	}
-	for (size_t i = 0; i < l->n_rate; i++) {
-		series_expire(&l->rate[i].sec, (int64_t)floor(l->clock) - LIM_SECONDS);
-		series_expire(&l->rate[i].min,
-			      (int64_t)floor((l->clock - LIMITS_RATE_HORIZON) / 60) - 1);
-	}
+	for (size_t i = 0; i < l->n_spend; i++)
+		ledger_expire(l, &l->spend[i], LIMITS_SPEND_HORIZON);
+	for (size_t i = 0; i < l->n_rate; i++)
+		ledger_expire(l, &l->rate[i], LIMITS_RATE_HORIZON);
 	pthread_mutex_unlock(&l->mu);
 	return SG_OK;
 }

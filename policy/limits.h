@@ -29,6 +29,12 @@
 
 #define LIMITS_SPEND_HORIZON (7 * 86400) /* the longest spend window */
 #define LIMITS_RATE_HORIZON  86400       /* how far back a rate limit's bucket is rebuilt */
+/* At most this many ledgers of a kind for pairs no limit in force watches (a pair a limit
+ * watches always has its ledger); past that, after letting go of the empty ones, a record of a
+ * new pair is not kept, and a limit a reload adds on a pair without a ledger starts used up
+ * (spends nothing for its window, or has no token of its burst) for as long as that may hide
+ * something it should count. */
+#define LIMITS_LEDGERS_MAX 4096
 
 struct limits;
 
@@ -92,6 +98,9 @@ void limits_release(struct limits *l, struct limits_hold *hold);
  * the policy in force counts it (0 when no such limit is in force). */
 void limits_spent(struct limits *l, const char *key, const char *asset, uint64_t window, double now,
 		  uint8_t total[32]);
+
+/* How many ledgers there are of each kind. */
+void limits_ledger_counts(struct limits *l, size_t *spend, size_t *rate);
 
 /* The ledgers as JSON (for a checkpoint), and back. limits_restore replaces the ledgers; call
  * limits_apply_policy after it. */

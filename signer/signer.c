@@ -342,6 +342,8 @@ void signer_audit_state(struct signer *s, struct signer_audit_state *out)
 	out->recovered_records = s->recovery.replayed;
 	out->recovery_seconds = s->recovery.seconds;
 	out->recovered_from_checkpoint = s->recovery.used_checkpoint;
+	limits_ledger_counts(s->limits, &out->spend_ledgers, &out->rate_ledgers);
+	out->ledgers_max = LIMITS_LEDGERS_MAX;
 }
 
 /* ---- refusals ---------------------------------------------------------------------------- */

@@ -98,6 +98,8 @@ struct signer_audit_state {
 	uint64_t recovered_records; /* records replayed at start */
 	double recovery_seconds;
 	bool recovered_from_checkpoint;
+	size_t spend_ledgers, rate_ledgers; /* the limits' ledgers built from the log */
+	size_t ledgers_max;                 /* of each kind, for pairs no limit watches */
 };
 void signer_audit_state(struct signer *s, struct signer_audit_state *out);
 

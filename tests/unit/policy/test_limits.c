@@ -1,7 +1,8 @@
 /* policy/limits.c: spend sums and rate buckets built from the ledgers whenever the policy
  * changes (a new window, a limit dropped and added back, a new rate limit: none starts from
  * zero), records of other processes counted, reservations given back, a checkpoint's round
- * trip, and a loss that uses every limit up for its window. */
+ * trip, a loss that uses every limit up for its window, and ledgers an attacker cannot grow
+ * without bound. */
 #include "../../support/testutil.h"
 
 #include <stdio.h>
@@ -224,13 +225,23 @@ static void test_checkpoint_round_trip(void **state)
 	assert_int_equal(limits_apply_policy(back, p), 0);
 	assert_false(spend(back, p, 501)); /* 3000 + 1500 + 501 */
 	assert_true(spend(back, p, 500));
-	/* a snapshot that does not read is refused whole */
+	/* a snapshot that does not read is refused whole: an amount that is not hex (after the
+	 * last minute, so that only the hex is wrong), a minute out of order */
 	bad = json_deep_copy(snap);
 	json_array_append_new(
 		json_object_get(json_array_get(json_object_get(bad, "spend"), 0), "m"),
-		json_pack("[I, s]", (json_int_t)1, "zz"));
+		json_pack("[I, s]", (json_int_t)1 << 40, "zz"));
 	assert_int_equal(limits_restore(back, bad), SG_ERR_MALFORMED);
 	json_decref(bad);
+	bad = json_deep_copy(snap);
+	json_array_append_new(
+		json_object_get(json_array_get(json_object_get(bad, "spend"), 0), "m"),
+		json_pack("[I, s]", (json_int_t)1,
+			  "0000000000000000000000000000000000000000000000000000000000000001"));
+	assert_int_equal(limits_restore(back, bad), SG_ERR_MALFORMED);
+	json_decref(bad);
+	/* and the limits kept what they held */
+	assert_false(spend(back, p, 1));
 	json_decref(snap);
 	limits_free(l);
 	limits_free(back);
@@ -256,6 +267,132 @@ static void test_loss_uses_limits_up(void **state)
 	limits_free(l);
 	policy_free(p);
 	policy_free(day);
+}
+
+#define WATCHED "erc20:0x9999999999999999999999999999999999999999"
+#define LATE    "erc20:0x8888888888888888888888888888888888888888"
+#define FRESH   "erc20:0x7777777777777777777777777777777777777777"
+
+static struct policy_spend asset_spend(const char *asset, uint64_t amount)
+{
+	struct policy_spend s = native(amount);
+
+	snprintf(s.asset, sizeof(s.asset), "%s", asset);
+	return s;
+}
+
+static size_t spend_ledgers(struct limits *l)
+{
+	size_t spend, rate;
+
+	limits_ledger_counts(l, &spend, &rate);
+	return spend;
+}
+
+/* An attacker spending a new token each time cannot grow the ledgers without bound: past
+ * LIMITS_LEDGERS_MAX pairs no limit watches, new pairs are not kept; a pair a limit watches
+ * always is; a limit a reload adds on a pair that was not kept fails closed; empty ledgers
+ * make room. */
+static void test_ledgers_capped(void **state)
+{
+	struct limits *l;
+	struct policy *watch = policy_of("spend_limits:\n  - key: k\n    asset: "
+					 "erc20:0x9999999999999999999999999999999999999999\n"
+					 "    window: 1h\n    max: \"10\"\n");
+	struct policy *later = policy_of("spend_limits:\n  - key: k\n    asset: "
+					 "erc20:0x8888888888888888888888888888888888888888\n"
+					 "    window: 1h\n    max: \"10\"\n");
+	struct policy_decision d;
+	char asset[64];
+	json_t *snap, *ledgers;
+
+	(void)state;
+	assert_int_equal(limits_new(&l), 0);
+	assert_int_equal(limits_apply_policy(l, watch), 0);
+	for (int i = 0; i < LIMITS_LEDGERS_MAX; i++) {
+		struct policy_spend s;
+		struct limits_hold hold = {0};
+
+		snprintf(asset, sizeof(asset), "erc20:0x%040d", i);
+		s = asset_spend(asset, 1);
+		assert_true(limits_spend_reserve(l, watch, "k", &s, 1, now_s(), &hold, &d));
+	}
+	assert_int_equal(spend_ledgers(l), LIMITS_LEDGERS_MAX);
+	{
+		/* a new pair nobody watches: signed, not kept */
+		struct policy_spend s = asset_spend(LATE, 5);
+		struct limits_hold hold = {0};
+
+		assert_true(limits_spend_reserve(l, watch, "k", &s, 1, now_s(), &hold, &d));
+		assert_int_equal(spend_ledgers(l), LIMITS_LEDGERS_MAX);
+	}
+	{
+		/* the watched pair gets its ledger and its limit counts */
+		struct policy_spend s = asset_spend(WATCHED, 7);
+		struct limits_hold hold = {0};
+		uint8_t total[32];
+
+		assert_true(limits_spend_reserve(l, watch, "k", &s, 1, now_s(), &hold, &d));
+		assert_int_equal(spend_ledgers(l), LIMITS_LEDGERS_MAX + 1);
+		assert_false(limits_spend_reserve(l, watch, "k", &s, 1, now_s(), &hold, &d));
+		assert_string_equal(d.reason, "spend_limit_exceeded");
+		assert_int_equal(limits_apply_policy(l, watch), 0); /* and after a reload */
+		limits_spent(l, "k", WATCHED, 3600, now_s(), total);
+		assert_int_equal(total[31], 7);
+	}
+	{
+		/* a limit added on the pair that was not kept: what it spent is unknown */
+		struct policy_spend s = asset_spend(LATE, 1);
+		struct limits_hold hold = {0};
+
+		assert_int_equal(limits_apply_policy(l, later), 0);
+		assert_false(limits_spend_reserve(l, later, "k", &s, 1, now_s(), &hold, &d));
+		assert_string_equal(d.reason, "spend_limit_exceeded");
+		assert_non_null(strstr(d.message, "ledgers were full"));
+	}
+	/* through a checkpoint, all of it holds */
+	assert_int_equal(limits_snapshot(l, &snap), 0);
+	{
+		struct limits *back;
+		struct policy_spend s = asset_spend(LATE, 1);
+		struct limits_hold hold = {0};
+
+		assert_int_equal(limits_new(&back), 0);
+		assert_int_equal(limits_restore(back, snap), 0);
+		assert_int_equal(limits_apply_policy(back, later), 0);
+		assert_false(limits_spend_reserve(back, later, "k", &s, 1, now_s(), &hold, &d));
+		limits_free(back);
+	}
+	/* ledgers whose entries are all past their horizon make room for new pairs */
+	ledgers = json_object_get(snap, "spend");
+	for (size_t i = 0; i < json_array_size(ledgers); i++) {
+		json_t *e = json_array_get(ledgers, i);
+
+		json_object_set_new(e, "s", json_array());
+		json_object_set_new(e, "m",
+				    json_pack("[[I, s]]", (json_int_t)1000,
+					      "00000000000000000000000000000000000000"
+					      "00000000000000000000000001"));
+	}
+	json_object_set_new(snap, "spend_overflow_at", json_real(0));
+	{
+		struct limits *back;
+		struct policy_spend s = asset_spend(FRESH, 1);
+		struct limits_hold hold = {0};
+
+		assert_int_equal(limits_new(&back), 0);
+		assert_int_equal(limits_restore(back, snap), 0);
+		assert_int_equal(limits_apply_policy(back, watch), 0);
+		assert_int_equal(spend_ledgers(back), LIMITS_LEDGERS_MAX + 1);
+		assert_true(limits_spend_reserve(back, watch, "k", &s, 1, now_s(), &hold, &d));
+		/* the empty ones went, but the watched pair's ledger stays */
+		assert_int_equal(spend_ledgers(back), 2);
+		limits_free(back);
+	}
+	json_decref(snap);
+	limits_free(l);
+	policy_free(watch);
+	policy_free(later);
 }
 
 static void test_u256(void **state)
@@ -289,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_rate_rebuilt_from_ledger),
 		cmocka_unit_test(test_checkpoint_round_trip),
 		cmocka_unit_test(test_loss_uses_limits_up),
+		cmocka_unit_test(test_ledgers_capped),
 		cmocka_unit_test(test_u256),
 	};
 
