@@ -18,6 +18,7 @@
 
 #include "api/metrics.h"
 #include "api/server.h"
+#include "common/files.h"
 #include "signer/config.h"
 #include "signer/signer.h"
 
@@ -184,6 +185,13 @@ int main(int argc, char **argv)
 	}
 	harden_process(cfg.user != NULL);
 	metrics_init();
+	if (geteuid() == 0 && cfg.user != NULL) {
+		/* the files of the user signerd is about to become are its own */
+		struct passwd *pw = getpwnam(cfg.user);
+
+		if (pw != NULL)
+			file_trust_owner(pw->pw_uid);
+	}
 	/* the TLS key is read before privileges go, so that it may stay root-only */
 	r = tls_material_load(&cfg, &tls);
 	if (r != SG_OK) {

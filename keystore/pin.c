@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "common/files.h"
 #include "p11.h"
 
 #define KS_PIN_MAX 256
@@ -21,7 +22,7 @@ static bool ks_pin_is_credential(const char *path)
 }
 
 /* The PIN file must be a regular file of ours (or root's, as systemd's credentials are) that
- * nobody else can read or write. */
+ * nobody else can read or write, in directories nobody else can change. */
 int ks_pin_read(const char *path, struct ks_pin *pin)
 {
 	struct stat st;
@@ -59,6 +60,8 @@ int ks_pin_read(const char *path, struct ks_pin *pin)
 			    path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
+	if ((r = file_check_dirs(path, "PIN file")) != SG_OK)
+		goto out;
 	pin->value = sodium_malloc(KS_PIN_MAX + 1);
 	if (pin->value == NULL) {
 		r = sg_fail(SG_ERR_NOMEM, "no secure memory for the PIN");

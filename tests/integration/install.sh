@@ -18,11 +18,13 @@
 #   signerd_run ... (token init, key create,    the same commands, but NOT through systemd-run (no
 #   policy lint with the token)                 systemd here): signerd_run is replaced by one that
 #                                               sets CREDENTIALS_DIRECTORY to copies of the PIN
-#                                               files, as LoadCredential= hands them over
+#                                               files, as LoadCredential= hands them over, and runs
+#                                               as User=signerd (setpriv, when root)
 #   the --pin-file way (runuser ...)            run as root, without runuser (no user signerd), on
 #                                               a second token
 #   systemctl enable --now signerd              NOT RUN: signerd is started with the installed
-#                                               unit's ExecStart= and CREDENTIALS_DIRECTORY
+#                                               unit's ExecStart= and CREDENTIALS_DIRECTORY, as
+#                                               its User= (setpriv, when root)
 #   curl .../readyz                             run; and an adapter's certificate lists its keys
 #   tools/pki revoke, install, systemctl reload run; the reload is the unit's ExecReload= (SIGHUP)
 #   tools/pki crl                               run
@@ -195,11 +197,17 @@ pki_refusals() { # a name is not issued twice; what a template cannot hold is re
 check "tools/pki: no name issued twice, no bad URI, usage errors exit 2" pki_refusals
 
 # --- the token and its keys: systemd-run replaced by the credentials it would hand over ---
+# as User=signerd and Group=signerd (when root: setpriv to the staged ids), with the credentials
+# owned by that user, as systemd hands them over
+run_as=()
+if [[ $(id -u) -eq 0 && $suid != 0 ]]; then
+  run_as=(setpriv --reuid="$suid" --regid="$sgid" --clear-groups)
+  chmod 0711 "$work"
+fi
 creds=$work/credentials
-mkdir -p "$creds"
-chmod 0700 "$creds"
-install -m 0400 "$etc/token-pin" "$creds/token-pin"
-install -m 0400 "$etc/so-pin" "$creds/so-pin"
+install -d -m 0500 -o "$suid" "$creds"
+install -m 0400 -o "$suid" "$etc/token-pin" "$creds/token-pin"
+install -m 0400 -o "$suid" "$etc/so-pin" "$creds/so-pin"
 token_steps=$(doc_block "signerd_run() {")
 by_systemd_run() {
   grep -q 'systemd-run --quiet --pipe --wait --collect -p User=signerd -p Group=signerd' <<<"$token_steps" &&
@@ -210,7 +218,7 @@ signerd_run_lines() { grep '^signerd_run ' <<<"$token_steps" | staged; }
 check "token init, key create (twice), policy lint with the token" test "$(signerd_run_lines | wc -l)" -eq 4
 run_token_steps() {
   local text
-  text="signerd_run() { while [[ \$1 == -p ]]; do shift 2; done; CREDENTIALS_DIRECTORY='$creds' \"\$@\"; }
+  text="signerd_run() { while [[ \$1 == -p ]]; do shift 2; done; CREDENTIALS_DIRECTORY='$creds' ${run_as[*]} \"\$@\"; }
 $(signerd_run_lines)"
   bash -euo pipefail -c "$text" >> "$work/steps.log" 2>&1 || { tail -n 20 "$work/steps.log" >&2; return 1; }
 }
@@ -244,8 +252,9 @@ check "the second token holds its key" bash -c "env -u CREDENTIALS_DIRECTORY '$s
 exec_start=$(sed -n 's/^ExecStart=//p' "$stage/usr/local/lib/systemd/system/signerd.service" | staged)
 start_steps=$(doc_block "systemctl enable --now signerd")
 check "the doc starts signerd with systemctl enable --now" test -n "$start_steps"
+check "the unit runs as the user signerd" grep -qx 'User=signerd' "$stage/usr/local/lib/systemd/system/signerd.service"
 # shellcheck disable=SC2086 # the unit's command line, split as systemd splits it (no quotes in it)
-CREDENTIALS_DIRECTORY=$creds $exec_start >> "$work/signerd.log" 2>&1 &
+CREDENTIALS_DIRECTORY=$creds "${run_as[@]}" $exec_start >> "$work/signerd.log" 2>&1 &
 pid=$!
 readyz=$(grep '^curl ' <<<"$start_steps" | staged)
 ready() {

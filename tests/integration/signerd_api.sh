@@ -456,6 +456,13 @@ if [[ $(id -u) == 0 ]] && getent passwd nobody >/dev/null; then
   chown -R nobody "$env_dir"
   chmod 0711 "$work"
   printf 'user: nobody\n' >> "$cfg"
+  # root reads the config: one nobody can change (its user:, its PKCS#11 module) is refused
+  check "as root: a config nobody owns is refused" bash -c "! timeout 10 '$signerd' --config '$cfg' 2>'$work/owned.log'"
+  check "naming its owner" grep -q "signerd.yaml belongs to uid $(id -u nobody), neither root nor this process" "$work/owned.log"
+  cp "$cfg" "$work/root-signerd.yaml"
+  chmod 0644 "$work/root-signerd.yaml"
+  cfg=$work/root-signerd.yaml
+  # and the files of the user it becomes are trusted (its TLS key, read before the switch)
   start
   check "dropped to nobody" test "$(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$pid/status")" = "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)"
   check "as nobody: signs" expect 200 "" polygon-adapter POST $p "$msg"
