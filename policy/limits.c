@@ -778,6 +778,23 @@ bool limits_spend_reserve(struct limits *l, const struct policy *p, const char *
 	return ok;
 }
 
+bool limits_spend_fits(struct limits *l, const struct policy *p, const char *key,
+		       const struct policy_spend *spends, size_t n, double now,
+		       struct policy_decision *d)
+{
+	bool ok;
+
+	memset(d, 0, sizeof(*d));
+	d->allowed = true;
+	if (n > POLICY_SPENDS_MAX)
+		n = POLICY_SPENDS_MAX;
+	pthread_mutex_lock(&l->mu);
+	ok = spends_fit(l, p, key, spends, n, lim_tick(l, now > l->clock ? now : l->clock), true,
+			d);
+	pthread_mutex_unlock(&l->mu);
+	return ok;
+}
+
 bool limits_spend_still_fits(struct limits *l, const struct policy *p,
 			     const struct limits_hold *hold, struct policy_decision *d)
 {

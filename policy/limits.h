@@ -87,6 +87,10 @@ double limits_rate_peek(struct limits *l, const struct policy_rate_limit *rl, do
 bool limits_spend_reserve(struct limits *l, const struct policy *p, const char *key,
 			  const struct policy_spend *spends, size_t n, double now,
 			  struct limits_hold *hold, struct policy_decision *d);
+/* What limits_spend_reserve would decide now, reserving nothing (signerctl explain). */
+bool limits_spend_fits(struct limits *l, const struct policy *p, const char *key,
+		       const struct policy_spend *spends, size_t n, double now,
+		       struct policy_decision *d);
 /* Whether what hold reserved still fits every limit of p, now that records of other processes
  * may have been counted since it was reserved; false with d filled when not. */
 bool limits_spend_still_fits(struct limits *l, const struct policy *p,

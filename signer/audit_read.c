@@ -410,6 +410,19 @@ int audit_verify_checked(const char *path, struct audit_verify_result *res)
 		audit_zero_prev(w.prev);
 	}
 	for (size_t i = 0; i < check; i++) {
+		struct stat sst;
+
+		if (segs[i].first == UINT64_MAX && stat(segs[i].file, &sst) == 0 &&
+		    sst.st_size > 0) {
+			/* no whole line, but bytes: a first line torn by a crash */
+			r = sg_fail(SG_ERR_TRUNCATED,
+				    "%s:1: the last line is torn (no newline; signerd removes it "
+				    "when it starts)",
+				    segs[i].file);
+			w.bad_file = segs[i].file;
+			w.bad_line = 1;
+			break;
+		}
 		if (segs[i].first == UINT64_MAX)
 			break; /* an empty active segment */
 		if (w.seq != 0 && segs[i].first != w.seq + 1) {

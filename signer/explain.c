@@ -75,6 +75,16 @@ static bool explain_spends(struct signer *s, const struct policy *p, const char 
 	if (!any)
 		explain_add(checks, "spend_limit", "none", NULL, NULL,
 			    n == 0 ? "the payload spends nothing" : "no spend limit applies");
+	if (ok) {
+		/* the door's own check: a loss of records, or a new limit on a pair the ledgers
+		 * could not keep, refuses what the sums alone would let through */
+		struct policy_decision d;
+
+		if (!limits_spend_fits(s->limits, p, key, spends, n, now, &d)) {
+			explain_add(checks, "spend_limit", "deny", d.rule, d.reason, d.message);
+			ok = false;
+		}
+	}
 	return ok;
 }
 

@@ -39,7 +39,7 @@ test_expect "a deleted log: signerd refuses to start" refuses_start 'ends at rec
 test_expect "and says what is missing and how to recover" grep -q 'records 1 to 5 are missing.*accept-loss' "$tl_work/start.out"
 : >"$alog"
 test_expect "an emptied log: refused" refuses_start 'records 1 to 5 are missing'
-test_expect "audit verify fails on it" bash -c "! '$signerctl' audit verify"
+test_expect "audit verify fails on it, naming what is missing" tl_fails_saying 'records 1 to 5 are missing' "$signerctl" audit verify
 head -n 3 "$tl_work/audit.good" >"$alog"
 test_expect "a truncated log: refused" refuses_start 'ends at record 3.*records 4 to 5 are missing'
 test_expect "audit verify fails, naming the records" bash -c "'$signerctl' audit verify 2>&1 | grep -q 'records 4 to 5 are missing'"
@@ -59,7 +59,7 @@ rechain() {
 rechain >"$alog"
 test_expect "a rewritten log's own chain holds" bash -c "SIGNER_CONFIG= '$signerctl' audit verify '$alog'"
 test_expect "but signerd refuses it: the anchored record is not the same" refuses_start 'record 5 is not the one the anchor names'
-test_expect "and audit verify with the config fails" bash -c "! '$signerctl' audit verify"
+test_expect "and audit verify with the config fails, saying so" tl_fails_saying 'record 5 is not the one the anchor names' "$signerctl" audit verify
 cp "$tl_work/audit.good" "$alog"
 test_expect "the log put back: signerd starts" starts
 
@@ -82,11 +82,13 @@ test_expect "accept-loss records it" bash -c "'$signerctl' audit accept-loss --r
 test_expect "the gap is in the log" bash -c "tail -n 1 '$alog' | jq -e '.event == \"audit_gap\" and .anchor_seq == 6 and .spends_unknown == true'"
 test_expect "and verify reaches the new anchor" "$signerctl" audit verify
 test_expect "signerd starts" starts
-test_expect "accept-loss refuses when nothing is lost" bash -c "! '$signerctl' audit accept-loss --reason again"
+test_expect "accept-loss refuses when nothing is lost" tl_fails_saying 'reaches its anchor .* nothing was lost' "$signerctl" audit accept-loss --reason again
 # after a loss, spend limits count as used up for their window (unless --limits reset)
 printf 'spend_limits:\n  - key: polygon-dev\n    asset: native\n    window: 1h\n    max: "1000"\n' >>"$env/policy.yaml"
-tl_signerd_start "$cfg" "$log"
 tx=$(cd "$clients" && node tools/evm-tx.mjs 0x1111111111111111111111111111111111111111 1)
+test_expect "policy explain says the same as the door: denied, records lost" \
+	bash -c "'$signerctl' policy explain --client polygon-adapter --key polygon-dev --operation dev --evm-transaction '$tx' --json | jq -e '.decision == \"deny\" and ([.checks[] | select(.outcome == \"deny\")][0] | .reason == \"spend_limit_exceeded\" and (.detail | test(\"lost\")))'"
+tl_signerd_start "$cfg" "$log"
 test_expect "after a loss accepted with spends unknown, no spend fits its window" bash -c "curl -s --cacert '$pki/ca.pem' --cert '$pki/clients/polygon-adapter.pem' --key '$pki/clients/polygon-adapter.key' --resolve localhost:$tl_api_port:127.0.0.1 -H 'Content-Type: application/json' --data-binary '{\"operation\":\"dev\",\"evm_transaction\":\"$tx\"}' https://localhost:$tl_api_port/v1/keys/polygon-dev/sign | jq -e '.error.reason == \"spend_limit_exceeded\" and (.error.message | test(\"lost\"))'"
 tl_signerd_stop
 

@@ -11,7 +11,9 @@
 # tl_api_port and tl_ops_port), tl_signerd_start CONFIG LOG / tl_signerd_stop (then
 # tl_signerd_rc), tl_api CERT_DIR
 # CLIENT METHOD PATH [BODY] ("STATUS BODY"), tl_metric NAME_AND_LABELS (its value), tl_until
-# SECONDS command (retries until it succeeds).
+# SECONDS command (retries until it succeeds), tl_fails_saying PATTERN command... (the command
+# fails, with exit code 1, and its output matches PATTERN: a refusal for the stated reason, not
+# any failure).
 set -euo pipefail
 
 TL_PASSES=0
@@ -120,6 +122,20 @@ tl_api() {
 # The value of one series of /metrics ("signer_x{a=\"b\"}"); empty when it is not there.
 tl_metric() {
 	curl -s "http://127.0.0.1:$tl_ops_port/metrics" | awk -v k="$1" '$1 == k { print $2 }'
+}
+
+# tl_fails_saying PATTERN command...: command exits 1 and its output (stdout and stderr) matches
+# the extended regular expression PATTERN.
+tl_fails_saying() {
+	local pattern=$1 rc=0
+	shift
+	"$@" >"$tl_work/.said" 2>&1 || rc=$?
+	if ((rc != 1)); then
+		echo "exit code $rc, expected 1:"
+		cat "$tl_work/.said"
+		return 1
+	fi
+	grep -Eq -- "$pattern" "$tl_work/.said" || { echo "no '$pattern' in:"; cat "$tl_work/.said"; return 1; }
 }
 
 # tl_until SECONDS command...: runs command until it succeeds, at most SECONDS.

@@ -155,6 +155,22 @@ static void test_torn_line_repaired(void **state)
 	audit_close(log);
 	assert_int_equal(audit_verify_file(path, &bad, &lines), 0);
 	assert_int_equal(lines, 3);
+	/* a crash while writing the first record of a segment: no whole line, but bytes */
+	{
+		struct audit_verify_result res;
+
+		f = fopen(fresh_path(), "w");
+		fputs("{\"seq\":1,\"client\":\"lo", f);
+		fclose(f);
+		r = audit_verify(path, &res);
+		assert_int_equal(r, SG_ERR_TRUNCATED);
+		assert_non_null(strstr(sg_errmsg(r), ":1: the last line is torn"));
+		assert_int_equal(audit_open(path, &log, &repaired), 0);
+		assert_true(repaired);
+		audit_close(log);
+		assert_int_equal(audit_verify(path, &res), 0);
+		assert_int_equal(res.records, 0);
+	}
 }
 
 struct writer {
