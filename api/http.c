@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "api/loglimit.h"
 #include "api/metrics.h"
 #include "common/encoding.h"
 #include "common/names.h"
@@ -77,56 +78,6 @@ struct api_request {
 	bool counted;
 };
 
-/* Log lines a peer can cause (refused handshakes, libmicrohttpd's own complaints): each kind at
- * most once every 10 s, with the count of those held back, so that a flood of bad connections
- * cannot flood the log. Metrics still count every one. */
-#define API_LOG_KINDS 16
-static struct {
-	char kind[96];
-	double last;
-	unsigned long held;
-} api_log_seen[API_LOG_KINDS];
-static pthread_mutex_t api_log_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void api_log_limited(const char *kind, const char *line)
-{
-	double now = time_monotonic_s();
-	size_t i, slot = API_LOG_KINDS;
-	unsigned long held = 0;
-	bool print = true;
-
-	pthread_mutex_lock(&api_log_mu);
-	for (i = 0; i < API_LOG_KINDS; i++) {
-		if (strcmp(api_log_seen[i].kind, kind) == 0)
-			break;
-		if (slot == API_LOG_KINDS && api_log_seen[i].kind[0] == '\0')
-			slot = i;
-	}
-	if (i == API_LOG_KINDS && slot < API_LOG_KINDS) {
-		i = slot;
-		snprintf(api_log_seen[i].kind, sizeof(api_log_seen[i].kind), "%s", kind);
-		api_log_seen[i].last = now - 10;
-	}
-	if (i < API_LOG_KINDS) {
-		if (now - api_log_seen[i].last < 10) {
-			api_log_seen[i].held++;
-			print = false;
-		} else {
-			held = api_log_seen[i].held;
-			api_log_seen[i].held = 0;
-			api_log_seen[i].last = now;
-		}
-	}
-	pthread_mutex_unlock(&api_log_mu);
-	if (!print)
-		return;
-	if (held > 0)
-		fprintf(stderr, "signerd: api: %s (and %lu more like it in the last 10 s)\n", line,
-			held);
-	else
-		fprintf(stderr, "signerd: api: %s\n", line);
-}
-
 /* The connection a handshake in progress belongs to: the newest one listed on its socket. */
 static struct api_conn *api_conn_by_fd(struct api_server *srv, int fd)
 {
@@ -160,7 +111,7 @@ static int api_verify_peer(gnutls_session_t session)
 	}
 	snprintf(line, sizeof(line), "refused a TLS handshake: client certificate %s (%s)", reason,
 		 sg_errmsg(SG_ERR_PERMISSION));
-	api_log_limited(reason, line);
+	log_limited(reason, line);
 	return GNUTLS_E_CERTIFICATE_ERROR;
 }
 
@@ -194,9 +145,9 @@ static int api_certificate_seen(gnutls_session_t session, unsigned htype, unsign
 			conn->refused = true; /* counted: not again when it closes */
 	}
 	pthread_mutex_unlock(&api_current->conns_mu);
-	api_log_limited("no_certificate",
-			"refused a TLS handshake: client certificate no_certificate (the client "
-			"presented no certificate)");
+	log_limited("no_certificate",
+		    "refused a TLS handshake: client certificate no_certificate (the client "
+		    "presented no certificate)");
 	return 0;
 }
 
@@ -537,7 +488,7 @@ static bool api_conn_check(struct api_server *srv, struct MHD_Connection *c, str
 			snprintf(line, sizeof(line),
 				 "refused a connection from %s: client certificate %s", host,
 				 reason);
-			api_log_limited(reason, line);
+			log_limited(reason, line);
 		}
 		return false;
 	}
@@ -911,7 +862,7 @@ static void api_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
-	api_log_limited(line, line);
+	log_limited(line, line);
 }
 
 int api_listen_addr(const struct signer_config_listen *l, struct sockaddr_storage *ss,
