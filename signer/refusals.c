@@ -207,12 +207,14 @@ size_t refusals_due(struct refusals *r, double now, bool all, json_t **records,
 	size_t n = 0;
 
 	pthread_mutex_lock(&r->mu);
-	while (r->n_due > 0 && n < max) {
-		r->n_due--;
-		records[n] = r->due[r->n_due].record;
-		snprintf(ids[n], AUDIT_ID_LEN + 1, "%s", r->due[r->n_due].id);
+	/* the oldest first: the log keeps the order they were refused in */
+	while (n < r->n_due && n < max) {
+		records[n] = r->due[n].record;
+		snprintf(ids[n], AUDIT_ID_LEN + 1, "%s", r->due[n].id);
 		n++;
 	}
+	memmove(r->due, r->due + n, (r->n_due - n) * sizeof(*r->due));
+	r->n_due -= n;
 	for (size_t i = 0; i < r->n && n < max; i++) {
 		struct refusal_peer *p = &r->peers[i];
 		json_t *rec;

@@ -884,7 +884,9 @@ static int sign_gate(void *arg)
 static int audit_refusal(struct signer *s, const struct signer_request *req, json_t *rec,
 			 const char *reason, char audit_id[AUDIT_ID_LEN + 1])
 {
-	if (s->refusals != NULL && req->peer != NULL &&
+	/* folded only while the log takes records: a summary that could not be written would
+	 * leave the refusal answered with the id of a record that never exists */
+	if (s->refusals != NULL && req->peer != NULL && audit_writable(s->audit) &&
 	    !refusals_admit(s->refusals, req->peer, req->client, reason, signer_wall_seconds(),
 			    audit_id))
 		return SG_OK;

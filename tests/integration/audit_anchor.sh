@@ -69,6 +69,14 @@ test_expect "it signs" test "$(sign)" = 200
 test_expect "record 6 is anchored" tl_until 3 anchored 6
 head -n 2 "$alog" >"$alog.cut" && cat "$alog.cut" >"$alog"
 test_expect "a log truncated under it: 503, nothing signed" test "$(sign)" = 503
+refused_all_503() { # refusals are not folded into a summary that could not be written
+	local i code
+	for i in $(seq 1 15); do
+		code=$(tl_api "$pki" polygon-adapter POST /v1/keys/solana-dev/sign "$msg" | cut -d' ' -f1)
+		[[ $code == 503 ]] || { echo "refusal $i: $code"; return 1; }
+	done
+}
+test_expect "and refusals too, past the few a second of their own: 503, none answered 403" refused_all_503
 test_expect "and /readyz says the audit log cannot be written" bash -c "curl -s http://127.0.0.1:$tl_ops_port/readyz | grep -q 'audit log'"
 test_expect "the log says why" grep -q 'shrank from .* records were cut off' "$log"
 tl_signerd_stop
