@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit_internal.h"
@@ -372,12 +373,86 @@ int audit_verify(const char *path, struct audit_verify_result *res)
 	return audit_verify_checked(path, res);
 }
 
+static int audit_verify_once(const char *path, struct audit_verify_result *res);
+
+/* What a writer changes: the rotated segments and the active segment's size. */
+struct audit_shape {
+	struct audit_segment *segs;
+	size_t n;
+	off_t active_size;
+	bool ok;
+};
+
+static void audit_shape_take(const char *path, struct audit_shape *sh)
+{
+	struct stat st;
+
+	sh->segs = NULL;
+	sh->n = 0;
+	sh->ok = audit_segments_list(path, &sh->segs, &sh->n) == SG_OK;
+	sh->active_size = stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+static bool audit_shape_same(const struct audit_shape *a, const struct audit_shape *b)
+{
+	if (!a->ok || !b->ok || a->n != b->n || a->active_size != b->active_size)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->segs[i].first != b->segs[i].first ||
+		    strcmp(a->segs[i].file, b->segs[i].file) != 0)
+			return false;
+	return true;
+}
+
+static void audit_shape_free(struct audit_shape *sh)
+{
+	if (sh->ok)
+		audit_segments_free(sh->segs, sh->n);
+	sh->ok = false;
+}
+
 int audit_verify_checked(const char *path, struct audit_verify_result *res)
+{
+	struct audit_verify_result asked = *res;
+	char *log_path = NULL;
+	struct stat st;
+	int r = SG_OK;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if ((r = audit_path_in_dir(path, &log_path)) != SG_OK)
+			return r;
+		path = log_path;
+	}
+	/* a running signerd may append (a line half written shows as torn), rotate and let go
+	 * of old segments while this reads without its lock: a failure that comes with a log
+	 * changed meanwhile is read again, five times at most */
+	for (int attempt = 0; attempt < 5; attempt++) {
+		struct audit_shape before, after;
+		bool same;
+
+		audit_shape_take(path, &before);
+		*res = asked;
+		r = audit_verify_once(path, res);
+		if (r == SG_OK) {
+			audit_shape_free(&before);
+			break;
+		}
+		nanosleep(&(struct timespec){.tv_nsec = 5 * 1000 * 1000}, NULL);
+		audit_shape_take(path, &after);
+		same = audit_shape_same(&before, &after);
+		audit_shape_free(&before);
+		audit_shape_free(&after);
+		if (same)
+			break;
+	}
+	free(log_path);
+	return r;
+}
+
+static int audit_verify_once(const char *path, struct audit_verify_result *res)
 {
 	struct audit_segment *segs = NULL;
 	struct audit_walk w = {.check_seq = res->check_seq, .check_hash = res->check_hash};
-	struct stat st;
-	char *log_path = NULL;
 	size_t n = 0, check;
 	uint64_t check_seq = res->check_seq;
 	uint8_t check_hash[AUDIT_HASH_LEN];
@@ -388,11 +463,6 @@ int audit_verify_checked(const char *path, struct audit_verify_result *res)
 	res->check_seq = check_seq;
 	memcpy(res->check_hash, check_hash, AUDIT_HASH_LEN);
 	w.check_hash = res->check_hash;
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if ((r = audit_path_in_dir(path, &log_path)) != SG_OK)
-			return r;
-		path = log_path;
-	}
 	if ((r = audit_all_segments(path, &segs, &n)) != SG_OK)
 		goto out;
 	check = n;
@@ -451,7 +521,6 @@ int audit_verify_checked(const char *path, struct audit_verify_result *res)
 	res->check_found = w.check_found;
 out:
 	audit_segments_free(segs, n);
-	free(log_path);
 	return r;
 }
 

@@ -1013,12 +1013,16 @@ int signer_policy_reload(struct signer *s, const char *path)
 
 	if (r != SG_OK)
 		return r; /* the policy in force stays */
-	/* the limits of the new policy start from what the ledgers hold, before any request
-	 * is decided under it */
-	if ((r = limits_apply_policy(s->limits, fresh)) != SG_OK ||
-	    (ref = policy_ref_new(fresh, atomic_load(&s->policy_gen) + 1)) == NULL) {
+	/* everything that can fail first (the limits in force are not touched if it does);
+	 * then the limits of the new policy start from what the ledgers hold, before any
+	 * request is decided under it */
+	if ((ref = policy_ref_new(fresh, atomic_load(&s->policy_gen) + 1)) == NULL) {
 		policy_free(fresh);
-		return r != SG_OK ? r : sg_fail(SG_ERR_NOMEM, "reloading the policy");
+		return sg_fail(SG_ERR_NOMEM, "reloading the policy");
+	}
+	if ((r = limits_apply_policy(s->limits, fresh)) != SG_OK) {
+		signer_policy_release(ref); /* frees fresh */
+		return r;
 	}
 	pthread_mutex_lock(&s->policy_mu);
 	old = s->policy;

@@ -477,6 +477,44 @@ static void test_concurrent_rotation(void **state)
 	}
 }
 
+/* audit verify reads without the log's lock: while another handle writes and rotates (the
+ * running signerd), every verify still succeeds (a failure that came with a rotation is read
+ * again). */
+static void test_verify_while_rotating(void **state)
+{
+	struct audit_options opt = {.segment_bytes = 2048, .keep_segments = 3};
+	struct audit_verify_result res;
+	struct audit_log *log;
+	struct stress st;
+	pthread_t t;
+	bool repaired;
+	int verifies = 0, failures = 0;
+
+	(void)state;
+	assert_int_equal(audit_open_with(fresh_path(), &opt, &log, &repaired), 0);
+	st = (struct stress){.log = log, .n = 600};
+	assert_int_equal(pthread_create(&t, NULL, stress_main, &st), 0);
+	while (verifies < 2000) {
+		int r = audit_verify(path, &res);
+
+		verifies++;
+		if (r != SG_OK) {
+			failures++;
+			fprintf(stderr, "verify %d: %s\n", verifies, sg_errmsg(r));
+		}
+		if (pthread_tryjoin_np(t, NULL) == 0)
+			break;
+	}
+	if (verifies == 2000)
+		assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(st.failed, 0);
+	fprintf(stderr, "test_verify_while_rotating: %d verifies, %d failed, %d segments\n",
+		verifies, failures, segments_of(path));
+	assert_true(segments_of(path) >= 3);
+	assert_int_equal(failures, 0);
+	audit_close(log);
+}
+
 /* keep_segments lets the oldest rotated segments go, but never one younger than keep_seconds
  * (the limits may still read it). */
 static void test_retention(void **state)
@@ -583,6 +621,7 @@ int main(void)
 		cmocka_unit_test(test_other_writers),
 		cmocka_unit_test(test_changed_behind),
 		cmocka_unit_test(test_concurrent_rotation),
+		cmocka_unit_test(test_verify_while_rotating),
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_gate),
 		cmocka_unit_test(test_replay_from),
