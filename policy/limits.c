@@ -744,9 +744,10 @@ static bool spends_fit(struct limits *l, const struct policy *p, const char *key
 	return true;
 }
 
-bool limits_spend_reserve(struct limits *l, const struct policy *p, const char *key,
-			  const struct policy_spend *spends, size_t n, double now,
-			  struct limits_hold *hold, struct policy_decision *d)
+/* Whether spends fit every limit of p on key now; with hold, they are reserved in it. */
+static bool spend_decide(struct limits *l, const struct policy *p, const char *key,
+			 const struct policy_spend *spends, size_t n, double now,
+			 struct limits_hold *hold, struct policy_decision *d)
 {
 	bool ok;
 
@@ -757,7 +758,7 @@ bool limits_spend_reserve(struct limits *l, const struct policy *p, const char *
 	pthread_mutex_lock(&l->mu);
 	now = lim_tick(l, now > l->clock ? now : l->clock);
 	ok = spends_fit(l, p, key, spends, n, now, true, d);
-	if (ok && !spend_count(l, key, spends, n, now, 1)) {
+	if (ok && hold != NULL && !spend_count(l, key, spends, n, now, 1)) {
 		/* out of memory: what was counted is taken back, and the spend refused */
 		(void)spend_count(l, key, spends, n, now, -1);
 		memset(d, 0, sizeof(*d));
@@ -767,7 +768,7 @@ bool limits_spend_reserve(struct limits *l, const struct policy *p, const char *
 			 "the spend limits cannot record this spend (out of memory)");
 		ok = false;
 	}
-	if (ok && n > 0) {
+	if (ok && hold != NULL && n > 0) {
 		hold->spent = true;
 		snprintf(hold->key, sizeof(hold->key), "%s", key);
 		memcpy(hold->spends, spends, n * sizeof(*spends));
@@ -778,21 +779,18 @@ bool limits_spend_reserve(struct limits *l, const struct policy *p, const char *
 	return ok;
 }
 
+bool limits_spend_reserve(struct limits *l, const struct policy *p, const char *key,
+			  const struct policy_spend *spends, size_t n, double now,
+			  struct limits_hold *hold, struct policy_decision *d)
+{
+	return spend_decide(l, p, key, spends, n, now, hold, d);
+}
+
 bool limits_spend_fits(struct limits *l, const struct policy *p, const char *key,
 		       const struct policy_spend *spends, size_t n, double now,
 		       struct policy_decision *d)
 {
-	bool ok;
-
-	memset(d, 0, sizeof(*d));
-	d->allowed = true;
-	if (n > POLICY_SPENDS_MAX)
-		n = POLICY_SPENDS_MAX;
-	pthread_mutex_lock(&l->mu);
-	ok = spends_fit(l, p, key, spends, n, lim_tick(l, now > l->clock ? now : l->clock), true,
-			d);
-	pthread_mutex_unlock(&l->mu);
-	return ok;
+	return spend_decide(l, p, key, spends, n, now, NULL, d);
 }
 
 bool limits_spend_still_fits(struct limits *l, const struct policy *p,

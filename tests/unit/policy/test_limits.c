@@ -289,6 +289,17 @@ static size_t spend_ledgers(struct limits *l)
 	return spend;
 }
 
+/* New limits restored from snap, under p. */
+static struct limits *restored(json_t *snap, const struct policy *p)
+{
+	struct limits *back;
+
+	assert_int_equal(limits_new(&back), 0);
+	assert_int_equal(limits_restore(back, snap), 0);
+	assert_int_equal(limits_apply_policy(back, p), 0);
+	return back;
+}
+
 /* An attacker spending a new token each time cannot grow the ledgers without bound: past
  * LIMITS_LEDGERS_MAX pairs no limit watches, new pairs are not kept; a pair a limit watches
  * always is; a limit a reload adds on a pair that was not kept fails closed; empty ledgers
@@ -357,9 +368,7 @@ static void test_ledgers_capped(void **state)
 		struct policy_spend s = asset_spend(LATE, 1);
 		struct limits_hold hold = {0};
 
-		assert_int_equal(limits_new(&back), 0);
-		assert_int_equal(limits_restore(back, snap), 0);
-		assert_int_equal(limits_apply_policy(back, later), 0);
+		back = restored(snap, later);
 		assert_false(limits_spend_reserve(back, later, "k", &s, 1, now_s(), &hold, &d));
 		limits_free(back);
 	}
@@ -380,9 +389,7 @@ static void test_ledgers_capped(void **state)
 		struct policy_spend s = asset_spend(FRESH, 1);
 		struct limits_hold hold = {0};
 
-		assert_int_equal(limits_new(&back), 0);
-		assert_int_equal(limits_restore(back, snap), 0);
-		assert_int_equal(limits_apply_policy(back, watch), 0);
+		back = restored(snap, watch);
 		assert_int_equal(spend_ledgers(back), LIMITS_LEDGERS_MAX + 1);
 		assert_true(limits_spend_reserve(back, watch, "k", &s, 1, now_s(), &hold, &d));
 		/* the empty ones went, but the watched pair's ledger stays */
