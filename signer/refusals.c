@@ -213,8 +213,10 @@ size_t refusals_due(struct refusals *r, double now, bool all, json_t **records,
 		snprintf(ids[n], AUDIT_ID_LEN + 1, "%s", r->due[n].id);
 		n++;
 	}
-	memmove(r->due, r->due + n, (r->n_due - n) * sizeof(*r->due));
-	r->n_due -= n;
+	if (n > 0) {
+		memmove(r->due, r->due + n, (r->n_due - n) * sizeof(*r->due));
+		r->n_due -= n;
+	}
 	for (size_t i = 0; i < r->n && n < max; i++) {
 		struct refusal_peer *p = &r->peers[i];
 		json_t *rec;
