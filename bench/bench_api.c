@@ -5,7 +5,8 @@
  *    can push (signatures/s, p50, p99, and signerd's CPU time per signature, which the other
  *    processes sharing the cores disturb far less than wall time);
  * 3. per chain, half that rate, paced (p50, p99).
- * With SIGNERD2, both binaries run ROUNDS times, interleaved, on the same token; the medians are
+ * With SIGNERD2, both binaries run ROUNDS times, interleaved, each on its own copy of the token
+ * (the audit anchor lives in it) and its own audit log; the medians are
  * printed side by side. Each run says how much of the machine's CPU other processes used
  * meanwhile. A benchmark: it reports, it does not judge. */
 #include <arpa/inet.h>
@@ -419,11 +420,25 @@ static int bench_binary(const char *config, const char *binary, const struct sig
 	return 0;
 }
 
-/* CONFIG with its audit path (as the config names it, absolute) replaced by path.b, at out. */
+/* In text, the first occurrence of what replaced by what + ".b"; false if it is not there. */
+static bool suffix_b(char *text, size_t cap, const char *what)
+{
+	char *at = strstr(text, what), rest[16384];
+
+	if (at == NULL || strlen(text) + 2 >= cap)
+		return false;
+	snprintf(rest, sizeof(rest), "%s", at + strlen(what));
+	snprintf(at + strlen(what), cap - (size_t)(at - text) - strlen(what), ".b%s", rest);
+	return true;
+}
+
+/* The second binary's world, at out: CONFIG with its audit log at path.b and its token a copy
+ * (SOFTHSM2_CONF.b naming the token directory .b, copied now): each binary its own log and its
+ * own anchor, which lives in the token. */
 static int write_second_config(const char *config, const char *audit_path, char *out)
 {
 	FILE *f = fopen(config, "re"), *g;
-	char text[16384], *at;
+	char text[16384], conf[512] = "", cmd[2048], *at;
 	size_t n;
 	int ok;
 
@@ -432,15 +447,23 @@ static int write_second_config(const char *config, const char *audit_path, char 
 	n = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
 	text[n] = '\0';
-	at = strstr(text, audit_path);
-	if (at == NULL)
+	if ((at = strstr(text, "SOFTHSM2_CONF: ")) == NULL ||
+	    sscanf(at + strlen("SOFTHSM2_CONF: "), "%511[^\n']", conf) != 1)
+		return -1;
+	/* the token directory, as the SoftHSM2 config names it, copied beside it */
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; d=$(sed -n 's/^directories.tokendir *= *//p' '%s'); rm -rf \"$d.b\"; "
+		 "cp -a \"$d\" \"$d.b\"; sed 's|^directories.tokendir *= *.*|&.b|' '%s' > '%s.b'",
+		 conf, conf, conf);
+	if (system(cmd) != 0)
+		return -1;
+	if (!suffix_b(text, sizeof(text), audit_path) || !suffix_b(text, sizeof(text), conf))
 		return -1;
 	snprintf(out, 600, "%s.b.yaml", config);
 	g = fopen(out, "we");
 	if (g == NULL)
 		return -1;
-	ok = fprintf(g, "%.*s%s.b%s", (int)(at - text), text, audit_path, at + strlen(audit_path)) >
-	     0;
+	ok = fputs(text, g) >= 0;
 	return fclose(g) == 0 && ok && chmod(out, 0600) == 0 ? 0 : -1;
 }
 
@@ -538,8 +561,7 @@ int main(int argc, char **argv)
 	}
 	ks_close(ks);
 
-	/* each binary its own audit log (and anchor history): the second's config is a copy of
-	 * CONFIG with audit.path + ".b" */
+	/* each binary its own audit log and token (whose anchor names its log) */
 	configs[0] = argv[1];
 	if (n_binaries == 2 && write_second_config(argv[1], cfg.audit.path, second_config) != 0) {
 		fprintf(stderr, "bench_api: cannot write the second binary's config\n");
