@@ -32,6 +32,7 @@
 #include <p11-kit/pkcs11.h>
 #include <sodium.h>
 
+#include "bench_util.h"
 #include "common/timefmt.h"
 #include "keystore/keystore.h"
 #include "signer/config.h"
@@ -49,13 +50,6 @@ struct bench {
 	double *lat;
 	atomic_ulong n_lat;
 };
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* One kept-alive mTLS connection sending sign requests. */
 static void *client_main(void *arg)
@@ -153,28 +147,6 @@ done:
 	return NULL;
 }
 
-/* CPU seconds a process has used (user + system), from /proc/PID/stat; -1 when unreadable. */
-static double proc_cpu_seconds(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long utime, stime;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* the command may hold spaces */
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-				&utime, &stime) != 2)
-		return -1;
-	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* CPU seconds all processes have used (every core, busy time), from /proc/stat. */
 static double machine_busy_seconds(void)
 {
@@ -200,8 +172,8 @@ struct cpu_mark {
 static void cpu_mark(pid_t daemon, struct cpu_mark *m)
 {
 	m->wall = time_monotonic_s();
-	m->daemon = proc_cpu_seconds(daemon);
-	m->self = proc_cpu_seconds(getpid());
+	m->daemon = bench_proc_cpu_seconds(daemon);
+	m->self = bench_proc_cpu_seconds(getpid());
 	m->machine = machine_busy_seconds();
 }
 
@@ -222,7 +194,7 @@ static void run(struct bench *b, double *rate, double *p50, double *p99)
 	n = atomic_load(&b->n_lat);
 	if (n > MAX_SAMPLES)
 		n = MAX_SAMPLES;
-	qsort(b->lat, n, sizeof(double), cmp_double);
+	qsort(b->lat, n, sizeof(double), bench_cmp_double);
 	*p50 = n > 0 ? b->lat[n / 2] * 1000 : 0;
 	*p99 = n > 0 ? b->lat[(size_t)((double)n * 0.99)] * 1000 : 0;
 }
@@ -301,7 +273,7 @@ static void print_result(const char *label, const char *chain, const struct resu
 
 static double median_of(double *v, int n)
 {
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
+	qsort(v, (size_t)n, sizeof(double), bench_cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -334,25 +306,6 @@ static void median_result(const struct result *rs, int rounds, int chain, struct
 	out->others = median_of(col[7], rounds);
 }
 
-/* Whether GET /readyz on the ops port answers 200. */
-static bool ops_ready(unsigned port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	static const char req[] = "GET /readyz HTTP/1.0\r\n\r\n";
-	char buf[64] = "";
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok = false;
-
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1) &&
-	    read(fd, buf, sizeof(buf) - 1) > 12)
-		ok = strncmp(buf + 9, "200", 3) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 /* One signerd binary on the token: per chain, flat out (rate, CPU per signature, latency, and
  * what other processes used of the machine meanwhile), then paced at half that rate. */
 static int bench_binary(const char *config, const char *binary, const struct signer_config *cfg,
@@ -374,7 +327,7 @@ static int bench_binary(const char *config, const char *binary, const struct sig
 		execl(binary, binary, "--config", config, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 1200 && !ops_ready(cfg->ops.port); i++) {
+	for (int i = 0; i < 1200 && !bench_ops_ready(cfg->ops.port); i++) {
 		struct timespec ts = {0, 50 * 1000 * 1000};
 
 		if (waitpid(daemon, NULL, WNOHANG) == daemon) {

@@ -23,50 +23,13 @@
 
 #include <sodium.h>
 
+#include "bench_util.h"
 #include "common/encoding.h"
 #include "common/timefmt.h"
 #include "keystore/keystore.h"
 #include "signer/audit.h"
 #include "signer/config.h"
 #include "signer/journal.h"
-
-static double cpu_seconds(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long utime, stime;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-				&utime, &stime) != 2)
-		return -1;
-	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static bool ready(unsigned port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	static const char req[] = "GET /readyz HTTP/1.0\r\n\r\n";
-	char buf[64] = "";
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok = false;
-
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1) &&
-	    read(fd, buf, sizeof(buf) - 1) > 12)
-		ok = strncmp(buf + 9, "200", 3) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
 
 /* Starts signerd, waits for /readyz; *wall and *cpu by then. Returns its pid (or -1). */
 static pid_t start(const char *signerd, const char *config, unsigned port, double *wall,
@@ -87,7 +50,7 @@ static pid_t start(const char *signerd, const char *config, unsigned port, doubl
 	for (;;) {
 		struct timespec ts = {0, 2 * 1000 * 1000};
 
-		if (ready(port))
+		if (bench_ops_ready(port))
 			break;
 		if (waitpid(pid, NULL, WNOHANG) == pid || time_monotonic_s() - t0 > 600) {
 			fprintf(stderr, "bench_startup: signerd did not become ready\n");
@@ -96,7 +59,7 @@ static pid_t start(const char *signerd, const char *config, unsigned port, doubl
 		nanosleep(&ts, NULL);
 	}
 	*wall = time_monotonic_s() - t0;
-	*cpu = cpu_seconds(pid);
+	*cpu = bench_proc_cpu_seconds(pid);
 	return pid;
 }
 
@@ -170,13 +133,6 @@ static int write_log(const char *path, uint64_t n, uint64_t segment_bytes, struc
 	return f != NULL && fclose(f) == 0 ? 0 : -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
 	struct signer_config cfg;
@@ -231,8 +187,8 @@ int main(int argc, char **argv)
 			return 1;
 		stop(pid);
 	}
-	qsort(walls, (size_t)rounds, sizeof(double), cmp_double);
-	qsort(cpus, (size_t)rounds, sizeof(double), cmp_double);
+	qsort(walls, (size_t)rounds, sizeof(double), bench_cmp_double);
+	qsort(cpus, (size_t)rounds, sizeof(double), bench_cmp_double);
 	printf("from the checkpoint, %d starts: ready in %.3f s median (%.3f to %.3f), %.3f s CPU "
 	       "median\n",
 	       rounds, walls[rounds / 2], walls[0], walls[rounds - 1], cpus[rounds / 2]);
