@@ -111,7 +111,20 @@ struct lim_series {
 struct lim_ledger {
 	char a[64];               /* key, or client */
 	char b[POLICY_ASSET_MAX]; /* asset, or operation */
+	double created;           /* wall time: records dropped before it may be missing */
 	struct lim_series sec, min;
+};
+
+/* The ledgers of one kind (spends, or signatures per client and operation). */
+struct lim_book {
+	struct lim_ledger *ls;
+	size_t n;
+	bool spends;     /* the spend book (a limit's tracks watch it), or the rate book */
+	int64_t horizon; /* seconds a record is kept */
+	/* the first and the latest time a record was not kept because the book was full (0:
+	 * never): a ledger made after the first may lack what was dropped before it */
+	double overflow_first, overflow_last;
+	double compacted_at; /* the book is compacted at most once a minute when full */
 };
 
 static void series_free(struct lim_series *s)
@@ -197,17 +210,12 @@ struct lim_bucket {
 struct limits {
 	pthread_mutex_t mu;
 	double clock; /* the latest wall time seen: a clock stepping back is ignored */
-	struct lim_ledger *spend;
-	size_t n_spend;
-	struct lim_ledger *rate;
-	size_t n_rate;
+	struct lim_book spend, rate;
 	struct lim_track *tracks;
 	size_t n_tracks;
 	struct lim_bucket *buckets;
 	size_t n_buckets;
 	double gap_at; /* records were lost then (0: never): spends until a window has passed */
-	/* the latest time a record was not kept because its ledgers were full (0: never) */
-	double spend_overflow_at, rate_overflow_at;
 };
 
 static double wall_now(void)
@@ -237,6 +245,8 @@ int limits_new(struct limits **out)
 		return sg_fail(SG_ERR_NOMEM, "the limits");
 	pthread_mutex_init(&l->mu, NULL);
 	l->clock = wall_now();
+	l->spend = (struct lim_book){.spends = true, .horizon = LIMITS_SPEND_HORIZON};
+	l->rate = (struct lim_book){.spends = false, .horizon = LIMITS_RATE_HORIZON};
 	*out = l;
 	return SG_OK;
 }
@@ -254,8 +264,8 @@ void limits_free(struct limits *l)
 {
 	if (l == NULL)
 		return;
-	ledgers_free(l->spend, l->n_spend);
-	ledgers_free(l->rate, l->n_rate);
+	ledgers_free(l->spend.ls, l->spend.n);
+	ledgers_free(l->rate.ls, l->rate.n);
 	free(l->tracks);
 	free(l->buckets);
 	pthread_mutex_destroy(&l->mu);
@@ -270,10 +280,10 @@ static struct lim_ledger *ledger_find(struct lim_ledger *ls, size_t n, const cha
 	return NULL;
 }
 
-static bool ledger_tracked(const struct limits *l, const struct lim_ledger *ls, const char *a,
+static bool ledger_tracked(const struct limits *l, const struct lim_book *book, const char *a,
 			   const char *b)
 {
-	if (ls == l->spend) {
+	if (book->spends) {
 		for (size_t i = 0; i < l->n_tracks; i++)
 			if (strcmp(l->tracks[i].key, a) == 0 && strcmp(l->tracks[i].asset, b) == 0)
 				return true;
@@ -293,58 +303,83 @@ static void ledger_expire(const struct limits *l, struct lim_ledger *e, int64_t 
 }
 
 /* Lets go of the ledgers that hold nothing any more and no limit in force watches. */
-static void ledgers_compact(struct limits *l, struct lim_ledger *ls, size_t *n, int64_t horizon)
+static void ledgers_compact(struct limits *l, struct lim_book *book)
 {
 	size_t kept = 0;
 
-	for (size_t i = 0; i < *n; i++) {
-		ledger_expire(l, &ls[i], horizon);
-		if (ls[i].sec.len == 0 && ls[i].min.len == 0 &&
-		    !ledger_tracked(l, ls, ls[i].a, ls[i].b)) {
-			series_free(&ls[i].sec);
-			series_free(&ls[i].min);
+	for (size_t i = 0; i < book->n; i++) {
+		struct lim_ledger *e = &book->ls[i];
+
+		ledger_expire(l, e, book->horizon);
+		if (e->sec.len == 0 && e->min.len == 0 && !ledger_tracked(l, book, e->a, e->b)) {
+			series_free(&e->sec);
+			series_free(&e->min);
 			continue;
 		}
-		ls[kept++] = ls[i];
+		book->ls[kept++] = *e;
 	}
-	*n = kept;
+	book->n = kept;
+	book->compacted_at = l->clock;
 }
 
-static struct lim_ledger *ledger_new(struct lim_ledger **ls, size_t *n, const char *a,
-				     const char *b)
+static struct lim_ledger *ledger_new(struct lim_book *book, const char *a, const char *b,
+				     double created)
 {
-	struct lim_ledger *e, *grown = realloc(*ls, (*n + 1) * sizeof(*grown));
+	struct lim_ledger *e, *grown = realloc(book->ls, (book->n + 1) * sizeof(*grown));
 
 	if (grown == NULL)
 		return NULL;
-	*ls = grown;
-	e = &grown[(*n)++];
+	book->ls = grown;
+	e = &grown[book->n++];
 	memset(e, 0, sizeof(*e));
 	snprintf(e->a, sizeof(e->a), "%s", a);
 	snprintf(e->b, sizeof(e->b), "%s", b);
+	e->created = created;
 	return e;
 }
 
 /* The ledger of (a, b), made when there is none. At most LIMITS_LEDGERS_MAX ledgers of a kind
  * are kept for pairs no limit in force watches (any pair a limit watches always gets its
- * ledger): past that, NULL with *full set, and the record is not kept. NULL with *full clear:
- * out of memory. */
-static struct lim_ledger *ledger_get(struct limits *l, struct lim_ledger **ls, size_t *n,
-				     const char *a, const char *b, int64_t horizon, bool *full)
+ * ledger): past that, NULL with *full set, and the record is not kept. A full book is compacted
+ * at most once a minute, so that a flood of new pairs does not walk it on every record. NULL
+ * with *full clear: out of memory. */
+static struct lim_ledger *ledger_get(struct limits *l, struct lim_book *book, const char *a,
+				     const char *b, double t, bool *full)
 {
-	struct lim_ledger *e = ledger_find(*ls, *n, a, b);
+	struct lim_ledger *e = ledger_find(book->ls, book->n, a, b);
 
 	*full = false;
 	if (e != NULL)
 		return e;
-	if (*n >= LIMITS_LEDGERS_MAX && !ledger_tracked(l, *ls, a, b)) {
-		ledgers_compact(l, *ls, n, horizon);
-		if (*n >= LIMITS_LEDGERS_MAX) {
+	if (book->n >= LIMITS_LEDGERS_MAX && !ledger_tracked(l, book, a, b)) {
+		if (l->clock >= book->compacted_at + 60 || l->clock < book->compacted_at)
+			ledgers_compact(l, book);
+		if (book->n >= LIMITS_LEDGERS_MAX) {
 			*full = true;
 			return NULL;
 		}
 	}
-	return ledger_new(ls, n, a, b);
+	return ledger_new(book, a, b, t);
+}
+
+/* A record of the book at t was not kept. */
+static void book_overflow(struct lim_book *book, double t)
+{
+	if (book->overflow_first == 0 || t < book->overflow_first)
+		book->overflow_first = t;
+	if (t > book->overflow_last)
+		book->overflow_last = t;
+}
+
+/* Until when a limit built from e (NULL: none) cannot know what was spent: records dropped
+ * while the book was full, before e existed, may have been of its pair. 0: it knows. */
+static double book_unknown_since(const struct lim_book *book, const struct lim_ledger *e)
+{
+	double created = e != NULL ? e->created : INFINITY;
+
+	if (book->overflow_first == 0 || book->overflow_first >= created)
+		return 0;
+	return book->overflow_last < created ? book->overflow_last : created;
 }
 
 /* Counts v at time t in a ledger, by second and by minute, and lets go of what is older than
@@ -396,7 +431,8 @@ static void track_total(const struct lim_track *t, double now, uint8_t total[32]
  * minute; each slot counted at its end (the strict side). */
 static void track_build(struct limits *l, struct lim_track *t)
 {
-	const struct lim_ledger *e = ledger_find(l->spend, l->n_spend, t->key, t->asset);
+	const struct lim_ledger *e = ledger_find(l->spend.ls, l->spend.n, t->key, t->asset);
+	double unknown = book_unknown_since(&l->spend, e);
 	const struct lim_series *s;
 	double width, from = l->clock - (double)t->window - (double)t->window / (LIM_SLOTS - 1);
 
@@ -404,12 +440,10 @@ static void track_build(struct limits *l, struct lim_track *t)
 		t->index[k] = INT64_MIN;
 		memset(t->sum[k], 0, 32);
 	}
-	t->unknown_until = 0;
-	if (e == NULL) {
-		if (l->spend_overflow_at > 0)
-			t->unknown_until = l->spend_overflow_at + (double)t->window;
+	/* a record of its pair may have been dropped while the book was full */
+	t->unknown_until = unknown > 0 ? unknown + (double)t->window : 0;
+	if (e == NULL)
 		return;
-	}
 	s = t->window <= LIM_SECONDS ? &e->sec : &e->min;
 	width = t->window <= LIM_SECONDS ? 1 : 60;
 	for (size_t i = 0; i < s->len; i++) {
@@ -426,18 +460,20 @@ static void track_build(struct limits *l, struct lim_track *t)
  * by minute up to the last hour, then by second. */
 static void bucket_build(struct limits *l, struct lim_bucket *b)
 {
-	const struct lim_ledger *e = ledger_find(l->rate, l->n_rate, b->client, b->operation);
+	const struct lim_ledger *e = ledger_find(l->rate.ls, l->rate.n, b->client, b->operation);
+	double unknown = book_unknown_since(&l->rate, e);
 	double rate = (double)b->per_minute / 60.0, t_prev = l->clock - LIMITS_RATE_HORIZON;
 	double first_sec = floor(l->clock) - LIM_SECONDS;
 
 	b->tokens = (double)b->burst;
 	b->updated = l->clock;
-	if (e == NULL) {
-		/* its ledger may have been full within the day: start used up */
-		if (l->rate_overflow_at > l->clock - LIMITS_RATE_HORIZON)
-			b->tokens = 0;
+	if (unknown > l->clock - LIMITS_RATE_HORIZON) {
+		/* signatures of its pair may have been dropped within the day: start used up */
+		b->tokens = 0;
 		return;
 	}
+	if (e == NULL)
+		return;
 	for (int part = 0; part < 2; part++) {
 		const struct lim_series *s = part == 0 ? &e->min : &e->sec;
 
@@ -539,19 +575,18 @@ static void bucket_refill(struct lim_bucket *b, double now)
 static bool rate_count(struct limits *l, const char *client, const char *op, double t, int sign)
 {
 	bool full;
-	struct lim_ledger *e =
-		ledger_get(l, &l->rate, &l->n_rate, client, op, LIMITS_RATE_HORIZON, &full);
+	struct lim_ledger *e = ledger_get(l, &l->rate, client, op, t, &full);
 	uint8_t one[32];
 
 	if (e == NULL && full) {
 		/* no rate limit watches this pair: not kept, and a limit that starts watching it
 		 * (with no ledger to start from) starts used up */
-		if (sign > 0 && t > l->rate_overflow_at)
-			l->rate_overflow_at = t;
+		if (sign > 0)
+			book_overflow(&l->rate, t);
 		return true;
 	}
 	u256_from_u64(1, one);
-	return e != NULL && ledger_add(l, e, t, one, sign, LIMITS_RATE_HORIZON);
+	return e != NULL && ledger_add(l, e, t, one, sign, l->rate.horizon);
 }
 
 /* Counts spends of key at t in its ledger and in the sums of the limits in force. */
@@ -566,17 +601,15 @@ static bool spend_count(struct limits *l, const char *key, const struct policy_s
 
 		if (u256_is_zero(spends[k].amount))
 			continue;
-		e = ledger_get(l, &l->spend, &l->n_spend, key, spends[k].asset,
-			       LIMITS_SPEND_HORIZON, &full);
+		e = ledger_get(l, &l->spend, key, spends[k].asset, t, &full);
 		if (e == NULL && full) {
 			/* no limit watches this pair (or it would have its ledger): not kept, and
 			 * a limit that starts watching it fails closed for its window */
-			if (sign > 0 && t > l->spend_overflow_at)
-				l->spend_overflow_at = t;
+			if (sign > 0)
+				book_overflow(&l->spend, t);
 			continue;
 		}
-		ok &= e != NULL &&
-		      ledger_add(l, e, t, spends[k].amount, sign, LIMITS_SPEND_HORIZON);
+		ok &= e != NULL && ledger_add(l, e, t, spends[k].amount, sign, l->spend.horizon);
 		for (size_t i = 0; i < l->n_tracks; i++)
 			if (strcmp(l->tracks[i].key, key) == 0 &&
 			    strcmp(l->tracks[i].asset, spends[k].asset) == 0)
@@ -863,16 +896,18 @@ static json_t *series_json(const struct lim_series *s)
 	return list;
 }
 
-static json_t *ledgers_json(const struct lim_ledger *ls, size_t n, const char *a, const char *b)
+static json_t *ledgers_json(const struct lim_book *book, const char *a, const char *b)
 {
 	json_t *list = json_array();
 
-	for (size_t i = 0; list != NULL && i < n; i++) {
-		json_t *sec = series_json(&ls[i].sec), *min = series_json(&ls[i].min);
+	for (size_t i = 0; list != NULL && i < book->n; i++) {
+		const struct lim_ledger *e = &book->ls[i];
+		json_t *sec = series_json(&e->sec), *min = series_json(&e->min);
 
 		if (sec == NULL || min == NULL ||
-		    json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:o}", a, ls[i].a, b,
-							  ls[i].b, "s", sec, "m", min)) != 0) {
+		    json_array_append_new(list,
+					  json_pack("{s:s, s:s, s:f, s:o, s:o}", a, e->a, b, e->b,
+						    "c", e->created, "s", sec, "m", min)) != 0) {
 			json_decref(list);
 			return NULL;
 		}
@@ -883,8 +918,8 @@ static json_t *ledgers_json(const struct lim_ledger *ls, size_t n, const char *a
 void limits_ledger_counts(struct limits *l, size_t *spend, size_t *rate)
 {
 	pthread_mutex_lock(&l->mu);
-	*spend = l->n_spend;
-	*rate = l->n_rate;
+	*spend = l->spend.n;
+	*rate = l->rate.n;
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -893,13 +928,15 @@ int limits_snapshot(struct limits *l, json_t **out)
 	json_t *spend, *rate;
 
 	pthread_mutex_lock(&l->mu);
-	spend = ledgers_json(l->spend, l->n_spend, "key", "asset");
-	rate = ledgers_json(l->rate, l->n_rate, "client", "operation");
+	spend = ledgers_json(&l->spend, "key", "asset");
+	rate = ledgers_json(&l->rate, "client", "operation");
 	*out = spend != NULL && rate != NULL
-		       ? json_pack("{s:i, s:f, s:f, s:f, s:f, s:o, s:o}", "version", 1, "clock",
-				   l->clock, "gap_at", l->gap_at, "spend_overflow_at",
-				   l->spend_overflow_at, "rate_overflow_at", l->rate_overflow_at,
-				   "spend", spend, "rate", rate)
+		       ? json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "version", 1,
+				   "clock", l->clock, "gap_at", l->gap_at, "spend_overflow_first",
+				   l->spend.overflow_first, "spend_overflow_at",
+				   l->spend.overflow_last, "rate_overflow_first",
+				   l->rate.overflow_first, "rate_overflow_at",
+				   l->rate.overflow_last, "spend", spend, "rate", rate)
 		       : NULL;
 	pthread_mutex_unlock(&l->mu);
 	if (*out == NULL) {
@@ -936,8 +973,15 @@ static bool series_from_json(json_t *list, struct lim_series *s)
 	return true;
 }
 
-static bool ledgers_from_json(json_t *list, const char *a, const char *b, struct lim_ledger **ls,
-			      size_t *n)
+static double number_or(json_t *v, double otherwise)
+{
+	return json_is_number(v) ? json_number_value(v) : otherwise;
+}
+
+/* A checkpoint's ledgers into book; a ledger saved without its creation time (before
+ * signerd kept it) counts as made at restored_at, the strict side. */
+static bool ledgers_from_json(json_t *list, const char *a, const char *b, struct lim_book *book,
+			      double restored_at)
 {
 	json_t *item;
 	size_t i;
@@ -950,9 +994,10 @@ static bool ledgers_from_json(json_t *list, const char *a, const char *b, struct
 		struct lim_ledger *e;
 
 		if (av == NULL || bv == NULL || strlen(av) >= sizeof(e->a) ||
-		    strlen(bv) >= sizeof(e->b) || ledger_find(*ls, *n, av, bv) != NULL)
+		    strlen(bv) >= sizeof(e->b) || ledger_find(book->ls, book->n, av, bv) != NULL)
 			return false;
-		e = ledger_new(ls, n, av, bv); /* the checkpoint is anchored: no cap */
+		/* the checkpoint is anchored: no cap */
+		e = ledger_new(book, av, bv, number_or(json_object_get(item, "c"), restored_at));
 		if (e == NULL || !series_from_json(json_object_get(item, "s"), &e->sec) ||
 		    !series_from_json(json_object_get(item, "m"), &e->min))
 			return false;
@@ -962,42 +1007,37 @@ static bool ledgers_from_json(json_t *list, const char *a, const char *b, struct
 
 int limits_restore(struct limits *l, json_t *snapshot)
 {
-	struct lim_ledger *spend = NULL, *rate = NULL;
-	size_t n_spend = 0, n_rate = 0;
+	struct lim_book spend = {.spends = true, .horizon = LIMITS_SPEND_HORIZON};
+	struct lim_book rate = {.spends = false, .horizon = LIMITS_RATE_HORIZON};
+	double now = wall_now();
 
 	if (!json_is_object(snapshot) ||
 	    json_integer_value(json_object_get(snapshot, "version")) != 1 ||
-	    !ledgers_from_json(json_object_get(snapshot, "spend"), "key", "asset", &spend,
-			       &n_spend) ||
+	    !ledgers_from_json(json_object_get(snapshot, "spend"), "key", "asset", &spend, now) ||
 	    !ledgers_from_json(json_object_get(snapshot, "rate"), "client", "operation", &rate,
-			       &n_rate)) {
-		ledgers_free(spend, n_spend);
-		ledgers_free(rate, n_rate);
+			       now)) {
+		ledgers_free(spend.ls, spend.n);
+		ledgers_free(rate.ls, rate.n);
 		return sg_fail(SG_ERR_MALFORMED, "the limits' checkpoint does not read");
 	}
+	spend.overflow_last = number_or(json_object_get(snapshot, "spend_overflow_at"), 0);
+	rate.overflow_last = number_or(json_object_get(snapshot, "rate_overflow_at"), 0);
+	/* a checkpoint from before the first time was kept: the strict side is the earliest */
+	spend.overflow_first = number_or(json_object_get(snapshot, "spend_overflow_first"),
+					 spend.overflow_last > 0 ? 1 : 0);
+	rate.overflow_first = number_or(json_object_get(snapshot, "rate_overflow_first"),
+					rate.overflow_last > 0 ? 1 : 0);
 	pthread_mutex_lock(&l->mu);
-	ledgers_free(l->spend, l->n_spend);
-	ledgers_free(l->rate, l->n_rate);
+	ledgers_free(l->spend.ls, l->spend.n);
+	ledgers_free(l->rate.ls, l->rate.n);
 	l->spend = spend;
-	l->n_spend = n_spend;
 	l->rate = rate;
-	l->n_rate = n_rate;
-	l->gap_at = json_is_number(json_object_get(snapshot, "gap_at"))
-			    ? json_number_value(json_object_get(snapshot, "gap_at"))
-			    : 0;
-	l->spend_overflow_at =
-		json_is_number(json_object_get(snapshot, "spend_overflow_at"))
-			? json_number_value(json_object_get(snapshot, "spend_overflow_at"))
-			: 0;
-	l->rate_overflow_at =
-		json_is_number(json_object_get(snapshot, "rate_overflow_at"))
-			? json_number_value(json_object_get(snapshot, "rate_overflow_at"))
-			: 0;
+	l->gap_at = number_or(json_object_get(snapshot, "gap_at"), 0);
 	(void)lim_tick(l, 0);
-	for (size_t i = 0; i < l->n_spend; i++)
-		ledger_expire(l, &l->spend[i], LIMITS_SPEND_HORIZON);
-	for (size_t i = 0; i < l->n_rate; i++)
-		ledger_expire(l, &l->rate[i], LIMITS_RATE_HORIZON);
+	for (size_t i = 0; i < l->spend.n; i++)
+		ledger_expire(l, &l->spend.ls[i], l->spend.horizon);
+	for (size_t i = 0; i < l->rate.n; i++)
+		ledger_expire(l, &l->rate.ls[i], l->rate.horizon);
 	pthread_mutex_unlock(&l->mu);
 	return SG_OK;
 }

@@ -402,6 +402,136 @@ static void test_ledgers_capped(void **state)
 	policy_free(later);
 }
 
+/* Makes every ledger of kind in snap old: its entries past their horizon and its creation long
+ * ago, as if the book had filled a day before. */
+static void age_ledgers(json_t *snap, const char *kind)
+{
+	json_t *ledgers = json_object_get(snap, kind);
+
+	for (size_t i = 0; i < json_array_size(ledgers); i++) {
+		json_t *e = json_array_get(ledgers, i);
+
+		json_object_set_new(e, "s", json_array());
+		json_object_set_new(e, "m", json_array());
+		json_object_set_new(e, "c", json_real(1000));
+	}
+}
+
+/* A pair whose record was dropped while the spend book was full, and that gets a ledger of
+ * its own later (the book compacted meanwhile), lacks what was dropped: a limit added on it
+ * afterwards must not trust that ledger for its window. */
+static void test_ledger_made_after_a_drop(void **state)
+{
+	struct limits *l, *back;
+	struct policy *watch = policy_of("spend_limits:\n  - key: k\n    asset: " WATCHED "\n"
+					 "    window: 1h\n    max: \"10\"\n");
+	struct policy *later = policy_of("spend_limits:\n  - key: k\n    asset: " LATE "\n"
+					 "    window: 1h\n    max: \"10\"\n");
+	struct policy_decision d;
+	char asset[64];
+	json_t *snap;
+
+	(void)state;
+	assert_int_equal(limits_new(&l), 0);
+	assert_int_equal(limits_apply_policy(l, watch), 0);
+	for (int i = 0; i < LIMITS_LEDGERS_MAX; i++) {
+		struct policy_spend s;
+		struct limits_hold hold = {0};
+
+		snprintf(asset, sizeof(asset), "erc20:0x%040d", i);
+		s = asset_spend(asset, 1);
+		assert_true(limits_spend_reserve(l, watch, "k", &s, 1, now_s(), &hold, &d));
+	}
+	{
+		/* 9 of LATE, dropped: the book is full */
+		struct policy_spend s = asset_spend(LATE, 9);
+		struct limits_hold hold = {0};
+
+		assert_true(limits_spend_reserve(l, watch, "k", &s, 1, now_s(), &hold, &d));
+	}
+	/* the fillers age out; the drop stays where it was */
+	assert_int_equal(limits_snapshot(l, &snap), 0);
+	age_ledgers(snap, "spend");
+	back = restored(snap, watch);
+	{
+		/* LATE again: the book compacts and LATE gets a fresh ledger, without the 9 */
+		struct policy_spend s = asset_spend(LATE, 1);
+		struct limits_hold hold = {0};
+
+		assert_true(limits_spend_reserve(back, watch, "k", &s, 1, now_s(), &hold, &d));
+		assert_true(spend_ledgers(back) < 10);
+	}
+	{
+		/* a limit of 10 on LATE: 9 + 1 + 1 would pass if the fresh ledger were trusted */
+		struct policy_spend s = asset_spend(LATE, 1);
+		struct limits_hold hold = {0};
+
+		assert_int_equal(limits_apply_policy(back, later), 0);
+		assert_false(limits_spend_reserve(back, later, "k", &s, 1, now_s(), &hold, &d));
+		assert_string_equal(d.reason, "spend_limit_exceeded");
+		assert_non_null(strstr(d.message, "ledgers were full"));
+	}
+	/* and through the next checkpoint */
+	json_decref(snap);
+	assert_int_equal(limits_snapshot(back, &snap), 0);
+	{
+		struct limits *again = restored(snap, later);
+		struct policy_spend s = asset_spend(LATE, 1);
+		struct limits_hold hold = {0};
+
+		assert_false(limits_spend_reserve(again, later, "k", &s, 1, now_s(), &hold, &d));
+		limits_free(again);
+	}
+	json_decref(snap);
+	limits_free(back);
+	limits_free(l);
+	policy_free(watch);
+	policy_free(later);
+}
+
+/* The same for rates: a rate limit added on a pair whose signatures were dropped while the
+ * rate book was full starts used up, even when the pair has a fresh ledger since. */
+static void test_rate_ledger_made_after_a_drop(void **state)
+{
+	struct limits *l, *back;
+	struct policy *none = policy_of(""),
+		      *rated = policy_of("rate_limits:\n  - client: local\n    operation: dev\n"
+					 "    per_minute: 60\n    burst: 5\n");
+	const struct policy_rate_limit *rl = policy_rate_limit_for(rated, "local", "dev");
+	struct limits_hold hold = {0};
+	char op[32];
+	double wait;
+	json_t *snap;
+
+	(void)state;
+	assert_non_null(rl);
+	assert_int_equal(limits_new(&l), 0);
+	assert_int_equal(limits_apply_policy(l, none), 0);
+	for (int i = 0; i < LIMITS_LEDGERS_MAX; i++) {
+		snprintf(op, sizeof(op), "op%d", i);
+		memset(&hold, 0, sizeof(hold));
+		limits_rate_count(l, "local", op, now_s(), &hold);
+	}
+	for (int i = 0; i < 20; i++) { /* dropped: the book is full */
+		memset(&hold, 0, sizeof(hold));
+		limits_rate_count(l, "local", "dev", now_s(), &hold);
+	}
+	assert_int_equal(limits_snapshot(l, &snap), 0);
+	age_ledgers(snap, "rate");
+	back = restored(snap, none);
+	memset(&hold, 0, sizeof(hold));
+	limits_rate_count(back, "local", "dev", now_s(), &hold); /* a fresh ledger */
+	assert_int_equal(limits_apply_policy(back, rated), 0);
+	assert_true(limits_rate_peek(back, rl, now_s()) < 1.0);
+	memset(&hold, 0, sizeof(hold));
+	assert_false(limits_rate_take(back, rl, now_s(), &hold, &wait));
+	json_decref(snap);
+	limits_free(back);
+	limits_free(l);
+	policy_free(none);
+	policy_free(rated);
+}
+
 static void test_u256(void **state)
 {
 	uint8_t v[32], one[32] = {0};
@@ -434,6 +564,8 @@ int main(void)
 		cmocka_unit_test(test_checkpoint_round_trip),
 		cmocka_unit_test(test_loss_uses_limits_up),
 		cmocka_unit_test(test_ledgers_capped),
+		cmocka_unit_test(test_ledger_made_after_a_drop),
+		cmocka_unit_test(test_rate_ledger_made_after_a_drop),
 		cmocka_unit_test(test_u256),
 	};
 
