@@ -16,6 +16,7 @@
 
 #include "api/loglimit.h"
 #include "api/metrics.h"
+#include "common/log.h"
 #include "common/encoding.h"
 #include "common/names.h"
 #include "common/timefmt.h"
@@ -338,11 +339,10 @@ static void *api_guard_main(void *arg)
 		}
 		/* one line every 10 s at most: a flood of silent sockets must not flood the log */
 		if (srv->handshake_timeouts != logged && now - last_log >= 10) {
-			fprintf(stderr,
-				"signerd: api: closed %llu connections that did not finish the TLS "
-				"handshake and send a request within %.0f s\n",
-				(unsigned long long)(srv->handshake_timeouts - logged),
-				srv->handshake_seconds);
+			sg_log("api: closed %llu connections that did not finish the TLS "
+			       "handshake and send a request within %.0f s",
+			       (unsigned long long)(srv->handshake_timeouts - logged),
+			       srv->handshake_seconds);
 			logged = srv->handshake_timeouts;
 			last_log = now;
 		}
@@ -418,26 +418,9 @@ static enum MHD_Result api_not_allowed(struct MHD_Connection *c, const char *all
 {
 	struct signer_error err;
 
-	memset(&err, 0, sizeof(err));
-	err.status = 405;
-	err.code = "method_not_allowed";
-	snprintf(err.message, sizeof(err.message), "only %s is allowed here", allow);
-	return api_send(c, 405, signer_error_json(&err, NULL), allow, 0);
-}
-
-static void api_set_error(struct signer_error *err, int status, const char *code, const char *fmt,
-			  ...) __attribute__((format(printf, 4, 5)));
-static void api_set_error(struct signer_error *err, int status, const char *code, const char *fmt,
-			  ...)
-{
-	va_list ap;
-
-	memset(err, 0, sizeof(*err));
-	err->status = status;
-	err->code = code;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	va_end(ap);
+	(void)signer_error_set(&err, 0, SIGNER_E_METHOD_NOT_ALLOWED, "only %s is allowed here",
+			       allow);
+	return api_send(c, (unsigned)err.status, signer_error_json(&err, NULL), allow, 0);
 }
 
 /* Verifies the connection's client certificate once; false means: close it, no answer. */
@@ -537,13 +520,14 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 		char *dumped;
 
 		if (!json_is_object(v)) {
-			api_set_error(err, 400, "invalid_request",
-				      "evm_typed_data must be an object");
+			signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST,
+					 "evm_typed_data must be an object");
 			return false;
 		}
 		dumped = json_dumps(v, JSON_COMPACT);
 		if (dumped == NULL) {
-			api_set_error(err, 500, "internal", "internal error");
+			signer_error_set(err, sg_fail(SG_ERR_NOMEM, "out of memory"),
+					 SIGNER_E_INTERNAL, "reading the payload");
 			return false;
 		}
 		*out = (uint8_t *)dumped;
@@ -551,15 +535,16 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 		return true;
 	}
 	if (!json_is_string(v)) {
-		api_set_error(err, 400, "invalid_request", "%s must be a string",
-			      signer_payload_name(kind));
+		signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST, "%s must be a string",
+				 signer_payload_name(kind));
 		return false;
 	}
 	text = json_string_value(v);
 	n = json_string_length(v);
 	*out = malloc(n + 1);
 	if (*out == NULL) {
-		api_set_error(err, 500, "internal", "internal error");
+		signer_error_set(err, sg_fail(SG_ERR_NOMEM, "out of memory"), SIGNER_E_INTERNAL,
+				 "reading the payload");
 		return false;
 	}
 	if (kind == SIGNER_PAYLOAD_SOLANA_MESSAGE) {
@@ -568,14 +553,15 @@ static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size
 		if (sodium_base642bin(*out, n + 1, text, n, NULL, len, &end,
 				      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 		    end != text + n) {
-			api_set_error(err, 400, "invalid_request", "solana_message is not base64");
+			signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST,
+					 "solana_message is not base64");
 			return false;
 		}
 		return true;
 	}
 	if (hex_decode_0x(text, n, *out, n + 1, len) != SG_OK) {
-		api_set_error(err, 400, "invalid_request", "%s is not 0x-hex: %s",
-			      signer_payload_name(kind), sg_errmsg(SG_ERR_MALFORMED));
+		signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST, "%s is not 0x-hex: %s",
+				 signer_payload_name(kind), sg_errmsg(SG_ERR_MALFORMED));
 		return false;
 	}
 	return true;
@@ -630,19 +616,20 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 	enum MHD_Result ret;
 
 	if (rq->too_large) {
-		api_set_error(&err, 413, "payload_too_large", "the body is over %d bytes",
-			      API_BODY_MAX);
+		signer_error_set(&err, 0, SIGNER_E_PAYLOAD_TOO_LARGE, "the body is over %d bytes",
+				 API_BODY_MAX);
 		goto refused;
 	}
 	if (!api_content_type_json(c)) {
-		api_set_error(&err, 415, "unsupported_media_type",
-			      "the body must be Content-Type: application/json");
+		signer_error_set(&err, 0, SIGNER_E_UNSUPPORTED_MEDIA,
+				 "the body must be Content-Type: application/json");
 		goto refused;
 	}
 	body = json_loadb(rq->body != NULL ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (body == NULL || !json_is_object(body)) {
-		api_set_error(&err, 400, "invalid_request", "the body is not a JSON object%s%s",
-			      body == NULL ? ": " : "", body == NULL ? jerr.text : "");
+		signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST,
+				 "the body is not a JSON object%s%s", body == NULL ? ": " : "",
+				 body == NULL ? jerr.text : "");
 		goto refused;
 	}
 	/* the request id first, so that any refusal can name it */
@@ -658,32 +645,33 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 			payload = v;
 		} else if (strcmp(field, "operation") == 0) {
 			if (!json_is_string(v)) {
-				api_set_error(&err, 400, "invalid_request",
-					      "operation must be a string");
+				signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST,
+						 "operation must be a string");
 				goto refused;
 			}
 			req.operation = json_string_value(v);
 		} else if (strcmp(field, "request_id") == 0) {
 			if (!json_is_string(v) || !request_id_valid(json_string_value(v))) {
-				api_set_error(
-					&err, 400, "invalid_request",
+				signer_error_set(
+					&err, 0, SIGNER_E_INVALID_REQUEST,
 					"request_id must be 1 to 128 printable ASCII characters");
 				goto refused;
 			}
 		} else {
-			api_set_error(&err, 400, "invalid_request", "unknown field '%.64s'", field);
+			signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST, "unknown field '%.64s'",
+					 field);
 			goto refused;
 		}
 	}
 	if (req.operation == NULL) {
-		api_set_error(&err, 400, "invalid_request", "operation is missing");
+		signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST, "operation is missing");
 		goto refused;
 	}
 	if (payloads != 1) {
-		api_set_error(&err, 400, "invalid_request",
-			      "exactly one of solana_message, evm_transaction, evm_message, "
-			      "evm_typed_data is needed (%d given)",
-			      payloads);
+		signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST,
+				 "exactly one of solana_message, evm_transaction, evm_message, "
+				 "evm_typed_data is needed (%d given)",
+				 payloads);
 		goto refused;
 	}
 	if (!api_payload(req.kind, payload, &bytes, &len, &err))
@@ -727,7 +715,7 @@ static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *
 		return MHD_NO;
 
 	if (strncmp(url, prefix, sizeof(prefix) - 1) != 0) {
-		api_set_error(&err, 404, "not_found", "no such path");
+		signer_error_set(&err, 0, SIGNER_E_NOT_FOUND, "no such path");
 		return api_error(c, &err, NULL);
 	}
 	rest = url + sizeof(prefix) - 1;
@@ -736,13 +724,14 @@ static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *
 			return api_not_allowed(c, "GET");
 		r = signer_keys_json(srv->signer, conn->known ? conn->client : "", &out);
 		if (r != SG_OK) {
-			api_set_error(&err, 503, "unavailable", "the key store is unavailable");
+			signer_error_set(&err, r, SIGNER_E_UNAVAILABLE,
+					 "the key store is unavailable");
 			return api_error(c, &err, NULL);
 		}
 		return api_send(c, 200, out, NULL, 0);
 	}
 	if (*rest != '/') {
-		api_set_error(&err, 404, "not_found", "no such path");
+		signer_error_set(&err, 0, SIGNER_E_NOT_FOUND, "no such path");
 		return api_error(c, &err, NULL);
 	}
 	rest++;
@@ -751,7 +740,7 @@ static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *
 		const char *tail = rest + n;
 
 		if (n == 0 || n >= sizeof(name) || (*tail != '\0' && strcmp(tail, "/sign") != 0)) {
-			api_set_error(&err, 404, "not_found", "no such path");
+			signer_error_set(&err, 0, SIGNER_E_NOT_FOUND, "no such path");
 			return api_error(c, &err, NULL);
 		}
 		memcpy(name, rest, n);
@@ -762,15 +751,15 @@ static enum MHD_Result api_route(struct api_server *srv, struct MHD_Connection *
 			r = signer_key_json_get(srv->signer, conn->known ? conn->client : "", name,
 						&out);
 			if (r == SG_ERR_NOT_FOUND) {
-				api_set_error(&err, 404, "key_not_found",
-					      "no key named '%s' for this "
-					      "client",
-					      signer_key_name_valid(name) ? name : "?");
+				signer_error_set(&err, 0, SIGNER_E_KEY_NOT_FOUND,
+						 "no key named '%s' for this "
+						 "client",
+						 signer_key_name_valid(name) ? name : "?");
 				return api_error(c, &err, NULL);
 			}
 			if (r != SG_OK) {
-				api_set_error(&err, 503, "unavailable",
-					      "the key store is unavailable");
+				signer_error_set(&err, r, SIGNER_E_UNAVAILABLE,
+						 "the key store is unavailable");
 				return api_error(c, &err, NULL);
 			}
 			return api_send(c, 200, out, NULL, 0);
@@ -977,7 +966,7 @@ void api_set_tls(struct api_server *srv, struct tls_material *tls)
 	if (grown == NULL) {
 		pthread_mutex_unlock(&srv->mu);
 		tls_material_free(tls);
-		fprintf(stderr, "signerd: reload: out of memory; keeping the TLS files in force\n");
+		sg_log("reload: out of memory; keeping the TLS files in force");
 		return;
 	}
 	srv->retired = grown;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/timefmt.h"
 
 static struct {
@@ -57,8 +58,8 @@ void log_limited(const char *kind, const char *line)
 	if (!log_limit_pass(kind, time_monotonic_s(), &held, &shared))
 		return;
 	if (held > 0)
-		fprintf(stderr, "signerd: api: %s (and %lu more %s in the last %d s)\n", line, held,
+		sg_log("api: %s (and %lu more %s in the last %d s)", line, held,
 			shared ? "of other kinds" : "like it", LOG_LIMIT_SECONDS);
 	else
-		fprintf(stderr, "signerd: api: %s\n", line);
+		sg_log("api: %s", line);
 }

@@ -18,6 +18,7 @@
 
 #include "api/metrics.h"
 #include "api/server.h"
+#include "common/log.h"
 #include "common/files.h"
 #include "signer/config.h"
 #include "signer/signer.h"
@@ -33,11 +34,9 @@ static void say(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("signerd: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	sg_vlog(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* No core dumps, not ptrace-able by the same user, memory locked (secrets never swapped).

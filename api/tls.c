@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "common/log.h"
 #include "common/files.h"
 #include "common/names.h"
 
@@ -160,11 +161,10 @@ static int tls_crl_check(const gnutls_datum_t *ca_pem, const gnutls_datum_t *crl
 
 			if (next != (time_t)-1 && gmtime_r(&next, &tm) != NULL)
 				strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-			fprintf(stderr,
-				"signerd: tls: warning: CRL %s (number %u in the file) was due for "
+			sg_log("tls: warning: CRL %s (number %u in the file) was due for "
 				"renewal at %s; the revocations it lists still apply, revocations "
 				"since then are unknown: sign it again (tools/pki crl) and "
-				"reload\n",
+				"reload",
 				cfg->tls.crl, i + 1, when);
 		}
 		if (next != (time_t)-1 && (*next_update == 0 || next < *next_update))

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "audit_internal.h"
+#include "common/log.h"
 #include "common/encoding.h"
 
 #define AUDIT_SEGMENT_MIN (4ULL * 1024)
@@ -68,7 +69,7 @@ static int audit_break(struct audit_log *log, const char *fmt, ...)
 	va_end(ap);
 	if (log->broken[0] == '\0')
 		snprintf(log->broken, sizeof(log->broken), "the audit log was changed");
-	fprintf(stderr, "signerd: audit: %s; nothing more is written to it\n", log->broken);
+	sg_log("audit: %s; nothing more is written to it", log->broken);
 	return sg_fail(SG_ERR_MALFORMED, "%s", log->broken);
 }
 
@@ -492,8 +493,8 @@ static void audit_retain(struct audit_log *log)
 		    audit_wall_now() - log->opt.keep_seconds)
 			break; /* the limits still read it (and those after it) */
 		else if (unlink(segs[i].file) != 0)
-			fprintf(stderr, "signerd: audit: cannot remove old segment %s: %s\n",
-				segs[i].file, strerror(errno));
+			sg_log("audit: cannot remove old segment %s: %s", segs[i].file,
+			       strerror(errno));
 	audit_segments_free(segs, n);
 }
 

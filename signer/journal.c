@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "common/log.h"
 #include "common/encoding.h"
 #include "common/timefmt.h"
 
@@ -356,10 +357,9 @@ int journal_recover(struct keystore *ks, const char *audit_path, struct limits *
 	}
 	cp = checkpoint_load(audit_path, &out->anchor, &why);
 	if (cp == NULL && out->anchor.present && out->anchor.has_checkpoint)
-		fprintf(stderr,
-			"signerd: audit: %s; rebuilding the limits from the last 7 days of the "
-			"log\n",
-			why);
+		sg_log("audit: %s; rebuilding the limits from the last 7 days of the "
+		       "log",
+		       why);
 	if (cp != NULL) {
 		struct audit_pos from = {
 			.segment = (uint64_t)json_integer_value(json_object_get(cp, "segment")),
@@ -375,11 +375,10 @@ int journal_recover(struct keystore *ks, const char *audit_path, struct limits *
 		    audit_replay(audit_path, &how, &res) == SG_OK) {
 			out->used_checkpoint = true;
 		} else {
-			fprintf(stderr,
-				"signerd: audit: the checkpoint does not fit the log (%s); "
-				"rebuilding "
-				"the limits from the last 7 days of the log instead\n",
-				sg_errmsg(SG_ERR_MALFORMED));
+			sg_log("audit: the checkpoint does not fit the log (%s); "
+			       "rebuilding "
+			       "the limits from the last 7 days of the log instead",
+			       sg_errmsg(SG_ERR_MALFORMED));
 		}
 		json_decref(cp);
 		how.from = NULL;
@@ -458,4 +457,38 @@ int journal_recover(struct keystore *ks, const char *audit_path, struct limits *
 	}
 	out->seconds = time_monotonic_s() - t0;
 	return SG_OK;
+}
+
+/* ---- what the audit log says, counted by the limits --------------------------------------- */
+
+/* Every record read from the log (replayed at start, or appended by another process): the
+ * signed ones count against the limits. */
+void journal_count_record(void *limits, json_t *rec, double t)
+{
+	const char *decision = json_string_value(json_object_get(rec, "decision"));
+	struct policy_spend spends[POLICY_SPENDS_MAX];
+	size_t n = 0, i;
+	json_t *item;
+
+	if (json_is_string(json_object_get(rec, "event")) &&
+	    strcmp(json_string_value(json_object_get(rec, "event")), "audit_gap") == 0 &&
+	    json_is_true(json_object_get(rec, "spends_unknown"))) {
+		limits_record_gap(limits, t);
+		return;
+	}
+	if (decision == NULL || strcmp(decision, "signed") != 0)
+		return;
+	json_array_foreach (json_object_get(rec, "spends"), i, item) {
+		const char *asset = json_string_value(json_object_get(item, "asset"));
+
+		if (n == POLICY_SPENDS_MAX || asset == NULL || strlen(asset) >= POLICY_ASSET_MAX ||
+		    !limits_u256_decimal(json_string_value(json_object_get(item, "amount")),
+					 spends[n].amount))
+			continue;
+		snprintf(spends[n].asset, sizeof(spends[n].asset), "%s", asset);
+		n++;
+	}
+	limits_record(limits, json_string_value(json_object_get(rec, "client")),
+		      json_string_value(json_object_get(rec, "operation")),
+		      json_string_value(json_object_get(rec, "key")), spends, n, t);
 }

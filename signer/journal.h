@@ -76,4 +76,9 @@ SG_MUST_CHECK int journal_checkpoint(struct keystore *ks, struct audit_log *log,
 				     const char *audit_path, struct limits *limits,
 				     struct journal_anchor *written);
 
+/* An observer of the audit log (journal_recover, audit_set_observer; limits is the struct
+ * limits): every signed record counts against the limits, and a gap whose spends are unknown
+ * uses them up. */
+void journal_count_record(void *limits, json_t *rec, double t);
+
 #endif

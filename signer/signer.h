@@ -48,16 +48,45 @@ struct signer_request {
 	bool want_view; /* also return the decoded view (signer_result.view) */
 };
 
+/* The API's errors. signer/errors.c holds the one table that gives each its HTTP status and
+ * its code; nothing else writes a status or a code. */
+enum signer_errkind {
+	SIGNER_E_INVALID_REQUEST = 1, /* 400 invalid_request: the request is not one */
+	SIGNER_E_INVALID_PAYLOAD,     /* 400 invalid_payload: the payload does not decode */
+	SIGNER_E_NOT_A_SIGNER,        /* 400 not_a_signer: the key does not sign this message */
+	SIGNER_E_WRONG_CHAIN,         /* 400 wrong_chain: the key is of the other chain */
+	SIGNER_E_FORBIDDEN,           /* 403 forbidden: no grant */
+	SIGNER_E_POLICY_DENIED,       /* 403 policy_denied: a content or spend rule */
+	SIGNER_E_NOT_FOUND,           /* 404 not_found: no such path */
+	SIGNER_E_KEY_NOT_FOUND,       /* 404 key_not_found */
+	SIGNER_E_METHOD_NOT_ALLOWED,  /* 405 method_not_allowed */
+	SIGNER_E_KEY_NOT_ACTIVE,      /* 409 key_not_active */
+	SIGNER_E_PAYLOAD_TOO_LARGE,   /* 413 payload_too_large */
+	SIGNER_E_UNSUPPORTED_MEDIA,   /* 415 unsupported_media_type */
+	SIGNER_E_RATE_LIMITED,        /* 429 rate_limited */
+	SIGNER_E_INTERNAL,            /* 500 internal: logged with its cause, never told */
+	SIGNER_E_UNAVAILABLE,         /* 503 unavailable: the token or the audit log; retry */
+	SIGNER_E_COUNT_
+};
+
 /* A refusal or failure as the API reports it. */
 struct signer_error {
-	int status;           /* HTTP status */
-	const char *code;     /* API error code: "invalid_payload", "key_not_found", ... */
+	enum signer_errkind kind;
+	int status;           /* HTTP status, from the table */
+	const char *code;     /* API error code, from the table: "invalid_payload", ... */
 	char message[320];    /* a sentence for a person; for "internal", nothing that leaks */
 	char audit_id[33];    /* the refusal's audit record, "" when it could not be written */
 	char reason[64];      /* policy_denied: the stable reason code ("evm.value_exceeded") */
 	char rule[96];        /* policy_denied: the rule that decided */
 	unsigned retry_after; /* 429: seconds until a token is back */
 };
+
+/* Fills err (cleared first) as kind says, with a printf-style message (NULL: the kind's own
+ * sentence; "internal" always says only "internal error"), and returns cause, the SG_ERR_ code
+ * that led here. A 5xx is logged with cause's detail (the PKCS#11 function and its CKR_, say),
+ * which the client never sees. */
+int signer_error_set(struct signer_error *err, int cause, enum signer_errkind kind, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
 
 struct signer_result {
 	json_t *response;      /* the sign response of the API */

@@ -1,5 +1,5 @@
-/* The signer's parts, shared by the door (signer.c), explain (explain.c) and the views
- * (views.c). */
+/* The signer's parts, shared by its lifecycle (signer.c), the door (door.c), explain
+ * (explain.c), the key listing (keys.c) and the views (views.c). */
 #ifndef SIGNER_SIGNER_INTERNAL_H
 #define SIGNER_SIGNER_INTERNAL_H
 
@@ -54,10 +54,6 @@ struct signer {
 
 struct policy_ref *signer_policy_acquire(struct signer *s);
 void signer_policy_release(struct policy_ref *ref);
-
-/* Fills err and returns code; the message is printf-style. */
-int signer_refuse(struct signer_error *err, int code, int status, const char *api_code,
-		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Whether the key's chain is the one the payload needs; when not, says so in buf. */
 bool signer_chain_matches(const struct ks_key *key, enum signer_payload kind, char *buf, size_t n);

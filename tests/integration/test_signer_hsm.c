@@ -3,6 +3,8 @@
  * encodings decode again. Solana vector messages get our key as their fee payer. */
 #include "../support/testutil.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -444,6 +446,98 @@ static void test_keys_json(void **state)
 	json_decref(keys);
 }
 
+/* ---- a reload racing requests ----------------------------------------------------------- */
+
+static char race_a[200], race_b[200];
+static atomic_bool race_over;
+
+/* Reloads without pause: policy A at every odd generation, B at every even one. */
+static void *race_reloader(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&race_over)) {
+		uint64_t next = signer_policy_generation(signer) + 1;
+
+		if (signer_policy_reload(signer, next % 2 == 1 ? race_a : race_b) != 0)
+			fail_msg("reload: %s", sg_errmsg(SG_ERR_CONFIG));
+	}
+	return NULL;
+}
+
+/* A reload racing requests never mixes two policies: A grants "race" and denies its 2-byte
+ * message by content; B grants no "race" at all. A request granted by A and judged by B's
+ * content rules (none) would be signed. Every record names one generation, and the decision
+ * is that generation's policy's. */
+static void test_reload_race_one_policy(void **state)
+{
+	static const uint8_t msg[] = "hi";
+	struct signer_request req = {.client = "local",
+				     .key = "evm",
+				     .operation = "race",
+				     .kind = SIGNER_PAYLOAD_EVM_MESSAGE,
+				     .payload = msg,
+				     .payload_len = 2};
+	unsigned long under_a = 0, under_b = 0;
+	char line[4096];
+	pthread_t th;
+	FILE *f;
+
+	(void)state;
+	snprintf(race_a, sizeof(race_a), "%s/race-a.yaml", fx.dir);
+	snprintf(race_b, sizeof(race_b), "%s/race-b.yaml", fx.dir);
+	f = fopen(race_a, "w");
+	assert_non_null(f);
+	fputs("grants:\n  - client: local\n    key: evm\n    operations: [race]\n"
+	      "rules:\n  race:\n    eip191:\n      max_length: 1\n",
+	      f);
+	fclose(f);
+	f = fopen(race_b, "w");
+	assert_non_null(f);
+	fputs("grants:\n  - client: local\n    key: evm\n    operations: [test]\n", f);
+	fclose(f);
+	atomic_store(&race_over, false);
+	assert_int_equal(pthread_create(&th, NULL, race_reloader, NULL), 0);
+	for (int i = 0; i < 400; i++) {
+		struct signer_result res;
+		struct signer_error err;
+
+		if (signer_sign(signer, &req, &res, &err) == 0)
+			fail_msg("signed under a mix of two policies");
+		assert_true(strcmp(err.code, "policy_denied") == 0 ||
+			    strcmp(err.code, "forbidden") == 0);
+	}
+	atomic_store(&race_over, true);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	f = fopen(audit_path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		json_t *rec = json_loads(line, 0, NULL);
+		json_int_t gen = json_integer_value(json_object_get(rec, "policy_generation"));
+		const char *reason = json_string_value(json_object_get(rec, "reason"));
+
+		if (rec == NULL)
+			fail_msg("an audit line does not read: %.80s", line);
+		if (json_is_string(json_object_get(rec, "operation")) &&
+		    strcmp(json_string_value(json_object_get(rec, "operation")), "race") == 0 &&
+		    gen > 0) {
+			assert_non_null(reason);
+			if (gen % 2 == 1) {
+				assert_string_equal(reason, "eip191.too_long");
+				under_a++;
+			} else {
+				assert_string_equal(reason, "forbidden");
+				under_b++;
+			}
+		}
+		json_decref(rec);
+	}
+	fclose(f);
+	/* the race ran: requests were decided under both */
+	print_message("decided under A: %lu, under B: %lu\n", under_a, under_b);
+	assert_true(under_a > 0 && under_b > 0);
+	assert_int_equal(signer_policy_reload(signer, policy_path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -453,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_audit_trail),
 		cmocka_unit_test(test_keys_json),
+		cmocka_unit_test(test_reload_race_one_policy),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

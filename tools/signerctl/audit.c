@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/log.h"
 #include "ctl.h"
 #include "common/encoding.h"
 #include "signer/audit.h"
@@ -37,7 +38,7 @@ static int audit_path(struct ctl *ctl, const struct ctl_args *a, const char **pa
 	if ((r = ctl_config(ctl)) != SG_OK)
 		return ctl_fail(r, "audit");
 	if (ctl->cfg.audit.path == NULL) {
-		fprintf(stderr, "signerctl: audit: %s has no audit.path\n", ctl->cfg.path);
+		sg_log("audit: %s has no audit.path", ctl->cfg.path);
 		return EXIT_FAILURE;
 	}
 	*path = ctl->cfg.audit.path;
@@ -68,21 +69,20 @@ int cmd_audit_verify(struct ctl *ctl, const struct ctl_args *a)
 	}
 	r = audit_verify_checked(path, &res);
 	if (r != SG_OK) {
-		fprintf(stderr, "signerctl: audit verify: %s\n", sg_errmsg(r));
+		sg_log("audit verify: %s", sg_errmsg(r));
 		return EXIT_FAILURE;
 	}
 	if (anchor.present) {
 		time_text(anchor.written, when);
 		if (res.last.seq < anchor.seq) {
-			fprintf(stderr,
-				"signerctl: audit verify: %s ends at record %llu, but the token's "
+			sg_log("audit verify: %s ends at record %llu, but the token's "
 				"anchor "
 				"(written %s) says records up to %llu were written: records %llu "
 				"to %llu "
 				"are missing (truncated, deleted or replaced). Put the missing "
 				"segments "
 				"back from a backup; if they are lost for good, 'signerctl audit "
-				"accept-loss --reason TEXT' records the loss\n",
+				"accept-loss --reason TEXT' records the loss",
 				path, (unsigned long long)res.last.seq, when,
 				(unsigned long long)anchor.seq,
 				(unsigned long long)(res.last.seq + 1),
@@ -90,10 +90,9 @@ int cmd_audit_verify(struct ctl *ctl, const struct ctl_args *a)
 			return EXIT_FAILURE;
 		}
 		if (!res.check_found) {
-			fprintf(stderr,
-				"signerctl: audit verify: %s does not hold record %llu, which the "
+			sg_log("audit verify: %s does not hold record %llu, which the "
 				"token's "
-				"anchor (written %s) names: its segment is not there\n",
+				"anchor (written %s) names: its segment is not there",
 				path, (unsigned long long)anchor.seq, when);
 			return EXIT_FAILURE;
 		}
@@ -141,15 +140,15 @@ int cmd_audit_accept_loss(struct ctl *ctl, const struct ctl_args *a)
 	if ((r = ctl_keystore(ctl)) != SG_OK)
 		return ctl_fail(r, "audit accept-loss");
 	if (ctl->cfg.audit.path == NULL) {
-		fprintf(stderr, "signerctl: audit accept-loss: %s has no audit.path\n",
+		sg_log("audit accept-loss: %s has no audit.path",
 			ctl->cfg.path);
 		return EXIT_FAILURE;
 	}
 	if ((r = journal_anchor_read(ctl->ks, &anchor)) != SG_OK)
 		return ctl_fail(r, "audit accept-loss: the token's anchor");
 	if (!anchor.present) {
-		fprintf(stderr, "signerctl: audit accept-loss: the token holds no anchor: nothing "
-				"can be missing\n");
+		sg_log("audit accept-loss: the token holds no anchor: nothing "
+				"can be missing");
 		return EXIT_FAILURE;
 	}
 	ao = (struct audit_options){.segment_bytes = ctl->cfg.audit.segment_max_bytes,
@@ -166,9 +165,8 @@ int cmd_audit_accept_loss(struct ctl *ctl, const struct ctl_args *a)
 	r = journal_recover(ctl->ks, ctl->cfg.audit.path, scratch, NULL, NULL, &recovery);
 	limits_free(scratch);
 	if (r == SG_OK) {
-		fprintf(stderr,
-			"signerctl: audit accept-loss: %s reaches its anchor (record %llu) and its "
-			"limits can be rebuilt: nothing was lost\n",
+		sg_log("audit accept-loss: %s reaches its anchor (record %llu) and its "
+			"limits can be rebuilt: nothing was lost",
 			ctl->cfg.audit.path, (unsigned long long)anchor.seq);
 		goto out;
 	}
@@ -185,7 +183,7 @@ int cmd_audit_accept_loss(struct ctl *ctl, const struct ctl_args *a)
 			     (json_int_t)anchor.seq, "anchor_hash", anchor_hash, "anchor_written",
 			     when, "log_seq", (json_int_t)head.seq, "spends_unknown", unknown,
 			     "reason", reason, "lost", lost)) == NULL) {
-		fprintf(stderr, "signerctl: audit accept-loss: out of memory\n");
+		sg_log("audit accept-loss: out of memory");
 		goto out;
 	}
 	if ((r = audit_append(log, rec, id)) != SG_OK ||

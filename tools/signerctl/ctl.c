@@ -3,17 +3,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/log.h"
 #include "ctl.h"
 
 int ctl_fail(int code, const char *what)
 {
-	fprintf(stderr, "signerctl: %s: %s\n", what, sg_errmsg(code));
+	sg_log("%s: %s", what, sg_errmsg(code));
 	return EXIT_FAILURE;
 }
 
 int ctl_usage_error(const struct ctl *ctl, const char *problem)
 {
-	fprintf(stderr, "signerctl: %s\n", problem);
+	sg_log("%s", problem);
 	ctl_command_usage(stderr, ctl->cmd);
 	return CTL_EXIT_USAGE;
 }
@@ -24,7 +25,7 @@ int ctl_print_json(json_t *j)
 
 	json_decref(j);
 	if (r != 0) {
-		fprintf(stderr, "signerctl: cannot write JSON output\n");
+		sg_log("cannot write JSON output");
 		return EXIT_FAILURE;
 	}
 	putchar('\n');

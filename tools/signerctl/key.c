@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/log.h"
 #include "ctl.h"
 #include "signer/keyinfo.h"
 
@@ -33,7 +34,7 @@ int cmd_key_create(struct ctl *ctl, const struct ctl_args *a)
 		return ctl_usage_error(ctl, "key create needs --name NAME and --chain solana|evm");
 	if ((r = ks_name_check(name)) != SG_OK ||
 	    (r = ks_chain_parse(chain_text, &chain)) != SG_OK) {
-		fprintf(stderr, "signerctl: %s\n", sg_errmsg(r));
+		sg_log("%s", sg_errmsg(r));
 		return CTL_EXIT_USAGE;
 	}
 	if ((r = ctl_setup(ctl)) != SG_OK ||
@@ -56,7 +57,7 @@ int cmd_key_list(struct ctl *ctl, const struct ctl_args *a)
 	if ((r = ctl_setup(ctl)) != SG_OK || (r = ks_key_list_current(ctl->ks, &keys, &n)) != SG_OK)
 		return ctl_fail(r, "listing keys");
 	if (as_json && (list = json_array()) == NULL) {
-		fprintf(stderr, "signerctl: out of memory\n");
+		sg_log("out of memory");
 		goto out;
 	}
 	if (!as_json)
@@ -71,7 +72,7 @@ int cmd_key_list(struct ctl *ctl, const struct ctl_args *a)
 		}
 		if (as_json) {
 			if (json_array_append_new(list, signer_key_json(&keys[i])) != 0) {
-				fprintf(stderr, "signerctl: %s: cannot build its JSON\n",
+				sg_log("%s: cannot build its JSON",
 					keys[i].name);
 				goto out;
 			}

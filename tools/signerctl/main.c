@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "ctl.h"
 
 #ifndef SIGNER_VERSION
@@ -239,9 +240,9 @@ static int help_command(const struct ctl_command *c)
 static int usage_error(const char *problem, const char *quoted)
 {
 	if (quoted != NULL)
-		fprintf(stderr, "signerctl: %s '%s'\n", problem, quoted);
+		sg_log("%s '%s'", problem, quoted);
 	else
-		fprintf(stderr, "signerctl: %s\n", problem);
+		sg_log("%s", problem);
 	fputs(SYNOPSIS "'signerctl --help' lists the commands.\n", stderr);
 	return CTL_EXIT_USAGE;
 }
@@ -384,14 +385,14 @@ static int run(struct ctl *ctl, int argc, char **argv)
 				help_group(stdout, argv[0]);
 				return EXIT_SUCCESS;
 			}
-			fprintf(stderr, "signerctl: %s: missing command\n", argv[0]);
+			sg_log("%s: missing command", argv[0]);
 			help_group(stderr, argv[0]);
 			return CTL_EXIT_USAGE;
 		}
 		ctl->cmd = find_command(argv[0], argv[1]);
 		if (ctl->cmd == NULL) {
 			snprintf(what, sizeof(what), "%s %s", argv[0], argv[1]);
-			fprintf(stderr, "signerctl: unknown command '%s'\n", what);
+			sg_log("unknown command '%s'", what);
 			help_group(stderr, argv[0]);
 			return CTL_EXIT_USAGE;
 		}
@@ -419,7 +420,7 @@ static int stdout_close(int rc)
 		err = errno != 0 ? errno : EIO;
 	if (err == 0 || rc != EXIT_SUCCESS)
 		return rc;
-	fprintf(stderr, "signerctl: cannot write to standard output: %s\n", strerror(err));
+	sg_log("cannot write to standard output: %s", strerror(err));
 	return EXIT_FAILURE;
 }
 
@@ -438,6 +439,8 @@ int main(int argc, char **argv)
 	const char *config_arg = NULL;
 	char problem[160];
 	int c, rc = -1;
+
+	sg_log_program("signerctl");
 
 	memset(&ctl, 0, sizeof(ctl));
 	opterr = 0;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "ctl.h"
 #include "policy/policy.h"
 
@@ -29,7 +30,7 @@ int cmd_policy_explain(struct ctl *ctl, const struct ctl_args *a)
 	memset(&err, 0, sizeof(err));
 	if (ctl_payload_read(&p, &payload, &len, &err) != 0) {
 		free(payload);
-		fprintf(stderr, "signerctl: policy explain: %s\n",
+		sg_log("policy explain: %s",
 			err.code != NULL ? err.message : "out of memory");
 		return EXIT_FAILURE;
 	}

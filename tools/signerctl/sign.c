@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "common/log.h"
 #include "common/encoding.h"
 #include "ctl.h"
 
@@ -40,49 +41,50 @@ int ctl_payload_read(const struct ctl_payload *p, uint8_t **out, size_t *len,
 	*out = malloc(cap + 1);
 	if (*out == NULL)
 		return -1;
-	err->status = 400;
-	err->code = "invalid_request";
 	switch (p->kind) {
 	case SIGNER_PAYLOAD_SOLANA_MESSAGE:
 		if (sodium_base642bin(*out, cap, p->arg, n, NULL, len, &end,
 				      sodium_base64_VARIANT_ORIGINAL) != 0 ||
 		    end != p->arg + n) {
-			snprintf(err->message, sizeof(err->message),
-				 "solana_message is not base64 (or is over 64 KiB)");
+			signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST,
+					 "solana_message is not base64 (or is over 64 KiB)");
 			return -1;
 		}
 		return 0;
 	case SIGNER_PAYLOAD_EVM_TRANSACTION:
 	case SIGNER_PAYLOAD_EVM_MESSAGE:
 		if (hex_decode_0x(p->arg, n, *out, cap, len) != SG_OK) {
-			snprintf(err->message, sizeof(err->message), "%s is not 0x-hex: %s",
-				 signer_payload_name(p->kind), sg_errmsg(SG_ERR_MALFORMED));
+			signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST, "%s is not 0x-hex: %s",
+					 signer_payload_name(p->kind), sg_errmsg(SG_ERR_MALFORMED));
 			return -1;
 		}
 		return 0;
 	case SIGNER_PAYLOAD_EVM_TYPED_DATA:
 		f = fopen(p->arg, "re");
 		if (f == NULL) {
-			snprintf(err->message, sizeof(err->message), "cannot read %s: %s", p->arg,
-				 strerror(errno));
+			signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST, "cannot read %s: %s",
+					 p->arg, strerror(errno));
 			return -1;
 		}
 		*len = fread(*out, 1, cap + 1, f);
 		fclose(f);
 		if (*len > cap) {
-			snprintf(err->message, sizeof(err->message), "%s is over 64 KiB", p->arg);
+			signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST, "%s is over 64 KiB",
+					 p->arg);
 			return -1;
 		}
 		return 0;
+	default:
+		signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST, "no payload");
+		return -1;
 	}
-	return -1;
 }
 
 static int sign_failed(const struct signer_error *err, const char *request_id, bool as_json)
 {
 	if (as_json)
 		(void)ctl_print_json(signer_error_json(err, request_id));
-	fprintf(stderr, "signerctl: sign: %s (%s)\n", err->message, err->code);
+	sg_log("sign: %s (%s)", err->message, err->code);
 	return EXIT_FAILURE;
 }
 
@@ -122,7 +124,7 @@ int cmd_sign(struct ctl *ctl, const struct ctl_args *a)
 	if (ctl_payload_read(&p, &payload, &len, &err) != 0) {
 		free(payload);
 		if (err.code == NULL) {
-			fprintf(stderr, "signerctl: out of memory\n");
+			sg_log("out of memory");
 			return EXIT_FAILURE;
 		}
 		return sign_failed(&err, request_id, as_json);
@@ -138,7 +140,7 @@ int cmd_sign(struct ctl *ctl, const struct ctl_args *a)
 	free(payload);
 	if (r != SG_OK) {
 		if (strcmp(err.code, "internal") == 0) /* the operator may see what went wrong */
-			fprintf(stderr, "signerctl: sign: %s\n", sg_errmsg(r));
+			sg_log("sign: %s", sg_errmsg(r));
 		return sign_failed(&err, request_id, as_json);
 	}
 	if (as_json) {
