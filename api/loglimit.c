@@ -26,12 +26,15 @@ bool log_limit_pass(const char *kind, double now, unsigned long *held, bool *sha
 	for (i = 0; i < other; i++) {
 		if (seen[i].used && strncmp(seen[i].kind, kind, sizeof(seen[i].kind) - 1) == 0)
 			break;
-		if (slot == other && !seen[i].used)
+		/* a free slot, or one whose kind printed its last line a window ago with
+		 * nothing held back since: it has nothing left to say */
+		if (slot == other && (!seen[i].used || (seen[i].held == 0 &&
+							now - seen[i].last >= LOG_LIMIT_SECONDS)))
 			slot = i;
 	}
 	if (i == other) {
 		i = slot;
-		if (!seen[i].used) {
+		if (i != other || !seen[i].used) {
 			seen[i].used = true;
 			snprintf(seen[i].kind, sizeof(seen[i].kind), "%s", kind);
 			seen[i].last = now - LOG_LIMIT_SECONDS;
@@ -50,6 +53,13 @@ bool log_limit_pass(const char *kind, double now, unsigned long *held, bool *sha
 	return pass;
 }
 
+void log_limit_reset(void)
+{
+	pthread_mutex_lock(&seen_mu);
+	memset(seen, 0, sizeof(seen));
+	pthread_mutex_unlock(&seen_mu);
+}
+
 void log_limited(const char *kind, const char *line)
 {
 	unsigned long held;
@@ -59,7 +69,7 @@ void log_limited(const char *kind, const char *line)
 		return;
 	if (held > 0)
 		sg_log("api: %s (and %lu more %s in the last %d s)", line, held,
-			shared ? "of other kinds" : "like it", LOG_LIMIT_SECONDS);
+		       shared ? "of other kinds" : "like it", LOG_LIMIT_SECONDS);
 	else
 		sg_log("api: %s", line);
 }

@@ -16,6 +16,9 @@
  * the one shared by the kinds past the first ones. */
 bool log_limit_pass(const char *kind, double now, unsigned long *held, bool *shared);
 
+/* Forgets every kind (tests). */
+void log_limit_reset(void);
+
 /* Prints "signerd: api: LINE" to stderr when log_limit_pass lets it. */
 void log_limited(const char *kind, const char *line);
 

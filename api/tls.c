@@ -162,10 +162,10 @@ static int tls_crl_check(const gnutls_datum_t *ca_pem, const gnutls_datum_t *crl
 			if (next != (time_t)-1 && gmtime_r(&next, &tm) != NULL)
 				strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 			sg_log("tls: warning: CRL %s (number %u in the file) was due for "
-				"renewal at %s; the revocations it lists still apply, revocations "
-				"since then are unknown: sign it again (tools/pki crl) and "
-				"reload",
-				cfg->tls.crl, i + 1, when);
+			       "renewal at %s; the revocations it lists still apply, revocations "
+			       "since then are unknown: sign it again (tools/pki crl) and "
+			       "reload",
+			       cfg->tls.crl, i + 1, when);
 		}
 		if (next != (time_t)-1 && (*next_update == 0 || next < *next_update))
 			*next_update = next;
