@@ -11,9 +11,9 @@
 #include "common/address.h"
 #include "common/timefmt.h"
 #include "policy/policy.h"
-#include "signer/evm/rlp.h"
-#include "signer/evm/tx.h"
-#include "signer/solana/message.h"
+#include "chain/evm/rlp.h"
+#include "chain/evm/tx.h"
+#include "chain/solana/message.h"
 
 #define OPERATIONS 50
 

@@ -13,9 +13,9 @@
 #include "common/address.h"
 #include "common/encoding.h"
 #include "policy_internal.h"
-#include "signer/evm/eip712.h"
-#include "signer/evm/tx.h"
-#include "signer/solana/message.h"
+#include "chain/evm/eip712.h"
+#include "chain/evm/tx.h"
+#include "chain/solana/message.h"
 
 /* A 256-bit cap, big-endian. */
 struct cap {

@@ -8,9 +8,9 @@
 #include "common/address.h"
 #include "common/cursor.h"
 #include "policy_internal.h"
-#include "signer/evm/eip712.h"
-#include "signer/evm/tx.h"
-#include "signer/solana/message.h"
+#include "chain/evm/eip712.h"
+#include "chain/evm/tx.h"
+#include "chain/solana/message.h"
 
 /* Adds amount of asset to the spends in out (n of them), merging by asset; false when out is full
  * (POLICY_SPENDS_MAX). */

@@ -14,7 +14,7 @@
 #include "common/names.h"
 #include "common/timefmt.h"
 #include "door.h"
-#include "signer/evm/sig.h"
+#include "chain/evm/sig.h"
 
 /* ---- refusals ---------------------------------------------------------------------------- */
 

@@ -16,7 +16,7 @@
 #include "common/keccak.h"
 #include "common/names.h"
 #include "common/timefmt.h"
-#include "signer/evm/sig.h"
+#include "chain/evm/sig.h"
 #include "signer/keyinfo.h"
 #include "signer_internal.h"
 

@@ -14,12 +14,12 @@
 #include "policy/limits.h"
 #include "policy/policy.h"
 #include "signer/audit.h"
-#include "signer/evm/eip712.h"
-#include "signer/evm/tx.h"
+#include "chain/evm/eip712.h"
+#include "chain/evm/tx.h"
 #include "signer/journal.h"
 #include "refusals.h"
 #include "signer/signer.h"
-#include "signer/solana/message.h"
+#include "chain/solana/message.h"
 
 /* One loaded policy, shared by the requests that started under it: a request takes one
  * reference when it starts and decides everything under that one policy, however many reloads

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "signer/evm/eip712.h"
+#include "chain/evm/eip712.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "signer/evm/rlp.h"
-#include "signer/evm/tx.h"
+#include "chain/evm/rlp.h"
+#include "chain/evm/tx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

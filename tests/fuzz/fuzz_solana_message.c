@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "signer/solana/message.h"
+#include "chain/solana/message.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,8 +15,8 @@
 #include "common/encoding.h"
 #include "keystore/keystore.h"
 #include "signer/audit.h"
-#include "signer/evm/sig.h"
-#include "signer/evm/tx.h"
+#include "chain/evm/sig.h"
+#include "chain/evm/tx.h"
 #include "signer/signer.h"
 
 static struct hsm_fixture fx;

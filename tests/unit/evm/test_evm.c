@@ -10,10 +10,10 @@
 #include "common/address.h"
 #include "common/encoding.h"
 #include "common/keccak.h"
-#include "signer/evm/eip712.h"
-#include "signer/evm/rlp.h"
-#include "signer/evm/sig.h"
-#include "signer/evm/tx.h"
+#include "chain/evm/eip712.h"
+#include "chain/evm/rlp.h"
+#include "chain/evm/sig.h"
+#include "chain/evm/tx.h"
 
 static void assert_hex_equal(const uint8_t *got, size_t len, const char *want_hex)
 {

@@ -10,7 +10,7 @@
 
 #include <sodium.h>
 
-#include "signer/evm/sig.h"
+#include "chain/evm/sig.h"
 
 static void test_ecdsa_p1363(void **state)
 {

@@ -10,10 +10,10 @@
 #include "common/address.h"
 #include "common/encoding.h"
 #include "policy/policy.h"
-#include "signer/evm/eip712.h"
-#include "signer/evm/rlp.h"
-#include "signer/evm/tx.h"
-#include "signer/solana/message.h"
+#include "chain/evm/eip712.h"
+#include "chain/evm/rlp.h"
+#include "chain/evm/tx.h"
+#include "chain/solana/message.h"
 
 static struct policy *pol;
 

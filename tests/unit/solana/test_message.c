@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/address.h"
-#include "signer/solana/message.h"
+#include "chain/solana/message.h"
 
 static const char *const vector_files[] = {
 	"solana/web3js-legacy-system-transfer.json",

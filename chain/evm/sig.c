@@ -1,4 +1,4 @@
-#include "signer/evm/sig.h"
+#include "chain/evm/sig.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* ECDSA secp256k1 signatures as Ethereum wants them: s normalised to the lower half of the
  * order (EIP-2), the recovery id found against the key's public key, and the signature verified
  * before it is used. A token's CKM_ECDSA gives raw r || s with whatever s it drew. */
-#ifndef SIGNER_EVM_SIG_H
-#define SIGNER_EVM_SIG_H
+#ifndef SIGNER_CHAIN_EVM_SIG_H
+#define SIGNER_CHAIN_EVM_SIG_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,15 +1,15 @@
 /* EVM transactions as signerd accepts them for signing: legacy with EIP-155, EIP-2930 (type 1)
  * and EIP-1559 (type 2), unsigned, strictly canonical. The view points into the caller's
  * buffer. */
-#ifndef SIGNER_EVM_TX_H
-#define SIGNER_EVM_TX_H
+#ifndef SIGNER_CHAIN_EVM_TX_H
+#define SIGNER_CHAIN_EVM_TX_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/err.h"
-#include "signer/evm/rlp.h"
+#include "chain/evm/rlp.h"
 
 #define EVM_UINT_MAX_LEN 32
 #define EVM_ADDR_LEN     20

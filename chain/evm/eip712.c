@@ -1,4 +1,4 @@
-#include "signer/evm/eip712.h"
+#include "chain/evm/eip712.h"
 
 #include <ctype.h>
 #include <stdlib.h>

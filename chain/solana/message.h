@@ -1,8 +1,8 @@
 /* Solana messages (what a signer signs), legacy and v0, decoded strictly into a read-only view.
  * The view points into the caller's buffer, which must outlive it. The wire format and its rules
  * are those of solana-sdk (message/src/legacy.rs, versions/v0/mod.rs, short-vec). */
-#ifndef SIGNER_SOLANA_MESSAGE_H
-#define SIGNER_SOLANA_MESSAGE_H
+#ifndef SIGNER_CHAIN_SOLANA_MESSAGE_H
+#define SIGNER_CHAIN_SOLANA_MESSAGE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,8 +2,8 @@
  * strings hashed, the domain's type derived from its fields when not given, referenced types
  * sorted by name), strict about what it accepts: undefined or malformed types, missing or unknown
  * fields and out-of-range values are errors. */
-#ifndef SIGNER_EVM_EIP712_H
-#define SIGNER_EVM_EIP712_H
+#ifndef SIGNER_CHAIN_EVM_EIP712_H
+#define SIGNER_CHAIN_EVM_EIP712_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "signer/evm/tx.h"
+#include "chain/evm/tx.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-#include "signer/evm/rlp.h"
+#include "chain/evm/rlp.h"
 
 #include <stdlib.h>
 #include <string.h>

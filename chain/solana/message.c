@@ -1,4 +1,4 @@
-#include "signer/solana/message.h"
+#include "chain/solana/message.h"
 
 #include <stdlib.h>
 #include <string.h>

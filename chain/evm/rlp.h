@@ -1,8 +1,8 @@
 /* Recursive Length Prefix, strictly canonical (Ethereum Yellow Paper, appendix B). Decoding is
  * flat: rlp_item_next() reads one item from a cursor; a list's payload is read with a cursor of
  * its own, so depth is the caller's loop, never recursion. */
-#ifndef SIGNER_EVM_RLP_H
-#define SIGNER_EVM_RLP_H
+#ifndef SIGNER_CHAIN_EVM_RLP_H
+#define SIGNER_CHAIN_EVM_RLP_H
 
 #include <stdbool.h>
 #include <stddef.h>
