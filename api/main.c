@@ -51,7 +51,7 @@ static void harden_process(bool will_drop)
 	if (setrlimit(RLIMIT_CORE, &none) != 0)
 		say("warning: no core dumps: %s", strerror(errno));
 	if (geteuid() == 0) {
-		struct rlimit lift = {RLIM_INFINITY, RLIM_INFINITY};
+		struct rlimit lift = {.rlim_cur = RLIM_INFINITY, .rlim_max = RLIM_INFINITY};
 
 		(void)setrlimit(RLIMIT_MEMLOCK, &lift); /* needs CAP_SYS_RESOURCE; fine if not */
 	}
@@ -131,10 +131,10 @@ static const char usage_text[] =
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		{.name = "config", .has_arg = required_argument, .val = 'c'},
+		{.name = "help", .has_arg = no_argument, .val = 'h'},
+		{.name = "version", .has_arg = no_argument, .val = 'V'},
+		{0},
 	};
 	const char *config_arg = NULL, *config_path;
 	struct signer_config cfg;

@@ -31,39 +31,27 @@ struct family {
 };
 
 static struct family f_sign_requests = {
-	"signer_sign_requests_total",
-	"Sign requests by client, key, operation, chain and outcome.",
-	false,
-	NULL,
-	0,
-	0};
-static struct family f_sign_duration = {"signer_sign_duration_seconds",
-					"Whole sign requests, from the request to the answer.",
-					true,
-					NULL,
-					0,
-					0};
-static struct family f_hsm_duration = {
-	"signer_hsm_sign_duration_seconds", "The PKCS#11 signing call alone.", true, NULL, 0, 0};
-static struct family f_policy_duration = {"signer_policy_eval_duration_seconds",
-					  "Policy evaluation per sign request.",
-					  true,
-					  NULL,
-					  0,
-					  0};
-static struct family f_policy_denials = {"signer_policy_denials_total",
-					 "Sign requests the policy refused, by client, operation "
-					 "and reason.",
-					 false,
-					 NULL,
-					 0,
-					 0};
-static struct family f_tls_failures = {"signer_tls_handshake_failures_total",
-				       "TLS connections refused, by reason.",
-				       false,
-				       NULL,
-				       0,
-				       0};
+	.name = "signer_sign_requests_total",
+	.help = "Sign requests by client, key, operation, chain and outcome.",
+	.histogram = false};
+static struct family f_sign_duration = {
+	.name = "signer_sign_duration_seconds",
+	.help = "Whole sign requests, from the request to the answer.",
+	.histogram = true};
+static struct family f_hsm_duration = {.name = "signer_hsm_sign_duration_seconds",
+				       .help = "The PKCS#11 signing call alone.",
+				       .histogram = true};
+static struct family f_policy_duration = {.name = "signer_policy_eval_duration_seconds",
+					  .help = "Policy evaluation per sign request.",
+					  .histogram = true};
+static struct family f_policy_denials = {
+	.name = "signer_policy_denials_total",
+	.help = "Sign requests the policy refused, by client, operation "
+		"and reason.",
+	.histogram = false};
+static struct family f_tls_failures = {.name = "signer_tls_handshake_failures_total",
+				       .help = "TLS connections refused, by reason.",
+				       .histogram = false};
 
 static pthread_mutex_t metrics_mu = PTHREAD_MUTEX_INITIALIZER;
 

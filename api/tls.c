@@ -334,8 +334,9 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 	unsigned n = 0, status = 0;
 	gnutls_x509_crt_t chain[TLS_CHAIN_MAX];
 	unsigned n_chain = 0;
-	gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
-					 (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT, 0};
+	gnutls_typed_vdata_st purpose = {
+		.type = GNUTLS_DT_KEY_PURPOSE_OID,
+		.data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT};
 	gnutls_pubkey_t pub = NULL;
 	gnutls_datum_t spki = {0};
 	size_t size;

@@ -216,8 +216,10 @@ static void *raw_main(void *arg)
 	struct raw *r = arg;
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
-			       {CKA_LABEL, (void *)(uintptr_t)r->label, strlen(r->label)}};
+	CK_ATTRIBUTE tmpl[] = {{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+			       {.type = CKA_LABEL,
+				.pValue = (void *)(uintptr_t)r->label,
+				.ulValueLen = strlen(r->label)}};
 	CK_OBJECT_HANDLE key;
 	CK_ULONG found = 0;
 	CK_MECHANISM mech = {r->mech, NULL, 0};
@@ -246,7 +248,13 @@ static void *raw_main(void *arg)
 static double raw_rate(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID slot, const char *label,
 		       CK_MECHANISM_TYPE mech, size_t len, double seconds)
 {
-	struct raw r = {f, slot, label, mech, len, seconds, 0};
+	struct raw r = {.f = f,
+			.slot = slot,
+			.label = label,
+			.mech = mech,
+			.len = len,
+			.seconds = seconds,
+			.count = 0};
 	pthread_t t[2];
 	double start = time_monotonic_s();
 
@@ -313,7 +321,8 @@ static int bench_binary(const char *config, const char *binary, const struct sig
 {
 	static const struct {
 		const char *key, *client;
-	} chains[] = {{"solana-dev", "solana-adapter"}, {"polygon-dev", "polygon-adapter"}};
+	} chains[] = {{.key = "solana-dev", .client = "solana-adapter"},
+		      {.key = "polygon-dev", .client = "polygon-adapter"}};
 	struct bench b = {.dir = dir, .port = cfg->api.port, .seconds = seconds};
 	pid_t daemon = fork();
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -470,7 +479,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* 1. the baseline, before signerd holds the token */
-	kc = (struct ks_config){cfg.token.module, cfg.token.label, cfg.token.pin_file, 1};
+	kc = (struct ks_config){.module_path = cfg.token.module,
+				.token_label = cfg.token.label,
+				.pin_file = cfg.token.pin_file,
+				.sessions = 1};
 	if ((r = ks_open(&kc, &ks)) != 0) {
 		fprintf(stderr, "bench_api: %s\n", sg_errmsg(r));
 		return 1;

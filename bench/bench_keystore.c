@@ -39,7 +39,8 @@ static CK_OBJECT_HANDLE raw_find_key(struct run *run, CK_SESSION_HANDLE s)
 	CK_ULONG found = 0;
 
 	snprintf(label, sizeof(label), "signerd/%s/1", run->name);
-	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_LABEL, label, strlen(label)}};
+	CK_ATTRIBUTE tmpl[] = {{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+			       {.type = CKA_LABEL, .pValue = label, .ulValueLen = strlen(label)}};
 	if (run->f->C_FindObjectsInit(s, tmpl, 2) == CKR_OK) {
 		(void)run->f->C_FindObjects(s, &o, 1, &found);
 		(void)run->f->C_FindObjectsFinal(s);
@@ -143,8 +144,8 @@ int main(int argc, char **argv)
 		const char *name;
 		enum ks_chain chain;
 		const char *curve;
-	} keys[] = {{"solana-dev", KS_CHAIN_SOLANA, "ed25519"},
-		    {"polygon-dev", KS_CHAIN_EVM, "secp256k1"}};
+	} keys[] = {{.name = "solana-dev", .chain = KS_CHAIN_SOLANA, .curve = "ed25519"},
+		    {.name = "polygon-dev", .chain = KS_CHAIN_EVM, .curve = "secp256k1"}};
 	unsigned long errors = 0;
 	int r;
 

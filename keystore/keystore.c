@@ -336,8 +336,8 @@ int ks_key_generate(struct keystore *ks, const char *name, enum ks_chain chain, 
 	snprintf(key.name, sizeof(key.name), "%s", name);
 	key.chain = chain;
 	key.version = 1;
-	key.transitions[0] = (struct ks_transition){KS_STATE_PRE_ACTIVATION, now};
-	key.transitions[1] = (struct ks_transition){KS_STATE_ACTIVE, now};
+	key.transitions[0] = (struct ks_transition){.state = KS_STATE_PRE_ACTIVATION, .at = now};
+	key.transitions[1] = (struct ks_transition){.state = KS_STATE_ACTIVE, .at = now};
 	key.n_transitions = 2;
 	key.state = KS_STATE_ACTIVE;
 	key.created_at = now;
@@ -467,7 +467,8 @@ int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version, en
 			    name, key.version, KS_TRANSITIONS_MAX);
 		goto out;
 	}
-	key.transitions[key.n_transitions++] = (struct ks_transition){state, (int64_t)time(NULL)};
+	key.transitions[key.n_transitions++] =
+		(struct ks_transition){.state = state, .at = (int64_t)time(NULL)};
 	key.state = state;
 	if ((r = ks_record_encode(&key, &blob, &blob_len)) != SG_OK)
 		goto out;

@@ -29,9 +29,9 @@
  * anyone who can open the token without the PIN is never found. */
 extern CK_BBOOL p11_true;
 #define P11_OURS                                                                                   \
-	{CKA_TOKEN, &p11_true, sizeof(p11_true)},                                                  \
+	{.type = CKA_TOKEN, .pValue = &p11_true, .ulValueLen = sizeof(p11_true)},                  \
 	{                                                                                          \
-		CKA_PRIVATE, &p11_true, sizeof(p11_true)                                           \
+		.type = CKA_PRIVATE, .pValue = &p11_true, .ulValueLen = sizeof(p11_true)           \
 	}
 #define P11_COUNT(tmpl) ((CK_ULONG)(sizeof(tmpl) / sizeof((tmpl)[0])))
 

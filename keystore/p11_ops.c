@@ -21,7 +21,7 @@ struct p11_sign_arg {
 static int p11_op_sign(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
 {
 	struct p11_sign_arg *a = varg;
-	CK_MECHANISM mech = {a->chain == KS_CHAIN_SOLANA ? CKM_EDDSA : CKM_ECDSA, NULL, 0};
+	CK_MECHANISM mech = {.mechanism = a->chain == KS_CHAIN_SOLANA ? CKM_EDDSA : CKM_ECDSA};
 	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
 	CK_ULONG n = KS_SIGNATURE_MAX;
 	int r;
@@ -45,7 +45,12 @@ int p11_sign(void *state, const char *label, enum ks_chain chain, const uint8_t 
 	     uint8_t *sig, size_t *sig_len)
 {
 	struct p11 *p = state;
-	struct p11_sign_arg a = {label, chain, msg, len, sig, sig_len};
+	struct p11_sign_arg a = {.label = label,
+				 .chain = chain,
+				 .msg = msg,
+				 .len = len,
+				 .sig = sig,
+				 .sig_len = sig_len};
 	int r = p11_run(p, p11_op_sign, &a, label);
 
 	atomic_fetch_add(r == SG_OK ? &p->sign_ok : &p->sign_errors, 1);
@@ -59,12 +64,14 @@ static CK_RV p11_record_create(struct p11 *p, CK_SESSION_HANDLE s, const char *l
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE;
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &yes, sizeof(yes)},
-		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
-		{CKA_LABEL, p11_in(label), strlen(label)},
-		{CKA_VALUE, p11_in(blob), blob_len},
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_PRIVATE, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_APPLICATION,
+		 .pValue = p11_in(P11_APPLICATION),
+		 .ulValueLen = strlen(P11_APPLICATION)},
+		{.type = CKA_LABEL, .pValue = p11_in(label), .ulValueLen = strlen(label)},
+		{.type = CKA_VALUE, .pValue = p11_in(blob), .ulValueLen = blob_len},
 	};
 	CK_OBJECT_HANDLE created;
 
@@ -87,9 +94,8 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 	struct p11_generate_arg *a = varg;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_KEY_TYPE key_type = a->chain == KS_CHAIN_SOLANA ? CKK_EC_EDWARDS : CKK_EC;
-	CK_MECHANISM mech = {a->chain == KS_CHAIN_SOLANA ? CKM_EC_EDWARDS_KEY_PAIR_GEN
-							 : CKM_EC_KEY_PAIR_GEN,
-			     NULL, 0};
+	CK_MECHANISM mech = {.mechanism = a->chain == KS_CHAIN_SOLANA ? CKM_EC_EDWARDS_KEY_PAIR_GEN
+								      : CKM_EC_KEY_PAIR_GEN};
 	const uint8_t *oid = a->chain == KS_CHAIN_SOLANA ? p11_oid_ed25519 : p11_oid_secp256k1;
 	size_t oid_len =
 		a->chain == KS_CHAIN_SOLANA ? sizeof(p11_oid_ed25519) : sizeof(p11_oid_secp256k1);
@@ -102,37 +108,38 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 	/* the public key is a private object too: what the catalogue says a key's address is
 	 * must come from an object only the PIN's holder can create */
 	CK_ATTRIBUTE pub_tmpl[] = {
-		{CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &yes, sizeof(yes)},
-		{CKA_KEY_TYPE, &key_type, sizeof(key_type)},
-		{CKA_EC_PARAMS, p11_in(oid), oid_len},
-		{CKA_LABEL, p11_in(a->label), label_len},
-		{CKA_ID, id, sizeof(id)},
-		{CKA_VERIFY, &yes, sizeof(yes)},
-		{CKA_ENCRYPT, &no, sizeof(no)},
-		{CKA_WRAP, &no, sizeof(no)},
-		{CKA_DERIVE, &no, sizeof(no)},
+		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_PRIVATE, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_KEY_TYPE, .pValue = &key_type, .ulValueLen = sizeof(key_type)},
+		{.type = CKA_EC_PARAMS, .pValue = p11_in(oid), .ulValueLen = oid_len},
+		{.type = CKA_LABEL, .pValue = p11_in(a->label), .ulValueLen = label_len},
+		{.type = CKA_ID, .pValue = id, .ulValueLen = sizeof(id)},
+		{.type = CKA_VERIFY, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_ENCRYPT, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_WRAP, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_DERIVE, .pValue = &no, .ulValueLen = sizeof(no)},
 	};
 	/* Sign only; never readable; extractable solely under a wrap key marked CKA_TRUSTED (which
 	 * only the security officer can set), so a backup can wrap it and nothing else can. */
 	CK_ATTRIBUTE priv_tmpl[] = {
-		{CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &yes, sizeof(yes)},
-		{CKA_SENSITIVE, &yes, sizeof(yes)},
-		{CKA_KEY_TYPE, &key_type, sizeof(key_type)},
-		{CKA_LABEL, p11_in(a->label), label_len},
-		{CKA_ID, id, sizeof(id)},
-		{CKA_SIGN, &yes, sizeof(yes)},
-		{CKA_DECRYPT, &no, sizeof(no)},
-		{CKA_DERIVE, &no, sizeof(no)},
-		{CKA_UNWRAP, &no, sizeof(no)},
-		{CKA_EXTRACTABLE, &yes, sizeof(yes)},
-		{CKA_WRAP_WITH_TRUSTED, &yes, sizeof(yes)},
+		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_PRIVATE, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_SENSITIVE, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_KEY_TYPE, .pValue = &key_type, .ulValueLen = sizeof(key_type)},
+		{.type = CKA_LABEL, .pValue = p11_in(a->label), .ulValueLen = label_len},
+		{.type = CKA_ID, .pValue = id, .ulValueLen = sizeof(id)},
+		{.type = CKA_SIGN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_DECRYPT, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_DERIVE, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_UNWRAP, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_EXTRACTABLE, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_WRAP_WITH_TRUSTED, .pValue = &yes, .ulValueLen = sizeof(yes)},
 	};
 
 	/* objects left under this label (a generation cut short) would make the key ambiguous */
 	{
-		CK_ATTRIBUTE by_label = {CKA_LABEL, p11_in(a->label), label_len};
+		CK_ATTRIBUTE by_label = {
+			.type = CKA_LABEL, .pValue = p11_in(a->label), .ulValueLen = label_len};
 		CK_OBJECT_HANDLE o;
 		CK_ULONG found = 0;
 
@@ -181,7 +188,12 @@ out:
 int p11_generate(void *state, const char *label, enum ks_chain chain, const uint8_t *blob,
 		 size_t blob_len, uint8_t *pub, size_t *pub_len)
 {
-	struct p11_generate_arg a = {label, chain, blob, blob_len, pub, pub_len};
+	struct p11_generate_arg a = {.label = label,
+				     .chain = chain,
+				     .blob = blob,
+				     .blob_len = blob_len,
+				     .pub = pub,
+				     .pub_len = pub_len};
 
 	return p11_run(state, p11_op_generate, &a, NULL);
 }
@@ -198,8 +210,10 @@ static int p11_op_records_load(struct p11 *p, CK_SESSION_HANDLE s, void *varg, C
 	struct p11_records_arg *a = varg;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_APPLICATION,
+		 .pValue = p11_in(P11_APPLICATION),
+		 .ulValueLen = strlen(P11_APPLICATION)},
 		P11_OURS,
 	};
 	CK_OBJECT_HANDLE *objs = NULL;
@@ -284,7 +298,7 @@ out:
 
 int p11_records_load(void *state, struct ks_record **recs, size_t *n)
 {
-	struct p11_records_arg a = {NULL, 0};
+	struct p11_records_arg a = {.recs = NULL, .n = 0};
 	int r = p11_run(state, p11_op_records_load, &a, NULL);
 
 	*recs = a.recs;
@@ -307,9 +321,11 @@ static int p11_op_record_update(struct p11 *p, CK_SESSION_HANDLE s, void *varg, 
 	struct p11_update_arg *a = varg;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_ATTRIBUTE find_tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_APPLICATION, p11_in(P11_APPLICATION), strlen(P11_APPLICATION)},
-		{CKA_LABEL, p11_in(a->label), strlen(a->label)},
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_APPLICATION,
+		 .pValue = p11_in(P11_APPLICATION),
+		 .ulValueLen = strlen(P11_APPLICATION)},
+		{.type = CKA_LABEL, .pValue = p11_in(a->label), .ulValueLen = strlen(a->label)},
 		P11_OURS,
 	};
 	CK_OBJECT_HANDLE old[8];
@@ -334,7 +350,7 @@ static int p11_op_record_update(struct p11 *p, CK_SESSION_HANDLE s, void *varg, 
 
 int p11_record_update(void *state, const char *label, const uint8_t *blob, size_t blob_len)
 {
-	struct p11_update_arg a = {label, blob, blob_len};
+	struct p11_update_arg a = {.label = label, .blob = blob, .blob_len = blob_len};
 
 	return p11_run(state, p11_op_record_update, &a, NULL);
 }
@@ -360,18 +376,22 @@ static int p11_op_state_put(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE;
 	CK_ATTRIBUTE find_tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_APPLICATION, p11_in(P11_STATE_APPLICATION), strlen(P11_STATE_APPLICATION)},
-		{CKA_LABEL, p11_in(a->name), strlen(a->name)},
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_APPLICATION,
+		 .pValue = p11_in(P11_STATE_APPLICATION),
+		 .ulValueLen = strlen(P11_STATE_APPLICATION)},
+		{.type = CKA_LABEL, .pValue = p11_in(a->name), .ulValueLen = strlen(a->name)},
 		P11_OURS,
 	};
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &yes, sizeof(yes)},
-		{CKA_APPLICATION, p11_in(P11_STATE_APPLICATION), strlen(P11_STATE_APPLICATION)},
-		{CKA_LABEL, p11_in(a->name), strlen(a->name)},
-		{CKA_VALUE, p11_in(a->data), a->len},
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_PRIVATE, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_APPLICATION,
+		 .pValue = p11_in(P11_STATE_APPLICATION),
+		 .ulValueLen = strlen(P11_STATE_APPLICATION)},
+		{.type = CKA_LABEL, .pValue = p11_in(a->name), .ulValueLen = strlen(a->name)},
+		{.type = CKA_VALUE, .pValue = p11_in(a->data), .ulValueLen = a->len},
 	};
 	CK_OBJECT_HANDLE old[P11_STATE_MAX], created;
 	CK_ULONG found;
@@ -398,9 +418,11 @@ static int p11_op_state_get(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 	struct p11_state_arg *a = varg;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_ATTRIBUTE find_tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_APPLICATION, p11_in(P11_STATE_APPLICATION), strlen(P11_STATE_APPLICATION)},
-		{CKA_LABEL, p11_in(a->name), strlen(a->name)},
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_APPLICATION,
+		 .pValue = p11_in(P11_STATE_APPLICATION),
+		 .ulValueLen = strlen(P11_STATE_APPLICATION)},
+		{.type = CKA_LABEL, .pValue = p11_in(a->name), .ulValueLen = strlen(a->name)},
 		P11_OURS,
 	};
 	CK_OBJECT_HANDLE objs[P11_STATE_MAX];
@@ -461,8 +483,8 @@ static int p11_op_destroy_private(struct p11 *p, CK_SESSION_HANDLE s, void *varg
 	const char *label = varg;
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_LABEL, p11_in(label), strlen(label)},
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_LABEL, .pValue = p11_in(label), .ulValueLen = strlen(label)},
 		P11_OURS,
 	};
 	CK_OBJECT_HANDLE o[4];

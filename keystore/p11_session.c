@@ -459,8 +459,8 @@ int p11_pubkey_read(struct p11 *p, CK_SESSION_HANDLE s, const char *label, enum 
 {
 	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_LABEL, p11_in(label), strlen(label)},
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_LABEL, .pValue = p11_in(label), .ulValueLen = strlen(label)},
 		P11_OURS,
 	};
 	CK_OBJECT_HANDLE o[2];
@@ -482,8 +482,8 @@ int p11_privkey_handle(struct p11 *p, CK_SESSION_HANDLE s, const char *label, CK
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_LABEL, p11_in(label), strlen(label)},
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_LABEL, .pValue = p11_in(label), .ulValueLen = strlen(label)},
 		P11_OURS,
 	};
 	CK_OBJECT_HANDLE o[2];

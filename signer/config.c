@@ -317,11 +317,11 @@ static int config_limits(struct ydoc *d, yaml_node_t *node, struct signer_config
 	static const struct {
 		const char *name;
 		uint64_t min, max, def;
-	} spec[] = {{"max_connections", 1, 65536, 256},
-		    {"max_connections_per_ip", 1, 65536, 64},
-		    {"timeout_seconds", 1, 3600, 15},
-		    {"handshake_timeout_seconds", 1, 60, 5},
-		    {"max_handshakes", 1, 65536, 0}};
+	} spec[] = {{.name = "max_connections", .min = 1, .max = 65536, .def = 256},
+		    {.name = "max_connections_per_ip", .min = 1, .max = 65536, .def = 64},
+		    {.name = "timeout_seconds", .min = 1, .max = 3600, .def = 15},
+		    {.name = "handshake_timeout_seconds", .min = 1, .max = 60, .def = 5},
+		    {.name = "max_handshakes", .min = 1, .max = 65536, .def = 0}};
 	unsigned *slots[] = {&cfg->limits.max_connections, &cfg->limits.max_connections_per_ip,
 			     &cfg->limits.timeout_seconds, &cfg->limits.handshake_timeout_seconds,
 			     &cfg->limits.max_handshakes};

@@ -16,9 +16,9 @@ static const struct {
 	const char *name;
 	const char *type;
 } eip712_domain_fields[] = {
-	{"name", "string"},     {"version", "string"},
-	{"chainId", "uint256"}, {"verifyingContract", "address"},
-	{"salt", "bytes32"},
+	{.name = "name", .type = "string"},     {.name = "version", .type = "string"},
+	{.name = "chainId", .type = "uint256"}, {.name = "verifyingContract", .type = "address"},
+	{.name = "salt", .type = "bytes32"},
 };
 
 struct enc {
@@ -705,7 +705,7 @@ int eip712_hash(json_t *typed_data, struct eip712 *out)
 		goto out;
 	}
 	snprintf(out->primary_type, sizeof(out->primary_type), "%s", primary);
-	e = (struct enc){types, 0};
+	e = (struct enc){.types = types, .depth = 0};
 	if ((r = eip712_hash_struct(&e, "EIP712Domain", domain, "domain", out->domain_separator)) !=
 		    SG_OK ||
 	    (r = eip712_hash_struct(&e, primary, message, "message", out->struct_hash)) != SG_OK ||

@@ -135,8 +135,10 @@ static CK_OBJECT_HANDLE find_object(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 				    CK_OBJECT_CLASS cls, const char *label)
 {
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_LABEL, (void *)(uintptr_t)label, strlen(label)},
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_LABEL,
+		 .pValue = (void *)(uintptr_t)label,
+		 .ulValueLen = strlen(label)},
 	};
 	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
 	CK_ULONG found = 0;
@@ -151,7 +153,7 @@ static CK_OBJECT_HANDLE find_object(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 static CK_RV wrap_with(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE wrapping,
 		       CK_OBJECT_HANDLE key)
 {
-	CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+	CK_MECHANISM mech = {.mechanism = CKM_AES_KEY_WRAP_PAD};
 	uint8_t out[512];
 	CK_ULONG out_len = sizeof(out);
 
@@ -165,16 +167,19 @@ static CK_RV make_trusted_wrap_key(void)
 	CK_FUNCTION_LIST_PTR f = hsm_fixture_functions();
 	CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
 	CK_SESSION_HANDLE s;
-	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_MECHANISM gen = {.mechanism = CKM_AES_KEY_GEN};
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG len = 32;
 	CK_OBJECT_HANDLE k;
 	char so_pin[64];
 	size_t so_len = hsm_fixture_read_pin(fx.so_pin_file, so_pin, sizeof(so_pin));
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_TOKEN, &yes, sizeof(yes)},     {CKA_PRIVATE, &no, sizeof(no)},
-		{CKA_TRUSTED, &yes, sizeof(yes)},   {CKA_WRAP, &yes, sizeof(yes)},
-		{CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_LABEL, "trusted-wrap", 12},
+		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_PRIVATE, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_TRUSTED, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_WRAP, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_VALUE_LEN, .pValue = &len, .ulValueLen = sizeof(len)},
+		{.type = CKA_LABEL, .pValue = "trusted-wrap", .ulValueLen = 12},
 	};
 	CK_RV rv;
 
@@ -200,14 +205,14 @@ static void test_private_keys_stay_in_the_token(void **state)
 	struct keystore *ks;
 	CK_FUNCTION_LIST_PTR f = hsm_fixture_functions();
 	CK_SESSION_HANDLE s;
-	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_MECHANISM gen = {.mechanism = CKM_AES_KEY_GEN};
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG len = 32;
 	CK_OBJECT_HANDLE untrusted, trusted;
 	CK_ATTRIBUTE aes_tmpl[] = {
-		{CKA_TOKEN, &no, sizeof(no)},
-		{CKA_WRAP, &yes, sizeof(yes)},
-		{CKA_VALUE_LEN, &len, sizeof(len)},
+		{.type = CKA_TOKEN, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_WRAP, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_VALUE_LEN, .pValue = &len, .ulValueLen = sizeof(len)},
 	};
 	static const char *const labels[] = {"signerd/stay-sol/1", "signerd/stay-evm/1"};
 
@@ -226,20 +231,21 @@ static void test_private_keys_stay_in_the_token(void **state)
 		CK_OBJECT_HANDLE priv = find_object(f, s, CKO_PRIVATE_KEY, labels[i]);
 		CK_BBOOL b[9];
 		CK_ATTRIBUTE flags[] = {
-			{CKA_SENSITIVE, &b[0], 1},
-			{CKA_EXTRACTABLE, &b[1], 1},
-			{CKA_WRAP_WITH_TRUSTED, &b[2], 1},
-			{CKA_SIGN, &b[3], 1},
-			{CKA_DECRYPT, &b[4], 1},
-			{CKA_DERIVE, &b[5], 1},
-			{CKA_UNWRAP, &b[6], 1},
-			{CKA_ALWAYS_SENSITIVE, &b[7], 1},
-			{CKA_TOKEN, &b[8], 1},
+			{.type = CKA_SENSITIVE, .pValue = &b[0], .ulValueLen = 1},
+			{.type = CKA_EXTRACTABLE, .pValue = &b[1], .ulValueLen = 1},
+			{.type = CKA_WRAP_WITH_TRUSTED, .pValue = &b[2], .ulValueLen = 1},
+			{.type = CKA_SIGN, .pValue = &b[3], .ulValueLen = 1},
+			{.type = CKA_DECRYPT, .pValue = &b[4], .ulValueLen = 1},
+			{.type = CKA_DERIVE, .pValue = &b[5], .ulValueLen = 1},
+			{.type = CKA_UNWRAP, .pValue = &b[6], .ulValueLen = 1},
+			{.type = CKA_ALWAYS_SENSITIVE, .pValue = &b[7], .ulValueLen = 1},
+			{.type = CKA_TOKEN, .pValue = &b[8], .ulValueLen = 1},
 		};
 		uint8_t value[128];
-		CK_ATTRIBUTE read_value = {CKA_VALUE, value, sizeof(value)};
+		CK_ATTRIBUTE read_value = {
+			.type = CKA_VALUE, .pValue = value, .ulValueLen = sizeof(value)};
 		CK_BBOOL off = CK_FALSE;
-		CK_ATTRIBUTE unsensitive = {CKA_SENSITIVE, &off, 1};
+		CK_ATTRIBUTE unsensitive = {.type = CKA_SENSITIVE, .pValue = &off, .ulValueLen = 1};
 
 		assert_int_equal(f->C_GetAttributeValue(s, priv, flags, 9), CKR_OK);
 		assert_true(b[0] && b[1] && b[2] && b[3] && b[7] && b[8]);
@@ -308,8 +314,9 @@ static void test_lifecycle(void **state)
 		CK_FUNCTION_LIST_PTR f = hsm_fixture_functions();
 		CK_SESSION_HANDLE s;
 		CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-		CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
-				       {CKA_LABEL, "signerd/doomed/1", 16}};
+		CK_ATTRIBUTE tmpl[] = {
+			{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+			{.type = CKA_LABEL, .pValue = "signerd/doomed/1", .ulValueLen = 16}};
 		CK_OBJECT_HANDLE o;
 		CK_ULONG found = 1;
 
@@ -345,14 +352,18 @@ static void test_changes_from_elsewhere_take_effect(void **state)
 	ensure_key(ks, "elsewhere", KS_CHAIN_EVM);
 	assert_int_equal(ks_key_get(ks, "elsewhere", 1, &k), 0);
 	assert_int_equal(ks_sign(ks, "elsewhere", 0, digest, 32, sig, &siglen), 0);
-	k.transitions[k.n_transitions++] = (struct ks_transition){KS_STATE_SUSPENDED, k.created_at};
+	k.transitions[k.n_transitions++] =
+		(struct ks_transition){.state = KS_STATE_SUSPENDED, .at = k.created_at};
 	k.state = KS_STATE_SUSPENDED;
 	assert_int_equal(ks_record_encode(&k, &blob, &blob_len), 0);
 	{
 		CK_ATTRIBUTE tmpl[] = {
-			{CKA_CLASS, &cls, sizeof(cls)},         {CKA_TOKEN, &yes, sizeof(yes)},
-			{CKA_PRIVATE, &yes, sizeof(yes)},       {CKA_APPLICATION, "signerd", 7},
-			{CKA_LABEL, "signerd/elsewhere/1", 19}, {CKA_VALUE, blob, blob_len},
+			{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+			{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+			{.type = CKA_PRIVATE, .pValue = &yes, .ulValueLen = sizeof(yes)},
+			{.type = CKA_APPLICATION, .pValue = "signerd", .ulValueLen = 7},
+			{.type = CKA_LABEL, .pValue = "signerd/elsewhere/1", .ulValueLen = 19},
+			{.type = CKA_VALUE, .pValue = blob, .ulValueLen = blob_len},
 		};
 
 		assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx),
@@ -653,26 +664,33 @@ static void test_planted_public_objects_are_ignored(void **state)
 	static const char forged[] =
 		"{\"v\":1,\"seq\":999,\"hash\":\"00\",\"time\":1,\"written\":1e12}";
 	CK_ATTRIBUTE anchor[] = {
-		{CKA_CLASS, &data, sizeof(data)},
-		{CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &no, sizeof(no)},
-		{CKA_APPLICATION, "signerd-state", 13},
-		{CKA_LABEL, "audit-anchor", 12},
-		{CKA_VALUE, (void *)(uintptr_t)forged, sizeof(forged) - 1},
+		{.type = CKA_CLASS, .pValue = &data, .ulValueLen = sizeof(data)},
+		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_PRIVATE, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_APPLICATION, .pValue = "signerd-state", .ulValueLen = 13},
+		{.type = CKA_LABEL, .pValue = "audit-anchor", .ulValueLen = 12},
+		{.type = CKA_VALUE,
+		 .pValue = (void *)(uintptr_t)forged,
+		 .ulValueLen = sizeof(forged) - 1},
 	};
 	CK_ATTRIBUTE record[] = {
-		{CKA_CLASS, &data, sizeof(data)},     {CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &no, sizeof(no)},       {CKA_APPLICATION, "signerd", 7},
-		{CKA_LABEL, "signerd/planted/1", 17}, {CKA_VALUE, "x", 1},
+		{.type = CKA_CLASS, .pValue = &data, .ulValueLen = sizeof(data)},
+		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_PRIVATE, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_APPLICATION, .pValue = "signerd", .ulValueLen = 7},
+		{.type = CKA_LABEL, .pValue = "signerd/planted/1", .ulValueLen = 17},
+		{.type = CKA_VALUE, .pValue = "x", .ulValueLen = 1},
 	};
 	CK_ATTRIBUTE pub[] = {
-		{CKA_CLASS, &pubkey, sizeof(pubkey)},
-		{CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &no, sizeof(no)},
-		{CKA_KEY_TYPE, &ec, sizeof(ec)},
-		{CKA_EC_PARAMS, (void *)(uintptr_t)secp256k1_oid, sizeof(secp256k1_oid)},
-		{CKA_EC_POINT, point, sizeof(point)},
-		{CKA_LABEL, "signerd/plant-evm/1", 19},
+		{.type = CKA_CLASS, .pValue = &pubkey, .ulValueLen = sizeof(pubkey)},
+		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_PRIVATE, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_KEY_TYPE, .pValue = &ec, .ulValueLen = sizeof(ec)},
+		{.type = CKA_EC_PARAMS,
+		 .pValue = (void *)(uintptr_t)secp256k1_oid,
+		 .ulValueLen = sizeof(secp256k1_oid)},
+		{.type = CKA_EC_POINT, .pValue = point, .ulValueLen = sizeof(point)},
+		{.type = CKA_LABEL, .pValue = "signerd/plant-evm/1", .ulValueLen = 19},
 	};
 	CK_OBJECT_HANDLE o;
 	struct ks_blob *values;

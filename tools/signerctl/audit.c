@@ -76,24 +76,24 @@ int cmd_audit_verify(struct ctl *ctl, const struct ctl_args *a)
 		time_text(anchor.written, when);
 		if (res.last.seq < anchor.seq) {
 			sg_log("audit verify: %s ends at record %llu, but the token's "
-				"anchor "
-				"(written %s) says records up to %llu were written: records %llu "
-				"to %llu "
-				"are missing (truncated, deleted or replaced). Put the missing "
-				"segments "
-				"back from a backup; if they are lost for good, 'signerctl audit "
-				"accept-loss --reason TEXT' records the loss",
-				path, (unsigned long long)res.last.seq, when,
-				(unsigned long long)anchor.seq,
-				(unsigned long long)(res.last.seq + 1),
-				(unsigned long long)anchor.seq);
+			       "anchor "
+			       "(written %s) says records up to %llu were written: records %llu "
+			       "to %llu "
+			       "are missing (truncated, deleted or replaced). Put the missing "
+			       "segments "
+			       "back from a backup; if they are lost for good, 'signerctl audit "
+			       "accept-loss --reason TEXT' records the loss",
+			       path, (unsigned long long)res.last.seq, when,
+			       (unsigned long long)anchor.seq,
+			       (unsigned long long)(res.last.seq + 1),
+			       (unsigned long long)anchor.seq);
 			return EXIT_FAILURE;
 		}
 		if (!res.check_found) {
 			sg_log("audit verify: %s does not hold record %llu, which the "
-				"token's "
-				"anchor (written %s) names: its segment is not there",
-				path, (unsigned long long)anchor.seq, when);
+			       "token's "
+			       "anchor (written %s) names: its segment is not there",
+			       path, (unsigned long long)anchor.seq, when);
 			return EXIT_FAILURE;
 		}
 	}
@@ -140,15 +140,14 @@ int cmd_audit_accept_loss(struct ctl *ctl, const struct ctl_args *a)
 	if ((r = ctl_keystore(ctl)) != SG_OK)
 		return ctl_fail(r, "audit accept-loss");
 	if (ctl->cfg.audit.path == NULL) {
-		sg_log("audit accept-loss: %s has no audit.path",
-			ctl->cfg.path);
+		sg_log("audit accept-loss: %s has no audit.path", ctl->cfg.path);
 		return EXIT_FAILURE;
 	}
 	if ((r = journal_anchor_read(ctl->ks, &anchor)) != SG_OK)
 		return ctl_fail(r, "audit accept-loss: the token's anchor");
 	if (!anchor.present) {
 		sg_log("audit accept-loss: the token holds no anchor: nothing "
-				"can be missing");
+		       "can be missing");
 		return EXIT_FAILURE;
 	}
 	ao = (struct audit_options){.segment_bytes = ctl->cfg.audit.segment_max_bytes,
@@ -166,8 +165,8 @@ int cmd_audit_accept_loss(struct ctl *ctl, const struct ctl_args *a)
 	limits_free(scratch);
 	if (r == SG_OK) {
 		sg_log("audit accept-loss: %s reaches its anchor (record %llu) and its "
-			"limits can be rebuilt: nothing was lost",
-			ctl->cfg.audit.path, (unsigned long long)anchor.seq);
+		       "limits can be rebuilt: nothing was lost",
+		       ctl->cfg.audit.path, (unsigned long long)anchor.seq);
 		goto out;
 	}
 	if (r != SG_ERR_MALFORMED && r != SG_ERR_NOT_FOUND) {

@@ -46,27 +46,30 @@ _Static_assert(CTL_OPT_COUNT < ':', "option values must stay below getopt's ':' 
 
 #define CTL_OPTION_JSON                                                                            \
 	{                                                                                          \
-		"json", no_argument, NULL, CTL_OPT_JSON                                            \
+		.name = "json", .has_arg = no_argument, .val = CTL_OPT_JSON                        \
 	}
 /* the payload of sign and policy explain: exactly one of them */
 #define CTL_OPTIONS_PAYLOAD                                                                        \
-	{"solana-message", required_argument, NULL, CTL_OPT_SOLANA_MESSAGE},                       \
-		{"evm-transaction", required_argument, NULL, CTL_OPT_EVM_TRANSACTION},             \
-		{"evm-message", required_argument, NULL, CTL_OPT_EVM_MESSAGE},                     \
+	{.name = "solana-message", .has_arg = required_argument, .val = CTL_OPT_SOLANA_MESSAGE},   \
+		{.name = "evm-transaction",                                                        \
+		 .has_arg = required_argument,                                                     \
+		 .val = CTL_OPT_EVM_TRANSACTION},                                                  \
+		{.name = "evm-message", .has_arg = required_argument, .val = CTL_OPT_EVM_MESSAGE}, \
 	{                                                                                          \
-		"evm-typed-data", required_argument, NULL, CTL_OPT_EVM_TYPED_DATA                  \
+		.name = "evm-typed-data", .has_arg = required_argument,                            \
+		.val = CTL_OPT_EVM_TYPED_DATA                                                      \
 	}
 #define CTL_OPTIONS_END                                                                            \
 	{                                                                                          \
-		NULL, 0, NULL, 0                                                                   \
+		0                                                                                  \
 	}
 
 /* What a command needs set up; ctl_setup() does it when the command is ready to use it. */
 enum ctl_needs {
 	CTL_NEEDS_NOTHING,
-	CTL_NEEDS_CONFIG,   /* signerd.yaml, loaded and its token.environment applied */
-	CTL_NEEDS_KEYSTORE, /* the config and the token, logged in */
-	CTL_NEEDS_SIGNER,   /* the config and the signing door (policy, audit log, token) */
+	CTL_NEEDS_CONFIG,          /* signerd.yaml, loaded and its token.environment applied */
+	CTL_NEEDS_KEYSTORE,        /* the config and the token, logged in */
+	CTL_NEEDS_SIGNER,          /* the config and the signing door (policy, audit log, token) */
 	CTL_NEEDS_SIGNER_READONLY, /* the same, to read: nothing appended or anchored */
 };
 

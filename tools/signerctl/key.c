@@ -72,8 +72,7 @@ int cmd_key_list(struct ctl *ctl, const struct ctl_args *a)
 		}
 		if (as_json) {
 			if (json_array_append_new(list, signer_key_json(&keys[i])) != 0) {
-				sg_log("%s: cannot build its JSON",
-					keys[i].name);
+				sg_log("%s: cannot build its JSON", keys[i].name);
 				goto out;
 			}
 			continue;

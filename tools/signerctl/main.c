@@ -28,10 +28,13 @@ static const struct ctl_command commands[] = {
 		.args = "--name NAME --chain solana|evm [--json]",
 		.summary = "generate a key inside the token",
 		.options =
-			(const struct option[]){{"name", required_argument, NULL, CTL_OPT_NAME},
-						{"chain", required_argument, NULL, CTL_OPT_CHAIN},
-						CTL_OPTION_JSON,
-						CTL_OPTIONS_END},
+			(const struct option[]){
+				{.name = "name", .has_arg = required_argument, .val = CTL_OPT_NAME},
+				{.name = "chain",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_CHAIN},
+				CTL_OPTION_JSON,
+				CTL_OPTIONS_END},
 		.needs = CTL_NEEDS_KEYSTORE,
 		.run = cmd_key_create,
 	},
@@ -58,8 +61,9 @@ static const struct ctl_command commands[] = {
 		.verb = "init",
 		.args = "--so-pin-file FILE",
 		.summary = "initialise the configured token\nin an empty slot",
-		.options = (const struct option[]){{"so-pin-file", required_argument, NULL,
-						    CTL_OPT_SO_PIN_FILE},
+		.options = (const struct option[]){{.name = "so-pin-file",
+						    .has_arg = required_argument,
+						    .val = CTL_OPT_SO_PIN_FILE},
 						   CTL_OPTIONS_END},
 		.needs = CTL_NEEDS_CONFIG,
 		.run = cmd_token_init,
@@ -72,9 +76,13 @@ static const struct ctl_command commands[] = {
 		.details = PAYLOAD_DETAILS,
 		.options =
 			(const struct option[]){
-				{"key", required_argument, NULL, CTL_OPT_KEY},
-				{"operation", required_argument, NULL, CTL_OPT_OPERATION},
-				{"request-id", required_argument, NULL, CTL_OPT_REQUEST_ID},
+				{.name = "key", .has_arg = required_argument, .val = CTL_OPT_KEY},
+				{.name = "operation",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_OPERATION},
+				{.name = "request-id",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_REQUEST_ID},
 				CTL_OPTIONS_PAYLOAD,
 				CTL_OPTION_JSON,
 				CTL_OPTIONS_END},
@@ -85,9 +93,11 @@ static const struct ctl_command commands[] = {
 		.group = "audit",
 		.verb = "verify",
 		.args = "[FILE|DIRECTORY]",
-		.summary = "check the audit log's hash chain (all its\nsegments) and, with a config, "
-			   "that it\nreaches the token's anchor",
-		.details = "  FILE is the log's active segment (audit.path), DIRECTORY one holding its\n"
+		.summary =
+			"check the audit log's hash chain (all its\nsegments) and, with a config, "
+			"that it\nreaches the token's anchor",
+		.details = "  FILE is the log's active segment (audit.path), DIRECTORY one holding "
+			   "its\n"
 			   "  segments; without either, the config's audit.path.\n",
 		.options = (const struct option[]){CTL_OPTIONS_END},
 		.needs = CTL_NEEDS_NOTHING, /* the token only with a config: cmd_audit_verify */
@@ -99,15 +109,19 @@ static const struct ctl_command commands[] = {
 		.args = "--reason TEXT [--limits exhausted|reset]",
 		.summary = "record that the log lost what the token's\nanchor names, and anchor "
 			   "it anew",
-		.details = "  For a log that does not reach its anchor (truncated, deleted, rewritten)\n"
-			   "  and cannot be restored. With --limits exhausted (the default) every\n"
-			   "  spend limit counts as used up until its window has passed; with reset,\n"
-			   "  the limits count only what the log still holds.\n",
-		.options =
-			(const struct option[]){
-				{"reason", required_argument, NULL, CTL_OPT_REASON},
-				{"limits", required_argument, NULL, CTL_OPT_LIMITS},
-				CTL_OPTIONS_END},
+		.details =
+			"  For a log that does not reach its anchor (truncated, deleted, "
+			"rewritten)\n"
+			"  and cannot be restored. With --limits exhausted (the default) every\n"
+			"  spend limit counts as used up until its window has passed; with reset,\n"
+			"  the limits count only what the log still holds.\n",
+		.options = (const struct option[]){{.name = "reason",
+						    .has_arg = required_argument,
+						    .val = CTL_OPT_REASON},
+						   {.name = "limits",
+						    .has_arg = required_argument,
+						    .val = CTL_OPT_LIMITS},
+						   CTL_OPTIONS_END},
 		.needs = CTL_NEEDS_CONFIG,
 		.run = cmd_audit_accept_loss,
 	},
@@ -128,9 +142,13 @@ static const struct ctl_command commands[] = {
 		.details = PAYLOAD_DETAILS,
 		.options =
 			(const struct option[]){
-				{"client", required_argument, NULL, CTL_OPT_CLIENT},
-				{"key", required_argument, NULL, CTL_OPT_KEY},
-				{"operation", required_argument, NULL, CTL_OPT_OPERATION},
+				{.name = "client",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_CLIENT},
+				{.name = "key", .has_arg = required_argument, .val = CTL_OPT_KEY},
+				{.name = "operation",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_OPERATION},
 				CTL_OPTIONS_PAYLOAD,
 				CTL_OPTION_JSON,
 				CTL_OPTIONS_END},
@@ -318,8 +336,8 @@ static int command_parse(struct ctl *ctl, int argc, char **argv, struct ctl_args
 
 	for (const struct option *o = cmd->options; o->name != NULL && n < OPTIONS_MAX - 2; o++)
 		opts[n++] = *o;
-	opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
-	opts[n] = (struct option){NULL, 0, NULL, 0};
+	opts[n++] = (struct option){.name = "help", .has_arg = no_argument, .val = 'h'};
+	opts[n] = (struct option){0};
 	memset(a, 0, sizeof(*a));
 	/* optind 0 resets getopt, which permutes: options may follow the operands */
 	optind = 0;
@@ -429,11 +447,11 @@ enum { GLOBAL_CONFIG = 1, GLOBAL_PIN_FILE, GLOBAL_VERSION }; /* below ' ', as th
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, GLOBAL_CONFIG},
-		{"pin-file", required_argument, NULL, GLOBAL_PIN_FILE},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, GLOBAL_VERSION},
-		{NULL, 0, NULL, 0},
+		{.name = "config", .has_arg = required_argument, .val = GLOBAL_CONFIG},
+		{.name = "pin-file", .has_arg = required_argument, .val = GLOBAL_PIN_FILE},
+		{.name = "help", .has_arg = no_argument, .val = 'h'},
+		{.name = "version", .has_arg = no_argument, .val = GLOBAL_VERSION},
+		{0},
 	};
 	struct ctl ctl;
 	const char *config_arg = NULL;

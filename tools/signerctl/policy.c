@@ -30,8 +30,7 @@ int cmd_policy_explain(struct ctl *ctl, const struct ctl_args *a)
 	memset(&err, 0, sizeof(err));
 	if (ctl_payload_read(&p, &payload, &len, &err) != 0) {
 		free(payload);
-		sg_log("policy explain: %s",
-			err.code != NULL ? err.message : "out of memory");
+		sg_log("policy explain: %s", err.code != NULL ? err.message : "out of memory");
 		return EXIT_FAILURE;
 	}
 	if ((r = ctl_setup(ctl)) != SG_OK) {

@@ -653,25 +653,34 @@ static void test_eip712_refusals(void **state)
 		const char *message;
 		const char *words;
 	} cases[] = {
-		{"{\"name\":\"x\",\"colour\":\"red\"}", NULL, "unknown field 'colour'"},
-		{"{\"name\":\"x\",\"chainId\":-1}", NULL, "negative"},
-		{"{\"name\":\"x\",\"verifyingContract\":\"0x1234\"}", NULL, "address"},
-		{NULL, "{\"buyer\":\"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD82\"}", "address"},
-		{NULL, "{\"extra\":1}", "'extra'"},
-		{NULL, "{\"delta\":2147483648}", "int32"},
-		{NULL, "{\"delta\":\"-2147483649\"}", "int32"},
-		{NULL, "{\"items\":[{\"id\":1,\"tags\":[]}]}", "2 elements"},
-		{NULL, "{\"grid\":[[256]]}", "uint8"},
-		{NULL, "{\"grid\":[[-1]]}", "negative"},
-		{NULL, "{\"grid\":[[1.5]]}", "integer or a string"},
-		{NULL, "{\"tag\":\"0xdeadbe\"}", "4 bytes"},
-		{NULL, "{\"blob\":\"0102\"}", "0x-hex"},
-		{NULL, "{\"ok\":1}", "true or false"},
-		{NULL,
-		 "{\"items\":[{\"id\":"
-		 "\"1157920892373161954235709850086879078532699846656405640394575840079131296399360"
-		 "\",\"tags\":[]},{\"id\":1,\"tags\":[]}]}",
-		 NULL},
+		{.domain = "{\"name\":\"x\",\"colour\":\"red\"}",
+		 .message = NULL,
+		 .words = "unknown field 'colour'"},
+		{.domain = "{\"name\":\"x\",\"chainId\":-1}", .message = NULL, .words = "negative"},
+		{.domain = "{\"name\":\"x\",\"verifyingContract\":\"0x1234\"}",
+		 .message = NULL,
+		 .words = "address"},
+		{.domain = NULL,
+		 .message = "{\"buyer\":\"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD82\"}",
+		 .words = "address"},
+		{.domain = NULL, .message = "{\"extra\":1}", .words = "'extra'"},
+		{.domain = NULL, .message = "{\"delta\":2147483648}", .words = "int32"},
+		{.domain = NULL, .message = "{\"delta\":\"-2147483649\"}", .words = "int32"},
+		{.domain = NULL,
+		 .message = "{\"items\":[{\"id\":1,\"tags\":[]}]}",
+		 .words = "2 elements"},
+		{.domain = NULL, .message = "{\"grid\":[[256]]}", .words = "uint8"},
+		{.domain = NULL, .message = "{\"grid\":[[-1]]}", .words = "negative"},
+		{.domain = NULL, .message = "{\"grid\":[[1.5]]}", .words = "integer or a string"},
+		{.domain = NULL, .message = "{\"tag\":\"0xdeadbe\"}", .words = "4 bytes"},
+		{.domain = NULL, .message = "{\"blob\":\"0102\"}", .words = "0x-hex"},
+		{.domain = NULL, .message = "{\"ok\":1}", .words = "true or false"},
+		{.domain = NULL,
+		 .message = "{\"items\":[{\"id\":"
+			    "\"11579208923731619542357098500868790785326998466564056403945758400791"
+			    "31296399360"
+			    "\",\"tags\":[]},{\"id\":1,\"tags\":[]}]}",
+		 .words = NULL},
 	};
 	const char *base_domain = "{\"name\":\"signerd\",\"chainId\":137}";
 

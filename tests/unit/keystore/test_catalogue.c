@@ -86,9 +86,10 @@ static struct ks_key sample_key(void)
 	snprintf(k.name, sizeof(k.name), "polygon-dev");
 	k.chain = KS_CHAIN_EVM;
 	k.version = 3;
-	k.transitions[0] = (struct ks_transition){KS_STATE_PRE_ACTIVATION, 1795000000};
-	k.transitions[1] = (struct ks_transition){KS_STATE_ACTIVE, 1795000060};
-	k.transitions[2] = (struct ks_transition){KS_STATE_SUSPENDED, 1795003600};
+	k.transitions[0] =
+		(struct ks_transition){.state = KS_STATE_PRE_ACTIVATION, .at = 1795000000};
+	k.transitions[1] = (struct ks_transition){.state = KS_STATE_ACTIVE, .at = 1795000060};
+	k.transitions[2] = (struct ks_transition){.state = KS_STATE_SUSPENDED, .at = 1795003600};
 	k.n_transitions = 3;
 	k.state = KS_STATE_SUSPENDED;
 	k.created_at = 1795000000;

@@ -202,7 +202,7 @@ static void test_concurrent_appends(void **state)
 	assert_int_equal(audit_open(fresh_path(), &a, &repaired), 0);
 	assert_int_equal(audit_open(path, &b, &repaired), 0);
 	for (int i = 0; i < 8; i++) {
-		w[i] = (struct writer){i % 2 ? b : a, 100, 0};
+		w[i] = (struct writer){.log = i % 2 ? b : a, .n = 100, .errors = 0};
 		assert_int_equal(pthread_create(&t[i], NULL, writer_main, &w[i]), 0);
 	}
 	for (int i = 0; i < 8; i++) {
