@@ -31,22 +31,18 @@
 #   IPAddressAllow drop-in                      NOT RUN (systemctl edit)
 #
 # KEEP=1 keeps the scratch directory (for a look after a failure).
-set -euo pipefail
 root=$1
-work=$(mktemp -d /tmp/signer-install-XXXXXX)
+TL_NAME=install TL_ROOT=$root
+. "$(dirname "$0")/test-lib.sh"
+work=$tl_work
 pid=
-cleanup() {
-  [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
-  [[ -n ${KEEP:-} ]] && echo "kept $work" >&2 || rm -rf "$work"
+stop_signerd() { [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true; }
+tl_on_exit stop_signerd
+stop_here() {
+  echo "install: stopped: $*" >&2
+  TL_FAILS=$((TL_FAILS + 1))
+  test_done || exit 1
 }
-trap cleanup EXIT
-fails=0
-passes=0
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@" >/dev/null; then passes=$((passes + 1)); else echo "FAIL: $what" >&2; fails=$((fails + 1)); fi
-}
-stop_here() { echo "install: stopped: $*" >&2; echo "install: $passes passed, $((fails + 1)) failed"; exit 1; }
 
 doc=$root/docs/operations.md
 # the Install section, and in it the fenced block whose first line starts with PREFIX
@@ -88,12 +84,12 @@ build_step() {
     "$root/tools/deps" --no-clients >> "$work/steps.log" &&
     SIGNER_BUILD_DIR=$build "$root/tools/build" -DSIGNER_TESTS=OFF >> "$work/steps.log"
 }
-check "tools/deps --no-clients && tools/build -DSIGNER_TESTS=OFF" build_step
+test_expect "tools/deps --no-clients && tools/build -DSIGNER_TESTS=OFF" build_step
 install_step() {
   grep -q '^cmake --install build ' <<<"$steps" &&
     DESTDIR=$stage cmake --install "$build" >> "$work/steps.log"
 }
-check "cmake --install build (staged: DESTDIR)" install_step
+test_expect "cmake --install build (staged: DESTDIR)" install_step
 installed() { # the files of the doc's comment, with their modes
   local p=$1
   mode_is 755 "$p/bin/signerd" && mode_is 755 "$p/bin/signerctl" &&
@@ -105,13 +101,13 @@ installed() { # the files of the doc's comment, with their modes
     cmp -s "$p/lib/sysusers.d/signerd.conf" "$root/systemd/signerd.sysusers" &&
     cmp -s "$p/lib/tmpfiles.d/signerd.conf" "$root/systemd/signerd.tmpfiles"
 }
-check "installed: programs, unit, sysusers, tmpfiles and docs, with their modes" installed "$stage/usr/local"
-check "the unit runs the installed signerd" grep -qx 'ExecStart=/usr/local/bin/signerd --config /etc/signerd/signerd.yaml' \
+test_expect "installed: programs, unit, sysusers, tmpfiles and docs, with their modes" installed "$stage/usr/local"
+test_expect "the unit runs the installed signerd" grep -qx 'ExecStart=/usr/local/bin/signerd --config /etc/signerd/signerd.yaml' \
   "$stage/usr/local/lib/systemd/system/signerd.service"
-check "the unit's docs are the installed ones" grep -qx 'Documentation=file:///usr/local/share/doc/signerd/operations.md' \
+test_expect "the unit's docs are the installed ones" grep -qx 'Documentation=file:///usr/local/share/doc/signerd/operations.md' \
   "$stage/usr/local/lib/systemd/system/signerd.service"
 prefix_step() { cmake --install "$build" --prefix "$work/prefix" >> "$work/steps.log" && installed "$work/prefix"; }
-check "cmake --install build --prefix DIR: the same files under DIR" prefix_step
+test_expect "cmake --install build --prefix DIR: the same files under DIR" prefix_step
 [[ -x $stage/usr/local/bin/signerctl ]] || stop_here "nothing installed"
 signerctl=$stage/usr/local/bin/signerctl
 
@@ -120,29 +116,29 @@ analyze() {
   systemd-analyze security --offline=true --root="$stage" --no-pager signerd.service > "$work/analyze.out" 2>&1
   grep -q 'Overall exposure level for signerd.service' "$work/analyze.out"
 }
-check "systemctl daemon-reload (not run): systemd finds the installed unit" analyze
+test_expect "systemctl daemon-reload (not run): systemd finds the installed unit" analyze
 if [[ $(id -u) -eq 0 ]]; then
   mkdir -p "$stage/etc" # as on any host
   sysusers_step() {
     grep -q '^systemd-sysusers signerd.conf' <<<"$steps" &&
       systemd-sysusers --root="$stage" signerd.conf >> "$work/steps.log" 2>&1
   }
-  check "systemd-sysusers signerd.conf (--root)" sysusers_step
+  test_expect "systemd-sysusers signerd.conf (--root)" sysusers_step
   suid=$(awk -F: '$1 == "signerd" { print $3 }' "$stage/etc/passwd" 2>/dev/null || true)
   sgid=$(awk -F: '$1 == "signerd" { print $3 }' "$stage/etc/group" 2>/dev/null || true)
-  check "the user and group signerd" test -n "$suid" -a -n "$sgid"
+  test_expect "the user and group signerd" test -n "$suid" -a -n "$sgid"
   tmpfiles_step() {
     grep -q '^systemd-tmpfiles --create signerd.conf' <<<"$steps" &&
       systemd-tmpfiles --root="$stage" --create signerd.conf >> "$work/steps.log" 2>&1
   }
-  check "systemd-tmpfiles --create signerd.conf (--root)" tmpfiles_step
+  test_expect "systemd-tmpfiles --create signerd.conf (--root)" tmpfiles_step
   dirs() {
     [[ $(stat -c '%a %u:%g' "$stage/etc/signerd") == "750 0:$sgid" &&
        $(stat -c '%a %u:%g' "$stage/etc/signerd/tls") == "750 0:$sgid" &&
        $(stat -c '%a %u:%g' "$stage/var/lib/signerd/tokens") == "700 $suid:$sgid" &&
        $(stat -c '%a %u:%g' "$stage/var/log/signerd") == "700 $suid:$sgid" ]]
   }
-  check "the directories, their owners and modes" dirs
+  test_expect "the directories, their owners and modes" dirs
 else
   echo "# not root: systemd-sysusers, systemd-tmpfiles and the owners are not checked"
   mkdir -p "$stage/etc/signerd/tls" "$stage/var/lib/signerd/tokens" "$stage/var/log/signerd"
@@ -152,34 +148,34 @@ suid=${suid:-0} sgid=${sgid:-0}
 
 # --- /etc/signerd: PINs, softhsm2.conf, signerd.yaml, the policy ---
 etc=$stage/etc/signerd
-check "the PIN files" run_block "( umask 0377;"
-check "PINs are root's, 0400, 32 hex digits" bash -c "
+test_expect "the PIN files" run_block "( umask 0377;"
+test_expect "PINs are root's, 0400, 32 hex digits" bash -c "
   for f in '$etc/token-pin' '$etc/so-pin'; do
     [[ \$(stat -c '%a %u' \"\$f\") == '400 0' ]] && grep -Eqx '[0-9a-f]{32}' \"\$f\" || exit 1
   done"
 write_file() { # write_file NAME: the doc's block that starts with "# /etc/signerd/NAME"
   doc_block "# /etc/signerd/$1" | staged > "$etc/$1" && [[ -s $etc/$1 ]]
 }
-check "softhsm2.conf from the doc" write_file softhsm2.conf
-check "signerd.yaml from the doc" write_file signerd.yaml
-check "chown and chmod of the two files" run_block "chown root:signerd"
-check "signerd.yaml and softhsm2.conf are 0640" bash -c "[[ \$(stat -c %a '$etc/signerd.yaml') == 640 && \$(stat -c %a '$etc/softhsm2.conf') == 640 ]]"
-check "the config names the PIN as a credential" grep -qx '  pin_credential: token-pin' "$etc/signerd.yaml"
-check "the policy: the installed example, linted" run_block "install -m 0640 -g signerd /usr/local/share/doc/signerd/examples/"
-check "policy.yaml is the example, 0640" bash -c "cmp -s '$etc/policy.yaml' '$root/docs/examples/platform-policy.yaml' && [[ \$(stat -c %a '$etc/policy.yaml') == 640 ]]"
+test_expect "softhsm2.conf from the doc" write_file softhsm2.conf
+test_expect "signerd.yaml from the doc" write_file signerd.yaml
+test_expect "chown and chmod of the two files" run_block "chown root:signerd"
+test_expect "signerd.yaml and softhsm2.conf are 0640" bash -c "[[ \$(stat -c %a '$etc/signerd.yaml') == 640 && \$(stat -c %a '$etc/softhsm2.conf') == 640 ]]"
+test_expect "the config names the PIN as a credential" grep -qx '  pin_credential: token-pin' "$etc/signerd.yaml"
+test_expect "the policy: the installed example, linted" run_block "install -m 0640 -g signerd /usr/local/share/doc/signerd/examples/"
+test_expect "policy.yaml is the example, 0640" bash -c "cmp -s '$etc/policy.yaml' '$root/docs/examples/platform-policy.yaml' && [[ \$(stat -c %a '$etc/policy.yaml') == 640 ]]"
 
 # --- the PKI ---
-check "tools/pki ca, server, client; the files installed" run_block "pki=/root/signerd-pki"
+test_expect "tools/pki ca, server, client; the files installed" run_block "pki=/root/signerd-pki"
 ca=$work/ca
 server_name=$(doc_block "pki=/root/signerd-pki" | sed -n 's/^tools\/pki server .*--dns \([^ ]*\).*/\1/p' | head -n 1)
-check "a client CA, a server certificate, a client certificate with a SAN URI" bash -c "
+test_expect "a client CA, a server certificate, a client certificate with a SAN URI" bash -c "
   certtool --verify --load-ca-certificate '$ca/server-ca.pem' --infile '$ca/server.pem' 2>&1 | grep -q 'Verified' &&
   certtool --verify --load-ca-certificate '$ca/client-ca.pem' --infile '$ca/clients/polygon-adapter.pem' 2>&1 | grep -q 'Verified' &&
   certtool -i --infile '$ca/clients/polygon-adapter.pem' | grep -q 'URI: spiffe://fanplatform/polygon-adapter' &&
   certtool -i --infile '$ca/server.pem' | grep -q 'DNSname: $server_name'"
-check "a CRL signed by the client CA" bash -c "certtool --crl-info --infile '$etc/tls/client-ca.crl' --load-ca-certificate '$ca/client-ca.pem' 2>&1 | grep -q 'Issuer: CN=signerd client CA'"
-check "the CA keys are owner-only" bash -c "[[ \$(stat -c %a '$ca/client-ca.key') == 400 && \$(stat -c %a '$ca/server-ca.key') == 400 && \$(stat -c %a '$ca') == 700 ]]"
-check "tls/: the certificates 0640, the key 0400 and signerd's" bash -c "
+test_expect "a CRL signed by the client CA" bash -c "certtool --crl-info --infile '$etc/tls/client-ca.crl' --load-ca-certificate '$ca/client-ca.pem' 2>&1 | grep -q 'Issuer: CN=signerd client CA'"
+test_expect "the CA keys are owner-only" bash -c "[[ \$(stat -c %a '$ca/client-ca.key') == 400 && \$(stat -c %a '$ca/server-ca.key') == 400 && \$(stat -c %a '$ca') == 700 ]]"
+test_expect "tls/: the certificates 0640, the key 0400 and signerd's" bash -c "
   [[ \$(stat -c %a '$etc/tls/server.pem') == 640 && \$(stat -c %a '$etc/tls/client-ca.pem') == 640 &&
      \$(stat -c %a '$etc/tls/client-ca.crl') == 640 && \$(stat -c '%a %u' '$etc/tls/server.key') == '400 $suid' ]]"
 
@@ -194,7 +190,7 @@ pki_refusals() { # a name is not issued twice; what a template cannot hold is re
   "$root/tools/pki" client "$ca" other 2>/dev/null || rc=$?
   [[ $rc -eq 2 ]] && "$root/tools/pki" --help | grep -q 'tools/pki revoke DIR NAME'
 }
-check "tools/pki: no name issued twice, no bad URI, usage errors exit 2" pki_refusals
+test_expect "tools/pki: no name issued twice, no bad URI, usage errors exit 2" pki_refusals
 
 # --- the token and its keys: systemd-run replaced by the credentials it would hand over ---
 # as User=signerd and Group=signerd (when root: setpriv to the staged ids), with the credentials
@@ -213,19 +209,19 @@ by_systemd_run() {
   grep -q 'systemd-run --quiet --pipe --wait --collect -p User=signerd -p Group=signerd' <<<"$token_steps" &&
     grep -q 'LoadCredential=token-pin:/etc/signerd/token-pin' <<<"$token_steps"
 }
-check "the doc hands the PINs over with systemd-run and LoadCredential" by_systemd_run
+test_expect "the doc hands the PINs over with systemd-run and LoadCredential" by_systemd_run
 signerd_run_lines() { grep '^signerd_run ' <<<"$token_steps" | staged; }
-check "token init, key create (twice), policy lint with the token" test "$(signerd_run_lines | wc -l)" -eq 4
+test_expect "token init, key create (twice), policy lint with the token" test "$(signerd_run_lines | wc -l)" -eq 4
 run_token_steps() {
   local text
   text="signerd_run() { while [[ \$1 == -p ]]; do shift 2; done; CREDENTIALS_DIRECTORY='$creds' ${run_as[*]} \"\$@\"; }
 $(signerd_run_lines)"
   bash -euo pipefail -c "$text" >> "$work/steps.log" 2>&1 || { tail -n 20 "$work/steps.log" >&2; return 1; }
 }
-check "the token steps (with CREDENTIALS_DIRECTORY, as systemd-run gives it)" run_token_steps
-check "the keys are in the token" bash -c "CREDENTIALS_DIRECTORY='$creds' '$signerctl' --config '$etc/signerd.yaml' key list --json |
+test_expect "the token steps (with CREDENTIALS_DIRECTORY, as systemd-run gives it)" run_token_steps
+test_expect "the keys are in the token" bash -c "CREDENTIALS_DIRECTORY='$creds' '$signerctl' --config '$etc/signerd.yaml' key list --json |
   jq -e '[.keys[].name] == [\"polygon-minter\", \"solana-org\"]'"
-check "the token's files are in /var/lib/signerd/tokens" test -n "$(find "$stage/var/lib/signerd/tokens" -name '*.object' -print -quit)"
+test_expect "the token's files are in /var/lib/signerd/tokens" test -n "$(find "$stage/var/lib/signerd/tokens" -name '*.object' -print -quit)"
 
 # --- the same without systemd: signerctl --pin-file, on a second token ---
 plain=$work/plain
@@ -244,15 +240,15 @@ run_plain_steps() { # as root, without runuser; the PIN copies root's (the proce
   env -u CREDENTIALS_DIRECTORY bash -euo pipefail -c "$text" >> "$work/steps.log" 2>&1 ||
     { tail -n 20 "$work/steps.log" >&2; return 1; }
 }
-check "the --pin-file steps: token init and key create without CREDENTIALS_DIRECTORY" run_plain_steps
-check "and the PIN copies are gone" test ! -e "$plain/pins"
-check "the second token holds its key" bash -c "env -u CREDENTIALS_DIRECTORY '$signerctl' --config '$plain/signerd.yaml' --pin-file '$etc/token-pin' key show polygon-minter"
+test_expect "the --pin-file steps: token init and key create without CREDENTIALS_DIRECTORY" run_plain_steps
+test_expect "and the PIN copies are gone" test ! -e "$plain/pins"
+test_expect "the second token holds its key" bash -c "env -u CREDENTIALS_DIRECTORY '$signerctl' --config '$plain/signerd.yaml' --pin-file '$etc/token-pin' key show polygon-minter"
 
 # --- start: the installed unit's ExecStart= with the credential; readyz; an adapter's keys ---
 exec_start=$(sed -n 's/^ExecStart=//p' "$stage/usr/local/lib/systemd/system/signerd.service" | staged)
 start_steps=$(doc_block "systemctl enable --now signerd")
-check "the doc starts signerd with systemctl enable --now" test -n "$start_steps"
-check "the unit runs as the user signerd" grep -qx 'User=signerd' "$stage/usr/local/lib/systemd/system/signerd.service"
+test_expect "the doc starts signerd with systemctl enable --now" test -n "$start_steps"
+test_expect "the unit runs as the user signerd" grep -qx 'User=signerd' "$stage/usr/local/lib/systemd/system/signerd.service"
 # shellcheck disable=SC2086 # the unit's command line, split as systemd splits it (no quotes in it)
 CREDENTIALS_DIRECTORY=$creds "${run_as[@]}" $exec_start >> "$work/signerd.log" 2>&1 &
 pid=$!
@@ -266,7 +262,7 @@ ready() {
   cat "$work/signerd.log" >&2
   return 1
 }
-check "signerd starts on the installed files; the doc's readyz answers" ready
+test_expect "signerd starts on the installed files; the doc's readyz answers" ready
 adapter() { # adapter NAME: GET /v1/keys with NAME's certificate; prints "STATUS BODY"
   local code
   code=$(curl -s -o "$work/body" -w '%{http_code}' --cacert "$ca/server-ca.pem" \
@@ -280,13 +276,13 @@ adapter_keys() { # adapter_keys NAME KEY: NAME's certificate lists exactly KEY
   [[ ${out%% *} == 200 ]] && jq -e --arg k "$2" '[.keys[].name] == [$k]' <<<"${out#* }" >/dev/null ||
     { echo "$1: $out" >&2; return 1; }
 }
-check "the polygon adapter's certificate: its key, by the SAN URI the policy names" adapter_keys polygon-adapter polygon-minter
-check "the solana adapter's: its key" adapter_keys solana-adapter solana-org
+test_expect "the polygon adapter's certificate: its key, by the SAN URI the policy names" adapter_keys polygon-adapter polygon-minter
+test_expect "the solana adapter's: its key" adapter_keys solana-adapter solana-org
 
 # --- revoke and reload (ExecReload= is kill -HUP $MAINPID) ---
 cp "$ca/clients/polygon-adapter.pem" "$ca/clients/polygon-adapter.key" "$work/"
-check "the unit reloads with SIGHUP" grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$stage/usr/local/lib/systemd/system/signerd.service"
-check "tools/pki revoke, install the CRL, reload" run_block "tools/pki revoke" -e "1i pki=$ca" \
+test_expect "the unit reloads with SIGHUP" grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$stage/usr/local/lib/systemd/system/signerd.service"
+test_expect "tools/pki revoke, install the CRL, reload" run_block "tools/pki revoke" -e "1i pki=$ca" \
   -e "s|^systemctl reload signerd\$|kill -HUP $pid|"
 revoked() {
   local code
@@ -299,17 +295,17 @@ revoked() {
   done
   return 1
 }
-check "the revoked certificate is refused after the reload" revoked
-check "the other adapter still works" adapter_keys solana-adapter solana-org
-check "the CRL lists it, verified by the client CA" bash -c "
+test_expect "the revoked certificate is refused after the reload" revoked
+test_expect "the other adapter still works" adapter_keys solana-adapter solana-org
+test_expect "the CRL lists it, verified by the client CA" bash -c "
   certtool --verify --load-ca-certificate '$ca/client-ca.pem' --load-crl '$etc/tls/client-ca.crl' --infile '$work/polygon-adapter.pem' 2>&1 | grep -q 'revoked'"
 crl_step() { # the doc's renewal: tools/pki crl "$pki"
   grep -q 'tools/pki crl "$pki"' <<<"$section" && "$root/tools/pki" crl "$ca" >> "$work/steps.log" &&
     certtool --crl-info --infile "$ca/client-ca.crl" > "$work/crl.txt" &&
     grep -q 'Revoked certificates (1)' "$work/crl.txt" && grep -q 'CRL Number (not critical): 03' "$work/crl.txt"
 }
-check "tools/pki crl: a new CRL, the revocation kept" crl_step
-check "signerd keeps its audit log in /var/log/signerd" test -e "$stage/var/log/signerd/audit.log"
+test_expect "tools/pki crl: a new CRL, the revocation kept" crl_step
+test_expect "signerd keeps its audit log in /var/log/signerd" test -e "$stage/var/log/signerd/audit.log"
 stop_rc=1
 if [[ -n $pid ]]; then
   kill -TERM "$pid"
@@ -320,7 +316,6 @@ fi
 # (the PINs are searched for with grep -f, so that they never reach a command line)
 no_pin() { ! grep -rqF -f "$etc/token-pin" -f "$etc/so-pin" "$work/steps.log" "$work/signerd.log" "$work/analyze.out"; }
 stops_clean() { [[ $stop_rc -eq 0 ]] && no_pin; }
-check "signerd stops on SIGTERM (exit 0), and no PIN is in any step's output" stops_clean
+test_expect "signerd stops on SIGTERM (exit 0), and no PIN is in any step's output" stops_clean
 
-echo "install: $passes passed, $fails failed"
-[[ $fails -eq 0 ]]
+test_done

@@ -2,25 +2,19 @@
 # tools/quickstart: it shows the build's progress, needs neither node nor npm, refuses a port that
 # is taken (naming it and its holder) before it prints its banner, serves, and the curl command it
 # prints signs.
-set -euo pipefail
 root=$1
-work=$(mktemp -d /tmp/signer-quickstart-XXXXXX)
+TL_NAME=quickstart TL_ROOT=$root
+. "$(dirname "$0")/test-lib.sh"
+work=$tl_work
 qs_pid=
 holder_pid=
-cleanup() {
+stop_all() {
   # (a process that already exited must not stop the clean-up)
   [[ -n $qs_pid ]] && kill -TERM "$qs_pid" 2>/dev/null || true
   [[ -n $holder_pid ]] && kill "$holder_pid" 2>/dev/null || true
   sleep 0.5
-  rm -rf "$work"
 }
-trap cleanup EXIT
-fails=0
-passes=0
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@" >/dev/null; then passes=$((passes + 1)); else echo "FAIL: $what" >&2; fails=$((fails + 1)); fi
-}
+tl_on_exit stop_all
 
 # A PATH without node, nodejs, npm, npx or corepack: every other program of this PATH, linked.
 bin=$work/bin
@@ -57,27 +51,27 @@ hold_port() { # a listener on 127.0.0.1:PORT that is not signerd
   done
   return 1
 }
-refused() { # refused OUT: quickstart exited 1 without printing its banner or starting signerd
-  local rc=0
-  wait "$qs_pid" || rc=$?
-  qs_pid=
-  [[ $rc -eq 1 ]] || { echo "quickstart exited $rc" >&2; cat "$1" >&2; return 1; }
-  ! grep -q 'signerd serves the API' "$1" && ! grep -q 'Running signerd' "$1"
+refused() { # refused RC OUT: quickstart exited 1 without printing its banner or starting signerd
+  [[ $1 -eq 1 ]] || { echo "quickstart exited $1" >&2; cat "$2" >&2; return 1; }
+  ! grep -q 'signerd serves the API' "$2" && ! grep -q 'Running signerd' "$2"
 }
 for listener in api ops; do
   port=$api_port
   [[ $listener == ops ]] && port=$ops_port
   need hold_port "$port"
   quickstart "$work/taken-$listener.out" --api-port "$api_port" --ops-port "$ops_port"
-  check "$listener port taken: exit 1 before the banner" refused "$work/taken-$listener.out"
-  check "$listener port taken: the port and its holder named" \
+  rc=0
+  wait "$qs_pid" || rc=$? # (here: only this shell can wait for its child)
+  qs_pid=
+  test_expect "$listener port taken: exit 1 before the banner" refused "$rc" "$work/taken-$listener.out"
+  test_expect "$listener port taken: the port and its holder named" \
     grep -q "^quickstart: port $port (the $listener listener, 127.0.0.1:$port) is in use by openssl (pid $holder_pid)" \
     "$work/taken-$listener.out"
   kill "$holder_pid"
   wait "$holder_pid" 2>/dev/null || true
   holder_pid=
 done
-check "the build's progress is shown (cmake's output)" grep -q 'Built target signerd' "$work/taken-api.out"
+test_expect "the build's progress is shown (cmake's output)" grep -q 'Built target signerd' "$work/taken-api.out"
 
 # --- the quickstart itself, without node or npm: it serves, and its curl command signs ---
 quickstart "$work/out" --api-port "$api_port" --ops-port "$ops_port"
@@ -89,9 +83,9 @@ serving() {
   done
   return 1
 }
-check "quickstart serves without node or npm" serving
-check "and runs no npm" bash -c "kill -0 $qs_pid && ! grep -qi 'npm' '$work/out'"
-check "the build's progress comes before the banner" bash -c "
+test_expect "quickstart serves without node or npm" serving
+test_expect "and runs no npm" bash -c "kill -0 $qs_pid && ! grep -qi 'npm' '$work/out'"
+test_expect "the build's progress comes before the banner" bash -c "
   awk '/Built target signerd/ { b = NR } /signerd serves the API/ { s = NR } END { exit !(b && s && b < s) }' '$work/out'"
 signs() {
   local cmd out
@@ -101,7 +95,7 @@ signs() {
   jq -e '.key == "polygon-dev" and (.signature | length) == 132' <<<"$out" >/dev/null ||
     { echo "the printed command answered: $out" >&2; return 1; }
 }
-check "the printed curl command signs" signs
+test_expect "the printed curl command signs" signs
 
 # --- the build configures where node is missing (the client tests are left out) ---
 configure_without_node() {
@@ -109,7 +103,6 @@ configure_without_node() {
     { cat "$work/configure.out" >&2; return 1; }
   grep -q 'the client tests (label clients) are left out' "$work/configure.out"
 }
-check "cmake configures without node, leaving the client tests out" configure_without_node
+test_expect "cmake configures without node, leaving the client tests out" configure_without_node
 
-echo "quickstart: $passes passed, $fails failed"
-[[ $fails -eq 0 ]]
+test_done

@@ -3,24 +3,16 @@
 # revoked, TLS 1.0/1.1), identities without grants, every malformed request and its code, the
 # audit chain, an audit log that cannot be written, SIGHUP with a broken policy, SIGTERM under
 # load, a torn audit line repaired on start, and the ops listener (promtool checks /metrics).
-set -euo pipefail
 signerd=$1
 signerctl=$2
 root=$3
 notify_listener=$4
-work=$(mktemp -d /tmp/signer-api-XXXXXX)
+TL_NAME=signerd_api TL_ROOT=$root SIGNERD=$signerd SIGNERCTL=$signerctl
+. "$(dirname "$0")/test-lib.sh"
+work=$tl_work
 pid=
-cleanup() {
-  [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fails=0
-passes=0
-check() {
-  local what=$1; shift
-  if "$@" >/dev/null 2>&1; then passes=$((passes + 1)); else echo "FAIL: $what" >&2; fails=$((fails + 1)); fi
-}
+stop_signerd() { [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null || true; }
+tl_on_exit stop_signerd
 
 api_port=$((20000 + RANDOM % 20000))
 ops_port=$((api_port + 1))
@@ -71,11 +63,11 @@ expect() { # expect STATUS CODE CLIENT METHOD PATH [BODY] [CTYPE]
 }
 
 # the command line: help and version on stdout (exit 0), an unknown option named (exit 2)
-check "signerd -h: usage on stdout" bash -c "'$signerd' -h 2>&1 >/dev/null | grep -q . && exit 1; '$signerd' -h | grep -q '^usage: signerd \[--config FILE\]'"
-check "signerd --help: usage on stdout" bash -c "'$signerd' --help | grep -q '^usage: signerd'"
-check "signerd --version: CMake's project version" test "$("$signerd" --version)" = \
+test_expect "signerd -h: usage on stdout" bash -c "'$signerd' -h 2>&1 >/dev/null | grep -q . && exit 1; '$signerd' -h | grep -q '^usage: signerd \[--config FILE\]'"
+test_expect "signerd --help: usage on stdout" bash -c "'$signerd' --help | grep -q '^usage: signerd'"
+test_expect "signerd --version: CMake's project version" test "$("$signerd" --version)" = \
   "signerd $(sed -n 's/^project(signerd VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")"
-check "signerd: an unknown option is named, exit 2" bash -c "'$signerd' --frobnicate 2>&1 >/dev/null | grep -q \"unrecognized option '--frobnicate'\"; '$signerd' --frobnicate 2>/dev/null; test \$? -eq 2"
+test_expect "signerd: an unknown option is named, exit 2" bash -c "'$signerd' --frobnicate 2>&1 >/dev/null | grep -q \"unrecognized option '--frobnicate'\"; '$signerd' --frobnicate 2>/dev/null; test \$? -eq 2"
 
 # client certificates: the adapters, an identity no client entry names, the intruder (another
 # CA), an expired one and one to revoke (certtool sets the dates)
@@ -117,8 +109,8 @@ msg='{"operation":"dev","evm_message":"0x48656c6c6f"}'
 
 # --- the signing path, both chains ---
 out=$(api polygon-adapter POST /v1/keys/polygon-dev/sign "$msg")
-check "evm_message signs" test "${out%% *}" = 200
-check "evm response fields" jq -e '.key == "polygon-dev" and .key_version == 1 and (.signature | length) == 132
+test_expect "evm_message signs" test "${out%% *}" = 200
+test_expect "evm response fields" jq -e '.key == "polygon-dev" and .key_version == 1 and (.signature | length) == 132
   and .digest == "0xaa744ba2ca576ec62ca0045eca00ad3917fdf7ffa34fbbae50828a5a69c1580e" and (.audit_id | length) == 32' <<<"${out#* }"
 solana_payer=$(jq -r '.keys[] | select(.name == "solana-dev") | .public_key' < <("$signerctl" --config "$cfg" key list --json))
 # a legacy transfer whose fee payer is solana-dev: the web3.js vector with its first key swapped
@@ -128,86 +120,86 @@ payer_hex=$(printf '%s' "$solana_payer" | node -e 'let s="";process.stdin.on("da
 msg_hex=$(jq -r .message_hex "$vec")
 sol_b64=$(printf '%s' "${msg_hex:0:8}$payer_hex${msg_hex:72}" | xxd -r -p | base64 -w0)
 out=$(api solana-adapter POST /v1/keys/solana-dev/sign "{\"operation\":\"dev\",\"solana_message\":\"$sol_b64\"}")
-check "solana_message signs" test "${out%% *}" = 200
-check "solana response fields" jq -e --arg p "$solana_payer" '.signer == $p and (.signature | length) >= 86' <<<"${out#* }"
-check "GET /v1/keys lists the client's keys" jq -e '.keys | length == 1 and .[0].name == "polygon-dev"' <<<"$(api polygon-adapter GET /v1/keys | cut -d' ' -f2-)"
-check "GET /v1/keys/polygon-dev" expect 200 "" polygon-adapter GET /v1/keys/polygon-dev
-check "another client's key is not found" expect 404 key_not_found polygon-adapter GET /v1/keys/solana-dev
+test_expect "solana_message signs" test "${out%% *}" = 200
+test_expect "solana response fields" jq -e --arg p "$solana_payer" '.signer == $p and (.signature | length) >= 86' <<<"${out#* }"
+test_expect "GET /v1/keys lists the client's keys" jq -e '.keys | length == 1 and .[0].name == "polygon-dev"' <<<"$(api polygon-adapter GET /v1/keys | cut -d' ' -f2-)"
+test_expect "GET /v1/keys/polygon-dev" expect 200 "" polygon-adapter GET /v1/keys/polygon-dev
+test_expect "another client's key is not found" expect 404 key_not_found polygon-adapter GET /v1/keys/solana-dev
 
 # --- refused certificates: no HTTP answer at all ---
-check "no client certificate" test "$(api "" GET /v1/keys | cut -d' ' -f1)" = 000
-check "another CA" test "$(api intruder GET /v1/keys | cut -d' ' -f1)" = 000
-check "expired" test "$(api expired GET /v1/keys | cut -d' ' -f1)" = 000
-check "TLS 1.1 refused" bash -c "! gnutls-cli --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.1' --x509cafile '$pki/ca.pem' \
+test_expect "no client certificate" test "$(api "" GET /v1/keys | cut -d' ' -f1)" = 000
+test_expect "another CA" test "$(api intruder GET /v1/keys | cut -d' ' -f1)" = 000
+test_expect "expired" test "$(api expired GET /v1/keys | cut -d' ' -f1)" = 000
+test_expect "TLS 1.1 refused" bash -c "! gnutls-cli --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.1' --x509cafile '$pki/ca.pem' \
   --x509certfile '$work/c/polygon-adapter.pem' --x509keyfile '$work/c/polygon-adapter.key' -p $api_port 127.0.0.1 </dev/null"
-check "TLS 1.0 refused" bash -c "! gnutls-cli --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.0' --x509cafile '$pki/ca.pem' \
+test_expect "TLS 1.0 refused" bash -c "! gnutls-cli --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.0' --x509cafile '$pki/ca.pem' \
   --x509certfile '$work/c/polygon-adapter.pem' --x509keyfile '$work/c/polygon-adapter.key' -p $api_port 127.0.0.1 </dev/null"
-check "TLS 1.2 accepted" bash -c "gnutls-cli --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2' --x509cafile '$pki/ca.pem' \
+test_expect "TLS 1.2 accepted" bash -c "gnutls-cli --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.2' --x509cafile '$pki/ca.pem' \
   --x509certfile '$work/c/polygon-adapter.pem' --x509keyfile '$work/c/polygon-adapter.key' -p $api_port 127.0.0.1 </dev/null"
 
 # --- the identity is the first SAN URI, else the CN ---
-check "CN identity without a SAN URI: signs" expect 200 "" cn-only POST /v1/keys/polygon-dev/sign "$msg"
-check "the same CN with a SAN URI is that URI: 403" expect 403 forbidden cn-with-san POST /v1/keys/polygon-dev/sign "$msg"
+test_expect "CN identity without a SAN URI: signs" expect 200 "" cn-only POST /v1/keys/polygon-dev/sign "$msg"
+test_expect "the same CN with a SAN URI is that URI: 403" expect 403 forbidden cn-with-san POST /v1/keys/polygon-dev/sign "$msg"
 
 # --- a peer without a certificate cannot even hold a connection open ---
 ( { printf 'GET /v1/keys HTTP/1.1\r\nHo'; sleep 10; } |
   openssl s_client -quiet -connect "127.0.0.1:$api_port" -CAfile "$pki/ca.pem" >/dev/null 2>&1 ) &
 nocert=$!
 sleep 1
-check "no certificate: connection closed at the handshake" test "$(ss -Htn state established "( sport = :$api_port )" | wc -l)" -eq 0
+test_expect "no certificate: connection closed at the handshake" test "$(ss -Htn state established "( sport = :$api_port )" | wc -l)" -eq 0
 kill "$nocert" 2>/dev/null || true
 
 # --- identities and grants: 403, audited ---
-check "unknown identity: 403" expect 403 forbidden stranger POST /v1/keys/polygon-dev/sign "$msg"
-check "no grant for the key: 403" expect 403 forbidden solana-adapter POST /v1/keys/polygon-dev/sign "$msg"
-check "no grant for the operation: 403" expect 403 forbidden polygon-adapter POST /v1/keys/polygon-dev/sign '{"operation":"mint","evm_message":"0x00"}'
-check "the stranger is in the audit log" grep -q '"decision":"denied".*"peer":"spiffe://signerd-dev/stranger"\|"peer":"spiffe://signerd-dev/stranger".*"decision":"denied"' "$env_dir/audit.log"
+test_expect "unknown identity: 403" expect 403 forbidden stranger POST /v1/keys/polygon-dev/sign "$msg"
+test_expect "no grant for the key: 403" expect 403 forbidden solana-adapter POST /v1/keys/polygon-dev/sign "$msg"
+test_expect "no grant for the operation: 403" expect 403 forbidden polygon-adapter POST /v1/keys/polygon-dev/sign '{"operation":"mint","evm_message":"0x00"}'
+test_expect "the stranger is in the audit log" grep -q '"decision":"denied".*"peer":"spiffe://signerd-dev/stranger"\|"peer":"spiffe://signerd-dev/stranger".*"decision":"denied"' "$env_dir/audit.log"
 
 # --- malformed requests and their codes ---
 p=/v1/keys/polygon-dev/sign
-check "malformed JSON" expect 400 invalid_request polygon-adapter POST $p '{"operation":'
-check "duplicate keys" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","operation":"dev","evm_message":"0x00"}'
-check "unknown field" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","evm_message":"0x00","colour":1}'
-check "two payloads" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","evm_message":"0x00","evm_transaction":"0x00"}'
-check "no payload" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev"}'
-check "not an object" expect 400 invalid_request polygon-adapter POST $p '[1]'
-check "bad hex" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","evm_message":"0xzz"}'
-check "unparsable transaction" expect 400 invalid_payload polygon-adapter POST $p '{"operation":"dev","evm_transaction":"0x03c0"}'
-check "wrong content type" expect 415 unsupported_media_type polygon-adapter POST $p "$msg" text/plain
+test_expect "malformed JSON" expect 400 invalid_request polygon-adapter POST $p '{"operation":'
+test_expect "duplicate keys" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","operation":"dev","evm_message":"0x00"}'
+test_expect "unknown field" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","evm_message":"0x00","colour":1}'
+test_expect "two payloads" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","evm_message":"0x00","evm_transaction":"0x00"}'
+test_expect "no payload" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev"}'
+test_expect "not an object" expect 400 invalid_request polygon-adapter POST $p '[1]'
+test_expect "bad hex" expect 400 invalid_request polygon-adapter POST $p '{"operation":"dev","evm_message":"0xzz"}'
+test_expect "unparsable transaction" expect 400 invalid_payload polygon-adapter POST $p '{"operation":"dev","evm_transaction":"0x03c0"}'
+test_expect "wrong content type" expect 415 unsupported_media_type polygon-adapter POST $p "$msg" text/plain
 big=$(head -c 70000 /dev/zero | tr '\0' 'a')
-check "oversized body" expect 413 payload_too_large polygon-adapter POST $p "{\"operation\":\"dev\",\"evm_message\":\"0x$big\"}"
-check "unknown path" expect 404 not_found polygon-adapter GET /v2/nothing
-check "wrong method" expect 405 method_not_allowed polygon-adapter GET $p
-check "405 says what is allowed" bash -c "curl -s -D - -o /dev/null --cacert '$pki/ca.pem' --cert '$work/c/polygon-adapter.pem' --key '$work/c/polygon-adapter.key' --resolve localhost:$api_port:127.0.0.1 $base$p | grep -qi '^allow: POST'"
+test_expect "oversized body" expect 413 payload_too_large polygon-adapter POST $p "{\"operation\":\"dev\",\"evm_message\":\"0x$big\"}"
+test_expect "unknown path" expect 404 not_found polygon-adapter GET /v2/nothing
+test_expect "wrong method" expect 405 method_not_allowed polygon-adapter GET $p
+test_expect "405 says what is allowed" bash -c "curl -s -D - -o /dev/null --cacert '$pki/ca.pem' --cert '$work/c/polygon-adapter.pem' --key '$work/c/polygon-adapter.key' --resolve localhost:$api_port:127.0.0.1 $base$p | grep -qi '^allow: POST'"
 
 # --- ops ---
-check "readyz" bash -c "curl -sf http://127.0.0.1:$ops_port/readyz | jq -e '.status == \"ready\"'"
+test_expect "readyz" bash -c "curl -sf http://127.0.0.1:$ops_port/readyz | jq -e '.status == \"ready\"'"
 curl -s "http://127.0.0.1:$ops_port/metrics" > "$work/metrics"
-check "promtool check metrics" promtool check metrics < "$work/metrics"
+test_expect "promtool check metrics" promtool check metrics < "$work/metrics"
 for family in signer_sign_requests_total signer_sign_duration_seconds signer_hsm_sign_duration_seconds \
   signer_policy_eval_duration_seconds signer_policy_denials_total signer_hsm_errors_total signer_hsm_sessions \
   signer_token_logged_in signer_audit_write_failures_total signer_tls_handshake_failures_total signer_key_info \
   signer_certificate_expiry_timestamp_seconds signer_build_info process_resident_memory_bytes \
   process_start_time_seconds process_open_fds; do
-  check "metric $family has HELP and TYPE" grep -q "^# TYPE $family " "$work/metrics"
+  test_expect "metric $family has HELP and TYPE" grep -q "^# TYPE $family " "$work/metrics"
 done
-check "signed counted" grep -q 'signer_sign_requests_total{client="polygon-adapter",key="polygon-dev",operation="dev",chain="evm",status="signed"}' "$work/metrics"
-check "denials counted" grep -q '^signer_policy_denials_total{client="polygon-adapter",operation="other",reason="forbidden"} 1' "$work/metrics"
-check "names the policy does not use are not label values" bash -c "! grep -q 'operation=\"mint\"' '$work/metrics'"
-check "refused certificates counted" grep -q '^signer_tls_handshake_failures_total{reason="untrusted"}' "$work/metrics"
-check "expired counted" grep -q '^signer_tls_handshake_failures_total{reason="expired"}' "$work/metrics"
+test_expect "signed counted" grep -q 'signer_sign_requests_total{client="polygon-adapter",key="polygon-dev",operation="dev",chain="evm",status="signed"}' "$work/metrics"
+test_expect "denials counted" grep -q '^signer_policy_denials_total{client="polygon-adapter",operation="other",reason="forbidden"} 1' "$work/metrics"
+test_expect "names the policy does not use are not label values" bash -c "! grep -q 'operation=\"mint\"' '$work/metrics'"
+test_expect "refused certificates counted" grep -q '^signer_tls_handshake_failures_total{reason="untrusted"}' "$work/metrics"
+test_expect "expired counted" grep -q '^signer_tls_handshake_failures_total{reason="expired"}' "$work/metrics"
 
 # --- the audit log ---
-check "audit chain verifies" "$signerctl" audit verify "$env_dir/audit.log"
+test_expect "audit chain verifies" "$signerctl" audit verify "$env_dir/audit.log"
 
 # --- SIGHUP: a broken policy keeps the old one; a good one takes effect; a CRL revokes ---
 cp "$env_dir/policy.yaml" "$work/policy.good"
 printf 'grants:\n  - client: ghost\n' > "$env_dir/policy.yaml"
 kill -HUP "$pid"; sleep 0.5
-check "broken policy: said so" grep -q "keeping the policy in force" "$work/signerd.log"
-check "broken policy: old one still signs" expect 200 "" polygon-adapter POST $p "$msg"
+test_expect "broken policy: said so" grep -q "keeping the policy in force" "$work/signerd.log"
+test_expect "broken policy: old one still signs" expect 200 "" polygon-adapter POST $p "$msg"
 sed 's/operations: \[dev\]/operations: [dev, mint]/' "$work/policy.good" > "$env_dir/policy.yaml"
-check "the revoked one works before the CRL" expect 200 "" revoked GET /v1/keys
+test_expect "the revoked one works before the CRL" expect 200 "" revoked GET /v1/keys
 # and a kept-alive connection of it, opened before the CRL
 mkfifo "$work/ka.in"
 openssl s_client -quiet -connect "127.0.0.1:$api_port" -cert "$work/c/revoked.pem" -key "$work/c/revoked.key" \
@@ -216,22 +208,22 @@ ka_pid=$!
 exec 7> "$work/ka.in"
 printf 'GET /v1/keys HTTP/1.1\r\nHost: localhost\r\n\r\n' >&7
 sleep 0.7
-check "kept-alive: answered before the CRL" test "$(grep -c '^HTTP/1.1 200' "$work/ka.out")" -eq 1
+test_expect "kept-alive: answered before the CRL" test "$(grep -c '^HTTP/1.1 200' "$work/ka.out")" -eq 1
 printf '%s\n' "crl_next_update = 30" "crl_number = 1" > "$work/crl.tmpl"
 certtool --generate-crl --load-ca-privkey "$pki/client-ca.key" --load-ca-certificate "$pki/client-ca.pem" \
   --load-certificate "$work/c/revoked.pem" --template "$work/crl.tmpl" --outfile "$pki/client-ca.crl" >/dev/null 2>&1
 printf '  crl: %s\n' "$pki/client-ca.crl" >> "$cfg"
 kill -HUP "$pid"; sleep 0.5
-check "new policy: mint allowed" expect 200 "" polygon-adapter POST $p '{"operation":"mint","evm_message":"0x00"}'
-check "CRL: the revoked one is refused" test "$(api revoked GET /v1/keys | cut -d' ' -f1)" = 000
+test_expect "new policy: mint allowed" expect 200 "" polygon-adapter POST $p '{"operation":"mint","evm_message":"0x00"}'
+test_expect "CRL: the revoked one is refused" test "$(api revoked GET /v1/keys | cut -d' ' -f1)" = 000
 printf 'GET /v1/keys HTTP/1.1\r\nHost: localhost\r\n\r\n' >&7 2>/dev/null || true
 sleep 0.7
 exec 7>&-
 kill "$ka_pid" 2>/dev/null || true
-check "CRL: the kept-alive connection gets no second answer" test "$(grep -c '^HTTP/1.1 200' "$work/ka.out")" -eq 1
-check "CRL: others still work" expect 200 "" polygon-adapter GET /v1/keys
+test_expect "CRL: the kept-alive connection gets no second answer" test "$(grep -c '^HTTP/1.1 200' "$work/ka.out")" -eq 1
+test_expect "CRL: others still work" expect 200 "" polygon-adapter GET /v1/keys
 curl -s "http://127.0.0.1:$ops_port/metrics" > "$work/metrics"
-check "revoked counted" grep -q '^signer_tls_handshake_failures_total{reason="revoked"}' "$work/metrics"
+test_expect "revoked counted" grep -q '^signer_tls_handshake_failures_total{reason="revoked"}' "$work/metrics"
 
 # --- content rules: a refusal says why and which rule, and is audited and counted ---
 cat >> "$env_dir/policy.yaml" <<'POLICY'
@@ -245,17 +237,17 @@ POLICY
 "$signerctl" policy lint "$env_dir/policy.yaml" >/dev/null
 kill -HUP "$pid"; sleep 0.5
 out=$(api polygon-adapter POST $p '{"operation":"mint","evm_message":"0x00"}')
-check "content rule: 403" test "${out%% *}" = 403
-check "content rule: policy_denied with reason and rule" jq -e '.error.code == "policy_denied" and .error.reason == "eip191.not_allowed"
+test_expect "content rule: 403" test "${out%% *}" = 403
+test_expect "content rule: policy_denied with reason and rule" jq -e '.error.code == "policy_denied" and .error.reason == "eip191.not_allowed"
   and (.error.rule | startswith("rules.mint.eip191")) and (.error.audit_id | length) == 32' <<<"${out#* }"
 # an EIP-155 transaction on chain 137 with a value of 1001 wei: one over the cap
 tx=$(node -e 'const {Transaction}=require(process.argv[1]);console.log(Transaction.from({type:2,chainId:137n,nonce:0,gasLimit:21000n,maxFeePerGas:1n,maxPriorityFeePerGas:1n,to:"0x3535353535353535353535353535353535353535",value:BigInt(process.argv[2])}).unsignedSerialized)' "$root/tests/clients/node_modules/ethers" 1001)
 out=$(api polygon-adapter POST $p "{\"operation\":\"mint\",\"evm_transaction\":\"$tx\"}")
-check "value over the cap: evm.value_exceeded" jq -e '.error.reason == "evm.value_exceeded"' <<<"${out#* }"
+test_expect "value over the cap: evm.value_exceeded" jq -e '.error.reason == "evm.value_exceeded"' <<<"${out#* }"
 tx=$(node -e 'const {Transaction}=require(process.argv[1]);console.log(Transaction.from({type:2,chainId:137n,nonce:0,gasLimit:21000n,maxFeePerGas:1n,maxPriorityFeePerGas:1n,to:"0x3535353535353535353535353535353535353535",value:BigInt(process.argv[2])}).unsignedSerialized)' "$root/tests/clients/node_modules/ethers" 1000)
-check "value at the cap: signed" expect 200 "" polygon-adapter POST $p "{\"operation\":\"mint\",\"evm_transaction\":\"$tx\"}"
-check "the denial is audited with its rule" grep -q '"reason":"evm.value_exceeded","rule":"rules.mint.evm.max_value_wei' "$env_dir/audit.log"
-check "the denial is counted by reason" bash -c "curl -s http://127.0.0.1:$ops_port/metrics | grep -q 'signer_policy_denials_total{client=\"polygon-adapter\",operation=\"mint\",reason=\"evm.value_exceeded\"} 1'"
+test_expect "value at the cap: signed" expect 200 "" polygon-adapter POST $p "{\"operation\":\"mint\",\"evm_transaction\":\"$tx\"}"
+test_expect "the denial is audited with its rule" grep -q '"reason":"evm.value_exceeded","rule":"rules.mint.evm.max_value_wei' "$env_dir/audit.log"
+test_expect "the denial is counted by reason" bash -c "curl -s http://127.0.0.1:$ops_port/metrics | grep -q 'signer_policy_denials_total{client=\"polygon-adapter\",operation=\"mint\",reason=\"evm.value_exceeded\"} 1'"
 
 # --- rate limits: a token bucket per (client, operation), rebuilt from the audit log on start ---
 cat >> "$env_dir/policy.yaml" <<'POLICY'
@@ -272,16 +264,16 @@ over_tx=$(node -e 'const {Transaction}=require(process.argv[1]);console.log(Tran
 for _ in 1 2 3; do api polygon-adapter POST $p "{\"operation\":\"mint\",\"evm_transaction\":\"$over_tx\"}" >/dev/null; done
 # the limit a reload added starts from the signatures already made: the two mints signed before
 # the reload hold two of the burst's four tokens (and one a minute comes back)
-check "rate: first within the burst (refusals took no token)" expect 200 "" polygon-adapter POST $p "$mint_tx"
-check "rate: second within the burst" expect 200 "" polygon-adapter POST $p "$mint_tx"
+test_expect "rate: first within the burst (refusals took no token)" expect 200 "" polygon-adapter POST $p "$mint_tx"
+test_expect "rate: second within the burst" expect 200 "" polygon-adapter POST $p "$mint_tx"
 out=$(api polygon-adapter POST $p "$mint_tx")
-check "rate: third is 429 rate_limited" jq -e '.error.code == "rate_limited" and .error.reason == "rate_limited"
+test_expect "rate: third is 429 rate_limited" jq -e '.error.code == "rate_limited" and .error.reason == "rate_limited"
   and (.error.rule | startswith("rate_limits[0]"))' <<<"${out#* }"
-check "rate: 429 has Retry-After" bash -c "curl -s -D - -o /dev/null --cacert '$pki/ca.pem' --cert '$work/c/polygon-adapter.pem' --key '$work/c/polygon-adapter.key' --resolve localhost:$api_port:127.0.0.1 -H 'Content-Type: application/json' -d '$mint_tx' $base$p | grep -Eqi '^retry-after: [1-9]'"
-check "rate: other operations are not limited" expect 200 "" polygon-adapter POST $p "$msg"
+test_expect "rate: 429 has Retry-After" bash -c "curl -s -D - -o /dev/null --cacert '$pki/ca.pem' --cert '$work/c/polygon-adapter.pem' --key '$work/c/polygon-adapter.key' --resolve localhost:$api_port:127.0.0.1 -H 'Content-Type: application/json' -d '$mint_tx' $base$p | grep -Eqi '^retry-after: [1-9]'"
+test_expect "rate: other operations are not limited" expect 200 "" polygon-adapter POST $p "$msg"
 stop
 start
-check "rate: the limit survives a restart" expect 429 rate_limited polygon-adapter POST $p "$mint_tx"
+test_expect "rate: the limit survives a restart" expect 429 rate_limited polygon-adapter POST $p "$mint_tx"
 
 # --- spend limits: per (key, asset) over a rolling window, rebuilt from the audit log on start ---
 cat >> "$env_dir/policy.yaml" <<'POLICY'
@@ -295,16 +287,16 @@ POLICY
 kill -HUP "$pid"; sleep 0.5
 erc20_tx=$(node -e 'const {Transaction,Interface}=require(process.argv[1]);const i=new Interface(["function transfer(address,uint256)"]);console.log(Transaction.from({type:2,chainId:137n,nonce:0,gasLimit:60000n,maxFeePerGas:1n,maxPriorityFeePerGas:1n,to:"0x00000000000000000000000000000000000000cc",data:i.encodeFunctionData("transfer",["0x3535353535353535353535353535353535353535",1000n])}).unsignedSerialized)' "$root/tests/clients/node_modules/ethers")
 spend="{\"operation\":\"dev\",\"evm_transaction\":\"$erc20_tx\"}"
-check "spend: 1000 of 2500" expect 200 "" polygon-adapter POST $p "$spend"
-check "spend: 2000 of 2500" expect 200 "" polygon-adapter POST $p "$spend"
+test_expect "spend: 1000 of 2500" expect 200 "" polygon-adapter POST $p "$spend"
+test_expect "spend: 2000 of 2500" expect 200 "" polygon-adapter POST $p "$spend"
 out=$(api polygon-adapter POST $p "$spend")
-check "spend: 3000 of 2500 refused" jq -e '.error.code == "policy_denied" and .error.reason == "spend_limit_exceeded"
+test_expect "spend: 3000 of 2500 refused" jq -e '.error.code == "policy_denied" and .error.reason == "spend_limit_exceeded"
   and (.error.rule | startswith("spend_limits[0]"))' <<<"${out#* }"
 # the transaction spends its token amount and, in native, the most its gas can cost (60000 x 1 wei)
-check "spend: recorded in the audit log, the fee as native" grep -q '"spends":\[{"amount":"60000","asset":"native"},{"amount":"1000","asset":"erc20:0x00000000000000000000000000000000000000cc"}\]\|"spends":\[{"asset":"native","amount":"60000"},{"asset":"erc20:0x00000000000000000000000000000000000000cc","amount":"1000"}\]' "$env_dir/audit.log"
+test_expect "spend: recorded in the audit log, the fee as native" grep -q '"spends":\[{"amount":"60000","asset":"native"},{"amount":"1000","asset":"erc20:0x00000000000000000000000000000000000000cc"}\]\|"spends":\[{"asset":"native","amount":"60000"},{"asset":"erc20:0x00000000000000000000000000000000000000cc","amount":"1000"}\]' "$env_dir/audit.log"
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
 start
-check "spend: the window survives kill -9 and a restart" expect 403 policy_denied polygon-adapter POST $p "$spend"
+test_expect "spend: the window survives kill -9 and a restart" expect 403 policy_denied polygon-adapter POST $p "$spend"
 
 # --- a reload racing with live traffic: every answer is a signature or a refusal, never a 5xx ---
 cp "$env_dir/policy.yaml" "$work/policy.a"
@@ -320,8 +312,8 @@ for i in $(seq 1 40); do
   fi
 done
 wait "${race_pids[@]}" 2>/dev/null || true
-check "reload race: 40 answers, all 200 ($(sort "$work/race/"* | uniq -c | tr -s " \n" " "))" test "$(cat "$work/race/"* | grep -c '^200$')" -eq 40
-check "reload race: still serving" kill -0 "$pid"
+test_expect "reload race: 40 answers, all 200 ($(sort "$work/race/"* | uniq -c | tr -s " \n" " "))" test "$(cat "$work/race/"* | grep -c '^200$')" -eq 40
+test_expect "reload race: still serving" kill -0 "$pid"
 cp "$work/policy.a" "$env_dir/policy.yaml"; kill -HUP "$pid"; sleep 0.3
 
 # --- the audit log cannot be written: 503 at once, readyz 503, metric up, no signature ---
@@ -347,17 +339,17 @@ for i in 1 2 3 4 5 6; do
   elapsed=$(( $(date +%s%3N) - start_ms ))
   if [[ ${out%% *} == 503 ]]; then full=$i; break; fi
 done
-check "audit failing: 503 (after $full requests)" test -n "$full"
-check "audit failing: unavailable, no signature" jq -e '.error.code == "unavailable" and (.signature == null)' <<<"${out#* }"
-check "audit failing: within a second ($elapsed ms)" test "$elapsed" -lt 1000
-check "audit failing: nothing torn" test "$(stat -c %s "$env_dir/audit.log")" = "$size"
-check "audit failing: readyz 503" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/readyz")" = 503
-check "audit failing: counted" bash -c "curl -s http://127.0.0.1:$ops_port/metrics | grep -Eq '^signer_audit_write_failures_total [1-9]'"
+test_expect "audit failing: 503 (after $full requests)" test -n "$full"
+test_expect "audit failing: unavailable, no signature" jq -e '.error.code == "unavailable" and (.signature == null)' <<<"${out#* }"
+test_expect "audit failing: within a second ($elapsed ms)" test "$elapsed" -lt 1000
+test_expect "audit failing: nothing torn" test "$(stat -c %s "$env_dir/audit.log")" = "$size"
+test_expect "audit failing: readyz 503" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/readyz")" = 503
+test_expect "audit failing: counted" bash -c "curl -s http://127.0.0.1:$ops_port/metrics | grep -Eq '^signer_audit_write_failures_total [1-9]'"
 stop
 start
-check "audit back: signs again" expect 200 "" polygon-adapter POST $p "$msg"
-check "audit back: readyz 200" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/readyz")" = 200
-check "audit back: chain verifies" "$signerctl" audit verify "$env_dir/audit.log"
+test_expect "audit back: signs again" expect 200 "" polygon-adapter POST $p "$msg"
+test_expect "audit back: readyz 200" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/readyz")" = 200
+test_expect "audit back: chain verifies" "$signerctl" audit verify "$env_dir/audit.log"
 
 # --- SIGTERM under load: every answered signature has its record ---
 mkdir -p "$work/load"
@@ -378,27 +370,27 @@ wait_rc=0
 wait "$pid" || wait_rc=$?
 pid=
 wait || true
-check "SIGTERM: exit 0" test "$wait_rc" = 0
-check "SIGTERM: drained" grep -q "stopped" "$work/signerd.log"
+test_expect "SIGTERM: exit 0" test "$wait_rc" = 0
+test_expect "SIGTERM: drained" grep -q "stopped" "$work/signerd.log"
 answered=0
 for f in "$work/load/"*; do
   if [[ $(cut -d' ' -f1 < "$f") == 200 ]]; then
     answered=$((answered + 1))
     id=$(cut -d' ' -f2- < "$f" | jq -r .audit_id)
-    check "answered $(basename "$f") is audited" grep -q "\"audit_id\":\"$id\"" "$env_dir/audit.log"
+    test_expect "answered $(basename "$f") is audited" grep -q "\"audit_id\":\"$id\"" "$env_dir/audit.log"
   fi
 done
-check "some requests were answered under load ($answered)" test "$answered" -ge 1
+test_expect "some requests were answered under load ($answered)" test "$answered" -ge 1
 echo "# SIGTERM under load: $answered of 120 requests answered, each with its audit record"
-check "audit chain verifies after SIGTERM" "$signerctl" audit verify "$env_dir/audit.log"
+test_expect "audit chain verifies after SIGTERM" "$signerctl" audit verify "$env_dir/audit.log"
 
 # --- kill -9 mid-write: a torn last line is repaired on start ---
 printf '{"seq":99999,"client":"torn' >> "$env_dir/audit.log"
-check "torn line breaks verify, saying so" bash -c "'$signerctl' audit verify '$env_dir/audit.log' >'$work/torn.out' 2>&1; test \$? = 1 && grep -q 'the last line is torn (no newline' '$work/torn.out'"
+test_expect "torn line breaks verify, saying so" bash -c "'$signerctl' audit verify '$env_dir/audit.log' >'$work/torn.out' 2>&1; test \$? = 1 && grep -q 'the last line is torn (no newline' '$work/torn.out'"
 start
-check "repaired on start: said so" grep -q "torn last line" "$work/signerd.log"
-check "repaired: signs" expect 200 "" polygon-adapter POST $p "$msg"
-check "repaired: chain verifies" "$signerctl" audit verify "$env_dir/audit.log"
+test_expect "repaired on start: said so" grep -q "torn last line" "$work/signerd.log"
+test_expect "repaired: signs" expect 200 "" polygon-adapter POST $p "$msg"
+test_expect "repaired: chain verifies" "$signerctl" audit verify "$env_dir/audit.log"
 stop || true
 
 # --- slow and idle clients hold no worker; sd_notify tells systemd what happens ---
@@ -416,40 +408,40 @@ for i in $(seq 1 12); do # 12 connections that send half a request and stall (3 
 done
 sleep 0.5
 start_ms=$(date +%s%3N)
-check "slow clients: a real request is served" expect 200 "" polygon-adapter POST $p "$msg"
-check "slow clients: at once ($(( $(date +%s%3N) - start_ms )) ms)" test $(( $(date +%s%3N) - start_ms )) -lt 2000
+test_expect "slow clients: a real request is served" expect 200 "" polygon-adapter POST $p "$msg"
+test_expect "slow clients: at once ($(( $(date +%s%3N) - start_ms )) ms)" test $(( $(date +%s%3N) - start_ms )) -lt 2000
 sleep 3
 open_conns=$(ss -Htn state established "( sport = :$api_port )" | wc -l)
-check "slow clients: closed after the timeout ($open_conns left)" test "$open_conns" -eq 0
+test_expect "slow clients: closed after the timeout ($open_conns left)" test "$open_conns" -eq 0
 kill "${slow[@]}" 2>/dev/null || true
 kill -HUP "$pid"; sleep 0.5
 stop || true
 sleep 0.3
 kill "$listener" 2>/dev/null || true
-check "sd_notify READY=1" grep -q "^READY=1" "$work/notify.log"
-check "sd_notify RELOADING=1" grep -q "^RELOADING=1" "$work/notify.log"
-check "sd_notify STOPPING=1" grep -q "^STOPPING=1" "$work/notify.log"
+test_expect "sd_notify READY=1" grep -q "^READY=1" "$work/notify.log"
+test_expect "sd_notify RELOADING=1" grep -q "^RELOADING=1" "$work/notify.log"
+test_expect "sd_notify STOPPING=1" grep -q "^STOPPING=1" "$work/notify.log"
 
 # --- refusal to start ---
 cp "$cfg" "$work/bad.yaml"
 sed -i "s|label: signerd-dev|label: no-such-token|" "$work/bad.yaml"
-check "wrong token: refuses to start" bash -c "! timeout 10 '$signerd' --config '$work/bad.yaml' 2>'$work/bad.log'"
-check "wrong token: says why" grep -q "no token labelled 'no-such-token'" "$work/bad.log"
+test_expect "wrong token: refuses to start" bash -c "! timeout 10 '$signerd' --config '$work/bad.yaml' 2>'$work/bad.log'"
+test_expect "wrong token: says why" grep -q "no token labelled 'no-such-token'" "$work/bad.log"
 cp "$cfg" "$work/bad2.yaml"
 sed -i "s|cert: .*|cert: $work/none.pem|" "$work/bad2.yaml"
-check "missing certificate: refuses" bash -c "! timeout 10 '$signerd' --config '$work/bad2.yaml' 2>'$work/bad2.log'"
-check "missing certificate: says why" grep -q "none.pem" "$work/bad2.log"
+test_expect "missing certificate: refuses" bash -c "! timeout 10 '$signerd' --config '$work/bad2.yaml' 2>'$work/bad2.log'"
+test_expect "missing certificate: says why" grep -q "none.pem" "$work/bad2.log"
 cp "$cfg" "$work/bad4.yaml"
 cp "$env_dir/audit.log" "$work/tampered.log"
 sed -i '2s/"operation":"dev"/"operation":"dew"/' "$work/tampered.log"
 sed -i "s|path: .*audit.log|path: $work/tampered.log|" "$work/bad4.yaml"
-check "tampered audit log: refuses to start" bash -c "! timeout 10 '$signerd' --config '$work/bad4.yaml' 2>'$work/bad4.log'"
-check "tampered audit log: says where" grep -q "tampered.log:[0-9]*: .*signerd will not start\|signerd will not start.*tampered.log:[0-9]*" "$work/bad4.log"
+test_expect "tampered audit log: refuses to start" bash -c "! timeout 10 '$signerd' --config '$work/bad4.yaml' 2>'$work/bad4.log'"
+test_expect "tampered audit log: says where" grep -q "tampered.log:[0-9]*: .*signerd will not start\|signerd will not start.*tampered.log:[0-9]*" "$work/bad4.log"
 printf 'grants: {}\n' > "$work/bad-policy.yaml"
 cp "$cfg" "$work/bad3.yaml"
 sed -i "s|path: .*policy.yaml|path: $work/bad-policy.yaml|" "$work/bad3.yaml"
-check "bad policy: refuses" bash -c "! timeout 10 '$signerd' --config '$work/bad3.yaml' 2>'$work/bad3.log'"
-check "bad policy: FILE:LINE" grep -q "bad-policy.yaml:1: grants must be a list" "$work/bad3.log"
+test_expect "bad policy: refuses" bash -c "! timeout 10 '$signerd' --config '$work/bad3.yaml' 2>'$work/bad3.log'"
+test_expect "bad policy: FILE:LINE" grep -q "bad-policy.yaml:1: grants must be a list" "$work/bad3.log"
 
 # --- started as root with user: set, it runs as that user ---
 if [[ $(id -u) == 0 ]] && getent passwd nobody >/dev/null; then
@@ -457,18 +449,17 @@ if [[ $(id -u) == 0 ]] && getent passwd nobody >/dev/null; then
   chmod 0711 "$work"
   printf 'user: nobody\n' >> "$cfg"
   # root reads the config: one nobody can change (its user:, its PKCS#11 module) is refused
-  check "as root: a config nobody owns is refused" bash -c "! timeout 10 '$signerd' --config '$cfg' 2>'$work/owned.log'"
-  check "naming its owner" grep -q "signerd.yaml belongs to uid $(id -u nobody), neither root nor this process" "$work/owned.log"
+  test_expect "as root: a config nobody owns is refused" bash -c "! timeout 10 '$signerd' --config '$cfg' 2>'$work/owned.log'"
+  test_expect "naming its owner" grep -q "signerd.yaml belongs to uid $(id -u nobody), neither root nor this process" "$work/owned.log"
   cp "$cfg" "$work/root-signerd.yaml"
   chmod 0644 "$work/root-signerd.yaml"
   cfg=$work/root-signerd.yaml
   # and the files of the user it becomes are trusted (its TLS key, read before the switch)
   start
-  check "dropped to nobody" test "$(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$pid/status")" = "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)"
-  check "as nobody: signs" expect 200 "" polygon-adapter POST $p "$msg"
-  check "as nobody: said so" grep -q "running as nobody" "$work/signerd.log"
+  test_expect "dropped to nobody" test "$(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$pid/status")" = "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)"
+  test_expect "as nobody: signs" expect 200 "" polygon-adapter POST $p "$msg"
+  test_expect "as nobody: said so" grep -q "running as nobody" "$work/signerd.log"
   stop || true
 fi
 
-echo "signerd_api: $passes passed, $fails failed"
-[[ $fails -eq 0 ]]
+test_done

@@ -2,6 +2,7 @@
 # expectation per behaviour, each run in a subshell with `set -e`, so that its first failing
 # command fails it and nothing it sets leaks into the next; on failure the end of its output is
 # shown. Servers a test starts are registered and killed when the script exits, however it ends.
+# KEEP=1 keeps the work directory (for a look after a failure).
 #
 #   . "$(dirname "$0")/test-lib.sh"
 #   test_expect "what it checks" command args...
@@ -13,7 +14,8 @@
 # CLIENT METHOD PATH [BODY] ("STATUS BODY"), tl_metric NAME_AND_LABELS (its value), tl_until
 # SECONDS command (retries until it succeeds), tl_fails_saying PATTERN command... (the command
 # fails, with exit code 1, and its output matches PATTERN: a refusal for the stated reason, not
-# any failure).
+# any failure), tl_exits CODE OUTFILE command... (the command exits with CODE; its stdout and
+# stderr go to OUTFILE), tl_on_exit COMMAND (run at exit, before the work directory goes).
 set -euo pipefail
 
 TL_PASSES=0
@@ -21,12 +23,16 @@ TL_FAILS=0
 tl_work=$(mktemp -d "/tmp/signer-${TL_NAME:-test}-XXXXXX")
 tl_pids=()
 tl_signerd_pid=
+tl_exit_hooks=()
+
+tl_on_exit() { tl_exit_hooks+=("$1"); }
 
 tl_cleanup() {
-	local p
+	local p h
+	for h in "${tl_exit_hooks[@]}"; do eval "$h" || true; done
 	for p in "${tl_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 	[[ -n $tl_signerd_pid ]] && kill -9 "$tl_signerd_pid" 2>/dev/null || true
-	rm -rf "$tl_work"
+	if [[ -n ${KEEP:-} ]]; then echo "kept $tl_work" >&2; else rm -rf "$tl_work"; fi
 }
 trap tl_cleanup EXIT
 
@@ -136,6 +142,15 @@ tl_fails_saying() {
 		return 1
 	fi
 	grep -Eq -- "$pattern" "$tl_work/.said" || { echo "no '$pattern' in:"; cat "$tl_work/.said"; return 1; }
+}
+
+# tl_exits CODE OUTFILE command...: command exits with CODE (its output in OUTFILE, shown when
+# it does not).
+tl_exits() {
+	local want=$1 out=$2 got=0
+	shift 2
+	"$@" >"$out" 2>&1 || got=$?
+	((got == want)) || { echo "exit $got, wanted $want: $*"; cat "$out"; return 1; }
 }
 
 # tl_until SECONDS command...: runs command until it succeeds, at most SECONDS.
