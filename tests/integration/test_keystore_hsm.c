@@ -86,26 +86,26 @@ static void test_generate_list_sign_verify(void **state)
 	size_t n, siglen;
 
 	(void)state;
-	assert_int_equal(ks_key_generate(ks, "sol-a", KS_CHAIN_SOLANA, &sol), 0);
-	assert_int_equal(ks_key_generate(ks, "evm-a", KS_CHAIN_EVM, &evm), 0);
+	assert_sg_ok(ks_key_generate(ks, "sol-a", KS_CHAIN_SOLANA, &sol));
+	assert_sg_ok(ks_key_generate(ks, "evm-a", KS_CHAIN_EVM, &evm));
 	assert_int_equal(sol.version, 1);
 	assert_int_equal(sol.state, KS_STATE_ACTIVE);
 	assert_int_equal(sol.public_key_len, 32);
 	assert_int_equal(evm.public_key_len, 65);
 	assert_int_equal(evm.public_key[0], 0x04);
-	assert_int_equal(addr_evm_from_pubkey(evm.public_key, evm.public_key_len, addr), 0);
+	assert_sg_ok(addr_evm_from_pubkey(evm.public_key, evm.public_key_len, addr));
 
 	assert_int_equal(ks_key_generate(ks, "sol-a", KS_CHAIN_SOLANA, NULL), SG_ERR_EXISTS);
 	assert_int_equal(ks_key_generate(ks, "Bad_Name", KS_CHAIN_EVM, NULL),
 			 SG_ERR_INVALID_ARGUMENT);
 
-	assert_int_equal(ks_key_list(ks, &keys, &n), 0);
+	assert_sg_ok(ks_key_list(ks, &keys, &n));
 	assert_true(n >= 2);
 	for (size_t i = 1; i < n; i++) /* sorted by name */
 		assert_true(strcmp(keys[i - 1].name, keys[i].name) < 0);
 	free(keys);
 
-	assert_int_equal(ks_sign(ks, "sol-a", 0, msg, sizeof(msg), sig, &siglen), 0);
+	assert_sg_ok(ks_sign(ks, "sol-a", 0, msg, sizeof(msg), sig, &siglen));
 	assert_int_equal(siglen, 64);
 	verify_ed25519(&sol, msg, sizeof(msg), sig);
 	/* a different message does not verify under that signature */
@@ -113,7 +113,7 @@ static void test_generate_list_sign_verify(void **state)
 			     0);
 
 	randombytes_buf(digest, sizeof(digest));
-	assert_int_equal(ks_sign(ks, "evm-a", 1, digest, 32, sig, &siglen), 0);
+	assert_sg_ok(ks_sign(ks, "evm-a", 1, digest, 32, sig, &siglen));
 	assert_int_equal(siglen, 64);
 	verify_secp256k1(&evm, digest, sig);
 
@@ -125,7 +125,7 @@ static void test_generate_list_sign_verify(void **state)
 
 	/* the catalogue lives in the token: a new process (here: a new keystore) sees it */
 	ks = open_keystore();
-	assert_int_equal(ks_key_get(ks, "evm-a", 0, &sol), 0);
+	assert_sg_ok(ks_key_get(ks, "evm-a", 0, &sol));
 	assert_memory_equal(sol.public_key, evm.public_key, 65);
 	assert_int_equal(sol.created_at, evm.created_at);
 	ks_close(ks);
@@ -276,23 +276,23 @@ static void test_lifecycle(void **state)
 
 	(void)state;
 	ensure_key(ks, "life", KS_CHAIN_EVM);
-	assert_int_equal(ks_key_set_state(ks, "life", 1, KS_STATE_SUSPENDED), 0);
+	assert_sg_ok(ks_key_set_state(ks, "life", 1, KS_STATE_SUSPENDED));
 	assert_int_equal(ks_sign(ks, "life", 0, digest, 32, sig, &siglen), SG_ERR_STATE);
 	assert_non_null(strstr(sg_errmsg(SG_ERR_STATE), "suspended"));
 	/* not a transition SP 800-57 allows */
 	assert_int_equal(ks_key_set_state(ks, "life", 1, KS_STATE_DESTROYED), SG_ERR_STATE);
-	assert_int_equal(ks_key_set_state(ks, "life", 1, KS_STATE_ACTIVE), 0);
-	assert_int_equal(ks_sign(ks, "life", 0, digest, 32, sig, &siglen), 0);
+	assert_sg_ok(ks_key_set_state(ks, "life", 1, KS_STATE_ACTIVE));
+	assert_sg_ok(ks_sign(ks, "life", 0, digest, 32, sig, &siglen));
 	assert_int_equal(ks_key_set_state(ks, "life", 9, KS_STATE_ACTIVE), SG_ERR_NOT_FOUND);
 	ks_close(ks);
 
 	/* the transitions are in the token, one record per version */
 	ks = open_keystore();
-	assert_int_equal(ks_key_get(ks, "life", 0, &k), 0);
+	assert_sg_ok(ks_key_get(ks, "life", 0, &k));
 	assert_int_equal(k.state, KS_STATE_ACTIVE);
 	assert_int_equal(k.n_transitions, 4);
 	assert_int_equal(k.transitions[2].state, KS_STATE_SUSPENDED);
-	assert_int_equal(ks_key_list(ks, &keys, &n), 0);
+	assert_sg_ok(ks_key_list(ks, &keys, &n));
 	{
 		size_t seen = 0;
 
@@ -304,10 +304,10 @@ static void test_lifecycle(void **state)
 
 	/* destroyed: the private key leaves the token, the public key and the record stay */
 	ensure_key(ks, "doomed", KS_CHAIN_SOLANA);
-	assert_int_equal(ks_key_set_state(ks, "doomed", 1, KS_STATE_DEACTIVATED), 0);
+	assert_sg_ok(ks_key_set_state(ks, "doomed", 1, KS_STATE_DEACTIVATED));
 	assert_int_equal(ks_sign(ks, "doomed", 0, digest, 32, sig, &siglen), SG_ERR_STATE);
-	assert_int_equal(ks_key_set_state(ks, "doomed", 1, KS_STATE_DESTROYED), 0);
-	assert_int_equal(ks_key_get(ks, "doomed", 1, &k), 0);
+	assert_sg_ok(ks_key_set_state(ks, "doomed", 1, KS_STATE_DESTROYED));
+	assert_sg_ok(ks_key_get(ks, "doomed", 1, &k));
 	assert_int_equal(k.state, KS_STATE_DESTROYED);
 	assert_int_equal(k.public_key_len, 32);
 	{
@@ -350,12 +350,12 @@ static void test_changes_from_elsewhere_take_effect(void **state)
 
 	(void)state;
 	ensure_key(ks, "elsewhere", KS_CHAIN_EVM);
-	assert_int_equal(ks_key_get(ks, "elsewhere", 1, &k), 0);
-	assert_int_equal(ks_sign(ks, "elsewhere", 0, digest, 32, sig, &siglen), 0);
+	assert_sg_ok(ks_key_get(ks, "elsewhere", 1, &k));
+	assert_sg_ok(ks_sign(ks, "elsewhere", 0, digest, 32, sig, &siglen));
 	k.transitions[k.n_transitions++] =
 		(struct ks_transition){.state = KS_STATE_SUSPENDED, .at = k.created_at};
 	k.state = KS_STATE_SUSPENDED;
-	assert_int_equal(ks_record_encode(&k, &blob, &blob_len), 0);
+	assert_sg_ok(ks_record_encode(&k, &blob, &blob_len));
 	{
 		CK_ATTRIBUTE tmpl[] = {
 			{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
@@ -381,12 +381,12 @@ static void test_changes_from_elsewhere_take_effect(void **state)
 			usleep(100 * 1000);
 	}
 	assert_int_equal(r, SG_ERR_STATE);
-	assert_int_equal(ks_key_get(ks, "elsewhere", 1, &back), 0);
+	assert_sg_ok(ks_key_get(ks, "elsewhere", 1, &back));
 	assert_int_equal(back.state, KS_STATE_SUSPENDED);
 	assert_int_equal(back.n_transitions, 3);
 	/* the next change replaces both records with one */
-	assert_int_equal(ks_key_set_state(ks, "elsewhere", 1, KS_STATE_ACTIVE), 0);
-	assert_int_equal(ks_sign(ks, "elsewhere", 0, digest, 32, sig, &siglen), 0);
+	assert_sg_ok(ks_key_set_state(ks, "elsewhere", 1, KS_STATE_ACTIVE));
+	assert_sg_ok(ks_sign(ks, "elsewhere", 0, digest, 32, sig, &siglen));
 	ks_close(ks);
 }
 
@@ -448,8 +448,8 @@ static void test_eight_threads_sign_without_error(void **state)
 	sk.ks = open_keystore();
 	ensure_key(sk.ks, "soak-sol", KS_CHAIN_SOLANA);
 	ensure_key(sk.ks, "soak-evm", KS_CHAIN_EVM);
-	assert_int_equal(ks_key_get(sk.ks, "soak-sol", 0, &sk.sol), 0);
-	assert_int_equal(ks_key_get(sk.ks, "soak-evm", 0, &sk.evm), 0);
+	assert_sg_ok(ks_key_get(sk.ks, "soak-sol", 0, &sk.sol));
+	assert_sg_ok(ks_key_get(sk.ks, "soak-evm", 0, &sk.evm));
 	sk.until_ns = time_monotonic_ns() + (secs != NULL ? atoll(secs) : 10) * 1000000000LL;
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(pthread_create(&threads[i], NULL, soak_worker, &sk), 0);
@@ -477,12 +477,12 @@ static void test_sessions_and_login_recover(void **state)
 
 	(void)state;
 	ensure_key(ks, "mend", KS_CHAIN_EVM);
-	assert_int_equal(ks_sign(ks, "mend", 0, digest, 32, sig, &siglen), 0);
+	assert_sg_ok(ks_sign(ks, "mend", 0, digest, 32, sig, &siglen));
 
 	/* every session of the application closed: the pool re-opens and logs in again */
 	assert_int_equal(f->C_CloseAllSessions(hsm_fixture_slot(&fx)), CKR_OK);
 	for (int i = 0; i < 6; i++) /* more than the pool's 4 sessions */
-		assert_int_equal(ks_sign(ks, "mend", 0, digest, 32, sig, &siglen), 0);
+		assert_sg_ok(ks_sign(ks, "mend", 0, digest, 32, sig, &siglen));
 	ks_stats(ks, &st);
 	assert_true(st.session_reopens >= 1);
 
@@ -491,18 +491,18 @@ static void test_sessions_and_login_recover(void **state)
 		f->C_OpenSession(hsm_fixture_slot(&fx), CKF_SERIAL_SESSION, NULL, NULL, &s),
 		CKR_OK);
 	assert_int_equal(f->C_Logout(s), CKR_OK);
-	assert_int_equal(ks_sign(ks, "mend", 0, digest, 32, sig, &siglen), 0);
+	assert_sg_ok(ks_sign(ks, "mend", 0, digest, 32, sig, &siglen));
 	/* and after a logout, listing logs in again rather than answering "no keys" */
 	assert_int_equal(f->C_Logout(s), CKR_OK);
 	{
 		struct ks_key *keys;
 		size_t n;
 
-		assert_int_equal(ks_key_list(ks, &keys, &n), 0);
+		assert_sg_ok(ks_key_list(ks, &keys, &n));
 		assert_true(n >= 1);
 		free(keys);
 	}
-	assert_int_equal(ks_health(ks), 0);
+	assert_sg_ok(ks_health(ks));
 	(void)f->C_CloseSession(s);
 	ks_close(ks);
 }
@@ -519,7 +519,7 @@ static void test_token_storage_goes_and_returns(void **state)
 
 	(void)state;
 	ensure_key(ks, "wander", KS_CHAIN_SOLANA);
-	assert_int_equal(ks_sign(ks, "wander", 0, msg, 32, sig, &siglen), 0);
+	assert_sg_ok(ks_sign(ks, "wander", 0, msg, 32, sig, &siglen));
 
 	snprintf(away, sizeof(away), "%s-away", fx.tokendir);
 	assert_int_equal(rename(fx.tokendir, away), 0);
@@ -538,7 +538,7 @@ static void test_token_storage_goes_and_returns(void **state)
 	}
 	if (r != 0)
 		fail_msg("no recovery: %s", sg_errmsg(r));
-	assert_int_equal(ks_health(ks), 0);
+	assert_sg_ok(ks_health(ks));
 	ks_stats(ks, &st);
 	assert_true(st.recoveries >= 1);
 	assert_true(st.logged_in);
@@ -700,7 +700,7 @@ static void test_planted_public_objects_are_ignored(void **state)
 	(void)state;
 	ks = open_keystore();
 	ensure_key(ks, "plant-evm", KS_CHAIN_EVM);
-	assert_int_equal(ks_key_get(ks, "plant-evm", 0, &before), 0);
+	assert_sg_ok(ks_key_get(ks, "plant-evm", 0, &before));
 	/* the attacker's public point: the generator's x coordinate, any point will do */
 	memset(point + 3, 0x79, 64);
 	assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx),
@@ -714,19 +714,19 @@ static void test_planted_public_objects_are_ignored(void **state)
 	ks_close(ks);
 
 	ks = open_keystore();
-	assert_int_equal(ks_state_get(ks, "audit-anchor", &values, &n), 0);
+	assert_sg_ok(ks_state_get(ks, "audit-anchor", &values, &n));
 	assert_int_equal(n, 0);
-	assert_int_equal(ks_state_put(ks, "audit-anchor", (const uint8_t *)"ours", 4), 0);
-	assert_int_equal(ks_state_get(ks, "audit-anchor", &values, &n), 0);
+	assert_sg_ok(ks_state_put(ks, "audit-anchor", (const uint8_t *)"ours", 4));
+	assert_sg_ok(ks_state_get(ks, "audit-anchor", &values, &n));
 	assert_int_equal(n, 1);
 	assert_memory_equal(values[0].data, "ours", 4);
 	ks_blobs_free(values, n);
 	/* the catalogue: no planted record, and the key's own public key */
-	assert_int_equal(ks_key_list(ks, &keys, &n), 0);
+	assert_sg_ok(ks_key_list(ks, &keys, &n));
 	for (size_t i = 0; i < n; i++)
 		assert_string_not_equal(keys[i].name, "planted");
 	free(keys);
-	assert_int_equal(ks_key_get(ks, "plant-evm", 0, &after), 0);
+	assert_sg_ok(ks_key_get(ks, "plant-evm", 0, &after));
 	assert_int_equal(after.public_key_len, before.public_key_len);
 	assert_memory_equal(after.public_key, before.public_key, before.public_key_len);
 	ks_close(ks);

@@ -138,7 +138,7 @@ static void quantity32(const char *q, uint8_t out[32])
 	memset(padded, '0', 64);
 	memcpy(padded + 64 - len, q + 2, len);
 	padded[64] = '\0';
-	assert_int_equal(hex_decode(padded, 64, out, 32, &n), 0);
+	assert_sg_ok(hex_decode(padded, 64, out, 32, &n));
 }
 
 /* The signed transaction: decoded by its own rules, its sender recovered. */
@@ -153,14 +153,14 @@ static void check_signed_tx(json_t *resp, const uint8_t *unsigned_tx, size_t ule
 	char text[EVM_ADDRESS_TEXT_LEN];
 
 	assert_string_equal(json_string_value(json_object_get(resp, "from")), evm_address);
-	assert_int_equal(evm_tx_decode(unsigned_tx, ulen, &tx), 0);
+	assert_sg_ok(evm_tx_decode(unsigned_tx, ulen, &tx));
 	evm_tx_signing_hash(&tx, digest);
 	memset(&sig, 0, sizeof(sig));
 	quantity32(json_string_value(json_object_get(resp, "r")), sig.r);
 	quantity32(json_string_value(json_object_get(resp, "s")), sig.s);
 	assert_true(sig.s[0] < 0x80); /* low S: s <= n/2 < 2^255 */
 	for (sig.recid = 0; sig.recid < 2; sig.recid++) {
-		assert_int_equal(evm_sig_recover_address(digest, &sig, addr), 0);
+		assert_sg_ok(evm_sig_recover_address(digest, &sig, addr));
 		addr_evm_checksum(addr, text);
 		if (strcmp(text, evm_address) == 0)
 			break;
@@ -257,7 +257,7 @@ static void test_personal_and_typed(void **state)
 		memcpy(sig.r, sigb, 32);
 		memcpy(sig.s, sigb + 32, 32);
 		sig.recid = sigb[64] - 27;
-		assert_int_equal(evm_sig_recover_address(digest, &sig, addr), 0);
+		assert_sg_ok(evm_sig_recover_address(digest, &sig, addr));
 		addr_evm_checksum(addr, text);
 		assert_string_equal(text, evm_address);
 		free(sigb);
@@ -385,9 +385,9 @@ static void test_audit_trail(void **state)
 	char hex[65];
 
 	(void)state;
-	assert_int_equal(audit_verify_file(audit_path, &bad, &before), 0);
+	assert_sg_ok(audit_verify_file(audit_path, &bad, &before));
 	assert_true(before >= 40);
-	assert_int_equal(signer_sign(signer, &req, &res, &err), 0);
+	assert_sg_ok(signer_sign(signer, &req, &res, &err));
 	f = fopen(audit_path, "r");
 	while (fgets(line, sizeof(line), f) != NULL)
 		memcpy(last, line, sizeof(line));
@@ -400,10 +400,10 @@ static void test_audit_trail(void **state)
 	assert_string_equal(json_string_value(json_object_get(rec, "operation")), "trail");
 	assert_string_equal(json_string_value(json_object_get(rec, "chain")), "evm");
 	crypto_hash_sha256(h, msg, sizeof(msg) - 1);
-	assert_int_equal(hex_encode(h, 32, hex, sizeof(hex)), 0);
+	assert_sg_ok(hex_encode(h, 32, hex, sizeof(hex)));
 	assert_string_equal(json_string_value(json_object_get(rec, "payload_sha256")), hex);
 	crypto_hash_sha256(h, res.signature, res.signature_len);
-	assert_int_equal(hex_encode(h, 32, hex, sizeof(hex)), 0);
+	assert_sg_ok(hex_encode(h, 32, hex, sizeof(hex)));
 	assert_string_equal(json_string_value(json_object_get(rec, "signature_sha256")), hex);
 	json_decref(rec);
 	signer_result_free(&res);
@@ -412,7 +412,7 @@ static void test_audit_trail(void **state)
 	req.key = "sol";
 	assert_int_not_equal(signer_sign(signer, &req, &res, &err), 0);
 	assert_int_equal(strlen(err.audit_id), 32);
-	assert_int_equal(audit_verify_file(audit_path, &bad, &lines), 0);
+	assert_sg_ok(audit_verify_file(audit_path, &bad, &lines));
 	assert_int_equal(lines, before + 2);
 	f = fopen(audit_path, "r");
 	while (fgets(line, sizeof(line), f) != NULL)
@@ -430,18 +430,18 @@ static void test_keys_json(void **state)
 	json_t *keys, *one;
 
 	(void)state;
-	assert_int_equal(signer_keys_json(signer, NULL, &keys), 0);
+	assert_sg_ok(signer_keys_json(signer, NULL, &keys));
 	assert_int_equal(json_array_size(json_object_get(keys, "keys")), 2);
-	assert_int_equal(signer_key_json_get(signer, NULL, "evm", &one), 0);
+	assert_sg_ok(signer_key_json_get(signer, NULL, "evm", &one));
 	assert_string_equal(json_string_value(json_object_get(one, "address")), evm_address);
 	json_decref(one);
 	assert_int_equal(signer_key_json_get(signer, NULL, "nope", &one), SG_ERR_NOT_FOUND);
 	/* a client sees the keys its grants name, and no other */
-	assert_int_equal(signer_key_json_get(signer, "local", "evm", &one), 0);
+	assert_sg_ok(signer_key_json_get(signer, "local", "evm", &one));
 	json_decref(one);
 	assert_int_equal(signer_key_json_get(signer, "someone", "evm", &one), SG_ERR_NOT_FOUND);
 	json_decref(keys);
-	assert_int_equal(signer_keys_json(signer, "someone", &keys), 0);
+	assert_sg_ok(signer_keys_json(signer, "someone", &keys));
 	assert_int_equal(json_array_size(json_object_get(keys, "keys")), 0);
 	json_decref(keys);
 }
@@ -535,7 +535,7 @@ static void test_reload_race_one_policy(void **state)
 	/* the race ran: requests were decided under both */
 	print_message("decided under A: %lu, under B: %lu\n", under_a, under_b);
 	assert_true(under_a > 0 && under_b > 0);
-	assert_int_equal(signer_policy_reload(signer, policy_path), 0);
+	assert_sg_ok(signer_policy_reload(signer, policy_path));
 }
 
 int main(void)

@@ -6,10 +6,35 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <setjmp.h>
 
 #include <cmocka.h>
 #include <jansson.h>
+
+#include "common/err.h"
+
+/* expr returns SG_OK; otherwise the test fails with the code and the library's own sentence for
+ * it (the PKCS#11 function and its CKR_, the file and line, ...), as s2n's EXPECT_SUCCESS. */
+#define assert_sg_ok(expr)                                                                         \
+	do {                                                                                       \
+		int tu_r_ = (expr);                                                                \
+		if (tu_r_ != SG_OK)                                                                \
+			fail_msg("%s: %s (%d): %s", #expr, sg_strerror(tu_r_), tu_r_,              \
+				 sg_errmsg(tu_r_));                                                \
+	} while (0)
+
+/* expr fails with code, and its sentence says words. */
+#define assert_sg_fails(expr, code, words)                                                         \
+	do {                                                                                       \
+		int tu_r_ = (expr);                                                                \
+		if (tu_r_ != (code))                                                               \
+			fail_msg("%s: %s (%d), wanted %s: %s", #expr, sg_strerror(tu_r_), tu_r_,   \
+				 sg_strerror(code), tu_r_ != SG_OK ? sg_errmsg(tu_r_) : "");       \
+		if (strstr(sg_errmsg(tu_r_), (words)) == NULL)                                     \
+			fail_msg("%s: the error says \"%s\", not \"%s\"", #expr, sg_errmsg(tu_r_), \
+				 (words));                                                         \
+	} while (0)
 
 /* Loads testvectors/<relpath>; fails the test when it cannot. */
 json_t *tv_load(const char *relpath);

@@ -23,7 +23,7 @@ static void test_eip55_examples(void **state)
 		uint8_t addr[EVM_ADDRESS_LEN];
 		char text[EVM_ADDRESS_TEXT_LEN];
 
-		assert_int_equal(addr_evm_parse(eip55_examples[i], addr), 0);
+		assert_sg_ok(addr_evm_parse(eip55_examples[i], addr));
 		addr_evm_checksum(addr, text);
 		assert_string_equal(text, eip55_examples[i]);
 	}
@@ -37,7 +37,7 @@ static void test_eip55_rejects(void **state)
 	/* one letter's case flipped: the checksum no longer holds */
 	assert_int_equal(addr_evm_parse("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", addr),
 			 SG_ERR_MALFORMED);
-	assert_int_equal(addr_evm_parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", addr), 0);
+	assert_sg_ok(addr_evm_parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", addr));
 	assert_int_equal(addr_evm_parse("5aaeb6053f3e94c9b9a09f33669435e7ef1beaed00", addr),
 			 SG_ERR_MALFORMED);
 	assert_int_equal(addr_evm_parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1bea", addr),
@@ -65,13 +65,13 @@ static void test_evm_address_from_public_key(void **state)
 
 		assert_int_equal(secp256k1_ec_pubkey_create(ctx, &pk, sk), 1);
 		secp256k1_ec_pubkey_serialize(ctx, pub, &pub_len, &pk, SECP256K1_EC_UNCOMPRESSED);
-		assert_int_equal(addr_evm_from_pubkey(pub, pub_len, addr), 0);
+		assert_sg_ok(addr_evm_from_pubkey(pub, pub_len, addr));
 		assert_memory_equal(addr, want, EVM_ADDRESS_LEN);
 		addr_evm_checksum(addr, text);
 		for (size_t k = 0; k < 40; k++) /* same letters, checksum case */
 			assert_int_equal(tolower((unsigned char)text[2 + k]),
 					 tolower((unsigned char)tv_str(v, "address")[2 + k]));
-		assert_int_equal(addr_evm_parse(text, addr), 0);
+		assert_sg_ok(addr_evm_parse(text, addr));
 		free(sk);
 		free(want);
 	}
@@ -102,9 +102,9 @@ static void test_solana_address(void **state)
 		char text[SOLANA_ADDRESS_TEXT_MAX];
 
 		assert_int_equal(n, 32);
-		assert_int_equal(addr_solana_encode(pub, text, sizeof(text)), 0);
+		assert_sg_ok(addr_solana_encode(pub, text, sizeof(text)));
 		assert_string_equal(text, tv_str(signer, "pubkey_base58"));
-		assert_int_equal(addr_solana_parse(text, back), 0);
+		assert_sg_ok(addr_solana_parse(text, back));
 		assert_memory_equal(back, pub, 32);
 		free(pub);
 	}
@@ -113,7 +113,7 @@ static void test_solana_address(void **state)
 		uint8_t back[SOLANA_PUBKEY_LEN];
 
 		/* the System Program id is 32 zero bytes */
-		assert_int_equal(addr_solana_parse("11111111111111111111111111111111", back), 0);
+		assert_sg_ok(addr_solana_parse("11111111111111111111111111111111", back));
 		/* 31 bytes, or 33 bytes, are not a public key */
 		assert_int_equal(addr_solana_parse("1111111111111111111111111111111", back),
 				 SG_ERR_MALFORMED);

@@ -17,19 +17,19 @@ static void test_reads_in_order(void **state)
 
 	(void)state;
 	cursor_init(&c, buf, sizeof(buf));
-	assert_int_equal(cursor_get_u8(&c, &u8), 0);
+	assert_sg_ok(cursor_get_u8(&c, &u8));
 	assert_int_equal(u8, 0x01);
-	assert_int_equal(cursor_get_u16le(&c, &u16), 0);
+	assert_sg_ok(cursor_get_u16le(&c, &u16));
 	assert_int_equal(u16, 0x1234);
-	assert_int_equal(cursor_get_u32le(&c, &u32), 0);
+	assert_sg_ok(cursor_get_u32le(&c, &u32));
 	assert_int_equal(u32, 0x12345678);
-	assert_int_equal(cursor_get_bytes(&c, 2, &p), 0);
+	assert_sg_ok(cursor_get_bytes(&c, 2, &p));
 	assert_int_equal(p[0], 0xaa);
 	assert_int_equal(p[1], 0xbb);
-	assert_int_equal(cursor_get_u64le(&c, &u64), 0);
+	assert_sg_ok(cursor_get_u64le(&c, &u64));
 	assert_true(u64 == 0x0102030405060708ULL);
 	assert_int_equal(cursor_remaining(&c), 0);
-	assert_int_equal(cursor_expect_end(&c), 0);
+	assert_sg_ok(cursor_expect_end(&c));
 }
 
 static void test_short_read_fails_and_does_not_move(void **state)
@@ -43,7 +43,7 @@ static void test_short_read_fails_and_does_not_move(void **state)
 	cursor_init(&c, buf, sizeof(buf));
 	assert_int_equal(cursor_get_u32le(&c, &u32), SG_ERR_TRUNCATED);
 	assert_int_equal(cursor_offset(&c), 0);
-	assert_int_equal(cursor_get_u8(&c, &u8), 0);
+	assert_sg_ok(cursor_get_u8(&c, &u8));
 	assert_int_equal(cursor_skip(&c, 3), SG_ERR_TRUNCATED);
 	assert_int_equal(cursor_offset(&c), 1);
 	assert_int_equal(cursor_expect_end(&c), SG_ERR_TRAILING);
@@ -57,15 +57,15 @@ static void test_huge_lengths_do_not_overflow(void **state)
 
 	(void)state;
 	cursor_init(&c, buf, sizeof(buf));
-	assert_int_equal(cursor_skip(&c, 2), 0);
+	assert_sg_ok(cursor_skip(&c, 2));
 	/* off + n would wrap around: must still be refused */
 	assert_int_equal(cursor_get_bytes(&c, SIZE_MAX, &p), SG_ERR_TRUNCATED);
 	assert_int_equal(cursor_get_bytes(&c, SIZE_MAX - 1, &p), SG_ERR_TRUNCATED);
 	assert_null(p);
 	assert_int_equal(cursor_get_sub(&c, 3, &sub), SG_ERR_TRUNCATED);
-	assert_int_equal(cursor_get_sub(&c, 2, &sub), 0);
+	assert_sg_ok(cursor_get_sub(&c, 2, &sub));
 	assert_int_equal(cursor_remaining(&sub), 2);
-	assert_int_equal(cursor_expect_end(&c), 0);
+	assert_sg_ok(cursor_expect_end(&c));
 }
 
 static void test_sub_cursor_is_bounded(void **state)
@@ -77,11 +77,11 @@ static void test_sub_cursor_is_bounded(void **state)
 
 	(void)state;
 	cursor_init(&c, buf, sizeof(buf));
-	assert_int_equal(cursor_get_sub(&c, 1, &sub), 0);
+	assert_sg_ok(cursor_get_sub(&c, 1, &sub));
 	assert_int_equal(cursor_get_u16le(&sub, &u16), SG_ERR_TRUNCATED);
-	assert_int_equal(cursor_get_u8(&sub, &u8), 0);
+	assert_sg_ok(cursor_get_u8(&sub, &u8));
 	assert_int_equal(u8, 9);
-	assert_int_equal(cursor_peek_u8(&c, &u8), 0);
+	assert_sg_ok(cursor_peek_u8(&c, &u8));
 	assert_int_equal(u8, 8);
 	assert_int_equal(cursor_offset(&c), 1);
 }
@@ -97,9 +97,9 @@ static void test_empty_and_null(void **state)
 	cursor_init(&c, NULL, 10);
 	assert_int_equal(cursor_remaining(&c), 0);
 	assert_int_equal(cursor_get_u8(&c, &u8), SG_ERR_TRUNCATED);
-	assert_int_equal(cursor_expect_end(&c), 0);
+	assert_sg_ok(cursor_expect_end(&c));
 	cursor_init(&c, buf, sizeof(buf));
-	assert_int_equal(cursor_get_u32be(&c, &be), 0);
+	assert_sg_ok(cursor_get_u32be(&c, &be));
 	assert_int_equal(be, 0xdeadbeef);
 }
 

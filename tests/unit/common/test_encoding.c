@@ -21,9 +21,9 @@ static void test_base58_bitcoin_vectors(void **state)
 		uint8_t dec[512];
 		char enc[1024];
 
-		assert_int_equal(b58_encode(raw, raw_len, enc, sizeof(enc)), 0);
+		assert_sg_ok(b58_encode(raw, raw_len, enc, sizeof(enc)));
 		assert_string_equal(enc, b58);
-		assert_int_equal(b58_decode(b58, strlen(b58), dec, sizeof(dec), &dec_len), 0);
+		assert_sg_ok(b58_decode(b58, strlen(b58), dec, sizeof(dec), &dec_len));
 		assert_int_equal(dec_len, raw_len);
 		assert_memory_equal(dec, raw, raw_len);
 		free(raw);
@@ -50,7 +50,7 @@ static void test_base58_rejects(void **state)
 	assert_int_equal(b58_decode("1111111111", 10, out, 4, &n), SG_ERR_OVERFLOW);
 	assert_int_equal(b58_encode(thirty_two, 32, small, sizeof(small)), SG_ERR_OVERFLOW);
 	/* empty is empty */
-	assert_int_equal(b58_decode("", 0, out, sizeof(out), &n), 0);
+	assert_sg_ok(b58_decode("", 0, out, sizeof(out), &n));
 	assert_int_equal(n, 0);
 }
 
@@ -62,20 +62,20 @@ static void test_hex(void **state)
 	size_t n;
 
 	(void)state;
-	assert_int_equal(hex_encode(bytes, sizeof(bytes), text, sizeof(text)), 0);
+	assert_sg_ok(hex_encode(bytes, sizeof(bytes), text, sizeof(text)));
 	assert_string_equal(text, "0001abff");
 	assert_int_equal(hex_encode(bytes, sizeof(bytes), text, 8), SG_ERR_OVERFLOW);
-	assert_int_equal(hex_decode("0001ABff", 8, out, sizeof(out), &n), 0);
+	assert_sg_ok(hex_decode("0001ABff", 8, out, sizeof(out), &n));
 	assert_int_equal(n, 4);
 	assert_memory_equal(out, bytes, 4);
 	assert_int_equal(hex_decode("abc", 3, out, sizeof(out), &n), SG_ERR_MALFORMED);
 	assert_int_equal(hex_decode("zz", 2, out, sizeof(out), &n), SG_ERR_MALFORMED);
 	assert_int_equal(hex_decode("0g", 2, out, sizeof(out), &n), SG_ERR_MALFORMED);
 	assert_int_equal(hex_decode("000000", 6, out, 2, &n), SG_ERR_OVERFLOW);
-	assert_int_equal(hex_decode_0x("0x00ff", 6, out, sizeof(out), &n), 0);
+	assert_sg_ok(hex_decode_0x("0x00ff", 6, out, sizeof(out), &n));
 	assert_int_equal(n, 2);
 	assert_int_equal(hex_decode_0x("00ff", 4, out, sizeof(out), &n), SG_ERR_MALFORMED);
-	assert_int_equal(hex_decode_0x("0x", 2, out, sizeof(out), &n), 0);
+	assert_sg_ok(hex_decode_0x("0x", 2, out, sizeof(out), &n));
 	assert_int_equal(n, 0);
 }
 

@@ -79,7 +79,7 @@ static void check_tx(json_t *enc, const char *sk_hex, const char *address, long 
 	evm_tx_signing_hash(&tx, hash);
 	assert_hex_equal(hash, 32, tv_str(enc, "signingHash"));
 
-	assert_int_equal(evm_tx_encode_signed(&tx, recid, r, s, &signed_tx, v, &v_len), 0);
+	assert_sg_ok(evm_tx_encode_signed(&tx, recid, r, s, &signed_tx, v, &v_len));
 	assert_hex_equal(signed_tx.data, signed_tx.len, tv_str(enc, "signed"));
 	keccak256(signed_tx.data, signed_tx.len, hash);
 	assert_hex_equal(hash, 32, tv_str(enc, "txHash"));
@@ -100,12 +100,12 @@ static void check_tx(json_t *enc, const char *sk_hex, const char *address, long 
 		memcpy(raw + 32, s, 32);
 		if (mirror)
 			mirror_s(raw + 32);
-		assert_int_equal(evm_sig_finish(hash, raw, pub, &sig), 0);
+		assert_sg_ok(evm_sig_finish(hash, raw, pub, &sig));
 		assert_memory_equal(sig.r, r, 32);
 		assert_memory_equal(sig.s, s, 32);
 		assert_int_equal(sig.recid, recid);
 	}
-	assert_int_equal(evm_sig_recover_address(hash, &sig, addr), 0);
+	assert_sg_ok(evm_sig_recover_address(hash, &sig, addr));
 	assert_hex_equal(addr, 20, address);
 	/* a signature over another digest does not finish for this key */
 	hash[0] ^= 1;
@@ -159,7 +159,7 @@ static void test_polygon_vectors(void **state)
 		struct evm_tx tx;
 
 		check_tx(v, tv_str(v, "privateKey"), tv_str(v, "from"), want_v);
-		assert_int_equal(evm_tx_decode(u, n, &tx), 0);
+		assert_sg_ok(evm_tx_decode(u, n, &tx));
 		assert_int_equal(tx.nonce, json_integer_value(json_object_get(txj, "nonce")));
 		assert_int_equal(tx.type, json_integer_value(json_object_get(txj, "type")));
 		assert_int_equal(tx.is_create, json_object_get(txj, "to") == NULL ||
@@ -186,7 +186,7 @@ static void test_eip155_example(void **state)
 	(void)state;
 	assert_non_null(enc);
 	pubkey_of(tv_str(v, "privateKey"), pub);
-	assert_int_equal(addr_evm_from_pubkey(pub, 65, addr), 0);
+	assert_sg_ok(addr_evm_from_pubkey(pub, 65, addr));
 	{
 		char text[43];
 
@@ -254,7 +254,7 @@ static char *build_tx(int type, const char *const *items, size_t n, size_t repla
 	assert_non_null(hex);
 	hex[0] = '0';
 	hex[1] = 'x';
-	assert_int_equal(hex_encode(b.data, b.len, hex + 2, 2 * b.len + 1), 0);
+	assert_sg_ok(hex_encode(b.data, b.len, hex + 2, 2 * b.len + 1));
 	rlp_buf_free(&b);
 	return hex;
 }
@@ -279,13 +279,13 @@ static void test_tx_malformed(void **state)
 	(void)state;
 	assert_string_equal(ok, "0xec098504a817c800825208943535353535353535353535353535353535353535"
 				"880de0b6b3a764000080018080");
-	assert_int_equal(evm_tx_decode(b, n, &tx), 0);
+	assert_sg_ok(evm_tx_decode(b, n, &tx));
 	assert_int_equal(tx.nonce, 9);
 	free(b);
 	free(ok);
 	ok = build_tx(2, typed2, 9, 99, NULL, NULL);
 	b = tv_hex(ok, &n);
-	assert_int_equal(evm_tx_decode(b, n, &tx), 0);
+	assert_sg_ok(evm_tx_decode(b, n, &tx));
 	assert_true(tx.has_access_list);
 	free(b);
 	free(ok);
@@ -376,11 +376,11 @@ static void test_rlp(void **state)
 	rlp_put_bytes(&b, NULL, 0);
 	rlp_put_u64(&b, 0);
 	rlp_put_u64(&b, 1024);
-	assert_int_equal(rlp_buf_status(&b), 0);
+	assert_sg_ok(rlp_buf_status(&b));
 	assert_hex_equal(b.data, b.len, "0x007f81808080820400");
 	rlp_wrap_list(&b, 0);
 	assert_hex_equal(b.data, b.len, "0xc9007f81808080820400");
-	assert_int_equal(rlp_decode_one(b.data, b.len, &item), 0);
+	assert_sg_ok(rlp_decode_one(b.data, b.len, &item));
 	assert_true(item.is_list);
 	assert_int_equal(item.len, 9);
 	rlp_buf_free(&b);
@@ -393,7 +393,7 @@ static void test_rlp(void **state)
 	/* decoder: 56 bytes in long form is canonical; 55 in long form is not */
 	memcpy(buf, long_string, 2);
 	memset(buf + 2, 0xaa, 56);
-	assert_int_equal(rlp_decode_one(buf, 58, &item), 0);
+	assert_sg_ok(rlp_decode_one(buf, 58, &item));
 	assert_int_equal(item.len, 56);
 	buf[1] = 55;
 	assert_int_equal(rlp_decode_one(buf, 57, &item), SG_ERR_MALFORMED);
@@ -452,7 +452,7 @@ static void test_eip191(void **state)
 			memcpy(sig.r, sigb, 32);
 			memcpy(sig.s, sigb + 32, 32);
 			sig.recid = sigb[64] - 27;
-			assert_int_equal(evm_sig_recover_address(hash, &sig, addr), 0);
+			assert_sg_ok(evm_sig_recover_address(hash, &sig, addr));
 			assert_hex_equal(addr, 20, tv_str(v, "address"));
 			signed_vectors++;
 			free(sigb);
@@ -475,12 +475,12 @@ static void test_eip712_mail(void **state)
 	uint8_t *sigb;
 
 	(void)state;
-	assert_int_equal(eip712_encode_type(json_object_get(td, "types"), "Mail", &type), 0);
+	assert_sg_ok(eip712_encode_type(json_object_get(td, "types"), "Mail", &type));
 	assert_string_equal(type, tv_str(want, "encodeType_Mail"));
 	keccak256(type, strlen(type), th);
 	assert_hex_equal(th, 32, tv_str(want, "typeHash_Mail"));
 	free(type);
-	assert_int_equal(eip712_hash(td, &out), 0);
+	assert_sg_ok(eip712_hash(td, &out));
 	assert_hex_equal(out.domain_separator, 32, tv_str(want, "domainSeparator"));
 	assert_hex_equal(out.struct_hash, 32, tv_str(want, "hashStruct_Mail"));
 	assert_hex_equal(out.digest, 32, tv_str(want, "signingHash"));
@@ -493,7 +493,7 @@ static void test_eip712_mail(void **state)
 	memcpy(sig.r, sigb, 32);
 	memcpy(sig.s, sigb + 32, 32);
 	sig.recid = sigb[64] - 27;
-	assert_int_equal(evm_sig_recover_address(out.digest, &sig, addr), 0);
+	assert_sg_ok(evm_sig_recover_address(out.digest, &sig, addr));
 	assert_hex_equal(addr, 20, tv_str(want, "address"));
 	free(sigb);
 	json_decref(doc);
@@ -536,9 +536,9 @@ static void test_eip712_everything(void **state)
 	json_t *j;
 
 	(void)state;
-	assert_int_equal(eip712_hash_text(text, strlen(text), &out), 0);
+	assert_sg_ok(eip712_hash_text(text, strlen(text), &out));
 	j = json_loads(text, 0, NULL);
-	assert_int_equal(eip712_encode_type(json_object_get(j, "types"), "Order", &type), 0);
+	assert_sg_ok(eip712_encode_type(json_object_get(j, "types"), "Order", &type));
 	assert_string_equal(type,
 			    "Order(address buyer,Item[2] items,int32 delta,bool ok,bytes blob,"
 			    "bytes4 tag,uint8[][] grid)Item(uint256 id,string[] tags)");
@@ -558,7 +558,7 @@ static void test_eip712_everything(void **state)
 		"\"id\":\"0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\"},"
 		"{\"id\":\"7\",\"tags\":[]}],\"buyer\":"
 		"\"0xcd2a3d9f938e13cd947ec05abc7fe734df8dd826\"}");
-	assert_int_equal(eip712_hash_text(text, strlen(text), &again), 0);
+	assert_sg_ok(eip712_hash_text(text, strlen(text), &again));
 	assert_memory_equal(again.digest, out.digest, 32);
 	free(text);
 }
@@ -596,7 +596,7 @@ static void test_eip712_composition(void **state)
 	struct eip712 out;
 
 	(void)state;
-	assert_int_equal(eip712_hash_text(text, strlen(text), &out), 0);
+	assert_sg_ok(eip712_hash_text(text, strlen(text), &out));
 	assert_int_equal(out.n_struct_types, 2);
 	assert_string_equal(out.struct_types[0], "Order");
 	assert_string_equal(out.struct_types[1], "Item");
@@ -605,7 +605,7 @@ static void test_eip712_composition(void **state)
 	assert_false(out.address_fields_incomplete);
 	free(text);
 	/* a referenced type is listed, an unreferenced one (and its fields) is not */
-	assert_int_equal(eip712_hash_text(permit2, sizeof(permit2) - 1, &out), 0);
+	assert_sg_ok(eip712_hash_text(permit2, sizeof(permit2) - 1, &out));
 	assert_int_equal(out.n_struct_types, 2);
 	assert_string_equal(out.struct_types[0], "PermitSingle");
 	assert_string_equal(out.struct_types[1], "PermitDetails");
@@ -613,7 +613,7 @@ static void test_eip712_composition(void **state)
 	assert_string_equal(out.address_fields[0], "spender");
 	assert_string_equal(out.address_fields[1], "token");
 	/* arrays of addresses count as address fields, a string field named like one does not */
-	assert_int_equal(eip712_hash_text(nested, sizeof(nested) - 1, &out), 0);
+	assert_sg_ok(eip712_hash_text(nested, sizeof(nested) - 1, &out));
 	assert_int_equal(out.n_struct_types, 2);
 	assert_string_equal(out.struct_types[1], "Person");
 	assert_int_equal(out.n_address_fields, 2);
@@ -640,7 +640,7 @@ static void test_eip712_composition(void **state)
 				i ? "," : "", i);
 		o += (size_t)snprintf(big + o, sizeof(big) - o, "}}");
 		assert_true(o < sizeof(big));
-		assert_int_equal(eip712_hash_text(big, o, &out), 0);
+		assert_sg_ok(eip712_hash_text(big, o, &out));
 		assert_int_equal(out.n_address_fields, EIP712_ADDRESS_FIELDS_MAX);
 		assert_int_equal(out.address_fields_incomplete, fields > EIP712_ADDRESS_FIELDS_MAX);
 	}
@@ -768,7 +768,7 @@ static void test_eip712_bad_types(void **state)
 			"{\"types\":{\"A\":[]},\"primaryType\":\"A\",\"domain\":{},\"message\":{}}";
 		struct eip712 out;
 
-		assert_int_equal(eip712_hash_text(ok, sizeof(ok) - 1, &out), 0);
+		assert_sg_ok(eip712_hash_text(ok, sizeof(ok) - 1, &out));
 	}
 }
 

@@ -12,12 +12,12 @@ static void test_names(void **state)
 	char long_name[80];
 
 	(void)state;
-	assert_int_equal(ks_name_check("solana-dev"), 0);
-	assert_int_equal(ks_name_check("a"), 0);
-	assert_int_equal(ks_name_check("0-9"), 0);
+	assert_sg_ok(ks_name_check("solana-dev"));
+	assert_sg_ok(ks_name_check("a"));
+	assert_sg_ok(ks_name_check("0-9"));
 	memset(long_name, 'a', 63);
 	long_name[63] = '\0';
-	assert_int_equal(ks_name_check(long_name), 0);
+	assert_sg_ok(ks_name_check(long_name));
 	long_name[63] = 'a';
 	long_name[64] = '\0';
 	assert_int_equal(ks_name_check(long_name), SG_ERR_INVALID_ARGUMENT);
@@ -35,13 +35,13 @@ static void test_chains_and_states(void **state)
 	enum ks_state st;
 
 	(void)state;
-	assert_int_equal(ks_chain_parse("solana", &chain), 0);
+	assert_sg_ok(ks_chain_parse("solana", &chain));
 	assert_int_equal(chain, KS_CHAIN_SOLANA);
-	assert_int_equal(ks_chain_parse("evm", &chain), 0);
+	assert_sg_ok(ks_chain_parse("evm", &chain));
 	assert_int_equal(chain, KS_CHAIN_EVM);
 	assert_int_equal(ks_chain_parse("bitcoin", &chain), SG_ERR_INVALID_ARGUMENT);
 	for (int i = 0; i < KS_STATE_COUNT_; i++) {
-		assert_int_equal(ks_state_parse(ks_state_name((enum ks_state)i), &st), 0);
+		assert_sg_ok(ks_state_parse(ks_state_name((enum ks_state)i), &st));
 		assert_int_equal(st, i);
 	}
 	assert_int_equal(ks_state_parse("revoked", &st), SG_ERR_INVALID_ARGUMENT);
@@ -103,9 +103,9 @@ static void test_record_round_trip(void **state)
 	size_t len;
 
 	(void)state;
-	assert_int_equal(ks_record_encode(&k, &blob, &len), 0);
+	assert_sg_ok(ks_record_encode(&k, &blob, &len));
 	assert_non_null(strstr((char *)blob, "\"at\":\"2026-11-18T"));
-	assert_int_equal(ks_record_decode(blob, len, &back), 0);
+	assert_sg_ok(ks_record_decode(blob, len, &back));
 	assert_string_equal(back.name, "polygon-dev");
 	assert_int_equal(back.chain, KS_CHAIN_EVM);
 	assert_int_equal(back.version, 3);

@@ -87,24 +87,24 @@ static void test_reload_never_resets(void **state)
 		      *none = policy_of(""), *big = spend_policy("24h", "2000");
 
 	(void)state;
-	assert_int_equal(limits_new(&l), 0);
-	assert_int_equal(limits_apply_policy(l, day), 0);
+	assert_sg_ok(limits_new(&l));
+	assert_sg_ok(limits_apply_policy(l, day));
 	assert_true(spend(l, day, 600));
 	assert_false(spend(l, day, 600));
 	/* a new window is built from what was spent in it */
-	assert_int_equal(limits_apply_policy(l, half), 0);
+	assert_sg_ok(limits_apply_policy(l, half));
 	assert_false(spend(l, half, 600));
 	assert_true(spend(l, half, 400));
 	assert_false(spend(l, half, 1));
 	/* three reloads, three tries: nothing gets through */
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(limits_apply_policy(l, i % 2 ? half : day), 0);
+		assert_sg_ok(limits_apply_policy(l, i % 2 ? half : day));
 		assert_false(spend(l, i % 2 ? half : day, 1000));
 	}
 	/* the limit dropped: spends are still recorded; added back, they count */
-	assert_int_equal(limits_apply_policy(l, none), 0);
+	assert_sg_ok(limits_apply_policy(l, none));
 	assert_true(spend(l, none, 900));
-	assert_int_equal(limits_apply_policy(l, big), 0);
+	assert_sg_ok(limits_apply_policy(l, big));
 	assert_false(spend(l, big, 101)); /* 1000 + 900 + 101 */
 	assert_true(spend(l, big, 100));
 	limits_free(l);
@@ -123,8 +123,8 @@ static void test_release_and_other_processes(void **state)
 	struct policy_decision d;
 
 	(void)state;
-	assert_int_equal(limits_new(&l), 0);
-	assert_int_equal(limits_apply_policy(l, p), 0);
+	assert_sg_ok(limits_new(&l));
+	assert_sg_ok(limits_apply_policy(l, p));
 	assert_true(limits_spend_reserve(l, p, "k", &s, 1, now_s(), &hold, &d));
 	assert_true(hold.spent);
 	assert_false(spend(l, p, 301));
@@ -142,8 +142,8 @@ static void test_release_and_other_processes(void **state)
 		struct limits_hold h2 = {0};
 		struct policy_spend s2 = native(800);
 
-		assert_int_equal(limits_new(&l2), 0);
-		assert_int_equal(limits_apply_policy(l2, p), 0);
+		assert_sg_ok(limits_new(&l2));
+		assert_sg_ok(limits_apply_policy(l2, p));
 		assert_true(limits_spend_reserve(l2, p, "k", &s2, 1, now_s(), &h2, &d));
 		assert_true(limits_spend_still_fits(l2, p, &h2, &d));
 		s2 = native(300);
@@ -157,10 +157,10 @@ static void test_release_and_other_processes(void **state)
 	{
 		struct limits *l3;
 
-		assert_int_equal(limits_new(&l3), 0);
+		assert_sg_ok(limits_new(&l3));
 		s = native(1000);
 		limits_record(l3, "local", "dev", "k", &s, 1, now_s() - 3700);
-		assert_int_equal(limits_apply_policy(l3, p), 0);
+		assert_sg_ok(limits_apply_policy(l3, p));
 		assert_true(spend(l3, p, 1000));
 		limits_free(l3);
 	}
@@ -180,8 +180,8 @@ static void test_rate_rebuilt_from_ledger(void **state)
 
 	(void)state;
 	assert_non_null(rl);
-	assert_int_equal(limits_new(&l), 0);
-	assert_int_equal(limits_apply_policy(l, none), 0);
+	assert_sg_ok(limits_new(&l));
+	assert_sg_ok(limits_apply_policy(l, none));
 	/* two signatures while no limit applies */
 	limits_rate_count(l, "local", "dev", now_s(), &hold);
 	assert_true(hold.rate_taken);
@@ -192,7 +192,7 @@ static void test_rate_rebuilt_from_ledger(void **state)
 	limits_rate_count(l, "local", "dev", now_s(), &hold);
 	limits_release(l, &hold);
 	/* the limit added later starts from the two */
-	assert_int_equal(limits_apply_policy(l, rated), 0);
+	assert_sg_ok(limits_apply_policy(l, rated));
 	assert_true(limits_rate_peek(l, rl, now_s()) < 1.1);
 	memset(&hold, 0, sizeof(hold));
 	assert_true(limits_rate_take(l, rl, now_s(), &hold, &wait));
@@ -211,18 +211,18 @@ static void test_checkpoint_round_trip(void **state)
 	json_t *snap, *bad;
 
 	(void)state;
-	assert_int_equal(limits_new(&l), 0);
-	assert_int_equal(limits_apply_policy(l, p), 0);
+	assert_sg_ok(limits_new(&l));
+	assert_sg_ok(limits_apply_policy(l, p));
 	assert_true(spend(l, p, 3000));
 	{
 		struct policy_spend s = native(1500);
 
 		limits_record(l, "local", "dev", "k", &s, 1, now_s() - 3 * 86400);
 	}
-	assert_int_equal(limits_snapshot(l, &snap), 0);
-	assert_int_equal(limits_new(&back), 0);
-	assert_int_equal(limits_restore(back, snap), 0);
-	assert_int_equal(limits_apply_policy(back, p), 0);
+	assert_sg_ok(limits_snapshot(l, &snap));
+	assert_sg_ok(limits_new(&back));
+	assert_sg_ok(limits_restore(back, snap));
+	assert_sg_ok(limits_apply_policy(back, p));
 	assert_false(spend(back, p, 501)); /* 3000 + 1500 + 501 */
 	assert_true(spend(back, p, 500));
 	/* a snapshot that does not read is refused whole: an amount that is not hex (after the
@@ -257,11 +257,11 @@ static void test_loss_uses_limits_up(void **state)
 	struct policy_decision d;
 
 	(void)state;
-	assert_int_equal(limits_new(&l), 0);
+	assert_sg_ok(limits_new(&l));
 	limits_record_gap(l, now_s() - 3601);
-	assert_int_equal(limits_apply_policy(l, p), 0);
+	assert_sg_ok(limits_apply_policy(l, p));
 	assert_true(spend(l, p, 1)); /* the 1 h window has passed since the loss */
-	assert_int_equal(limits_apply_policy(l, day), 0);
+	assert_sg_ok(limits_apply_policy(l, day));
 	assert_false(limits_spend_reserve(l, day, "k", &s, 1, now_s(), &hold, &d));
 	assert_non_null(strstr(d.message, "lost"));
 	limits_free(l);
@@ -294,9 +294,9 @@ static struct limits *restored(json_t *snap, const struct policy *p)
 {
 	struct limits *back;
 
-	assert_int_equal(limits_new(&back), 0);
-	assert_int_equal(limits_restore(back, snap), 0);
-	assert_int_equal(limits_apply_policy(back, p), 0);
+	assert_sg_ok(limits_new(&back));
+	assert_sg_ok(limits_restore(back, snap));
+	assert_sg_ok(limits_apply_policy(back, p));
 	return back;
 }
 
@@ -318,8 +318,8 @@ static void test_ledgers_capped(void **state)
 	json_t *snap, *ledgers;
 
 	(void)state;
-	assert_int_equal(limits_new(&l), 0);
-	assert_int_equal(limits_apply_policy(l, watch), 0);
+	assert_sg_ok(limits_new(&l));
+	assert_sg_ok(limits_apply_policy(l, watch));
 	for (int i = 0; i < LIMITS_LEDGERS_MAX; i++) {
 		struct policy_spend s;
 		struct limits_hold hold = {0};
@@ -356,13 +356,13 @@ static void test_ledgers_capped(void **state)
 		struct policy_spend s = asset_spend(LATE, 1);
 		struct limits_hold hold = {0};
 
-		assert_int_equal(limits_apply_policy(l, later), 0);
+		assert_sg_ok(limits_apply_policy(l, later));
 		assert_false(limits_spend_reserve(l, later, "k", &s, 1, now_s(), &hold, &d));
 		assert_string_equal(d.reason, "spend_limit_exceeded");
 		assert_non_null(strstr(d.message, "ledgers were full"));
 	}
 	/* through a checkpoint, all of it holds */
-	assert_int_equal(limits_snapshot(l, &snap), 0);
+	assert_sg_ok(limits_snapshot(l, &snap));
 	{
 		struct limits *back;
 		struct policy_spend s = asset_spend(LATE, 1);
@@ -432,8 +432,8 @@ static void test_ledger_made_after_a_drop(void **state)
 	json_t *snap;
 
 	(void)state;
-	assert_int_equal(limits_new(&l), 0);
-	assert_int_equal(limits_apply_policy(l, watch), 0);
+	assert_sg_ok(limits_new(&l));
+	assert_sg_ok(limits_apply_policy(l, watch));
 	for (int i = 0; i < LIMITS_LEDGERS_MAX; i++) {
 		struct policy_spend s;
 		struct limits_hold hold = {0};
@@ -450,7 +450,7 @@ static void test_ledger_made_after_a_drop(void **state)
 		assert_true(limits_spend_reserve(l, watch, "k", &s, 1, now_s(), &hold, &d));
 	}
 	/* the fillers age out; the drop stays where it was */
-	assert_int_equal(limits_snapshot(l, &snap), 0);
+	assert_sg_ok(limits_snapshot(l, &snap));
 	age_ledgers(snap, "spend");
 	back = restored(snap, watch);
 	{
@@ -466,14 +466,14 @@ static void test_ledger_made_after_a_drop(void **state)
 		struct policy_spend s = asset_spend(LATE, 1);
 		struct limits_hold hold = {0};
 
-		assert_int_equal(limits_apply_policy(back, later), 0);
+		assert_sg_ok(limits_apply_policy(back, later));
 		assert_false(limits_spend_reserve(back, later, "k", &s, 1, now_s(), &hold, &d));
 		assert_string_equal(d.reason, "spend_limit_exceeded");
 		assert_non_null(strstr(d.message, "ledgers were full"));
 	}
 	/* and through the next checkpoint */
 	json_decref(snap);
-	assert_int_equal(limits_snapshot(back, &snap), 0);
+	assert_sg_ok(limits_snapshot(back, &snap));
 	{
 		struct limits *again = restored(snap, later);
 		struct policy_spend s = asset_spend(LATE, 1);
@@ -505,8 +505,8 @@ static void test_rate_ledger_made_after_a_drop(void **state)
 
 	(void)state;
 	assert_non_null(rl);
-	assert_int_equal(limits_new(&l), 0);
-	assert_int_equal(limits_apply_policy(l, none), 0);
+	assert_sg_ok(limits_new(&l));
+	assert_sg_ok(limits_apply_policy(l, none));
 	for (int i = 0; i < LIMITS_LEDGERS_MAX; i++) {
 		snprintf(op, sizeof(op), "op%d", i);
 		memset(&hold, 0, sizeof(hold));
@@ -516,12 +516,12 @@ static void test_rate_ledger_made_after_a_drop(void **state)
 		memset(&hold, 0, sizeof(hold));
 		limits_rate_count(l, "local", "dev", now_s(), &hold);
 	}
-	assert_int_equal(limits_snapshot(l, &snap), 0);
+	assert_sg_ok(limits_snapshot(l, &snap));
 	age_ledgers(snap, "rate");
 	back = restored(snap, none);
 	memset(&hold, 0, sizeof(hold));
 	limits_rate_count(back, "local", "dev", now_s(), &hold); /* a fresh ledger */
-	assert_int_equal(limits_apply_policy(back, rated), 0);
+	assert_sg_ok(limits_apply_policy(back, rated));
 	assert_true(limits_rate_peek(back, rl, now_s()) < 1.0);
 	memset(&hold, 0, sizeof(hold));
 	assert_false(limits_rate_take(back, rl, now_s(), &hold, &wait));

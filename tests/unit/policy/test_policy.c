@@ -62,7 +62,7 @@ static void test_identify_and_authorize(void **state)
 	struct policy_peer peer;
 
 	(void)state;
-	assert_int_equal(policy_load(write_policy(good), &p), 0);
+	assert_sg_ok(policy_load(write_policy(good), &p));
 	assert_int_equal(policy_client_count(p), 3);
 	assert_int_equal(policy_grant_count(p), 2);
 
@@ -87,12 +87,12 @@ static void test_identify_and_authorize(void **state)
 	peer = (struct policy_peer){.cn = "polygon-adapter\0x", .cn_len = 17, .spki_sha256 = other};
 	assert_null(policy_client_for(p, &peer));
 
-	assert_int_equal(policy_authorize(p, "solana-adapter", "solana-dev", "dev", &rule), 0);
+	assert_sg_ok(policy_authorize(p, "solana-adapter", "solana-dev", "dev", &rule));
 	assert_string_equal(rule, "grants[0] line 9");
 	assert_int_equal(
 		policy_authorize(p, "solana-adapter", "solana-dev", "create_organization", &rule),
 		0);
-	assert_int_equal(policy_authorize(p, "local", "polygon-dev", "dev", &rule), 0);
+	assert_sg_ok(policy_authorize(p, "local", "polygon-dev", "dev", &rule));
 	assert_string_equal(rule, "grants[1] line 12");
 	/* default deny: another key, another operation, another client */
 	assert_int_equal(policy_authorize(p, "solana-adapter", "polygon-dev", "dev", &rule),
@@ -108,7 +108,7 @@ static void test_identify_and_authorize(void **state)
 	policy_free(p);
 
 	/* an empty policy allows nothing */
-	assert_int_equal(policy_load(write_policy("{}\n"), &p), 0);
+	assert_sg_ok(policy_load(write_policy("{}\n"), &p));
 	assert_int_equal(policy_authorize(p, "local", "polygon-dev", "dev", &rule),
 			 SG_ERR_PERMISSION);
 	policy_free(p);
@@ -247,7 +247,7 @@ static void test_writable_by_others(void **state)
 	assert_non_null(strstr(sg_errmsg(SG_ERR_PERMISSION), "policy file"));
 	assert_non_null(strstr(sg_errmsg(SG_ERR_PERMISSION), "mode 0664"));
 	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(policy_load(path, &p), 0);
+	assert_sg_ok(policy_load(path, &p));
 	policy_free(p);
 }
 

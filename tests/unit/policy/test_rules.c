@@ -156,7 +156,7 @@ static void check_evm(const struct evm_case *c, size_t i)
 		}
 		put_u64(&b, c->gas);
 		if (c->to != NULL) {
-			assert_int_equal(addr_evm_parse(c->to, to), 0);
+			assert_sg_ok(addr_evm_parse(c->to, to));
 			rlp_put_bytes(&b, to, 20);
 		} else {
 			rlp_put_bytes(&b, NULL, 0);
@@ -186,7 +186,7 @@ static void check_evm(const struct evm_case *c, size_t i)
 		}
 		rlp_wrap_list(&b, start);
 	}
-	assert_int_equal(rlp_buf_status(&b), 0);
+	assert_sg_ok(rlp_buf_status(&b));
 	r = evm_tx_decode(b.data, b.len, &tx);
 	if (r != 0)
 		fail_msg("case %zu does not decode: %s", i, sg_errmsg(r));
@@ -717,7 +717,7 @@ static void check_system_row(const struct system_row *row)
 	m[o++] = 3; /* the System Program */
 	m[o++] = row->n_accounts;
 	memcpy(m + o, row->accounts, row->n_accounts), o += row->n_accounts;
-	assert_int_equal(hex_decode(row->data, strlen(row->data), data, sizeof(data), &len), 0);
+	assert_sg_ok(hex_decode(row->data, strlen(row->data), data, sizeof(data), &len));
 	assert_true(len < 0x80);
 	m[o++] = (uint8_t)len;
 	memcpy(m + o, data, len), o += len;
@@ -925,7 +925,7 @@ static void test_solana_lookup_tables(void **state)
 
 	(void)state;
 	memcpy(msg + 5, payer, 32);
-	assert_int_equal(sol_message_decode(msg, n, &m), 0);
+	assert_sg_ok(sol_message_decode(msg, n, &m));
 	policy_check_solana(pol, "pay", &m, payer, &d);
 	assert_false(d.allowed);
 	assert_string_equal(d.reason, "solana.lookup_tables_not_allowed");
@@ -953,7 +953,7 @@ static void check_typed(const char *domain, const char *primary, const char *rea
 		 "\"Other\":[{\"name\":\"who\",\"type\":\"string\"}]},\"primaryType\":\"%s\","
 		 "\"domain\":%s,\"message\":{\"who\":\"fan\"}}",
 		 primary, domain);
-	assert_int_equal(eip712_hash_text(text, strlen(text), &td), 0);
+	assert_sg_ok(eip712_hash_text(text, strlen(text), &td));
 	policy_check_eip712(pol, "sign-in", &td, &d);
 	if (reason == NULL && !d.allowed)
 		fail_msg("%s/%s denied: %s", domain, primary, d.reason);

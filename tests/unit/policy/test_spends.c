@@ -276,7 +276,7 @@ static void evm_build(const struct evm_row *row, struct rlp_buf *b, struct evm_t
 	put_dec(b, row->fee);
 	put_dec(b, row->gas);
 	if (row->to != NULL) {
-		assert_int_equal(addr_evm_parse(row->to, to), 0);
+		assert_sg_ok(addr_evm_parse(row->to, to));
 		rlp_put_bytes(b, to, 20);
 	} else {
 		rlp_put_bytes(b, NULL, 0);
@@ -296,7 +296,7 @@ static void evm_build(const struct evm_row *row, struct rlp_buf *b, struct evm_t
 		rlp_put_u64(b, 0);
 	}
 	rlp_wrap_list(b, start);
-	assert_int_equal(rlp_buf_status(b), 0);
+	assert_sg_ok(rlp_buf_status(b));
 	if ((r = evm_tx_decode(b->data, b->len, tx)) != 0)
 		fail_msg("%s: does not decode: %s", row->name, sg_errmsg(r));
 }
@@ -535,7 +535,7 @@ static void test_evm_table_calls(void **state)
 				.type = 2, .to = STRANGER, .gas = "60000", .fee = "1"};
 			bool exact = c->read_len == 4 + arg_bytes[k];
 
-			assert_int_equal(hex_encode(c->selector, 4, hex, sizeof(hex)), 0);
+			assert_sg_ok(hex_encode(c->selector, 4, hex, sizeof(hex)));
 			memset(hex + 8, '0', 2 * arg_bytes[k]);
 			hex[8 + 2 * arg_bytes[k]] = '\0';
 			snprintf(name, sizeof(name), "%s with %zu bytes of arguments", c->signature,
@@ -846,7 +846,7 @@ static void key_of(int k, uint8_t out[32])
 	else if (program_ids[k - K_SYSTEM] == NULL)
 		memset(out, 0x44, 32);
 	else
-		assert_int_equal(addr_solana_parse(program_ids[k - K_SYSTEM], out), 0);
+		assert_sg_ok(addr_solana_parse(program_ids[k - K_SYSTEM], out));
 }
 
 /* The position of an account in the message (the payer first). */
@@ -924,7 +924,7 @@ static void check_sol_row(const struct sol_row *row)
 		fail_msg("%s: does not decode: %s", row->name, sg_errmsg(r));
 	key_of(K_ME, me);
 	key_of(K_MINT, mint);
-	assert_int_equal(addr_solana_encode(mint, asset + 4, sizeof(asset) - 4), 0);
+	assert_sg_ok(addr_solana_encode(mint, asset + 4, sizeof(asset) - 4));
 	readable = policy_spends_solana(&m, me, sp, &n);
 	if (readable == row->unreadable)
 		fail_msg("%s: %s, want %s", row->name, readable ? "readable" : "unreadable",

@@ -59,12 +59,12 @@ static void test_chain_and_verify(void **state)
 	json_t *j;
 
 	(void)state;
-	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	assert_sg_ok(audit_open(fresh_path(), &log, &repaired));
 	assert_false(repaired);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(append(log, "dev"), 0);
 	audit_close(log);
-	assert_int_equal(audit_verify_file(path, &bad, &lines), 0);
+	assert_sg_ok(audit_verify_file(path, &bad, &lines));
 	assert_int_equal(lines, 5);
 	{
 		struct stat st;
@@ -84,10 +84,10 @@ static void test_chain_and_verify(void **state)
 	json_decref(j);
 
 	/* reopened, the chain goes on */
-	assert_int_equal(audit_open(path, &log, &repaired), 0);
+	assert_sg_ok(audit_open(path, &log, &repaired));
 	assert_int_equal(append(log, "dev"), 0);
 	audit_close(log);
-	assert_int_equal(audit_verify_file(path, &bad, &lines), 0);
+	assert_sg_ok(audit_verify_file(path, &bad, &lines));
 	assert_int_equal(lines, 6);
 }
 
@@ -117,7 +117,7 @@ static void test_tampering_is_found(void **state)
 	int r;
 
 	(void)state;
-	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	assert_sg_ok(audit_open(fresh_path(), &log, &repaired));
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(append(log, "dev"), 0);
 	audit_close(log);
@@ -138,7 +138,7 @@ static void test_torn_line_repaired(void **state)
 	int r;
 
 	(void)state;
-	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	assert_sg_ok(audit_open(fresh_path(), &log, &repaired));
 	assert_int_equal(append(log, "dev"), 0);
 	assert_int_equal(append(log, "dev"), 0);
 	audit_close(log);
@@ -149,11 +149,11 @@ static void test_torn_line_repaired(void **state)
 	assert_int_equal(r, SG_ERR_TRUNCATED);
 	assert_int_equal(bad, 3);
 	assert_non_null(strstr(sg_errmsg(r), "torn"));
-	assert_int_equal(audit_open(path, &log, &repaired), 0);
+	assert_sg_ok(audit_open(path, &log, &repaired));
 	assert_true(repaired);
 	assert_int_equal(append(log, "after"), 0);
 	audit_close(log);
-	assert_int_equal(audit_verify_file(path, &bad, &lines), 0);
+	assert_sg_ok(audit_verify_file(path, &bad, &lines));
 	assert_int_equal(lines, 3);
 	/* a crash while writing the first record of a segment: no whole line, but bytes */
 	{
@@ -165,10 +165,10 @@ static void test_torn_line_repaired(void **state)
 		r = audit_verify(path, &res);
 		assert_int_equal(r, SG_ERR_TRUNCATED);
 		assert_non_null(strstr(sg_errmsg(r), ":1: the last line is torn"));
-		assert_int_equal(audit_open(path, &log, &repaired), 0);
+		assert_sg_ok(audit_open(path, &log, &repaired));
 		assert_true(repaired);
 		audit_close(log);
-		assert_int_equal(audit_verify(path, &res), 0);
+		assert_sg_ok(audit_verify(path, &res));
 		assert_int_equal(res.records, 0);
 	}
 }
@@ -199,8 +199,8 @@ static void test_concurrent_appends(void **state)
 	unsigned long bad, lines;
 
 	(void)state;
-	assert_int_equal(audit_open(fresh_path(), &a, &repaired), 0);
-	assert_int_equal(audit_open(path, &b, &repaired), 0);
+	assert_sg_ok(audit_open(fresh_path(), &a, &repaired));
+	assert_sg_ok(audit_open(path, &b, &repaired));
 	for (int i = 0; i < 8; i++) {
 		w[i] = (struct writer){.log = i % 2 ? b : a, .n = 100, .errors = 0};
 		assert_int_equal(pthread_create(&t[i], NULL, writer_main, &w[i]), 0);
@@ -211,7 +211,7 @@ static void test_concurrent_appends(void **state)
 	}
 	audit_close(a);
 	audit_close(b);
-	assert_int_equal(audit_verify_file(path, &bad, &lines), 0);
+	assert_sg_ok(audit_verify_file(path, &bad, &lines));
 	assert_int_equal(lines, 800);
 }
 
@@ -227,7 +227,7 @@ static void test_failing_disk(void **state)
 
 	(void)state;
 	signal(SIGXFSZ, SIG_IGN);
-	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	assert_sg_ok(audit_open(fresh_path(), &log, &repaired));
 	assert_int_equal(append(log, "dev"), 0);
 	assert_true(audit_writable(log));
 	assert_int_equal(stat(path, &before), 0);
@@ -245,7 +245,7 @@ static void test_failing_disk(void **state)
 	assert_int_equal(append(log, "dev"), 0);
 	assert_true(audit_writable(log));
 	audit_close(log);
-	assert_int_equal(audit_verify_file(path, &bad, &lines), 0);
+	assert_sg_ok(audit_verify_file(path, &bad, &lines));
 	assert_int_equal(lines, 2);
 }
 
@@ -284,20 +284,20 @@ static void test_segments(void **state)
 	char first[160], middle[160];
 
 	(void)state;
-	assert_int_equal(audit_open_with(fresh_path(), &opt, &log, &repaired), 0);
+	assert_sg_ok(audit_open_with(fresh_path(), &opt, &log, &repaired));
 	for (int i = 0; i < 60; i++)
 		assert_int_equal(append(log, "dev"), 0);
 	audit_close(log);
 	assert_true(segments_of(path) >= 3);
-	assert_int_equal(audit_verify(path, &res), 0);
+	assert_sg_ok(audit_verify(path, &res));
 	assert_int_equal(res.records, 60);
 	assert_true(res.segments >= 4);
 	assert_int_equal(res.first_seq, 1);
 	/* reopened, the chain goes on */
-	assert_int_equal(audit_open_with(path, &opt, &log, &repaired), 0);
+	assert_sg_ok(audit_open_with(path, &opt, &log, &repaired));
 	assert_int_equal(append(log, "dev"), 0);
 	audit_close(log);
-	assert_int_equal(audit_verify(path, &res), 0);
+	assert_sg_ok(audit_verify(path, &res));
 	assert_int_equal(res.records, 61);
 	assert_int_equal(res.last.seq, 61);
 	/* a record changed in a middle segment: named */
@@ -332,7 +332,7 @@ static void test_segments(void **state)
 		}
 		pclose(p);
 	}
-	assert_int_equal(audit_verify(path, &res), 0);
+	assert_sg_ok(audit_verify(path, &res));
 	assert_true(res.first_seq > 1);
 	assert_int_equal(res.last.seq, 61);
 }
@@ -347,13 +347,13 @@ static void test_other_writers(void **state)
 	bool repaired;
 
 	(void)state;
-	assert_int_equal(audit_open_with(fresh_path(), &opt, &a, &repaired), 0);
-	assert_int_equal(audit_open_with(path, &opt, &b, &repaired), 0);
+	assert_sg_ok(audit_open_with(fresh_path(), &opt, &a, &repaired));
+	assert_sg_ok(audit_open_with(path, &opt, &b, &repaired));
 	audit_set_observer(b, count_record, NULL);
 	observed = 0;
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(append(a, "dev"), 0);
-	assert_int_equal(audit_catch_up(b), 0);
+	assert_sg_ok(audit_catch_up(b));
 	assert_int_equal(observed, 3);
 	assert_int_equal(append(b, "dev"), 0);
 	/* a rotates several times; b follows */
@@ -364,7 +364,7 @@ static void test_other_writers(void **state)
 	assert_int_equal(observed, 83);
 	audit_close(a);
 	audit_close(b);
-	assert_int_equal(audit_verify(path, &res), 0);
+	assert_sg_ok(audit_verify(path, &res));
 	assert_int_equal(res.records, 85);
 }
 
@@ -378,7 +378,7 @@ static void test_changed_behind(void **state)
 	FILE *f;
 
 	(void)state;
-	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	assert_sg_ok(audit_open(fresh_path(), &log, &repaired));
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(append(log, "dev"), 0);
 	assert_int_equal(stat(path, &st), 0);
@@ -389,7 +389,7 @@ static void test_changed_behind(void **state)
 	assert_int_equal(append(log, "dev"), SG_ERR_MALFORMED);
 	audit_close(log);
 	/* a line appended by something else that does not follow the chain */
-	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	assert_sg_ok(audit_open(fresh_path(), &log, &repaired));
 	assert_int_equal(append(log, "dev"), 0);
 	f = fopen(path, "a");
 	assert_non_null(f);
@@ -402,7 +402,7 @@ static void test_changed_behind(void **state)
 		fail_msg("%s", sg_errmsg(SG_ERR_MALFORMED));
 	audit_close(log);
 	/* removed */
-	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	assert_sg_ok(audit_open(fresh_path(), &log, &repaired));
 	assert_int_equal(append(log, "dev"), 0);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(append(log, "dev"), SG_ERR_MALFORMED);
@@ -446,8 +446,8 @@ static void test_concurrent_rotation(void **state)
 
 	(void)state;
 	for (int round = 0; round < 3; round++) {
-		assert_int_equal(audit_open_with(fresh_path(), &opt, &a, &repaired), 0);
-		assert_int_equal(audit_open_with(path, &opt, &b, &repaired), 0);
+		assert_sg_ok(audit_open_with(fresh_path(), &opt, &a, &repaired));
+		assert_sg_ok(audit_open_with(path, &opt, &b, &repaired));
 		for (int i = 0; i < 9; i++) {
 			st[i] = (struct stress){.log = i < 8 ? a : b, .n = 40};
 			assert_int_equal(pthread_create(&t[i], NULL, stress_main, &st[i]), 0);
@@ -495,7 +495,7 @@ static void test_verify_while_rotating(void **state)
 	int verifies = 0, failures = 0;
 
 	(void)state;
-	assert_int_equal(audit_open_with(fresh_path(), &opt, &log, &repaired), 0);
+	assert_sg_ok(audit_open_with(fresh_path(), &opt, &log, &repaired));
 	st = (struct stress){.log = log, .n = 800, .pause_us = 1000};
 	assert_int_equal(pthread_create(&t, NULL, stress_main, &st), 0);
 	while (verifies < 2000) {
@@ -532,19 +532,19 @@ static void test_retention(void **state)
 	bool repaired;
 
 	(void)state;
-	assert_int_equal(audit_open_with(fresh_path(), &old_enough, &log, &repaired), 0);
+	assert_sg_ok(audit_open_with(fresh_path(), &old_enough, &log, &repaired));
 	for (int i = 0; i < 60; i++)
 		assert_int_equal(append(log, "dev"), 0);
 	audit_close(log);
 	assert_int_equal(segments_of(path), 2);
-	assert_int_equal(audit_verify(path, &res), 0);
+	assert_sg_ok(audit_verify(path, &res));
 	assert_true(res.first_seq > 1);
-	assert_int_equal(audit_open_with(fresh_path(), &young, &log, &repaired), 0);
+	assert_sg_ok(audit_open_with(fresh_path(), &young, &log, &repaired));
 	for (int i = 0; i < 60; i++)
 		assert_int_equal(append(log, "dev"), 0);
 	audit_close(log);
 	assert_true(segments_of(path) > 2);
-	assert_int_equal(audit_verify(path, &res), 0);
+	assert_sg_ok(audit_verify(path, &res));
 	assert_int_equal(res.first_seq, 1);
 }
 
@@ -564,7 +564,7 @@ static void test_gate(void **state)
 	bool repaired;
 
 	(void)state;
-	assert_int_equal(audit_open(fresh_path(), &log, &repaired), 0);
+	assert_sg_ok(audit_open(fresh_path(), &log, &repaired));
 	assert_int_equal(append(log, "dev"), 0);
 	assert_int_equal(audit_append_gated(log, rec, NULL, refuse_gate, NULL, id),
 			 SG_ERR_PERMISSION);
@@ -573,7 +573,7 @@ static void test_gate(void **state)
 	assert_int_equal(append(log, "dev"), 0);
 	audit_close(log);
 	json_decref(rec);
-	assert_int_equal(audit_verify(path, &res), 0);
+	assert_sg_ok(audit_verify(path, &res));
 	assert_int_equal(res.records, 2);
 }
 
@@ -589,7 +589,7 @@ static void test_replay_from(void **state)
 	bool repaired;
 
 	(void)state;
-	assert_int_equal(audit_open_with(fresh_path(), &opt, &log, &repaired), 0);
+	assert_sg_ok(audit_open_with(fresh_path(), &opt, &log, &repaired));
 	for (int i = 0; i < 30; i++)
 		assert_int_equal(append(log, "dev"), 0);
 	audit_head_now(log, &mark);
@@ -601,7 +601,7 @@ static void test_replay_from(void **state)
 	how.from_hash = mark.hash;
 	how.fn = count_record;
 	observed = 0;
-	assert_int_equal(audit_replay(path, &how, &res), 0);
+	assert_sg_ok(audit_replay(path, &how, &res));
 	assert_int_equal(observed, 30);
 	assert_int_equal(res.last.seq, 60);
 	/* and the anchored record's hash is checked on the way */

@@ -44,7 +44,7 @@ static void test_valid(void **state)
 	char want[300];
 
 	(void)state;
-	assert_int_equal(signer_config_load(path, &cfg), 0);
+	assert_sg_ok(signer_config_load(path, &cfg));
 	assert_string_equal(cfg.token.label, "signerd-dev");
 	snprintf(want, sizeof(want), "%s/pin", dir); /* relative to the config file */
 	assert_string_equal(cfg.token.pin_file, want);
@@ -72,7 +72,7 @@ static void test_credentials_directory(void **state)
 	assert_int_equal(signer_config_load(path, &cfg), SG_ERR_CONFIG);
 	assert_non_null(strstr(sg_errmsg(SG_ERR_CONFIG), "CREDENTIALS_DIRECTORY"));
 	setenv("CREDENTIALS_DIRECTORY", "/run/credentials/signerd.service", 1);
-	assert_int_equal(signer_config_load(path, &cfg), 0);
+	assert_sg_ok(signer_config_load(path, &cfg));
 	assert_string_equal(cfg.token.pin_file, "/run/credentials/signerd.service/token-pin");
 	assert_int_equal(cfg.workers, 2);
 	/* the listeners of API.md by default */
@@ -92,11 +92,11 @@ static void test_pin_override(void **state)
 
 	(void)state;
 	unsetenv("CREDENTIALS_DIRECTORY");
-	assert_int_equal(signer_config_load_pin(path, "/tmp/operator-pin", &cfg), 0);
+	assert_sg_ok(signer_config_load_pin(path, "/tmp/operator-pin", &cfg));
 	assert_string_equal(cfg.token.pin_file, "/tmp/operator-pin");
 	signer_config_free(&cfg);
 	path = write_config("token:\n  label: t\n  pin_file: pin\n");
-	assert_int_equal(signer_config_load_pin(path, "relative-pin", &cfg), 0);
+	assert_sg_ok(signer_config_load_pin(path, "relative-pin", &cfg));
 	assert_string_equal(cfg.token.pin_file, "relative-pin"); /* as given, not beside the file */
 	signer_config_free(&cfg);
 	path = write_config("token:\n  label: t\n  pin_credential: a/b\n");
@@ -212,7 +212,7 @@ static void test_writable_by_others(void **state)
 	assert_int_equal(signer_config_load(path, &cfg), SG_ERR_PERMISSION);
 	assert_non_null(strstr(sg_errmsg(SG_ERR_PERMISSION), "mode 0664"));
 	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(signer_config_load(path, &cfg), 0);
+	assert_sg_ok(signer_config_load(path, &cfg));
 	signer_config_free(&cfg);
 }
 

@@ -14,7 +14,7 @@ static void test_folded_and_summarised(void **state)
 	char ids[8][AUDIT_ID_LEN + 1];
 
 	(void)state;
-	assert_int_equal(refusals_new(&r), 0);
+	assert_sg_ok(refusals_new(&r));
 	/* a peer the policy does not name: one record of its own a second */
 	assert_true(refusals_admit(r, "spiffe://x/stranger", NULL, "forbidden", 100.0, id));
 	assert_false(refusals_admit(r, "spiffe://x/stranger", NULL, "forbidden", 100.1, id));
@@ -59,7 +59,7 @@ static void test_due_in_order(void **state)
 	size_t n;
 
 	(void)state;
-	assert_int_equal(refusals_new(&r), 0);
+	assert_sg_ok(refusals_new(&r));
 	for (int p = 0; p < 10; p++) {
 		snprintf(peer, sizeof(peer), "spiffe://x/p%d", p);
 		(void)refusals_admit(r, peer, NULL, "forbidden", 200.0, id);

@@ -27,9 +27,9 @@ static void test_shortvec_vectors(void **state)
 		uint16_t got;
 
 		cursor_init(&c, b, n);
-		assert_int_equal(sol_shortvec_decode(&c, &got), 0);
+		assert_sg_ok(sol_shortvec_decode(&c, &got));
 		assert_int_equal(got, json_integer_value(json_object_get(v, "value")));
-		assert_int_equal(cursor_expect_end(&c), 0);
+		assert_sg_ok(cursor_expect_end(&c));
 		free(b);
 	}
 	json_array_foreach (json_object_get(doc, "invalid"), i, v) {
@@ -59,7 +59,7 @@ static void check_vector(const char *file)
 	uint8_t *msg = tv_hex(tv_str(doc, "message_hex"), &len);
 	struct sol_message m;
 
-	assert_int_equal(sol_message_decode(msg, len, &m), 0);
+	assert_sg_ok(sol_message_decode(msg, len, &m));
 	assert_int_equal(m.version,
 			 json_is_string(json_object_get(doc, "version")) ? SOL_LEGACY : SOL_V0);
 	assert_int_equal(m.num_required_signatures,
@@ -72,13 +72,13 @@ static void check_vector(const char *file)
 	for (i = 0; i < m.n_keys; i++) {
 		char b58[64];
 
-		assert_int_equal(addr_solana_encode(sol_message_key(&m, i), b58, sizeof(b58)), 0);
+		assert_sg_ok(addr_solana_encode(sol_message_key(&m, i), b58, sizeof(b58)));
 		assert_string_equal(b58, json_string_value(json_array_get(keys, i)));
 	}
 	{
 		char b58[64];
 
-		assert_int_equal(addr_solana_encode(m.recent_blockhash, b58, sizeof(b58)), 0);
+		assert_sg_ok(addr_solana_encode(m.recent_blockhash, b58, sizeof(b58)));
 		assert_string_equal(b58, tv_str(doc, "recent_blockhash_base58"));
 	}
 	assert_int_equal(m.n_instructions, json_array_size(json_object_get(doc, "instructions")));
@@ -174,7 +174,7 @@ static void test_legacy_malformed(void **state)
 	(void)state;
 	load_message(file, &m);
 	assert_int_equal(m.len, 150);
-	assert_int_equal(sol_message_decode(m.buf, m.len, &ok), 0);
+	assert_sg_ok(sol_message_decode(m.buf, m.len, &ok));
 	sol_message_free(&ok);
 
 	load_message(file, &m);
@@ -260,7 +260,7 @@ static void test_v0_malformed(void **state)
 
 	(void)state;
 	load_message(file, &m);
-	assert_int_equal(sol_message_decode(m.buf, m.len, &ok), 0);
+	assert_sg_ok(sol_message_decode(m.buf, m.len, &ok));
 	sol_message_free(&ok);
 	/* the message ends: [count 1] [table 32] [1 writable: 00] [1 read-only: 01] */
 	lookup_at = m.len - 37;
