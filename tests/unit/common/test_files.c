@@ -106,6 +106,44 @@ static void test_directories(void **state)
 	assert_int_equal(check(link, false, &msg), SG_OK);
 }
 
+/* A symbolic link is also judged by the directories it is in as written: whoever can change the
+ * link's directory can point it at a file of their own. */
+static void test_link_directories(void **state)
+{
+	const char *msg;
+	char links[600], link[700];
+
+	(void)state;
+	make("", 0, "target.yaml", 0644);
+	snprintf(links, sizeof(links), "%s/links", dir);
+	assert_int_equal(mkdir(links, 0700), 0);
+	assert_int_equal(chmod(links, 0775), 0);
+	snprintf(link, sizeof(link), "%s/p.yaml", links);
+	assert_int_equal(symlink(in("", "target.yaml"), link), 0);
+	assert_int_equal(check(link, false, &msg), SG_ERR_PERMISSION);
+	assert_non_null(strstr(msg, "/links, which group or others can change (mode 0775)"));
+	assert_int_equal(chmod(links, 0755), 0);
+	assert_int_equal(check(link, false, &msg), SG_OK);
+}
+
+/* The path checked must still name the file that was opened: a file renamed over it between
+ * the open and the check is refused. */
+static void test_replaced_while_read(void **state)
+{
+	int fd, r;
+
+	(void)state;
+	make("", 0, "first.yaml", 0644);
+	make("", 0, "second.yaml", 0644);
+	fd = open(in("", "first.yaml"), O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(rename(in("", "second.yaml"), in("", "first.yaml")), 0);
+	r = file_check_trusted(fd, in("", "first.yaml"), "policy file", false);
+	close(fd);
+	assert_int_equal(r, SG_ERR_PERMISSION);
+	assert_non_null(strstr(sg_errmsg(r), "was replaced while it was read"));
+}
+
 /* Owners: only root and this process. Giving a file away needs root (the suite runs as root
  * in CI; elsewhere this case is skipped, saying so). */
 static void test_owners(void **state)
@@ -125,6 +163,17 @@ static void test_owners(void **state)
 	assert_int_equal(chown(in("theirdir", ""), 65534, (gid_t)-1), 0);
 	assert_int_equal(check(in("theirdir", "p.yaml"), false, &msg), SG_ERR_PERMISSION);
 	assert_non_null(strstr(msg, "/theirdir, which belongs to uid 65534"));
+	/* the user a root signerd is about to become (user: in signerd.yaml) is trusted too, and
+	 * named when a file belongs to someone else */
+	file_trust_owner(65534);
+	assert_int_equal(check(in("", "theirs.yaml"), false, &msg), SG_OK);
+	assert_int_equal(check(in("theirdir", "p.yaml"), false, &msg), SG_OK);
+	make("", 0, "other.yaml", 0644);
+	assert_int_equal(chown(in("", "other.yaml"), 65533, (gid_t)-1), 0);
+	assert_int_equal(check(in("", "other.yaml"), false, &msg), SG_ERR_PERMISSION);
+	assert_non_null(strstr(msg, "nor the user it runs as (uid 65534)"));
+	file_trust_owner(0);
+	assert_int_equal(check(in("", "theirs.yaml"), false, &msg), SG_ERR_PERMISSION);
 }
 
 int main(void)
@@ -132,6 +181,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_directories),
+		cmocka_unit_test(test_link_directories),
+		cmocka_unit_test(test_replaced_while_read),
 		cmocka_unit_test(test_owners),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
