@@ -71,14 +71,9 @@ static void harden_process(bool will_drop)
 	}
 }
 
-static int drop_privileges(const char *user)
+/* Becomes pw (looked up once, before the TLS files were read as root). */
+static int drop_privileges(const char *user, const struct passwd *pw)
 {
-	struct passwd *pw = getpwnam(user);
-
-	if (pw == NULL) {
-		say("user '%s' (from the config's user:) does not exist", user);
-		return -1;
-	}
 	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0) {
 		say("cannot become user '%s': %s", user, strerror(errno));
@@ -142,6 +137,7 @@ int main(int argc, char **argv)
 	struct signer *signer = NULL;
 	struct api_server *api = NULL;
 	struct ops_server *ops = NULL;
+	struct passwd run_as = {0}; /* user: of the config, when started as root */
 	sigset_t signals;
 	int c, r, rc = 1;
 
@@ -185,11 +181,21 @@ int main(int argc, char **argv)
 	harden_process(cfg.user != NULL);
 	metrics_init();
 	if (geteuid() == 0 && cfg.user != NULL) {
-		/* the files of the user signerd is about to become are its own */
-		struct passwd *pw = getpwnam(cfg.user);
+		/* the user signerd is about to become, looked up once: its files are its own */
+		const struct passwd *found = getpwnam(cfg.user);
 
-		if (pw != NULL)
-			file_trust_owner(pw->pw_uid);
+		if (found == NULL) {
+			say("user '%s' (from the config's user:) does not exist", cfg.user);
+			goto out;
+		}
+		run_as = (struct passwd){.pw_name = strdup(found->pw_name),
+					 .pw_uid = found->pw_uid,
+					 .pw_gid = found->pw_gid};
+		if (run_as.pw_name == NULL) {
+			say("out of memory");
+			goto out;
+		}
+		file_trust_owner(run_as.pw_uid);
 	}
 	/* the TLS key is read before privileges go, so that it may stay root-only */
 	r = tls_material_load(&cfg, &tls);
@@ -199,7 +205,7 @@ int main(int argc, char **argv)
 	}
 	if (geteuid() == 0) {
 		if (cfg.user != NULL) {
-			if (drop_privileges(cfg.user) != 0)
+			if (drop_privileges(cfg.user, &run_as) != 0)
 				goto out;
 		} else {
 			say("warning: running as root; set user: in %s to drop privileges",
@@ -271,5 +277,6 @@ out:
 	tls_material_free(tls);
 	signer_close(signer);
 	signer_config_free(&cfg);
+	free(run_as.pw_name);
 	return rc;
 }

@@ -146,20 +146,34 @@ static int tls_crl_check(const gnutls_datum_t *ca_pem, const gnutls_datum_t *crl
 		time_t next = gnutls_x509_crl_get_next_update(crls[i]);
 
 		e = gnutls_x509_crl_verify(crls[i], cas, n_cas, 0, &status);
-		if (e < 0 || (status & ~stale) != 0 ||
-		    (status != 0 && !(status & GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED))) {
-			r = sg_fail(SG_ERR_CONFIG,
-				    "CRL %s (number %u in the file) is not signed by a CA of %s; "
-				    "refusing it (%s)",
-				    cfg->tls.crl, i + 1, cfg->tls.client_ca,
-				    e < 0 ? gnutls_strerror(e) : tls_crl_status_text(status));
+		/* a CRL past its nextUpdate (GnuTLS: INVALID | SUPERSEDED) is used, with a
+		 * warning; any other status refuses it */
+		if (e < 0 || (status & ~stale) != 0 || status == GNUTLS_CERT_INVALID) {
+			bool unsigned_by_ca =
+				e >= 0 && (status == GNUTLS_CERT_INVALID ||
+					   (status & (GNUTLS_CERT_SIGNER_NOT_FOUND |
+						      GNUTLS_CERT_SIGNATURE_FAILURE |
+						      GNUTLS_CERT_SIGNER_NOT_CA)) != 0);
+
+			r = unsigned_by_ca
+				    ? sg_fail(SG_ERR_CONFIG,
+					      "CRL %s (number %u in the file) is not signed by a "
+					      "CA "
+					      "of %s; refusing it (%s)",
+					      cfg->tls.crl, i + 1, cfg->tls.client_ca,
+					      tls_crl_status_text(status))
+				    : sg_fail(SG_ERR_CONFIG,
+					      "CRL %s (number %u in the file) is refused: %s",
+					      cfg->tls.crl, i + 1,
+					      e < 0 ? gnutls_strerror(e)
+						    : tls_crl_status_text(status));
 			break;
 		}
-		if (status != 0) {
+		if (status != 0 && next != (time_t)-1 && next < time(NULL)) {
 			char when[32] = "an unknown time";
 			struct tm tm;
 
-			if (next != (time_t)-1 && gmtime_r(&next, &tm) != NULL)
+			if (gmtime_r(&next, &tm) != NULL)
 				strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 			sg_log("tls: warning: CRL %s (number %u in the file) was due for "
 			       "renewal at %s; the revocations it lists still apply, revocations "

@@ -454,6 +454,11 @@ if [[ $(id -u) == 0 ]] && getent passwd nobody >/dev/null; then
   cp "$cfg" "$work/root-signerd.yaml"
   chmod 0644 "$work/root-signerd.yaml"
   cfg=$work/root-signerd.yaml
+  # a user: that does not exist is named before any file is read
+  sed 's/^user: nobody$/user: signerd-no-such-user/' "$cfg" > "$work/no-user.yaml"
+  chmod 0644 "$work/no-user.yaml"
+  test_expect "as root: a user: that does not exist is refused, by name" \
+    tl_fails_saying "user 'signerd-no-such-user' \(from the config's user:\) does not exist" timeout 10 "$signerd" --config "$work/no-user.yaml"
   # and the files of the user it becomes are trusted (its TLS key, read before the switch)
   start
   test_expect "dropped to nobody" test "$(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$pid/status")" = "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)"
