@@ -397,34 +397,54 @@ static bool suffix_b(char *text, size_t cap, const char *what)
 /* The second binary's world, at out: CONFIG with its audit log at path.b and its token a copy
  * (SOFTHSM2_CONF.b naming the token directory .b, copied now): each binary its own log and its
  * own anchor, which lives in the token. */
-static int write_second_config(const char *config, const char *audit_path, char *out)
+/* A copy of the config for the second binary: its own audit log and its own copy of the token
+ * (the anchor lives in the token). Says why when it cannot. */
+static int write_second_config(const char *config, const struct signer_config *cfg, char *out)
 {
 	FILE *f = fopen(config, "re"), *g;
-	char text[16384], conf[512] = "", cmd[2048], *at;
+	char text[16384], conf[512] = "", cmd[2048];
 	size_t n;
 	int ok;
 
-	if (f == NULL)
+	if (f == NULL) {
+		fprintf(stderr, "bench_api: %s: %s\n", config, strerror(errno));
 		return -1;
+	}
 	n = fread(text, 1, sizeof(text) - 1, f);
 	fclose(f);
 	text[n] = '\0';
-	if ((at = strstr(text, "SOFTHSM2_CONF: ")) == NULL ||
-	    sscanf(at + strlen("SOFTHSM2_CONF: "), "%511[^\n']", conf) != 1)
+	for (size_t i = 0; i < cfg->token.n_env; i++)
+		if (strcmp(cfg->token.env[i].name, "SOFTHSM2_CONF") == 0)
+			snprintf(conf, sizeof(conf), "%s", cfg->token.env[i].value);
+	if (conf[0] == '\0' || strchr(conf, '\'') != NULL) {
+		fprintf(stderr, "bench_api: %s sets no usable SOFTHSM2_CONF in token.environment\n",
+			config);
 		return -1;
-	/* the token directory, as the SoftHSM2 config names it, copied beside it */
-	snprintf(cmd, sizeof(cmd),
-		 "set -e; d=$(sed -n 's/^directories.tokendir *= *//p' '%s'); rm -rf \"$d.b\"; "
-		 "cp -a \"$d\" \"$d.b\"; sed 's|^directories.tokendir *= *.*|&.b|' '%s' > '%s.b'",
-		 conf, conf, conf);
-	if (system(cmd) != 0)
+	}
+	/* the token directory, as the SoftHSM2 config names it (its trailing / dropped), copied
+	 * beside it */
+	snprintf(
+		cmd, sizeof(cmd),
+		"set -e; d=$(sed -n 's/^directories.tokendir *= *//p' '%s'); d=${d%%/}; "
+		"[ -n \"$d\" ] || { echo \"bench_api: %s names no tokendir\" >&2; exit 1; }; "
+		"rm -rf \"$d.b\"; cp -a \"$d\" \"$d.b\"; "
+		"sed \"s|^directories.tokendir *= *.*|directories.tokendir = $d.b|\" '%s' > '%s.b'",
+		conf, conf, conf, conf);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "bench_api: cannot copy the token of %s\n", conf);
 		return -1;
-	if (!suffix_b(text, sizeof(text), audit_path) || !suffix_b(text, sizeof(text), conf))
+	}
+	if (!suffix_b(text, sizeof(text), cfg->audit.path) || !suffix_b(text, sizeof(text), conf)) {
+		fprintf(stderr, "bench_api: %s does not name %s and %s as expected\n", config,
+			cfg->audit.path, conf);
 		return -1;
+	}
 	snprintf(out, 600, "%s.b.yaml", config);
 	g = fopen(out, "we");
-	if (g == NULL)
+	if (g == NULL) {
+		fprintf(stderr, "bench_api: %s: %s\n", out, strerror(errno));
 		return -1;
+	}
 	ok = fputs(text, g) >= 0;
 	return fclose(g) == 0 && ok && chmod(out, 0600) == 0 ? 0 : -1;
 }
@@ -528,10 +548,8 @@ int main(int argc, char **argv)
 
 	/* each binary its own audit log and token (whose anchor names its log) */
 	configs[0] = argv[1];
-	if (n_binaries == 2 && write_second_config(argv[1], cfg.audit.path, second_config) != 0) {
-		fprintf(stderr, "bench_api: cannot write the second binary's config\n");
+	if (n_binaries == 2 && write_second_config(argv[1], &cfg, second_config) != 0)
 		return 1;
-	}
 	printf("API benchmark: %u workers, %d kept-alive mTLS connections, %.0f s per run, %d "
 	       "round(s); raw C_Sign on the same token, 2 threads: ed25519 %.0f/s, secp256k1 "
 	       "%.0f/s\n",
