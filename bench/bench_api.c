@@ -402,7 +402,7 @@ static bool suffix_b(char *text, size_t cap, const char *what)
 static int write_second_config(const char *config, const struct signer_config *cfg, char *out)
 {
 	FILE *f = fopen(config, "re"), *g;
-	char text[16384], conf[512] = "", cmd[2048];
+	char text[16384], conf[512] = "", cmd[4096];
 	size_t n;
 	int ok;
 
@@ -423,13 +423,16 @@ static int write_second_config(const char *config, const struct signer_config *c
 	}
 	/* the token directory, as the SoftHSM2 config names it (its trailing / dropped), copied
 	 * beside it */
-	snprintf(
-		cmd, sizeof(cmd),
-		"set -e; d=$(sed -n 's/^directories.tokendir *= *//p' '%s'); d=${d%%/}; "
-		"[ -n \"$d\" ] || { echo \"bench_api: %s names no tokendir\" >&2; exit 1; }; "
-		"rm -rf \"$d.b\"; cp -a \"$d\" \"$d.b\"; "
-		"sed \"s|^directories.tokendir *= *.*|directories.tokendir = $d.b|\" '%s' > '%s.b'",
-		conf, conf, conf, conf);
+	if (snprintf(cmd, sizeof(cmd),
+		     "set -e; d=$(sed -n 's/^directories.tokendir *= *//p' '%s'); d=${d%%/}; "
+		     "[ -n \"$d\" ] || { echo \"bench_api: %s names no tokendir\" >&2; exit 1; }; "
+		     "rm -rf \"$d.b\"; cp -a \"$d\" \"$d.b\"; "
+		     "sed \"s|^directories.tokendir *= *.*|directories.tokendir = $d.b|\" '%s' > "
+		     "'%s.b'",
+		     conf, conf, conf, conf) >= (int)sizeof(cmd)) {
+		fprintf(stderr, "bench_api: the path %s is too long\n", conf);
+		return -1;
+	}
 	if (system(cmd) != 0) {
 		fprintf(stderr, "bench_api: cannot copy the token of %s\n", conf);
 		return -1;

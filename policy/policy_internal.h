@@ -1,5 +1,5 @@
-/* The policy's parts, shared by the loader (policy.c), the content rules (rules.c) and the spend
- * reader (spends.c). */
+/* The policy's parts, shared by the loader (policy.c), the content rules (rules_load.c, rules.c)
+ * and the spend readers (spends.c, spends_solana.c). */
 #ifndef SIGNER_POLICY_INTERNAL_H
 #define SIGNER_POLICY_INTERNAL_H
 
@@ -33,7 +33,7 @@ struct policy_grant {
 	char rule[48]; /* "grants[0] line 7" */
 };
 
-struct policy_rules; /* rules.c */
+struct policy_rules; /* rules_internal.h */
 
 struct policy {
 	struct policy_client *clients;

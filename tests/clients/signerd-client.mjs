@@ -37,7 +37,8 @@ async function waitFor(url, ms) {
 // signerd starts.
 export async function devEnv(policyExtra = "") {
   const dir = mkdtempSync(join(tmpdir(), "signer-clients-"));
-  const apiPort = 20000 + Math.floor(Math.random() * 20000);
+  // below the kernel's ephemeral ports (32768 and up), which other tests' connections take
+  const apiPort = 10000 + Math.floor(Math.random() * 22000);
   const opsPort = apiPort + 1;
   execFileSync(join(root, "tools/dev-env"), [join(dir, "env"), "--api-port", `${apiPort}`, "--ops-port", `${opsPort}`], {
     env: { ...process.env, SIGNERCTL: signerctl },

@@ -53,7 +53,7 @@ doc_block() {
     inside && first { first = 0; if (index($0, p) == 1) hit = 1 }
     inside && hit { print }' <<<"$section"
 }
-api_port=$((20000 + RANDOM % 20000))
+api_port=$(tl_port)
 ops_port=$((api_port + 1))
 stage=$work/root
 suid=0 sgid=0 # the staged user signerd, once systemd-sysusers made it

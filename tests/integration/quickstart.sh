@@ -33,7 +33,7 @@ no_node=$bin
 need() { "$@" >/dev/null 2>&1 || { echo "quickstart: the test cannot run: $*" >&2; exit 1; }; }
 need bash -c "PATH='$no_node'; ! command -v node && ! command -v npm"
 
-api_port=$((20000 + RANDOM % 20000))
+api_port=$(tl_port)
 ops_port=$((api_port + 1))
 dev=$work/dev
 quickstart() { # quickstart OUT ARGS...: in the background, without node or npm

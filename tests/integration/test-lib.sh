@@ -57,11 +57,15 @@ test_done() {
 	((TL_FAILS == 0))
 }
 
-# A TCP port nothing listens on.
+# A TCP port nothing listens on, with the next one free too, below the kernel's range of
+# ephemeral ports: a port in that range can be taken at any moment by an outgoing connection of
+# another test running beside this one.
 tl_port() {
-	local p
+	local p low
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range || low=32768
+	((low > 12000)) || low=32768
 	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (low - 10002)))
 		if ! ss -Hltn "( sport = :$p )" | grep -q . && ! ss -Hltn "( sport = :$((p + 1)) )" | grep -q .; then
 			echo "$p"
 			return 0
