@@ -12,6 +12,7 @@
 
 #include "common/address.h"
 #include "common/encoding.h"
+#include "policy/limits.h"
 #include "policy_internal.h"
 #include "chain/evm/eip712.h"
 #include "chain/evm/tx.h"

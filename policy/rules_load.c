@@ -15,22 +15,12 @@ static int rules_u256(struct ydoc *d, yaml_node_t *node, const char *what, uint8
 	memset(out, 0, 32);
 	if (text[0] == '\0' || strlen(text) > 78)
 		return ydoc_fail(d, node, "%s must be a whole number", what);
-	for (const char *p = text; *p; p++) {
-		unsigned carry;
-
+	for (const char *p = text; *p; p++)
 		if (!isdigit((unsigned char)*p))
 			return ydoc_fail(d, node, "%s must be a whole number in decimal, not '%s'",
 					 what, text);
-		carry = (unsigned)(*p - '0');
-		for (int k = 31; k >= 0; k--) {
-			unsigned x = out[k] * 10u + carry;
-
-			out[k] = (uint8_t)x;
-			carry = x >> 8;
-		}
-		if (carry != 0)
-			return ydoc_fail(d, node, "%s does not fit in 256 bits", what);
-	}
+	if (!limits_u256_decimal(text, out))
+		return ydoc_fail(d, node, "%s does not fit in 256 bits", what);
 	return SG_OK;
 }
 

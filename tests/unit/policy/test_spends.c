@@ -11,6 +11,7 @@
 #include "common/address.h"
 #include "common/encoding.h"
 #include "common/keccak.h"
+#include "policy/limits.h"
 #include "policy/policy.h"
 #include "policy_internal.h"
 #include "chain/evm/eip712.h"
@@ -24,22 +25,8 @@
 /* A decimal number as 256 bits, big-endian. */
 static void u256_dec(const char *dec, uint8_t out[32])
 {
-	memset(out, 0, 32);
-	for (const char *p = dec; *p; p++) {
-		unsigned carry;
-
-		if (*p < '0' || *p > '9')
-			fail_msg("'%s' is not a decimal number", dec);
-		carry = (unsigned)(*p - '0');
-		for (int k = 31; k >= 0; k--) {
-			unsigned x = out[k] * 10u + carry;
-
-			out[k] = (uint8_t)x;
-			carry = x >> 8;
-		}
-		if (carry != 0)
-			fail_msg("'%s' does not fit in 256 bits", dec);
-	}
+	if (!limits_u256_decimal(dec, out))
+		fail_msg("'%s' is not a decimal number of 256 bits", dec);
 }
 
 /* What spends say of asset: absent when want is NULL, else exactly want (decimal). */
