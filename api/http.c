@@ -230,6 +230,16 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 					"request_id must be 1 to 128 printable ASCII characters");
 				goto refused;
 			}
+		} else if (strcmp(field, "key_version") == 0) {
+			/* an integer 1..9999, not a string or a float that looks like one */
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > SIGNER_KEY_VERSION_MAX) {
+				signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST,
+						 "key_version must be an integer from 1 to %d",
+						 SIGNER_KEY_VERSION_MAX);
+				goto refused;
+			}
+			req.key_version = (uint32_t)json_integer_value(v);
 		} else {
 			signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST, "unknown field '%.64s'",
 					 field);

@@ -33,6 +33,11 @@ endif()
 add_library(signer_build_flags INTERFACE)
 target_link_libraries(signer_build_flags INTERFACE signer_warnings signer_hardening signer_sanitizers)
 target_compile_definitions(signer_build_flags INTERFACE _GNU_SOURCE)
+# the crash-safety tests' fault points (common/fault.h): tools/test builds with them; a build for
+# use (tools/build, tools/quickstart, cmake --install) has none
+if(SIGNER_FAULTS)
+  target_compile_definitions(signer_build_flags INTERFACE SIGNER_FAULTS)
+endif()
 
 # signer_module(NAME SOURCES ... HEADERS ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
 # A static library per module. Its public headers are linked into an include root of its own

@@ -11,32 +11,8 @@
 #include "common/names.h"
 #include "common/timefmt.h"
 #include "keystore/keystore.h"
+#include "ks_internal.h"
 #include "p11.h"
-
-struct ks_entry {
-	struct ks_key key;
-	char label[96];
-};
-
-/* The signing path re-reads the catalogue when it is older than this, so that a state change
- * made by another process (a key suspended, compromised) stops signatures within that time. */
-#define KS_CATALOGUE_TTL_NS (5LL * 1000000000LL)
-/* A name that is not in the catalogue re-reads it at most this often. */
-#define KS_MISS_REFRESH_NS (1LL * 1000000000LL)
-
-struct keystore {
-	const struct ks_backend_ops *ops;
-	void *backend;
-	/* token objects are created one at a time (SoftHSM2's issue #573): after mu, never
-	 * before it */
-	pthread_mutex_t create_mu;
-	pthread_mutex_t mu; /* guards the catalogue cache below */
-	struct ks_entry *entries;
-	size_t n_entries;
-	int64_t refreshed_ns;   /* when the cache was last read from the token */
-	uint64_t catalogue_gen; /* bumped by every install */
-	bool refreshing;        /* a signing-path refresh is reading the token */
-};
 
 static const char *const ks_state_names[KS_STATE_COUNT_] = {
 	[KS_STATE_PRE_ACTIVATION] = "pre-activation", [KS_STATE_ACTIVE] = "active",
@@ -115,7 +91,7 @@ bool ks_state_transition_allowed(enum ks_state from, enum ks_state to)
 	return (allowed[from] >> to & 1u) != 0;
 }
 
-static void ks_label_format(char *out, size_t outsz, const char *name, uint32_t version)
+void ks_label_format(char *out, size_t outsz, const char *name, uint32_t version)
 {
 	snprintf(out, outsz, "signerd/%s/%u", name, version);
 }
@@ -156,10 +132,36 @@ static size_t ks_entries_dedup(struct ks_entry *entries, size_t n)
 	return out;
 }
 
+/* At most one active version per key, whatever a crash left: activation writes the new active
+ * version's record first, then the old one's (deactivated). Between the two writes, the newest
+ * active version is the active one and an older one still marked active reads as deactivated
+ * from that moment: so the switch is one record write, and a reader never sees two active
+ * versions or none. ks_key_activate run again writes the old record. Takes sorted entries. */
+static void ks_entries_one_active(struct ks_entry *entries, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct ks_key *k = &entries[i].key;
+		const struct ks_key *newer = NULL;
+
+		if (k->state != KS_STATE_ACTIVE)
+			continue;
+		for (size_t j = i + 1; j < n && strcmp(entries[j].key.name, k->name) == 0; j++)
+			if (entries[j].key.state == KS_STATE_ACTIVE)
+				newer = &entries[j].key;
+		if (newer == NULL || k->n_transitions == KS_TRANSITIONS_MAX)
+			continue;
+		k->state = KS_STATE_DEACTIVATED;
+		k->transitions[k->n_transitions++] = (struct ks_transition){
+			.state = KS_STATE_DEACTIVATED,
+			.at = newer->transitions[newer->n_transitions - 1].at};
+	}
+}
+
 /* Re-reads the catalogue from the token; called with ks->mu held. A record whose label does
  * not match its content, or that has no key pair, is a damaged token: say so, don't guess. */
 /* Reads the catalogue from the token into a new sorted array; needs no lock of ours. */
-static int ks_catalogue_read(struct keystore *ks, struct ks_entry **out, size_t *out_n)
+static int ks_catalogue_load(struct keystore *ks, struct ks_entry **out, size_t *out_n,
+			     bool as_read)
 {
 	struct ks_record *recs = NULL;
 	struct ks_entry *entries = NULL;
@@ -199,12 +201,24 @@ static int ks_catalogue_read(struct keystore *ks, struct ks_entry **out, size_t 
 	}
 	qsort(entries, n, sizeof(*entries), ks_entry_compare);
 	*out_n = ks_entries_dedup(entries, n);
+	if (as_read)
+		ks_entries_one_active(entries, *out_n);
 	*out = entries;
 	entries = NULL;
 out:
 	free(entries);
 	ks_records_free(recs, n_recs);
 	return r;
+}
+
+static int ks_catalogue_read(struct keystore *ks, struct ks_entry **out, size_t *out_n)
+{
+	return ks_catalogue_load(ks, out, out_n, true);
+}
+
+int ks_catalogue_read_raw(struct keystore *ks, struct ks_entry **out, size_t *out_n)
+{
+	return ks_catalogue_load(ks, out, out_n, false);
 }
 
 /* With ks->mu held. */
@@ -219,7 +233,7 @@ static void ks_catalogue_install(struct keystore *ks, struct ks_entry *entries, 
 
 /* Re-reads the catalogue from the token; called with ks->mu held (the writers' path: nothing
  * else may change the catalogue meanwhile). */
-static int ks_catalogue_refresh(struct keystore *ks)
+int ks_catalogue_refresh(struct keystore *ks)
 {
 	struct ks_entry *entries;
 	size_t n;
@@ -258,7 +272,7 @@ static int ks_catalogue_refresh_unlocked(struct keystore *ks)
 }
 
 /* With ks->mu held. version 0: the newest active version, else the newest. */
-static struct ks_entry *ks_entry_find(struct keystore *ks, const char *name, uint32_t version)
+struct ks_entry *ks_entry_find(struct keystore *ks, const char *name, uint32_t version)
 {
 	struct ks_entry *newest = NULL, *active = NULL;
 
@@ -317,56 +331,6 @@ void ks_close(struct keystore *ks)
 	pthread_mutex_destroy(&ks->create_mu);
 	free(ks->entries);
 	free(ks);
-}
-
-int ks_key_generate(struct keystore *ks, const char *name, enum ks_chain chain, struct ks_key *out)
-{
-	struct ks_key key;
-	char label[96];
-	uint8_t *blob = NULL;
-	size_t blob_len = 0;
-	int64_t now = (int64_t)time(NULL);
-	int r;
-
-	if ((r = ks_name_check(name)) != SG_OK)
-		return r;
-	if (chain != KS_CHAIN_SOLANA && chain != KS_CHAIN_EVM)
-		return sg_fail(SG_ERR_INVALID_ARGUMENT, "unknown chain %d", (int)chain);
-	memset(&key, 0, sizeof(key));
-	snprintf(key.name, sizeof(key.name), "%s", name);
-	key.chain = chain;
-	key.version = 1;
-	key.transitions[0] = (struct ks_transition){.state = KS_STATE_PRE_ACTIVATION, .at = now};
-	key.transitions[1] = (struct ks_transition){.state = KS_STATE_ACTIVE, .at = now};
-	key.n_transitions = 2;
-	key.state = KS_STATE_ACTIVE;
-	key.created_at = now;
-	ks_label_format(label, sizeof(label), name, key.version);
-
-	pthread_mutex_lock(&ks->mu);
-	if ((r = ks_catalogue_refresh(ks)) != SG_OK)
-		goto out;
-	if (ks_entry_find(ks, name, 0) != NULL) {
-		r = sg_fail(SG_ERR_EXISTS, "key '%s' already exists", name);
-		goto out;
-	}
-	if ((r = ks_record_encode(&key, &blob, &blob_len)) != SG_OK)
-		goto out;
-	pthread_mutex_lock(&ks->create_mu);
-	r = ks->ops->generate(ks->backend, label, chain, blob, blob_len, key.public_key,
-			      &key.public_key_len);
-	pthread_mutex_unlock(&ks->create_mu);
-	if (r != SG_OK) {
-		r = sg_context(r, "generating key '%s'", name);
-		goto out;
-	}
-	r = ks_catalogue_refresh(ks);
-	if (r == SG_OK && out != NULL)
-		*out = key;
-out:
-	pthread_mutex_unlock(&ks->mu);
-	free(blob);
-	return r;
 }
 
 /* Every version, or (current_only) the current version of each key. */
@@ -435,58 +399,6 @@ int ks_key_get(struct keystore *ks, const char *name, uint32_t version, struct k
 	*out = e->key;
 out:
 	pthread_mutex_unlock(&ks->mu);
-	return r;
-}
-
-int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version, enum ks_state state)
-{
-	struct ks_entry *e;
-	struct ks_key key;
-	uint8_t *blob = NULL;
-	size_t blob_len = 0;
-	int r;
-
-	if ((r = ks_name_check(name)) != SG_OK)
-		return r;
-	pthread_mutex_lock(&ks->mu);
-	if ((r = ks_catalogue_refresh(ks)) != SG_OK)
-		goto out;
-	e = ks_entry_find(ks, name, version);
-	if (e == NULL) {
-		r = sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name, version);
-		goto out;
-	}
-	key = e->key;
-	if (!ks_state_transition_allowed(key.state, state)) {
-		r = sg_fail(SG_ERR_STATE, "key '%s' version %u cannot go from %s to %s", name,
-			    key.version, ks_state_name(key.state), ks_state_name(state));
-		goto out;
-	}
-	if (key.n_transitions == KS_TRANSITIONS_MAX) {
-		r = sg_fail(SG_ERR_OVERFLOW, "key '%s' version %u has had %d transitions already",
-			    name, key.version, KS_TRANSITIONS_MAX);
-		goto out;
-	}
-	key.transitions[key.n_transitions++] =
-		(struct ks_transition){.state = state, .at = (int64_t)time(NULL)};
-	key.state = state;
-	if ((r = ks_record_encode(&key, &blob, &blob_len)) != SG_OK)
-		goto out;
-	/* SP 800-57 "destroyed": the key material is gone. The private key is destroyed first:
-	 * should the record then fail to update, the key cannot sign anyway, and the same call
-	 * again finishes the job. The public key stays, to verify old signatures. */
-	if (state == KS_STATE_DESTROYED &&
-	    (r = ks->ops->destroy_private(ks->backend, e->label)) != SG_OK)
-		goto out;
-	pthread_mutex_lock(&ks->create_mu);
-	r = ks->ops->record_update(ks->backend, e->label, blob, blob_len);
-	pthread_mutex_unlock(&ks->create_mu);
-	if (r != SG_OK)
-		goto out;
-	e->key = key;
-out:
-	pthread_mutex_unlock(&ks->mu);
-	free(blob);
 	return r;
 }
 

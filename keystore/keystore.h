@@ -85,6 +85,14 @@ void ks_close(struct keystore *ks);
 /* Generates version 1 of a new key inside the token and records it active. */
 SG_MUST_CHECK int ks_key_generate(struct keystore *ks, const char *name, enum ks_chain chain,
 				  struct ks_key *out);
+/* Makes version N+1 of a key (N its newest), of the same chain, in pre-activation: a new key
+ * pair, so a new address. */
+SG_MUST_CHECK int ks_key_rotate(struct keystore *ks, const char *name, struct ks_key *out);
+/* Makes a pre-activation version active; the version active before it (its number in *was, 0
+ * when none) is deactivated in the same step: no moment has two active versions or none. An
+ * older version than the active one is refused. Run again after a crash, it finishes. */
+SG_MUST_CHECK int ks_key_activate(struct keystore *ks, const char *name, uint32_t version,
+				  uint32_t *was);
 /* Every version of every key, sorted by name then version. Free with free(). */
 SG_MUST_CHECK int ks_key_list(struct keystore *ks, struct ks_key **keys, size_t *n);
 /* The current version of every key (as ks_key_get(name, 0) picks it), sorted by name. */
@@ -97,10 +105,17 @@ SG_MUST_CHECK int ks_key_get(struct keystore *ks, const char *name, uint32_t ver
  * cheap enough for every request. */
 SG_MUST_CHECK int ks_key_lookup(struct keystore *ks, const char *name, uint32_t version,
 				struct ks_key *out);
-/* Moves a version to a new lifecycle state, if SP 800-57 allows that transition. Moving to
- * destroyed destroys the private key in the token (the public key and the record stay). */
+/* Moves a version to a new lifecycle state, if SP 800-57 allows that transition: suspend,
+ * resume (refused beside another active version), deactivate, compromise, destroy. Moving to
+ * destroyed destroys the private key in the token (the public key and the record stay); a
+ * version already in the state asked for is SG_OK (a rerun after a crash). Activation is
+ * ks_key_activate. */
 SG_MUST_CHECK int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version,
 				   enum ks_state state);
+
+/* Whether the token still holds the private key of a version (a destroyed one must not). */
+SG_MUST_CHECK int ks_key_private_present(struct keystore *ks, const char *name, uint32_t version,
+					 bool *present);
 
 /* Signs with an active key version: Ed25519 over msg (any length), or ECDSA secp256k1 over a
  * 32-byte digest (raw r || s, as the token returns it, not normalised). */

@@ -44,6 +44,9 @@ struct ks_backend_ops {
 	int (*record_update)(void *state, const char *label, const uint8_t *blob, size_t blob_len);
 	/* Destroys the private key labelled label; none there is not an error. */
 	int (*destroy_private)(void *state, const char *label);
+	/* Whether the token holds a private key labelled label (asked of the token, not a cache).
+	 */
+	int (*private_present)(void *state, const char *label, bool *present);
 	/* signerd's own small records (ks_state_put/ks_state_get) */
 	int (*state_put)(void *state, const char *name, const uint8_t *data, size_t len);
 	int (*state_get)(void *state, const char *name, struct ks_blob **values, size_t *n);

@@ -103,5 +103,6 @@ int p11_record_update(void *state, const char *label, const uint8_t *blob, size_
 int p11_state_put(void *state, const char *name, const uint8_t *data, size_t len);
 int p11_state_get(void *state, const char *name, struct ks_blob **values, size_t *n);
 int p11_destroy_private(void *state, const char *label);
+int p11_private_present(void *state, const char *label, bool *present);
 
 #endif

@@ -1,5 +1,6 @@
 /* The PKCS#11 backend's operations, each run by p11_run on a pooled session: sign, generate,
  * the catalogue records, signerd's own state in the token, and destroying a private key. */
+#include "common/fault.h"
 #include "p11_internal.h"
 
 /* DER of the curve OIDs for CKA_EC_PARAMS. */
@@ -136,23 +137,45 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 		{.type = CKA_WRAP_WITH_TRUSTED, .pValue = &yes, .ulValueLen = sizeof(yes)},
 	};
 
-	/* objects left under this label (a generation cut short) would make the key ambiguous */
+	/* objects left under this label: a catalogue record means the version exists (refused);
+	 * a key pair without one is a generation cut short (a crash between the two), which never
+	 * signed (signing needs the record): removed, and the generation done again */
 	{
 		CK_ATTRIBUTE by_label = {
 			.type = CKA_LABEL, .pValue = p11_in(a->label), .ulValueLen = label_len};
-		CK_OBJECT_HANDLE o;
+		CK_OBJECT_HANDLE o[8];
 		CK_ULONG found = 0;
 
 		if ((r = p11_require_login(p, s, rv)) != SG_OK)
 			return r;
-		*rv = p11_find(p, s, &by_label, 1, &o, 1, &found);
+		*rv = p11_find(p, s, &by_label, 1, o, 8, &found);
 		if (*rv != CKR_OK)
 			return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
-		if (found != 0)
-			return sg_fail(SG_ERR_EXISTS,
-				       "the token already holds objects labelled '%s' (left by an "
-				       "interrupted generation?); remove them first",
-				       a->label);
+		for (CK_ULONG i = 0; i < found; i++) {
+			CK_OBJECT_CLASS cls = CKO_DATA;
+			CK_ATTRIBUTE get = {
+				.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)};
+
+			*rv = p->f->C_GetAttributeValue(s, o[i], &get, 1);
+			if (*rv != CKR_OK)
+				return p11_fail(SG_ERR_PKCS11, "C_GetAttributeValue(CKA_CLASS)",
+						*rv);
+			if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY)
+				return sg_fail(
+					SG_ERR_EXISTS,
+					"the token already holds a catalogue record labelled "
+					"'%s'",
+					a->label);
+		}
+		for (CK_ULONG i = 0; i < found; i++) {
+			*rv = p->f->C_DestroyObject(s, o[i]);
+			if (*rv != CKR_OK)
+				return p11_fail(
+					SG_ERR_PKCS11,
+					"C_DestroyObject(a key pair left without its record)", *rv);
+		}
+		if (found > 0)
+			p11_cache_drop(p, a->label);
 	}
 	*rv = p->f->C_GenerateKeyPair(s, &mech, pub_tmpl, sizeof(pub_tmpl) / sizeof(pub_tmpl[0]),
 				      priv_tmpl, sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), &pub,
@@ -165,6 +188,7 @@ static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV
 	r = p11_pubkey_from_handle(p, s, pub, a->chain, a->pub, a->pub_len);
 	if (r != SG_OK)
 		goto out;
+	SG_FAULT("generate.after_keypair");
 	*rv = p11_record_create(p, s, a->label, a->blob, a->blob_len);
 	if (*rv != CKR_OK) {
 		r = p11_fail(SG_ERR_PKCS11, "C_CreateObject(catalogue record)", *rv);
@@ -508,4 +532,38 @@ static int p11_op_destroy_private(struct p11 *p, CK_SESSION_HANDLE s, void *varg
 int p11_destroy_private(void *state, const char *label)
 {
 	return p11_run(state, p11_op_destroy_private, p11_in(label), NULL);
+}
+
+struct p11_present_arg {
+	const char *label;
+	bool *present;
+};
+
+static int p11_op_private_present(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+{
+	struct p11_present_arg *a = varg;
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE tmpl[] = {
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_LABEL, .pValue = p11_in(a->label), .ulValueLen = strlen(a->label)},
+	};
+	CK_OBJECT_HANDLE o;
+	CK_ULONG found = 0;
+	int r;
+
+	/* any private key of that label, ours or not: the proof is that none is left */
+	if ((r = p11_require_login(p, s, rv)) != SG_OK)
+		return r;
+	*rv = p11_find(p, s, tmpl, P11_COUNT(tmpl), &o, 1, &found);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
+	*a->present = found != 0;
+	return SG_OK;
+}
+
+int p11_private_present(void *state, const char *label, bool *present)
+{
+	struct p11_present_arg a = {.label = label, .present = present};
+
+	return p11_run(state, p11_op_private_present, &a, NULL);
 }

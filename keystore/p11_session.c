@@ -745,6 +745,7 @@ const struct ks_backend_ops ks_pkcs11_ops = {
 	.records_load = p11_records_load,
 	.record_update = p11_record_update,
 	.destroy_private = p11_destroy_private,
+	.private_present = p11_private_present,
 	.state_put = p11_state_put,
 	.state_get = p11_state_get,
 	.sign = p11_sign,

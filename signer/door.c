@@ -142,7 +142,7 @@ static int check_key(struct sign_ctx *c)
 	if (ks_name_check(req->key) != SG_OK)
 		r = signer_error_set(c->err, SG_ERR_NOT_FOUND, SIGNER_E_KEY_NOT_FOUND,
 				     "no key named '%.64s'", req->key);
-	else if ((r = ks_key_lookup(c->s->ks, req->key, 0, &c->key)) != SG_OK)
+	else if ((r = ks_key_lookup(c->s->ks, req->key, req->key_version, &c->key)) != SG_OK)
 		r = refuse_keystore(c->err, r, req->key);
 	if (r != SG_OK) {
 		c->stop = true;

@@ -43,8 +43,28 @@ json_t *signer_key_json(const struct ks_key *key)
 	if (signer_key_texts(key, pub, address) != SG_OK ||
 	    time_format_rfc3339(key->created_at, created) != SG_OK)
 		return NULL;
-	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s}", "name", key->name, "chain",
-			 ks_chain_name(key->chain), "version", (json_int_t)key->version, "state",
-			 ks_state_name(key->state), "public_key", pub, "address", address,
-			 "created_at", created);
+	{
+		json_t *transitions = json_array(), *out;
+
+		for (size_t i = 0; transitions != NULL && i < key->n_transitions; i++) {
+			char at[TIME_RFC3339_LEN];
+
+			if (time_format_rfc3339(key->transitions[i].at, at) != SG_OK ||
+			    json_array_append_new(
+				    transitions, json_pack("{s:s, s:s}", "state",
+							   ks_state_name(key->transitions[i].state),
+							   "at", at)) != 0) {
+				json_decref(transitions);
+				return NULL;
+			}
+		}
+		if (transitions == NULL)
+			return NULL;
+		out = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o}", "name", key->name,
+				"chain", ks_chain_name(key->chain), "version",
+				(json_int_t)key->version, "state", ks_state_name(key->state),
+				"public_key", pub, "address", address, "created_at", created,
+				"transitions", transitions);
+		return out;
+	}
 }

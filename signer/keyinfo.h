@@ -14,7 +14,8 @@
  * 0x-hex uncompressed key and the EIP-55 address. */
 SG_MUST_CHECK int signer_key_texts(const struct ks_key *key, char pub[SIGNER_PUBKEY_TEXT_MAX],
 				   char address[SIGNER_ADDRESS_TEXT_MAX]);
-/* {"name","chain","version","state","public_key","address","created_at"}; NULL on failure. */
+/* {"name","chain","version","state","public_key","address","created_at","transitions":
+ * [{"state","at"},...]}; NULL on failure. */
 json_t *signer_key_json(const struct ks_key *key);
 
 #endif

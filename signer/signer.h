@@ -41,6 +41,7 @@ struct signer_request {
 	const char *peer; /* the TLS identity (SAN URI or CN), for the audit; NULL local */
 	const char *key;
 	const char *operation;
+	uint32_t key_version;   /* pinned (API.md: "key_version"); 0: the active version */
 	const char *request_id; /* optional: NULL */
 	enum signer_payload kind;
 	const uint8_t *payload;
@@ -206,6 +207,44 @@ void signer_record_refusal(struct signer *s, const struct signer_request *req,
  * "checks": [{"check", "outcome": "pass"|"deny"|"none", "rule"?, "reason"?, "detail"?}]}. The
  * rate and spend state is this process's, rebuilt from the audit log when it opened. */
 SG_MUST_CHECK int signer_explain(struct signer *s, const struct signer_request *req, json_t **out);
+
+/* ---- the key lifecycle (API.md section 4) ---------------------------------------------- */
+
+#define SIGNER_KEY_VERSION_MAX 9999 /* KS_VERSION_MAX */
+
+enum signer_key_action {
+	SIGNER_KEY_CREATE = 1, /* version 1 of a new key, active */
+	SIGNER_KEY_ROTATE,     /* version N+1, pre-activation: a new address */
+	SIGNER_KEY_ACTIVATE,   /* a pre-activation version; the active one is deactivated */
+	SIGNER_KEY_SUSPEND,
+	SIGNER_KEY_RESUME,
+	SIGNER_KEY_DEACTIVATE,
+	SIGNER_KEY_COMPROMISE,
+	SIGNER_KEY_DESTROY, /* the private key leaves the token; the record stays */
+};
+
+struct signer_key_change {
+	enum signer_key_action action;
+	const char *name;
+	const char *chain;      /* create: "solana" or "evm" */
+	uint32_t version;       /* activate to destroy */
+	const char *reason;     /* optional (compromise) */
+	const char *by;         /* who, for the record: "local" (signerctl) when NULL */
+	const json_t *ceremony; /* a ceremony's plan id, sha256 and approvers; NULL: none */
+};
+
+/* Makes the change in the token's catalogue, then appends its audit record ("event":
+ * "key_lifecycle"). *key: the KEY of the version it changed (create, rotate: the new one), with
+ * the record's "audit_id". A change found made already (a rerun after a crash) is finished and
+ * recorded. A destroy is proved: the token is asked whether the private key is still there. */
+SG_MUST_CHECK int signer_key_change(struct signer *s, const struct signer_key_change *c,
+				    json_t **key);
+const char *signer_key_action_name(enum signer_key_action action);
+/* {"versions": [KEY, ...]} of one key, oldest first; SG_ERR_NOT_FOUND when there is none. */
+SG_MUST_CHECK int signer_key_versions_json(struct signer *s, const char *name, json_t **out);
+/* One version's KEY (version 0: the active one, else the newest). */
+SG_MUST_CHECK int signer_key_version_json(struct signer *s, const char *name, uint32_t version,
+					  json_t **out);
 
 /* Whether text is a valid key name ([a-z0-9][a-z0-9-]{0,62}). */
 bool signer_key_name_valid(const char *text);

@@ -23,7 +23,7 @@ test_expect "polygon-dev as API.md's KEY" jq -e '.keys[] | select(.name == "poly
     and (.public_key | test("^0x04[0-9a-f]{128}$"))
     and (.address | test("^0x[0-9a-fA-F]{40}$"))
     and (.address | test("[A-F]")) and (.address | test("[a-f]"))' "$work/list.json"
-test_expect "only the KEY fields" jq -e '[.keys[] | keys] | all(. == ["address","chain","created_at","name","public_key","state","version"])' "$work/list.json"
+test_expect "only the KEY fields (API.md 4: with its transitions)" jq -e '([.keys[] | keys] | all(. == ["address","chain","created_at","name","public_key","state","transitions","version"])) and (.keys | all(.transitions[-1].state == .state))' "$work/list.json"
 
 ctl key show polygon-dev --json > "$work/show.json"
 test_expect "show matches list" test "$(jq -c . "$work/show.json")" = \
@@ -125,7 +125,8 @@ test_expect "explain: usage" tl_exits 2 "$work/e3" ctl policy explain --key poly
 ctl sign --key polygon-dev --operation dev --evm-message 0x01 > /dev/null
 ctl sign --key polygon-dev --operation dev --evm-message 0x02 > /dev/null
 test_expect "audit verify" tl_exits 0 "$work/a1" "$signerctl" audit verify "$env_dir/audit.log"
-test_expect "audit records" test "$(wc -l < "$env_dir/audit.log")" -eq 5
+test_expect "audit records: the key create and the signer's five" test "$(wc -l < "$env_dir/audit.log")" -eq 6
+test_expect "the key create is an audit record" bash -c "head -n 1 '$env_dir/audit.log' | jq -e '.event == \"key_lifecycle\" and .action == \"create\" and .key == \"extra-1\" and .state == \"active\"'"
 test_expect "the refusal was recorded" grep -q '"decision":"invalid","reason":"invalid_payload"' "$env_dir/audit.log"
 test_expect "the denial was recorded" grep -q '"decision":"denied","reason":"forbidden"' "$env_dir/audit.log"
 cp "$env_dir/audit.log" "$work/tampered.log"

@@ -63,7 +63,7 @@ int ctl_keystore(struct ctl *ctl)
 	return ks_open(&kc, &ctl->ks);
 }
 
-static int ctl_signer(struct ctl *ctl, unsigned flags)
+int ctl_signer(struct ctl *ctl, unsigned flags)
 {
 	int r;
 

@@ -40,10 +40,19 @@ enum ctl_opt {
 	CTL_OPT_EVM_TYPED_DATA,
 	CTL_OPT_REASON,
 	CTL_OPT_LIMITS,
+	CTL_OPT_VERSION,
 	CTL_OPT_COUNT,
 };
 _Static_assert(CTL_OPT_COUNT < ':', "option values must stay below getopt's ':' and '?'");
 
+#define CTL_OPTION_VERSION                                                                         \
+	{                                                                                          \
+		.name = "version", .has_arg = required_argument, .val = CTL_OPT_VERSION            \
+	}
+#define CTL_OPTION_REASON                                                                          \
+	{                                                                                          \
+		.name = "reason", .has_arg = required_argument, .val = CTL_OPT_REASON              \
+	}
 #define CTL_OPTION_JSON                                                                            \
 	{                                                                                          \
 		.name = "json", .has_arg = no_argument, .val = CTL_OPT_JSON                        \
@@ -120,6 +129,8 @@ SG_MUST_CHECK int ctl_setup(struct ctl *ctl);
 SG_MUST_CHECK int ctl_config(struct ctl *ctl);
 /* The config and the token (at most once). */
 SG_MUST_CHECK int ctl_keystore(struct ctl *ctl);
+/* The config and the signing door (at most once); flags as signer_open_with's. */
+SG_MUST_CHECK int ctl_signer(struct ctl *ctl, unsigned flags);
 /* Releases what ctl_setup() opened. */
 void ctl_teardown(struct ctl *ctl);
 
@@ -145,6 +156,10 @@ int ctl_payload_read(const struct ctl_payload *p, uint8_t **out, size_t *len,
 int cmd_key_create(struct ctl *ctl, const struct ctl_args *a);
 int cmd_key_list(struct ctl *ctl, const struct ctl_args *a);
 int cmd_key_show(struct ctl *ctl, const struct ctl_args *a);
+int cmd_key_versions(struct ctl *ctl, const struct ctl_args *a);
+int cmd_key_rotate(struct ctl *ctl, const struct ctl_args *a);
+/* activate, suspend, resume, deactivate, compromise, destroy: NAME --version N */
+int cmd_key_set(struct ctl *ctl, const struct ctl_args *a);
 int cmd_token_init(struct ctl *ctl, const struct ctl_args *a);
 int cmd_sign(struct ctl *ctl, const struct ctl_args *a);
 int cmd_policy_lint(struct ctl *ctl, const struct ctl_args *a);

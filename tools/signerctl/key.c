@@ -1,6 +1,9 @@
-/* signerctl key create | list | show: the keys in the token, as the API shows them. */
+/* signerctl key create | list | show | versions | rotate | activate | suspend | resume |
+ * deactivate | compromise | destroy: the keys in the token, as the API shows them, and their
+ * lifecycle (API.md section 4), each change audited through the signer. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "ctl.h"
@@ -23,11 +26,61 @@ static int print_key(const struct ks_key *key, bool as_json)
 	return EXIT_SUCCESS;
 }
 
+/* A KEY (from the signer) as JSON or as the text print_key gives; takes key. */
+static int print_key_json(json_t *key, bool as_json)
+{
+	if (as_json)
+		return ctl_print_json(key);
+	printf("name:       %s\nchain:      %s\nversion:    %lld\nstate:      %s\n"
+	       "address:    %s\npublic key: %s\n",
+	       json_string_value(json_object_get(key, "name")),
+	       json_string_value(json_object_get(key, "chain")),
+	       (long long)json_integer_value(json_object_get(key, "version")),
+	       json_string_value(json_object_get(key, "state")),
+	       json_string_value(json_object_get(key, "address")),
+	       json_string_value(json_object_get(key, "public_key")));
+	json_decref(key);
+	return EXIT_SUCCESS;
+}
+
+/* --version N: 1 to 9999; false (and said) otherwise. */
+static bool version_arg(const struct ctl *ctl, const struct ctl_args *a, bool required,
+			uint32_t *out)
+{
+	const char *text = a->value[CTL_OPT_VERSION];
+	char *end;
+	unsigned long v;
+
+	*out = 0;
+	if (text == NULL)
+		return !required || (ctl_usage_error(ctl, "--version N is needed"), false);
+	v = strtoul(text, &end, 10);
+	if (*text < '1' || *text > '9' || *end != '\0' || v > SIGNER_KEY_VERSION_MAX) {
+		(void)ctl_usage_error(ctl, "--version must be a number from 1 to 9999");
+		return false;
+	}
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* Runs a change through the signer (token, then audit record) and prints the KEY. */
+static int key_change(struct ctl *ctl, const struct signer_key_change *c, bool as_json)
+{
+	json_t *key;
+	char what[160];
+	int r;
+
+	snprintf(what, sizeof(what), "key %s %s", signer_key_action_name(c->action), c->name);
+	if ((r = ctl_setup(ctl)) != SG_OK || (r = signer_key_change(ctl->signer, c, &key)) != SG_OK)
+		return ctl_fail(r, what);
+	return print_key_json(key, as_json);
+}
+
 int cmd_key_create(struct ctl *ctl, const struct ctl_args *a)
 {
 	const char *name = a->value[CTL_OPT_NAME], *chain_text = a->value[CTL_OPT_CHAIN];
+	struct signer_key_change c = {.action = SIGNER_KEY_CREATE, .name = name};
 	enum ks_chain chain;
-	struct ks_key key;
 	int r;
 
 	if (name == NULL || chain_text == NULL || a->argc != 0)
@@ -37,10 +90,88 @@ int cmd_key_create(struct ctl *ctl, const struct ctl_args *a)
 		sg_log("%s", sg_errmsg(r));
 		return CTL_EXIT_USAGE;
 	}
-	if ((r = ctl_setup(ctl)) != SG_OK ||
-	    (r = ks_key_generate(ctl->ks, name, chain, &key)) != SG_OK)
+	c.chain = ks_chain_name(chain);
+	if ((r = ctl_config(ctl)) != SG_OK)
 		return ctl_fail(r, "key create");
-	return print_key(&key, ctl_flag(a, CTL_OPT_JSON));
+	if (ctl->cfg.audit.path == NULL) {
+		/* a token set up before the service's config has an audit log (tools/dev-env
+		 * makes its keys so): the catalogue records it, there is no log to record it in */
+		struct ks_key key;
+
+		if ((r = ctl_keystore(ctl)) != SG_OK ||
+		    (r = ks_key_generate(ctl->ks, name, chain, &key)) != SG_OK)
+			return ctl_fail(r, "key create");
+		sg_log("key create: %s has no audit.path: '%s' is recorded in the token's "
+		       "catalogue only",
+		       ctl->cfg.path != NULL ? ctl->cfg.path : "the config", name);
+		return print_key(&key, ctl_flag(a, CTL_OPT_JSON));
+	}
+	if ((r = ctl_signer(ctl, 0)) != SG_OK)
+		return ctl_fail(r, "key create");
+	return key_change(ctl, &c, ctl_flag(a, CTL_OPT_JSON));
+}
+
+int cmd_key_rotate(struct ctl *ctl, const struct ctl_args *a)
+{
+	struct signer_key_change c = {.action = SIGNER_KEY_ROTATE};
+
+	if (a->argc != 1)
+		return ctl_usage_error(ctl, "key rotate needs one NAME");
+	c.name = a->argv[0];
+	return key_change(ctl, &c, ctl_flag(a, CTL_OPT_JSON));
+}
+
+int cmd_key_set(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const struct {
+		const char *verb;
+		enum signer_key_action action;
+	} verbs[] = {
+		{.verb = "activate", .action = SIGNER_KEY_ACTIVATE},
+		{.verb = "suspend", .action = SIGNER_KEY_SUSPEND},
+		{.verb = "resume", .action = SIGNER_KEY_RESUME},
+		{.verb = "deactivate", .action = SIGNER_KEY_DEACTIVATE},
+		{.verb = "compromise", .action = SIGNER_KEY_COMPROMISE},
+		{.verb = "destroy", .action = SIGNER_KEY_DESTROY},
+	};
+	struct signer_key_change c = {.reason = a->value[CTL_OPT_REASON]};
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(verbs[i].verb, ctl->cmd->verb) == 0)
+			c.action = verbs[i].action;
+	if (c.action == 0)
+		return ctl_usage_error(ctl, "unknown lifecycle command");
+	if (a->argc != 1)
+		return ctl_usage_error(ctl, "needs one NAME and --version N");
+	c.name = a->argv[0];
+	if (!version_arg(ctl, a, true, &c.version))
+		return CTL_EXIT_USAGE;
+	return key_change(ctl, &c, ctl_flag(a, CTL_OPT_JSON));
+}
+
+int cmd_key_versions(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *out;
+	int r;
+
+	if (a->argc != 1)
+		return ctl_usage_error(ctl, "key versions needs one NAME");
+	if ((r = ctl_setup(ctl)) != SG_OK ||
+	    (r = signer_key_versions_json(ctl->signer, a->argv[0], &out)) != SG_OK)
+		return ctl_fail(r, a->argv[0]);
+	if (ctl_flag(a, CTL_OPT_JSON))
+		return ctl_print_json(out);
+	printf("%-7s %-15s %s\n", "VERSION", "STATE", "ADDRESS");
+	for (size_t i = 0; i < json_array_size(json_object_get(out, "versions")); i++) {
+		json_t *k = json_array_get(json_object_get(out, "versions"), i);
+
+		printf("%-7lld %-15s %s\n",
+		       (long long)json_integer_value(json_object_get(k, "version")),
+		       json_string_value(json_object_get(k, "state")),
+		       json_string_value(json_object_get(k, "address")));
+	}
+	json_decref(out);
+	return EXIT_SUCCESS;
 }
 
 /* The current version of each key: the API's view (one KEY per name). */
@@ -90,13 +221,17 @@ out:
 int cmd_key_show(struct ctl *ctl, const struct ctl_args *a)
 {
 	struct ks_key key;
+	uint32_t version;
 	const char *name;
 	int r;
 
 	if (a->argc != 1)
 		return ctl_usage_error(ctl, "key show needs one NAME");
+	if (!version_arg(ctl, a, false, &version))
+		return CTL_EXIT_USAGE;
 	name = a->argv[0];
-	if ((r = ctl_setup(ctl)) != SG_OK || (r = ks_key_get(ctl->ks, name, 0, &key)) != SG_OK)
+	if ((r = ctl_setup(ctl)) != SG_OK ||
+	    (r = ks_key_get(ctl->ks, name, version, &key)) != SG_OK)
 		return ctl_fail(r, name);
 	return print_key(&key, ctl_flag(a, CTL_OPT_JSON));
 }

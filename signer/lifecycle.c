@@ -1,0 +1,179 @@
+/* Key lifecycle through the signer: each change made in the token's catalogue (the keystore
+ * makes every step crash-safe), then written to the audit log as a "key_lifecycle" record. A
+ * change found made already (the command run again after a crash) is finished and recorded. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/fault.h"
+#include "signer/keyinfo.h"
+#include "signer_internal.h"
+
+static const char *const action_names[] = {
+	[SIGNER_KEY_CREATE] = "create",         [SIGNER_KEY_ROTATE] = "rotate",
+	[SIGNER_KEY_ACTIVATE] = "activate",     [SIGNER_KEY_SUSPEND] = "suspend",
+	[SIGNER_KEY_RESUME] = "resume",         [SIGNER_KEY_DEACTIVATE] = "deactivate",
+	[SIGNER_KEY_COMPROMISE] = "compromise", [SIGNER_KEY_DESTROY] = "destroy",
+};
+
+const char *signer_key_action_name(enum signer_key_action action)
+{
+	return action >= SIGNER_KEY_CREATE && action <= SIGNER_KEY_DESTROY ? action_names[action]
+									   : "unknown";
+}
+
+/* The state a set-state action moves to. */
+static bool action_state(enum signer_key_action action, enum ks_state *state)
+{
+	switch (action) {
+	case SIGNER_KEY_SUSPEND:
+		*state = KS_STATE_SUSPENDED;
+		return true;
+	case SIGNER_KEY_RESUME:
+		*state = KS_STATE_ACTIVE;
+		return true;
+	case SIGNER_KEY_DEACTIVATE:
+		*state = KS_STATE_DEACTIVATED;
+		return true;
+	case SIGNER_KEY_COMPROMISE:
+		*state = KS_STATE_COMPROMISED;
+		return true;
+	case SIGNER_KEY_DESTROY:
+		*state = KS_STATE_DESTROYED;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The change in the token; key: the version it leaves changed. */
+static int key_change_token(struct signer *s, const struct signer_key_change *c, struct ks_key *key,
+			    uint32_t *was, bool *private_present)
+{
+	enum ks_chain chain;
+	enum ks_state state;
+	int r;
+
+	*was = 0;
+	*private_present = true;
+	switch (c->action) {
+	case SIGNER_KEY_CREATE:
+		if (c->chain == NULL || (r = ks_chain_parse(c->chain, &chain)) != SG_OK)
+			return c->chain == NULL ? sg_fail(SG_ERR_INVALID_ARGUMENT, "no chain") : r;
+		return ks_key_generate(s->ks, c->name, chain, key);
+	case SIGNER_KEY_ROTATE:
+		return ks_key_rotate(s->ks, c->name, key);
+	case SIGNER_KEY_ACTIVATE:
+		if ((r = ks_key_activate(s->ks, c->name, c->version, was)) != SG_OK)
+			return r;
+		return ks_key_get(s->ks, c->name, c->version, key);
+	default:
+		if (!action_state(c->action, &state))
+			return sg_fail(SG_ERR_INVALID_ARGUMENT, "unknown key action %d",
+				       (int)c->action);
+		if ((r = ks_key_set_state(s->ks, c->name, c->version, state)) != SG_OK ||
+		    (r = ks_key_get(s->ks, c->name, c->version, key)) != SG_OK)
+			return r;
+		/* destroyed: proved by asking the token, not by trusting the call */
+		if (state == KS_STATE_DESTROYED &&
+		    (r = ks_key_private_present(s->ks, c->name, c->version, private_present)) ==
+			    SG_OK &&
+		    *private_present)
+			r = sg_fail(SG_ERR_INTERNAL,
+				    "key '%s' version %u: the token still holds its private key",
+				    c->name, c->version);
+		return r;
+	}
+}
+
+int signer_key_change(struct signer *s, const struct signer_key_change *c, json_t **key_json)
+{
+	struct ks_key key;
+	char audit_id[AUDIT_ID_LEN + 1];
+	uint32_t was = 0;
+	bool private_present = true;
+	json_t *rec;
+	int r;
+
+	*key_json = NULL;
+	if (s->flags & SIGNER_OPEN_READONLY)
+		return sg_fail(SG_ERR_STATE, "the signer was opened read-only");
+	if ((r = key_change_token(s, c, &key, &was, &private_present)) != SG_OK)
+		return r;
+	SG_FAULT("lifecycle.before_audit");
+	/* the record of the change: who, what, from which version to which state */
+	rec = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "event", "key_lifecycle", "action",
+			signer_key_action_name(c->action), "client",
+			c->by != NULL ? c->by : "local", "key", key.name, "key_version",
+			(json_int_t)key.version, "state", ks_state_name(key.state), "chain",
+			ks_chain_name(key.chain));
+	if (rec == NULL)
+		return sg_fail(SG_ERR_NOMEM, "the lifecycle record");
+	if (was != 0)
+		json_object_set_new(rec, "deactivated_version", json_integer((json_int_t)was));
+	if (c->reason != NULL)
+		json_object_set_new(rec, "reason", json_string(c->reason));
+	if (c->action == SIGNER_KEY_DESTROY)
+		json_object_set_new(rec, "private_key_present", json_boolean(private_present));
+	if (c->ceremony != NULL)
+		json_object_set_new(rec, "ceremony", json_deep_copy(c->ceremony));
+	r = audit_append(s->audit, rec, audit_id);
+	json_decref(rec);
+	if (r != SG_OK)
+		return sg_context(r,
+				  "key '%s' version %u is %s in the token, but its audit record "
+				  "could not be written; run the command again to record it",
+				  key.name, key.version, ks_state_name(key.state));
+	*key_json = signer_key_json(&key);
+	if (*key_json == NULL)
+		return sg_fail(SG_ERR_NOMEM, "the KEY of '%s'", key.name);
+	json_object_set_new(*key_json, "audit_id", json_string(audit_id));
+	return SG_OK;
+}
+
+int signer_key_versions_json(struct signer *s, const char *name, json_t **out)
+{
+	struct ks_key *keys = NULL;
+	size_t n = 0;
+	json_t *list = json_array();
+	int r = ks_key_list(s->ks, &keys, &n);
+
+	*out = NULL;
+	if (r != SG_OK || list == NULL) {
+		json_decref(list);
+		return r != SG_OK ? r : sg_fail(SG_ERR_NOMEM, "versions");
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *k;
+
+		if (strcmp(keys[i].name, name) != 0)
+			continue;
+		k = signer_key_json(&keys[i]);
+		if (k == NULL || json_array_append_new(list, k) != 0) {
+			r = sg_fail(SG_ERR_NOMEM, "versions of '%s'", name);
+			break;
+		}
+	}
+	free(keys);
+	if (r == SG_OK && json_array_size(list) == 0)
+		r = sg_fail(SG_ERR_NOT_FOUND, "no key named '%s'", name);
+	if (r != SG_OK) {
+		json_decref(list);
+		return r;
+	}
+	*out = json_pack("{s:o}", "versions", list);
+	return *out == NULL ? sg_fail(SG_ERR_NOMEM, "versions") : SG_OK;
+}
+
+int signer_key_version_json(struct signer *s, const char *name, uint32_t version, json_t **out)
+{
+	struct ks_key key;
+	int r = ks_key_get(s->ks, name, version, &key);
+
+	*out = NULL;
+	if (r != SG_OK)
+		return r;
+	*out = signer_key_json(&key);
+	return *out == NULL ? sg_fail(SG_ERR_NOMEM, "the KEY of '%s'", name) : SG_OK;
+}
+
+_Static_assert(SIGNER_KEY_VERSION_MAX == KS_VERSION_MAX, "the API's bound is the keystore's");
