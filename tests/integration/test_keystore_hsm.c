@@ -332,9 +332,59 @@ static void test_lifecycle(void **state)
 	ks_close(ks);
 }
 
+/* A rotation makes a new key pair of the same chain in pre-activation; activation switches in
+ * one step (the old version deactivated, the new one signs); an older version cannot come back
+ * over the active one; a pre-activation version is activated, not resumed. */
+static void test_rotate_and_activate(void **state)
+{
+	struct keystore *ks = open_keystore();
+	struct ks_key v1, v2, k;
+	uint8_t sig[KS_SIGNATURE_MAX], digest[32] = {7};
+	size_t siglen;
+	uint32_t was;
+	bool present;
+
+	(void)state;
+	ensure_key(ks, "turn", KS_CHAIN_EVM);
+	assert_sg_ok(ks_key_get(ks, "turn", 1, &v1));
+	assert_sg_ok(ks_key_rotate(ks, "turn", &v2));
+	assert_int_equal(v2.version, 2);
+	assert_int_equal(v2.chain, KS_CHAIN_EVM);
+	assert_int_equal(v2.state, KS_STATE_PRE_ACTIVATION);
+	assert_memory_not_equal(v1.public_key, v2.public_key, v1.public_key_len);
+	assert_sg_ok(ks_key_private_present(ks, "turn", 2, &present));
+	assert_true(present);
+	/* before activation, version 1 still signs */
+	assert_sg_ok(ks_sign(ks, "turn", 0, digest, 32, sig, &siglen));
+	verify_secp256k1(&v1, digest, sig);
+	assert_int_equal(ks_sign(ks, "turn", 2, digest, 32, sig, &siglen), SG_ERR_STATE);
+	/* a pre-activation version is activated, not resumed */
+	assert_sg_fails(ks_key_set_state(ks, "turn", 2, KS_STATE_ACTIVE), SG_ERR_STATE,
+			"activated with ks_key_activate");
+	assert_sg_ok(ks_key_activate(ks, "turn", 2, &was));
+	assert_int_equal(was, 1);
+	assert_sg_ok(ks_key_get(ks, "turn", 1, &k));
+	assert_int_equal(k.state, KS_STATE_DEACTIVATED);
+	assert_sg_ok(ks_sign(ks, "turn", 0, digest, 32, sig, &siglen));
+	verify_secp256k1(&v2, digest, sig);
+	/* run again: done already, and it says which version it deactivated */
+	assert_sg_ok(ks_key_activate(ks, "turn", 2, &was));
+	assert_int_equal(was, 1);
+	/* an older version never comes back over the active one */
+	assert_sg_ok(ks_key_rotate(ks, "turn", &k));
+	assert_sg_fails(ks_key_activate(ks, "turn", 1, &was), SG_ERR_STATE, "older");
+	/* nor is a suspended one resumed beside it */
+	assert_sg_ok(ks_key_set_state(ks, "turn", 2, KS_STATE_SUSPENDED));
+	assert_sg_ok(ks_key_activate(ks, "turn", 3, &was));
+	assert_int_equal(was, 0); /* none was active: 2 is suspended */
+	assert_sg_fails(ks_key_set_state(ks, "turn", 2, KS_STATE_ACTIVE), SG_ERR_STATE,
+			"cannot be resumed beside it");
+	ks_close(ks);
+}
+
 /* Another process changes a key's record (here: raw PKCS#11 writes a newer record beside the
  * old one, as a crash halfway through a replacement would leave it). A running keystore sees it
- * within the catalogue's 5 s, and reads the newer of the two records. */
+ * within the catalogue's 2 s, and reads the newer of the two records. */
 static void test_changes_from_elsewhere_take_effect(void **state)
 {
 	struct keystore *ks = open_keystore();
@@ -738,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_generate_list_sign_verify),
 		cmocka_unit_test(test_private_keys_stay_in_the_token),
 		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_rotate_and_activate),
 		cmocka_unit_test(test_changes_from_elsewhere_take_effect),
 		cmocka_unit_test(test_eight_threads_sign_without_error),
 		cmocka_unit_test(test_sessions_and_login_recover),
