@@ -437,8 +437,8 @@ int ks_key_lookup(struct keystore *ks, const char *name, uint32_t version, struc
 	return e != NULL ? SG_OK : SG_ERR_NOT_FOUND;
 }
 
-int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8_t *msg, size_t len,
-	    uint8_t sig[KS_SIGNATURE_MAX], size_t *siglen)
+static int ks_sign_in(struct keystore *ks, const char *name, uint32_t version, const uint8_t *msg,
+		      size_t len, uint8_t sig[KS_SIGNATURE_MAX], size_t *siglen, bool retired)
 {
 	struct ks_entry *e;
 	char label[96];
@@ -458,13 +458,29 @@ int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8
 	found_version = e->key.version;
 	pthread_mutex_unlock(&ks->mu);
 
-	if (state != KS_STATE_ACTIVE)
-		return sg_fail(SG_ERR_STATE, "key '%s' version %u is %s, not active", name,
-			       found_version, ks_state_name(state));
+	if (retired ? state == KS_STATE_DESTROYED || state == KS_STATE_COMPROMISED
+		    : state != KS_STATE_ACTIVE)
+		return sg_fail(SG_ERR_STATE, "key '%s' version %u is %s, not %s", name,
+			       found_version, ks_state_name(state),
+			       retired ? "one that may sign" : "active");
 	if (chain == KS_CHAIN_EVM && len != 32)
 		return sg_fail(SG_ERR_INVALID_ARGUMENT,
 			       "an ECDSA signature is over a 32-byte digest, not %zu bytes", len);
 	return ks->ops->sign(ks->backend, label, chain, msg, len, sig, siglen);
+}
+
+int ks_sign(struct keystore *ks, const char *name, uint32_t version, const uint8_t *msg, size_t len,
+	    uint8_t sig[KS_SIGNATURE_MAX], size_t *siglen)
+{
+	return ks_sign_in(ks, name, version, msg, len, sig, siglen, false);
+}
+
+int ks_sign_retired(struct keystore *ks, const char *name, uint32_t version, const uint8_t *msg,
+		    size_t len, uint8_t sig[KS_SIGNATURE_MAX], size_t *siglen)
+{
+	if (version == 0)
+		return sg_fail(SG_ERR_INVALID_ARGUMENT, "a retired version is named by its number");
+	return ks_sign_in(ks, name, version, msg, len, sig, siglen, true);
 }
 
 int ks_health(struct keystore *ks)

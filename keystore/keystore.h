@@ -123,6 +123,12 @@ SG_MUST_CHECK int ks_sign(struct keystore *ks, const char *name, uint32_t versio
 			  const uint8_t *msg, size_t len, uint8_t sig[KS_SIGNATURE_MAX],
 			  size_t *siglen);
 
+/* As ks_sign, with a named version in any state but destroyed or compromised: for a key-sign
+ * ceremony's one approved payload (the last transactions of a retired key). */
+SG_MUST_CHECK int ks_sign_retired(struct keystore *ks, const char *name, uint32_t version,
+				  const uint8_t *msg, size_t len, uint8_t sig[KS_SIGNATURE_MAX],
+				  size_t *siglen);
+
 /* ---- signerd's own state, kept in the token ------------------------------------------------
  * Small named records that must travel with the token (a copy, a backup or a restore of the
  * token carries them), such as the audit log's anchor: private token data objects of

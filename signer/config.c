@@ -1,5 +1,6 @@
 #include "signer/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdbool.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/names.h"
 #include "common/yamldoc.h"
 
 #ifndef SIGNER_DEFAULT_PKCS11_MODULE
@@ -347,6 +349,151 @@ static int config_limits(struct ydoc *d, yaml_node_t *node, struct signer_config
 	return SG_OK;
 }
 
+static const char *const ceremony_actions[] = {"key-create",        "key-rotate",  "key-activate",
+					       "key-suspend",       "key-resume",  "key-deactivate",
+					       "key-compromise",    "key-destroy", "key-sign",
+					       "backup-key-create", "restore",     NULL};
+
+bool signer_ceremony_action_known(const char *action)
+{
+	for (size_t i = 0; ceremony_actions[i] != NULL; i++)
+		if (strcmp(ceremony_actions[i], action) == 0)
+			return true;
+	return false;
+}
+
+unsigned signer_config_quorum(const struct signer_config *cfg, const char *action)
+{
+	for (size_t i = 0; i < cfg->ceremonies.n_quorum; i++)
+		if (strcmp(cfg->ceremonies.quorum[i].action, action) == 0)
+			return cfg->ceremonies.quorum[i].quorum;
+	return cfg->ceremonies.quorum_default;
+}
+
+/* custodians: {NAME: FINGERPRINT, ...} */
+static int config_custodians(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
+{
+	yaml_node_pair_t *p;
+
+	if (node == NULL || node->type != YAML_MAPPING_NODE ||
+	    node->data.mapping.pairs.start == node->data.mapping.pairs.top)
+		return ydoc_fail(d, node,
+				 "ceremonies.custodians must map each custodian's name to "
+				 "an OpenPGP primary-key fingerprint");
+	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&d->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&d->doc, p->value);
+		struct signer_config_custodian *c;
+		const char *name, *fpr;
+		size_t n = 0;
+		int r;
+
+		if ((r = ydoc_scalar(d, k, "a custodian's name", &name)) != SG_OK ||
+		    (r = ydoc_scalar(d, v, "a fingerprint", &fpr)) != SG_OK)
+			return r;
+		if (!name_valid(name))
+			return ydoc_fail(d, k,
+					 "custodian '%.64s' must be named with a-z, 0-9 and '-'",
+					 name);
+		if (cfg->ceremonies.n_custodians == SIGNER_CUSTODIANS_MAX)
+			return ydoc_fail(d, k, "more than %d custodians", SIGNER_CUSTODIANS_MAX);
+		c = &cfg->ceremonies.custodians[cfg->ceremonies.n_custodians];
+		/* 40 hex digits; spaces as gpg prints them are allowed */
+		for (const char *q = fpr; *q != '\0'; q++) {
+			if (*q == ' ')
+				continue;
+			if (!isxdigit((unsigned char)*q) || n == 40)
+				return ydoc_fail(
+					d, v,
+					"custodian %s: '%.60s' is not a 40-hex-digit OpenPGP "
+					"fingerprint (a v4 primary key's)",
+					name, fpr);
+			c->fingerprint[n++] = (char)toupper((unsigned char)*q);
+		}
+		if (n != 40)
+			return ydoc_fail(d, v,
+					 "custodian %s: '%.60s' is not a 40-hex-digit OpenPGP "
+					 "fingerprint (a v4 primary key's)",
+					 name, fpr);
+		c->fingerprint[40] = '\0';
+		for (size_t i = 0; i < cfg->ceremonies.n_custodians; i++)
+			if (strcmp(cfg->ceremonies.custodians[i].name, name) == 0 ||
+			    strcmp(cfg->ceremonies.custodians[i].fingerprint, c->fingerprint) == 0)
+				return ydoc_fail(d, k,
+						 "custodian %s: the name or the key is another "
+						 "custodian's already (each custodian counts once)",
+						 name);
+		if ((c->name = strdup(name)) == NULL)
+			return sg_fail(SG_ERR_NOMEM, "config");
+		cfg->ceremonies.n_custodians++;
+	}
+	return SG_OK;
+}
+
+/* quorum: {default: N, ACTION: N, ...}, each 1 to the number of custodians */
+static int config_quorum(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
+{
+	yaml_node_pair_t *p;
+	bool have_default = false;
+
+	if (node == NULL || node->type != YAML_MAPPING_NODE)
+		return ydoc_fail(d, node,
+				 "ceremonies.quorum must be a mapping: {default: N, "
+				 "key-compromise: N, ...}");
+	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&d->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&d->doc, p->value);
+		const char *action;
+		uint64_t n;
+		int r;
+
+		if ((r = ydoc_scalar(d, k, "an action", &action)) != SG_OK)
+			return r;
+		if (strcmp(action, "default") != 0 && !signer_ceremony_action_known(action))
+			return ydoc_fail(d, k, "'%.64s' is not a ceremony action", action);
+		if ((r = ydoc_uint(d, v, "a quorum", 1, cfg->ceremonies.n_custodians, &n)) != SG_OK)
+			return sg_context(r, "(at most the %zu custodians)",
+					  cfg->ceremonies.n_custodians);
+		if (strcmp(action, "default") == 0) {
+			cfg->ceremonies.quorum_default = (unsigned)n;
+			have_default = true;
+			continue;
+		}
+		if (cfg->ceremonies.n_quorum == SIGNER_QUORUMS_MAX)
+			return ydoc_fail(d, k, "more than %d quorums", SIGNER_QUORUMS_MAX);
+		cfg->ceremonies.quorum[cfg->ceremonies.n_quorum].quorum = (unsigned)n;
+		if ((cfg->ceremonies.quorum[cfg->ceremonies.n_quorum++].action = strdup(action)) ==
+		    NULL)
+			return sg_fail(SG_ERR_NOMEM, "config");
+	}
+	if (!have_default)
+		return ydoc_fail(d, node, "ceremonies.quorum needs a default");
+	return SG_OK;
+}
+
+/* ceremonies: {gnupg_home, custodians, quorum} */
+static int config_ceremonies(struct ydoc *d, yaml_node_t *node, struct signer_config *cfg)
+{
+	static const char *const fields[] = {"gnupg_home", "custodians", "quorum", NULL};
+	char *home = NULL;
+	int r;
+
+	if (node == NULL)
+		return SG_OK;
+	if ((r = ydoc_expect_map(d, node, "ceremonies", fields)) != SG_OK ||
+	    (r = config_string(d, node, "gnupg_home", "ceremonies.gnupg_home", true, &home)) !=
+		    SG_OK)
+		return r;
+	r = config_path_resolve(cfg->path, home, &cfg->ceremonies.gnupg_home);
+	free(home);
+	if (r != SG_OK ||
+	    (r = config_custodians(d, ydoc_map_get(d, node, "custodians"), cfg)) != SG_OK ||
+	    (r = config_quorum(d, ydoc_map_get(d, node, "quorum"), cfg)) != SG_OK)
+		return r;
+	cfg->ceremonies.present = true;
+	return SG_OK;
+}
+
 int signer_config_load(const char *path, struct signer_config *cfg)
 {
 	return signer_config_load_pin(path, NULL, cfg);
@@ -354,8 +501,9 @@ int signer_config_load(const char *path, struct signer_config *cfg)
 
 int signer_config_load_pin(const char *path, const char *pin_file, struct signer_config *cfg)
 {
-	static const char *const fields[] = {"token",  "workers", "api",    "ops",  "audit",
-					     "policy", "tls",     "limits", "user", NULL};
+	static const char *const fields[] = {"token", "workers",    "api", "ops",
+					     "audit", "policy",     "tls", "limits",
+					     "user",  "ceremonies", NULL};
 	struct ydoc d;
 	yaml_node_t *root, *node;
 	uint64_t workers = 2;
@@ -393,7 +541,8 @@ int signer_config_load_pin(const char *path, const char *pin_file, struct signer
 	    (r = config_section_path(&d, root, "policy", &cfg->policy.path, cfg->path)) != SG_OK ||
 	    (r = config_tls(&d, ydoc_map_get(&d, root, "tls"), cfg)) != SG_OK ||
 	    (r = config_limits(&d, ydoc_map_get(&d, root, "limits"), cfg)) != SG_OK ||
-	    (r = config_string(&d, root, "user", "user", false, &cfg->user)) != SG_OK)
+	    (r = config_string(&d, root, "user", "user", false, &cfg->user)) != SG_OK ||
+	    (r = config_ceremonies(&d, ydoc_map_get(&d, root, "ceremonies"), cfg)) != SG_OK)
 		goto out;
 out:
 	ydoc_free(&d);
@@ -417,6 +566,11 @@ void signer_config_free(struct signer_config *cfg)
 	free(cfg->tls.crl);
 	free(cfg->user);
 	free(cfg->ops.host);
+	free(cfg->ceremonies.gnupg_home);
+	for (size_t i = 0; i < cfg->ceremonies.n_custodians; i++)
+		free(cfg->ceremonies.custodians[i].name);
+	for (size_t i = 0; i < cfg->ceremonies.n_quorum; i++)
+		free(cfg->ceremonies.quorum[i].action);
 	for (size_t i = 0; i < cfg->token.n_env; i++) {
 		free(cfg->token.env[i].name);
 		free(cfg->token.env[i].value);

@@ -37,6 +37,7 @@
 #define SIGNER_SIGNER_CONFIG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -47,6 +48,15 @@
 struct signer_config_env {
 	char *name;
 	char *value;
+};
+
+#define SIGNER_CUSTODIANS_MAX 16
+#define SIGNER_QUORUMS_MAX    16
+
+/* A custodian of the ceremonies: a name and the OpenPGP primary-key fingerprint pinned to it. */
+struct signer_config_custodian {
+	char *name;
+	char fingerprint[41]; /* 40 hex digits, upper case */
 };
 
 struct signer_config_listen {
@@ -82,6 +92,18 @@ struct signer_config {
 	} tls;
 	char *user; /* NULL: stay as started */
 	struct {
+		bool present;     /* ceremonies: configured: lifecycle changes need one */
+		char *gnupg_home; /* the custodians' public keys */
+		struct signer_config_custodian custodians[SIGNER_CUSTODIANS_MAX];
+		size_t n_custodians;
+		unsigned quorum_default;
+		struct {
+			char *action; /* "key-compromise", ... */
+			unsigned quorum;
+		} quorum[SIGNER_QUORUMS_MAX];
+		size_t n_quorum;
+	} ceremonies;
+	struct {
 		unsigned max_connections;
 		unsigned max_connections_per_ip;
 		unsigned timeout_seconds;
@@ -100,6 +122,10 @@ SG_MUST_CHECK int signer_config_load(const char *path, struct signer_config *cfg
 SG_MUST_CHECK int signer_config_load_pin(const char *path, const char *pin_file,
 					 struct signer_config *cfg);
 void signer_config_free(struct signer_config *cfg);
+/* The quorum an action needs (ceremonies.quorum: its own, else the default). */
+unsigned signer_config_quorum(const struct signer_config *cfg, const char *action);
+/* Whether action is a ceremony's action ("key-rotate", ...). */
+bool signer_ceremony_action_known(const char *action);
 /* Exports token.environment into this process's environment (before the module loads). */
 SG_MUST_CHECK int signer_config_apply_env(const struct signer_config *cfg);
 

@@ -151,6 +151,11 @@ static int check_key(struct sign_ctx *c)
 	c->key_known = true;
 	snprintf(c->trace->chain, sizeof(c->trace->chain), "%s", ks_chain_name(c->key.chain));
 	active = c->key.state == KS_STATE_ACTIVE;
+	/* a key-sign ceremony may have a version that no longer signs sign one approved request
+	 * (the last transactions of a retired key), never a destroyed or compromised one */
+	if (req->ceremony != NULL && c->key.state != KS_STATE_DESTROYED &&
+	    c->key.state != KS_STATE_COMPROMISED)
+		active = true;
 	snprintf(detail, sizeof(detail), "%s, version %u, %s", ks_chain_name(c->key.chain),
 		 c->key.version, ks_state_name(c->key.state));
 	explain_note(c, "key", active ? "pass" : "deny", NULL, active ? NULL : "key_not_active",
@@ -410,7 +415,11 @@ static int timed_ks_sign(struct sign_ctx *c, const uint8_t *msg, size_t len, uin
 			 size_t *siglen)
 {
 	double start = time_monotonic_s();
-	int r = ks_sign(c->s->ks, c->key.name, c->key.version, msg, len, sig, siglen);
+	/* a key-sign ceremony's approved request may use a version that no longer signs */
+	int r = c->req->ceremony != NULL
+			? ks_sign_retired(c->s->ks, c->key.name, c->key.version, msg, len, sig,
+					  siglen)
+			: ks_sign(c->s->ks, c->key.name, c->key.version, msg, len, sig, siglen);
 
 	c->trace->hsm_seconds = time_monotonic_s() - start;
 	return r;
@@ -597,6 +606,8 @@ static json_t *audit_record(const struct signer_request *req, const struct sign_
 	json_object_set_new(rec, "reason", reason != NULL ? json_string(reason) : json_null());
 	if (rule != NULL && rule[0] != '\0')
 		json_object_set_new(rec, "rule", json_string(rule));
+	if (req->ceremony != NULL)
+		json_object_set_new(rec, "ceremony", json_deep_copy(req->ceremony));
 	if (c != NULL && c->pol != NULL)
 		json_object_set_new(rec, "policy_generation",
 				    json_integer((json_int_t)c->pol->generation));

@@ -177,3 +177,38 @@ int signer_key_version_json(struct signer *s, const char *name, uint32_t version
 }
 
 _Static_assert(SIGNER_KEY_VERSION_MAX == KS_VERSION_MAX, "the API's bound is the keystore's");
+
+/* The token's name of a plan's mark: "ceremony-" and its id. */
+static int ceremony_mark_name(const char *id, char out[KS_STATE_NAME_MAX + 1])
+{
+	if (id == NULL || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+		return sg_fail(SG_ERR_INVALID_ARGUMENT, "a plan id is 32 hex digits");
+	snprintf(out, KS_STATE_NAME_MAX + 1, "ceremony-%s", id);
+	return SG_OK;
+}
+
+int signer_ceremony_done(struct signer *s, const char *id, bool *done)
+{
+	char name[KS_STATE_NAME_MAX + 1];
+	struct ks_blob *values = NULL;
+	size_t n = 0;
+	int r;
+
+	*done = false;
+	if ((r = ceremony_mark_name(id, name)) != SG_OK ||
+	    (r = ks_state_get(s->ks, name, &values, &n)) != SG_OK)
+		return r;
+	*done = n > 0;
+	ks_blobs_free(values, n);
+	return SG_OK;
+}
+
+int signer_ceremony_mark(struct signer *s, const char *id, const char *plan_sha256)
+{
+	char name[KS_STATE_NAME_MAX + 1];
+	int r = ceremony_mark_name(id, name);
+
+	if (r != SG_OK)
+		return r;
+	return ks_state_put(s->ks, name, (const uint8_t *)plan_sha256, strlen(plan_sha256));
+}

@@ -47,6 +47,10 @@ struct signer_request {
 	const uint8_t *payload;
 	size_t payload_len;
 	bool want_view; /* also return the decoded view (signer_result.view) */
+	/* a key-sign ceremony's approval of this exact request (plan id, sha256, approvers):
+	 * the pinned version may then be in any state but destroyed or compromised, and the
+	 * audit record names the ceremony. NULL for every other request. */
+	const json_t *ceremony;
 };
 
 /* The API's errors. signer/errors.c holds the one table that gives each its HTTP status and
@@ -245,6 +249,11 @@ SG_MUST_CHECK int signer_key_versions_json(struct signer *s, const char *name, j
 /* One version's KEY (version 0: the active one, else the newest). */
 SG_MUST_CHECK int signer_key_version_json(struct signer *s, const char *name, uint32_t version,
 					  json_t **out);
+
+/* Ceremonies: whether a plan id was carried out already (its mark in the token), and the mark
+ * a ceremony leaves once it is (a plan never runs twice: the mark travels with the token). */
+SG_MUST_CHECK int signer_ceremony_done(struct signer *s, const char *id, bool *done);
+SG_MUST_CHECK int signer_ceremony_mark(struct signer *s, const char *id, const char *plan_sha256);
 
 /* Whether text is a valid key name ([a-z0-9][a-z0-9-]{0,62}). */
 bool signer_key_name_valid(const char *text);

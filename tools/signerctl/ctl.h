@@ -41,6 +41,9 @@ enum ctl_opt {
 	CTL_OPT_REASON,
 	CTL_OPT_LIMITS,
 	CTL_OPT_VERSION,
+	CTL_OPT_OUT,
+	CTL_OPT_APPROVAL,
+	CTL_OPT_VALID_HOURS,
 	CTL_OPT_COUNT,
 };
 _Static_assert(CTL_OPT_COUNT < ':', "option values must stay below getopt's ':' and '?'");
@@ -84,9 +87,11 @@ enum ctl_needs {
 
 /* What the command line gave a command: its options (the last value of each; "" for a flag)
  * and the operands left after them. */
+#define CTL_REPEAT_MAX 16 /* a repeatable option (--approval, --share): this many at most */
 struct ctl_args {
 	const char *value[CTL_OPT_COUNT];
 	unsigned count[CTL_OPT_COUNT];
+	const char *all[CTL_OPT_COUNT][CTL_REPEAT_MAX]; /* every value, in order */
 	int argc;
 	char **argv;
 };
@@ -157,6 +162,12 @@ int cmd_key_create(struct ctl *ctl, const struct ctl_args *a);
 int cmd_key_list(struct ctl *ctl, const struct ctl_args *a);
 int cmd_key_show(struct ctl *ctl, const struct ctl_args *a);
 int cmd_key_versions(struct ctl *ctl, const struct ctl_args *a);
+int cmd_ceremony_plan(struct ctl *ctl, const struct ctl_args *a);
+int cmd_ceremony_show(struct ctl *ctl, const struct ctl_args *a);
+int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a);
+/* key.c: a lifecycle change refused while ceremonies: is configured (exit 1, naming the plan
+ * to make instead); 0 when direct changes are allowed */
+int ctl_ceremonies_refuse(struct ctl *ctl, const char *action);
 int cmd_key_rotate(struct ctl *ctl, const struct ctl_args *a);
 /* activate, suspend, resume, deactivate, compromise, destroy: NAME --version N */
 int cmd_key_set(struct ctl *ctl, const struct ctl_args *a);

@@ -63,6 +63,20 @@ static bool version_arg(const struct ctl *ctl, const struct ctl_args *a, bool re
 	return true;
 }
 
+int ctl_ceremonies_refuse(struct ctl *ctl, const char *action)
+{
+	int r = ctl_config(ctl);
+
+	if (r != SG_OK)
+		return ctl_fail(r, "key");
+	if (!ctl->cfg.ceremonies.present)
+		return 0;
+	sg_log("key %s: %s configures ceremonies: a change of a key needs one "
+	       "(signerctl ceremony plan key-%s ...)",
+	       action, ctl->cfg.path != NULL ? ctl->cfg.path : "the config", action);
+	return EXIT_FAILURE;
+}
+
 /* Runs a change through the signer (token, then audit record) and prints the KEY. */
 static int key_change(struct ctl *ctl, const struct signer_key_change *c, bool as_json)
 {
@@ -71,6 +85,8 @@ static int key_change(struct ctl *ctl, const struct signer_key_change *c, bool a
 	int r;
 
 	snprintf(what, sizeof(what), "key %s %s", signer_key_action_name(c->action), c->name);
+	if ((r = ctl_ceremonies_refuse(ctl, signer_key_action_name(c->action))) != 0)
+		return r;
 	if ((r = ctl_setup(ctl)) != SG_OK || (r = signer_key_change(ctl->signer, c, &key)) != SG_OK)
 		return ctl_fail(r, what);
 	return print_key_json(key, as_json);
@@ -91,8 +107,8 @@ int cmd_key_create(struct ctl *ctl, const struct ctl_args *a)
 		return CTL_EXIT_USAGE;
 	}
 	c.chain = ks_chain_name(chain);
-	if ((r = ctl_config(ctl)) != SG_OK)
-		return ctl_fail(r, "key create");
+	if ((r = ctl_ceremonies_refuse(ctl, "create")) != 0)
+		return r;
 	if (ctl->cfg.audit.path == NULL) {
 		/* a token set up before the service's config has an audit log (tools/dev-env
 		 * makes its keys so): the catalogue records it, there is no log to record it in */

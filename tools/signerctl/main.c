@@ -138,6 +138,59 @@ static const struct ctl_command commands[] = {
 		.run = cmd_key_set,
 	},
 	{
+		.group = "ceremony",
+		.verb = "plan",
+		.args = "ACTION [NAME] [ACTION'S OPTIONS] --out PLAN [--valid-hours H]",
+		.summary = "write a plan of one action for the\ncustodians to approve",
+		.details = "  ACTION: key-create --name N --chain C | key-rotate NAME |\n"
+			   "  key-activate|suspend|resume|deactivate|destroy NAME --version N |\n"
+			   "  key-compromise NAME --version N [--reason TEXT] |\n"
+			   "  key-sign --key NAME --version N --operation OP PAYLOAD\n"
+			   "  A plan is valid for --valid-hours (default 24).\n",
+		.options =
+			(const struct option[]){
+				{.name = "out", .has_arg = required_argument, .val = CTL_OPT_OUT},
+				{.name = "valid-hours",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_VALID_HOURS},
+				{.name = "name", .has_arg = required_argument, .val = CTL_OPT_NAME},
+				{.name = "chain",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_CHAIN},
+				{.name = "key", .has_arg = required_argument, .val = CTL_OPT_KEY},
+				{.name = "operation",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_OPERATION},
+				CTL_OPTION_VERSION,
+				CTL_OPTION_REASON,
+				CTL_OPTIONS_PAYLOAD,
+				CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_CONFIG,
+		.run = cmd_ceremony_plan,
+	},
+	{
+		.group = "ceremony",
+		.verb = "show",
+		.args = "PLAN",
+		.summary = "what a plan will do, for a custodian\nabout to approve it",
+		.options = (const struct option[]){CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_NOTHING,
+		.run = cmd_ceremony_show,
+	},
+	{
+		.group = "ceremony",
+		.verb = "run",
+		.args = "PLAN --approval FILE... [--json]",
+		.summary = "check the approvals and carry the plan\nout, once",
+		.options = (const struct option[]){{.name = "approval",
+						    .has_arg = required_argument,
+						    .val = CTL_OPT_APPROVAL},
+						   CTL_OPTION_JSON,
+						   CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_CONFIG,
+		.run = cmd_ceremony_run,
+	},
+	{
 		.group = "token",
 		.verb = "init",
 		.args = "--so-pin-file FILE",
@@ -152,7 +205,8 @@ static const struct ctl_command commands[] = {
 	{
 		.group = "sign",
 		.verb = NULL,
-		.args = "--key NAME --operation OP PAYLOAD [--request-id ID] [--json]",
+		.args = "--key NAME [--key-version N] --operation OP PAYLOAD [--request-id ID] "
+			"[--json]",
 		.summary = "sign locally, as client 'local'",
 		.details = PAYLOAD_DETAILS,
 		.options =
@@ -164,6 +218,9 @@ static const struct ctl_command commands[] = {
 				{.name = "request-id",
 				 .has_arg = required_argument,
 				 .val = CTL_OPT_REQUEST_ID},
+				{.name = "key-version",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_VERSION},
 				CTL_OPTIONS_PAYLOAD,
 				CTL_OPTION_JSON,
 				CTL_OPTIONS_END},
@@ -428,6 +485,10 @@ static int command_parse(struct ctl *ctl, int argc, char **argv, struct ctl_args
 			return help_command(cmd);
 		if (c > 0 && c < CTL_OPT_COUNT) {
 			a->value[c] = optarg != NULL ? optarg : "";
+			if (a->count[c] < CTL_REPEAT_MAX)
+				a->all[c][a->count[c]] = a->value[c];
+			else
+				return ctl_usage_error(ctl, "an option is repeated too often");
 			a->count[c]++;
 			continue;
 		}
