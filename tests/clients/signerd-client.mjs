@@ -33,14 +33,16 @@ async function waitFor(url, ms) {
   throw new Error(`${url} did not answer within ${ms} ms`);
 }
 
-// devEnv(policyExtra): policyExtra (YAML text) is appended to the environment's policy before
-// signerd starts.
-export async function devEnv(policyExtra = "") {
+// devEnv(policyExtra, {ceremonies}): policyExtra (YAML text) is appended to the environment's
+// policy before signerd starts; ceremonies: tools/dev-env --ceremonies (custodians alice, bob
+// and carol; their gpg-agents are killed by cleanup).
+export async function devEnv(policyExtra = "", { ceremonies = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "signer-clients-"));
   // below the kernel's ephemeral ports (32768 and up), which other tests' connections take
   const apiPort = 10000 + Math.floor(Math.random() * 22000);
   const opsPort = apiPort + 1;
-  execFileSync(join(root, "tools/dev-env"), [join(dir, "env"), "--api-port", `${apiPort}`, "--ops-port", `${opsPort}`], {
+  execFileSync(join(root, "tools/dev-env"), [join(dir, "env"), "--api-port", `${apiPort}`, "--ops-port", `${opsPort}`,
+    ...(ceremonies ? ["--ceremonies"] : [])], {
     env: { ...process.env, SIGNERCTL: signerctl },
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -64,7 +66,18 @@ export async function devEnv(policyExtra = "") {
       key: readFileSync(join(pki, "clients", `${name}.key`)),
     }),
     key: (name) => keys.find((k) => k.name === name),
+    // approve(name, plan): custodian name's detached signature over the plan file, its path
+    approve: (name, plan) => {
+      const out = `${plan}.${name}.asc`;
+      execFileSync("gpg", ["--batch", "--no-tty", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "",
+        "--yes", "--detach-sign", "--armor", "-o", out, plan],
+      { env: { ...process.env, GNUPGHOME: join(dir, "env/custodians", name, "gnupg") }, stdio: "ignore" });
+      return out;
+    },
     cleanup: async () => {
+      if (ceremonies)
+        for (const h of ["alice", "bob", "carol"].map((n) => join(dir, "env/custodians", n, "gnupg")).concat([join(dir, "env/custodians.gnupg")]))
+          spawnSync("gpgconf", ["--homedir", h, "--kill", "all"]);
       if (daemon) {
         const exited = new Promise((r) => daemon.once("exit", r));
         daemon.kill("SIGTERM");
@@ -94,15 +107,19 @@ function httpsSign(env, key, body) {
   });
 }
 
-// sign(env, key, "--evm-message", "0x...") -> {status: 0 on success else 1, body}
-export async function sign(env, key, payloadOption, payload, operation = "dev") {
+// sign(env, key, "--evm-message", "0x...", operation, version) -> {status: 0 on success else 1,
+// body}; version pins key_version (default: the active one)
+export async function sign(env, key, payloadOption, payload, operation = "dev", version = undefined) {
   if (mode === "https")
-    return httpsSign(env, key, { operation, [fields[payloadOption]]: payload });
+    return httpsSign(env, key, {
+      operation, [fields[payloadOption]]: payload, ...(version ? { key_version: version } : {}),
+    });
   let arg = payload;
   if (payloadOption === "--evm-typed-data") {
     arg = join(env.dir, `typed-${Math.random().toString(16).slice(2)}.json`);
     writeFileSync(arg, JSON.stringify(payload));
   }
-  const r = env.ctl("sign", "--key", key, "--operation", operation, payloadOption, arg, "--json");
+  const r = env.ctl("sign", "--key", key, ...(version ? ["--key-version", `${version}`] : []),
+    "--operation", operation, payloadOption, arg, "--json");
   return { status: r.status, body: JSON.parse(r.stdout), stderr: r.stderr };
 }
