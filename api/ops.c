@@ -149,7 +149,8 @@ static char *ops_metrics(struct ops_server *srv)
 			       "counter\nsigner_audit_anchor_failures_total %llu\n",
 			       (unsigned long long)as.anchor_failures);
 	}
-	metrics_printf(&t, "# HELP signer_key_info The keys, current versions (always 1).\n"
+	metrics_printf(&t, "# HELP signer_key_info The keys: the current version of each (the "
+			   "active one, else the newest), its state and address.\n"
 			   "# TYPE signer_key_info gauge\n");
 	if (signer_keys_json(srv->signer, NULL, &keys) == SG_OK) {
 		json_array_foreach (json_object_get(keys, "keys"), i, k) {

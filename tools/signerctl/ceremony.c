@@ -459,14 +459,17 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 		rc = ctl_fail(sg_fail(SG_ERR_NOMEM, "the ceremony"), "ceremony run");
 		goto out;
 	}
-	if (strcmp(p.action, "key-sign") == 0)
-		r = run_key_sign(ctl, &p, ceremony, &result);
-	else if ((i = lifecycle_find(p.action)) >= 0)
-		r = run_lifecycle(ctl, &p, i, ceremony, &result);
-	else
+	if (strcmp(p.action, "key-sign") == 0) {
+		/* a signature is marked before it is made: at most one, even across a crash (a
+		 * lifecycle step is marked after, since running it again finishes it) */
+		if ((r = signer_ceremony_mark(ctl->signer, p.id, p.sha256)) == SG_OK)
+			r = run_key_sign(ctl, &p, ceremony, &result);
+	} else if ((i = lifecycle_find(p.action)) >= 0) {
+		if ((r = run_lifecycle(ctl, &p, i, ceremony, &result)) == SG_OK)
+			r = signer_ceremony_mark(ctl->signer, p.id, p.sha256);
+	} else {
 		r = sg_fail(SG_ERR_UNSUPPORTED, "%s comes with the backup ceremonies", p.action);
-	if (r == SG_OK)
-		r = signer_ceremony_mark(ctl->signer, p.id, p.sha256);
+	}
 	if (r != SG_OK) {
 		rc = ctl_fail(r, "ceremony run");
 		goto out;
