@@ -391,6 +391,13 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 		return ctl_fail(r, "ceremony run");
 	if (!ceremonies_configured(ctl))
 		return EXIT_FAILURE;
+	/* shares are the backup key's (backup: configured, the backup ceremonies): without it,
+	 * no action needs one (API.md section 9) */
+	if (a->count[CTL_OPT_SHARE] > 0)
+		sg_log("ceremony run: no backup: is configured, so no share is needed; the %u "
+		       "given "
+		       "are not read",
+		       a->count[CTL_OPT_SHARE]);
 	if ((plan_bytes = file_read(a->argv[0], CEREMONY_PLAN_MAX, &plan_len)) == NULL)
 		return EXIT_FAILURE;
 	if ((r = ceremony_plan_read(plan_bytes, plan_len, &p)) != SG_OK) {

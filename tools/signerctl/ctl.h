@@ -44,6 +44,7 @@ enum ctl_opt {
 	CTL_OPT_OUT,
 	CTL_OPT_APPROVAL,
 	CTL_OPT_VALID_HOURS,
+	CTL_OPT_SHARE,
 	CTL_OPT_COUNT,
 };
 _Static_assert(CTL_OPT_COUNT < ':', "option values must stay below getopt's ':' and '?'");
