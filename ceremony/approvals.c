@@ -66,8 +66,10 @@ int ceremony_approvals_check(const char *gnupg_home, const struct ceremony_custo
 	gpgme_check_version(NULL);
 	if ((e = gpgme_new(&ctx)) != GPG_ERR_NO_ERROR ||
 	    (e = gpgme_ctx_set_engine_info(ctx, GPGME_PROTOCOL_OpenPGP, NULL, gnupg_home)) !=
-		    GPG_ERR_NO_ERROR)
+		    GPG_ERR_NO_ERROR) {
+		gpgme_release(ctx);
 		return sg_fail(SG_ERR_INTERNAL, "GPGME with %s: %s", gnupg_home, gpgme_strerror(e));
+	}
 	/* nothing from the network: a key is what the keyring holds */
 	gpgme_set_offline(ctx, 1);
 	for (size_t a = 0; a < n_approvals && r == SG_OK; a++) {

@@ -1,4 +1,5 @@
 /* Ceremony plans: written once, read strictly, named by the SHA-256 of their exact bytes. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,23 @@ int ceremony_plan_read(const uint8_t *bytes, size_t len, struct ceremony_plan *o
 	if ((r = plan_time(doc, "created_at", &out->created_at)) != SG_OK ||
 	    (r = plan_time(doc, "not_after", &out->not_after)) != SG_OK)
 		goto out;
+	{
+		/* the bytes must be the plan as ceremony_plan_write wrote it: a signature in text
+		 * mode also verifies other line endings, and an edit that parses the same is
+		 * another file than the custodians checked */
+		char *canonical =
+			json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+		bool same = canonical != NULL && strlen(canonical) + 1 == len &&
+			    memcmp(canonical, bytes, len - 1) == 0 && bytes[len - 1] == '\n';
+
+		free(canonical);
+		if (!same) {
+			r = sg_fail(SG_ERR_MALFORMED,
+				    "the plan is not written as signerctl ceremony plan writes it "
+				    "(sorted, indented by 2, one newline at the end)");
+			goto out;
+		}
+	}
 	snprintf(out->id, sizeof(out->id), "%s", id);
 	snprintf(out->action, sizeof(out->action), "%s", action);
 	snprintf(out->token, sizeof(out->token), "%s", token);

@@ -132,6 +132,53 @@ static size_t ks_entries_dedup(struct ks_entry *entries, size_t n)
 	return out;
 }
 
+/* Drops from a full history what it can lose and still read as a chain of allowed transitions:
+ * the oldest round trip (active -> suspended -> active drops its middle two), else the oldest
+ * entry its neighbours join without it. The first (the creation) always stays. */
+static void ks_transitions_make_room(struct ks_key *k)
+{
+	struct ks_transition *t = k->transitions;
+	size_t n = k->n_transitions;
+
+	for (size_t i = 1; i + 1 < n; i++) {
+		if (t[i - 1].state == t[i + 1].state) {
+			memmove(&t[i], &t[i + 2], (n - i - 2) * sizeof(t[0]));
+			k->n_transitions -= 2;
+			return;
+		}
+	}
+	for (size_t i = 1; i + 1 < n; i++) {
+		if (ks_state_transition_allowed(t[i - 1].state, t[i + 1].state)) {
+			memmove(&t[i], &t[i + 1], (n - i - 1) * sizeof(t[0]));
+			k->n_transitions--;
+			return;
+		}
+	}
+	/* cannot happen with SP 800-57's states (no chain of 16 without a repeat): keep the
+	 * newest, as the catalogue must still record the change */
+	memmove(&t[1], &t[2], (n - 2) * sizeof(t[0]));
+	k->n_transitions--;
+}
+
+void ks_transition_add(struct ks_key *k, enum ks_state state, int64_t at)
+{
+	/* full: the audit log keeps every change; the record keeps the creation, the latest
+	 * ones, and a chain that still reads, so that a key is never stuck for lack of room */
+	if (k->n_transitions == KS_TRANSITIONS_MAX)
+		ks_transitions_make_room(k);
+	k->transitions[k->n_transitions++] = (struct ks_transition){.state = state, .at = at};
+	k->state = state;
+}
+
+/* The first time a version was active; 0 when it never was. */
+static int64_t ks_first_active(const struct ks_key *k)
+{
+	for (size_t i = 0; i < k->n_transitions; i++)
+		if (k->transitions[i].state == KS_STATE_ACTIVE)
+			return k->transitions[i].at;
+	return 0;
+}
+
 /* At most one active version per key, whatever a crash left: activation writes the new active
  * version's record first, then the old one's (deactivated). Between the two writes, the newest
  * active version is the active one and an older one still marked active reads as deactivated
@@ -141,19 +188,20 @@ static void ks_entries_one_active(struct ks_entry *entries, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct ks_key *k = &entries[i].key;
-		const struct ks_key *newer = NULL;
+		int64_t switched = 0;
 
 		if (k->state != KS_STATE_ACTIVE)
 			continue;
-		for (size_t j = i + 1; j < n && strcmp(entries[j].key.name, k->name) == 0; j++)
-			if (entries[j].key.state == KS_STATE_ACTIVE)
-				newer = &entries[j].key;
-		if (newer == NULL || k->n_transitions == KS_TRANSITIONS_MAX)
-			continue;
-		k->state = KS_STATE_DEACTIVATED;
-		k->transitions[k->n_transitions++] = (struct ks_transition){
-			.state = KS_STATE_DEACTIVATED,
-			.at = newer->transitions[newer->n_transitions - 1].at};
+		/* a newer version that was ever activated retired this one when it was: whatever
+		 * became of the newer one since (suspended, compromised) */
+		for (size_t j = i + 1; j < n && strcmp(entries[j].key.name, k->name) == 0; j++) {
+			int64_t at = ks_first_active(&entries[j].key);
+
+			if (at != 0 && (switched == 0 || at < switched))
+				switched = at;
+		}
+		if (switched != 0)
+			ks_transition_add(k, KS_STATE_DEACTIVATED, switched);
 	}
 }
 
@@ -404,13 +452,26 @@ out:
 
 /* The signing path's lookup, with ks->mu held: the cache, re-read when older than the TTL, and
  * once more (at most every second) for a name it does not know. */
-static struct ks_entry *ks_entry_lookup(struct keystore *ks, const char *name, uint32_t version)
+static struct ks_entry *ks_entry_lookup(struct keystore *ks, const char *name, uint32_t version,
+					int *err)
 {
 	int64_t now = time_monotonic_ns();
 	struct ks_entry *e;
 
-	if (now - ks->refreshed_ns > KS_CATALOGUE_TTL_NS)
-		(void)ks_catalogue_refresh_unlocked(ks); /* on failure, the sign's answer tells */
+	*err = SG_ERR_NOT_FOUND;
+	if (now - ks->refreshed_ns > KS_CATALOGUE_TTL_NS) {
+		int r = ks_catalogue_refresh_unlocked(ks);
+
+		/* a cache that cannot be re-read may hide a compromise made since: past the
+		 * bound on how stale it may be, nothing signs */
+		if (r != SG_OK && time_monotonic_ns() - ks->refreshed_ns > KS_CATALOGUE_STALE_NS) {
+			*err = sg_context(r == SG_ERR_PKCS11 ? SG_ERR_TOKEN_UNAVAILABLE : r,
+					  "the key catalogue could not be read for %lld s",
+					  (long long)((time_monotonic_ns() - ks->refreshed_ns) /
+						      1000000000LL));
+			return NULL;
+		}
+	}
 	e = ks_entry_find(ks, name, version);
 	if (e == NULL && now - ks->refreshed_ns > KS_MISS_REFRESH_NS &&
 	    ks_catalogue_refresh_unlocked(ks) == SG_OK)
@@ -430,11 +491,11 @@ int ks_key_lookup(struct keystore *ks, const char *name, uint32_t version, struc
 	if ((r = ks_name_check(name)) != SG_OK)
 		return r;
 	pthread_mutex_lock(&ks->mu);
-	e = ks_entry_lookup(ks, name, version);
+	e = ks_entry_lookup(ks, name, version, &r);
 	if (e != NULL)
 		*out = e->key;
 	pthread_mutex_unlock(&ks->mu);
-	return e != NULL ? SG_OK : SG_ERR_NOT_FOUND;
+	return e != NULL ? SG_OK : r;
 }
 
 static int ks_sign_in(struct keystore *ks, const char *name, uint32_t version, const uint8_t *msg,
@@ -445,12 +506,13 @@ static int ks_sign_in(struct keystore *ks, const char *name, uint32_t version, c
 	enum ks_chain chain;
 	enum ks_state state;
 	uint32_t found_version;
+	int r;
 
 	pthread_mutex_lock(&ks->mu);
-	e = ks_entry_lookup(ks, name, version);
+	e = ks_entry_lookup(ks, name, version, &r);
 	if (e == NULL) {
 		pthread_mutex_unlock(&ks->mu);
-		return SG_ERR_NOT_FOUND;
+		return r;
 	}
 	memcpy(label, e->label, sizeof(label));
 	chain = e->key.chain;

@@ -19,6 +19,8 @@ struct ks_entry {
  * made by another process (a key suspended, compromised) stops signatures well within the 5 s
  * API.md allows. */
 #define KS_CATALOGUE_TTL_NS (2LL * 1000000000LL)
+/* A cache this old that cannot be re-read signs nothing. */
+#define KS_CATALOGUE_STALE_NS (5LL * 1000000000LL)
 /* A name that is not in the catalogue re-reads it at most this often. */
 #define KS_MISS_REFRESH_NS (1LL * 1000000000LL)
 
@@ -36,6 +38,9 @@ struct keystore {
 	bool refreshing;        /* a signing-path refresh is reading the token */
 };
 
+/* Appends a transition (state, at) and makes it the key's state; a full history drops its oldest
+ * transition after the first. */
+void ks_transition_add(struct ks_key *k, enum ks_state state, int64_t at);
 /* The token label of a version: "signerd/NAME/VERSION". */
 void ks_label_format(char *out, size_t outsz, const char *name, uint32_t version);
 /* Re-reads the catalogue from the token; with ks->mu held (the writers' path). */

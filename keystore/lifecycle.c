@@ -129,41 +129,34 @@ static int ks_record_write(struct keystore *ks, struct ks_entry *e, const struct
 static int ks_key_moved(const struct ks_key *from, enum ks_state state, struct ks_key *to)
 {
 	*to = *from;
-	if (to->n_transitions == KS_TRANSITIONS_MAX)
-		return sg_fail(SG_ERR_OVERFLOW,
-			       "key '%s' version %u has had %d transitions already", from->name,
-			       from->version, KS_TRANSITIONS_MAX);
-	to->transitions[to->n_transitions++] =
-		(struct ks_transition){.state = state, .at = (int64_t)time(NULL)};
-	to->state = state;
+	ks_transition_add(to, state, (int64_t)time(NULL));
 	return SG_OK;
 }
 
-/* The records of older versions still marked active after a switch (a crash between its two
- * writes), written deactivated as the catalogue already reads them; with ks->mu held. */
-static int ks_stale_actives_write(struct keystore *ks, const char *name, uint32_t active,
-				  uint32_t *was)
+/* Writes the records of name that the token holds otherwise than the catalogue reads them (an
+ * older version still marked active after a switch a crash cut short) as they read; *was: the
+ * newest version so written (0: none). With ks->mu held, the catalogue fresh. */
+static int ks_repair(struct keystore *ks, const char *name, uint32_t *was)
 {
-	struct ks_entry *entries;
+	struct ks_entry *raw;
 	size_t n;
 	int r;
 
-	/* the records as the token holds them, not as the catalogue reads them */
-	if ((r = ks_catalogue_read_raw(ks, &entries, &n)) != SG_OK)
+	*was = 0;
+	if ((r = ks_catalogue_read_raw(ks, &raw, &n)) != SG_OK)
 		return r;
 	for (size_t i = 0; i < n && r == SG_OK; i++) {
-		struct ks_entry *e = &entries[i];
-		struct ks_key moved;
+		struct ks_entry *e = &raw[i], *read;
 
-		if (strcmp(e->key.name, name) != 0 || e->key.version >= active ||
-		    e->key.state != KS_STATE_ACTIVE)
+		if (strcmp(e->key.name, name) != 0 || e->key.state != KS_STATE_ACTIVE)
 			continue;
-		if ((r = ks_key_moved(&e->key, KS_STATE_DEACTIVATED, &moved)) == SG_OK)
-			r = ks_record_write(ks, e, &moved);
-		if (r == SG_OK && e->key.version > *was)
+		read = ks_entry_find(ks, name, e->key.version);
+		if (read == NULL || read->key.state == KS_STATE_ACTIVE)
+			continue;
+		if ((r = ks_record_write(ks, read, &read->key)) == SG_OK)
 			*was = e->key.version;
 	}
-	free(entries);
+	free(raw);
 	if (r == SG_OK)
 		r = ks_catalogue_refresh(ks);
 	return r;
@@ -181,6 +174,12 @@ int ks_key_activate(struct keystore *ks, const char *name, uint32_t version, uin
 	pthread_mutex_lock(&ks->mu);
 	if ((r = ks_catalogue_refresh(ks)) != SG_OK)
 		goto out;
+	{
+		uint32_t repaired;
+
+		if ((r = ks_repair(ks, name, &repaired)) != SG_OK)
+			goto out;
+	}
 	e = ks_entry_find(ks, name, version);
 	if (e == NULL) {
 		r = sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name, version);
@@ -200,10 +199,12 @@ int ks_key_activate(struct keystore *ks, const char *name, uint32_t version, uin
 	if (e->key.state == KS_STATE_ACTIVE) {
 		/* done before (perhaps cut short after the switch): finish it, and say which
 		 * version the switch deactivated */
-		int64_t at = e->key.transitions[e->key.n_transitions - 1].at;
+		int64_t at = 0;
 
-		r = ks_stale_actives_write(ks, name, version, was);
-		for (size_t i = 0; r == SG_OK && *was == 0 && i < ks->n_entries; i++) {
+		for (size_t i = 0; i < e->key.n_transitions; i++)
+			if (e->key.transitions[i].state == KS_STATE_ACTIVE && at == 0)
+				at = e->key.transitions[i].at;
+		for (size_t i = 0; *was == 0 && i < ks->n_entries; i++) {
 			const struct ks_key *k = &ks->entries[i].key;
 
 			if (strcmp(k->name, name) == 0 && k->version < version &&
@@ -225,10 +226,10 @@ int ks_key_activate(struct keystore *ks, const char *name, uint32_t version, uin
 	    (r = ks_record_write(ks, e, &moved)) != SG_OK)
 		goto out;
 	SG_FAULT("activate.after_switch");
-	{
-		uint32_t wrote = 0;
+	if ((r = ks_catalogue_refresh(ks)) == SG_OK) {
+		uint32_t wrote;
 
-		r = ks_stale_actives_write(ks, name, version, &wrote);
+		r = ks_repair(ks, name, &wrote);
 	}
 out:
 	pthread_mutex_unlock(&ks->mu);
@@ -248,6 +249,14 @@ int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version, en
 	pthread_mutex_lock(&ks->mu);
 	if ((r = ks_catalogue_refresh(ks)) != SG_OK)
 		goto out;
+	{
+		/* the token's records as the catalogue reads them first: "done already" below
+		 * then means done in the token too */
+		uint32_t repaired;
+
+		if ((r = ks_repair(ks, name, &repaired)) != SG_OK)
+			goto out;
+	}
 	e = ks_entry_find(ks, name, version);
 	if (e == NULL) {
 		r = sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name, version);
@@ -280,14 +289,7 @@ int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version, en
 			    key.version, ks_state_name(key.state), ks_state_name(state));
 		goto out;
 	}
-	if (key.n_transitions == KS_TRANSITIONS_MAX) {
-		r = sg_fail(SG_ERR_OVERFLOW, "key '%s' version %u has had %d transitions already",
-			    name, key.version, KS_TRANSITIONS_MAX);
-		goto out;
-	}
-	key.transitions[key.n_transitions++] =
-		(struct ks_transition){.state = state, .at = (int64_t)time(NULL)};
-	key.state = state;
+	ks_transition_add(&key, state, (int64_t)time(NULL));
 	if ((r = ks_record_encode(&key, &blob, &blob_len)) != SG_OK)
 		goto out;
 	/* SP 800-57 "destroyed": the key material is gone. The private key is destroyed first:

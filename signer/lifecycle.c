@@ -1,8 +1,12 @@
 /* Key lifecycle through the signer: each change made in the token's catalogue (the keystore
  * makes every step crash-safe), then written to the audit log as a "key_lifecycle" record. A
  * change found made already (the command run again after a crash) is finished and recorded. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "common/fault.h"
 #include "signer/keyinfo.h"
@@ -45,6 +49,9 @@ static bool action_state(enum signer_key_action action, enum ks_state *state)
 	}
 }
 
+static int key_change_locked(struct signer *s, const struct signer_key_change *c,
+			     json_t **key_json);
+
 /* The change in the token; key: the version it leaves changed. */
 static int key_change_token(struct signer *s, const struct signer_key_change *c, struct ks_key *key,
 			    uint32_t *was, bool *private_present)
@@ -85,7 +92,54 @@ static int key_change_token(struct signer *s, const struct signer_key_change *c,
 	}
 }
 
+int signer_lifecycle_lock(struct signer *s)
+{
+	char path[4096];
+
+	if (s->lifecycle_depth > 0) {
+		s->lifecycle_depth++;
+		return SG_OK;
+	}
+	if (snprintf(path, sizeof(path), "%s.lifecycle.lock", s->audit_path) >= (int)sizeof(path))
+		return sg_fail(SG_ERR_OVERFLOW, "the audit path is too long");
+	s->lifecycle_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (s->lifecycle_fd < 0)
+		return sg_fail(SG_ERR_IO, "the lifecycle lock %s: %s", path, strerror(errno));
+	while (flock(s->lifecycle_fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			int r = sg_fail(SG_ERR_IO, "the lifecycle lock %s: %s", path,
+					strerror(errno));
+
+			close(s->lifecycle_fd);
+			s->lifecycle_fd = -1;
+			return r;
+		}
+	}
+	s->lifecycle_depth = 1;
+	return SG_OK;
+}
+
+void signer_lifecycle_unlock(struct signer *s)
+{
+	if (s->lifecycle_depth == 0 || --s->lifecycle_depth > 0)
+		return;
+	close(s->lifecycle_fd); /* and with it the flock */
+	s->lifecycle_fd = -1;
+}
+
 int signer_key_change(struct signer *s, const struct signer_key_change *c, json_t **key_json)
+{
+	int r = signer_lifecycle_lock(s);
+
+	*key_json = NULL;
+	if (r != SG_OK)
+		return r;
+	r = key_change_locked(s, c, key_json);
+	signer_lifecycle_unlock(s);
+	return r;
+}
+
+static int key_change_locked(struct signer *s, const struct signer_key_change *c, json_t **key_json)
 {
 	struct ks_key key;
 	char audit_id[AUDIT_ID_LEN + 1];

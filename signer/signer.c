@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -127,6 +128,7 @@ int signer_open_with(const struct signer_config *cfg, unsigned flags, struct sig
 	if (s == NULL)
 		return sg_fail(SG_ERR_NOMEM, "opening the signer");
 	s->flags = flags;
+	s->lifecycle_fd = -1;
 	pthread_mutex_init(&s->policy_mu, NULL);
 	pthread_mutex_init(&s->tick_mu, NULL);
 	s->audit_path = strdup(cfg->audit.path);
@@ -200,6 +202,8 @@ void signer_close(struct signer *s)
 		/* a clean stop anchors the log (and checkpoints the limits, for signerd) */
 		signer_anchor(s, (s->flags & SIGNER_OPEN_DAEMON) != 0);
 	}
+	if (s->lifecycle_fd >= 0)
+		close(s->lifecycle_fd);
 	refusals_free(s->refusals);
 	audit_close(s->audit);
 	limits_free(s->limits);

@@ -250,6 +250,13 @@ SG_MUST_CHECK int signer_key_versions_json(struct signer *s, const char *name, j
 SG_MUST_CHECK int signer_key_version_json(struct signer *s, const char *name, uint32_t version,
 					  json_t **out);
 
+/* Holds the lifecycle lock (a file beside the audit log, flock'd): key changes and ceremony runs
+ * of every process on this log go one at a time, so that two runs of one plan cannot both pass
+ * its replay check, and two rotations cannot both make version N+1. Nests; signer_key_change
+ * takes it itself. */
+SG_MUST_CHECK int signer_lifecycle_lock(struct signer *s);
+void signer_lifecycle_unlock(struct signer *s);
+
 /* Ceremonies: whether a plan id was carried out already (its mark in the token), and the mark
  * a ceremony leaves once it is (a plan never runs twice: the mark travels with the token). */
 SG_MUST_CHECK int signer_ceremony_done(struct signer *s, const char *id, bool *done);

@@ -50,6 +50,9 @@ struct signer {
 	atomic_uint_fast64_t anchor_failures;
 	atomic_uint_fast64_t anchored_seq;
 	atomic_bool anchor_failing;
+	/* lifecycle changes and ceremonies, one process at a time (signer_lifecycle_lock) */
+	int lifecycle_fd;
+	unsigned lifecycle_depth;
 };
 
 struct policy_ref *signer_policy_acquire(struct signer *s);

@@ -35,6 +35,11 @@ test_expect "rotate: one record, of the run that finished" test "$(records rotat
 test_expect "activate: killed after the switch" killed_at activate.after_switch ctl key activate polygon-dev --version 2
 test_expect "activate: the catalogue is as after (one active version, never two or none)" is '[[1,"deactivated"],[2,"active"]]'
 test_expect "activate: the change is not recorded yet" test "$(records activate)" = '[]'
+# the old version stays retired whatever becomes of the new one (its record still says active)
+ctl key suspend polygon-dev --version 2 >/dev/null
+test_expect "activate cut short, then v2 suspended: v1 does not come back" is '[[1,"deactivated"],[2,"suspended"]]'
+test_expect "and nothing signs" tl_fails_saying "not active" ctl sign --key polygon-dev --operation dev --evm-message 0x03
+ctl key resume polygon-dev --version 2 >/dev/null
 test_expect "activate again: finishes" tl_exits 0 "$tl_work/a2" ctl key activate polygon-dev --version 2
 test_expect "activate: as after" is '[[1,"deactivated"],[2,"active"]]'
 test_expect "activate: recorded once, naming the deactivated version" bash -c "jq -s -e '[.[] | select(.action == \"activate\")] | length == 1 and .[0].deactivated_version == 1' '$env/audit.log'"
@@ -53,7 +58,7 @@ test_expect "destroy: the public key and address are kept" jq -e '.state == "des
 test_expect "suspend: killed between the token and the audit log" killed_at lifecycle.before_audit ctl key suspend polygon-dev --version 2
 test_expect "suspend: the catalogue is as after" is '[[1,"destroyed"],[2,"suspended"]]'
 test_expect "suspend again: done already, and recorded" tl_exits 0 "$tl_work/u2" ctl key suspend polygon-dev --version 2
-test_expect "suspend: one record" test "$(records suspend)" = '[2]'
+test_expect "suspend: a record of each suspension, the cut-short one's from its rerun" test "$(records suspend)" = '[2,2]'
 
 test_expect "the audit chain verifies and reaches the anchor" ctl audit verify
 test_done

@@ -382,6 +382,32 @@ static void test_rotate_and_activate(void **state)
 	ks_close(ks);
 }
 
+/* A version's history is bounded (KS_TRANSITIONS_MAX), never its changes: after many suspend
+ * and resume cycles it can still be compromised and destroyed, its first transition kept. */
+static void test_transitions_never_run_out(void **state)
+{
+	struct keystore *ks = open_keystore();
+	struct ks_key k;
+
+	(void)state;
+	ensure_key(ks, "busy", KS_CHAIN_SOLANA);
+	for (int i = 0; i < 20; i++) {
+		assert_sg_ok(ks_key_set_state(ks, "busy", 1, KS_STATE_SUSPENDED));
+		assert_sg_ok(ks_key_set_state(ks, "busy", 1, KS_STATE_ACTIVE));
+	}
+	assert_sg_ok(ks_key_set_state(ks, "busy", 1, KS_STATE_COMPROMISED));
+	assert_sg_ok(ks_key_set_state(ks, "busy", 1, KS_STATE_DESTROYED));
+	assert_sg_ok(ks_key_get(ks, "busy", 1, &k));
+	assert_int_equal(k.state, KS_STATE_DESTROYED);
+	assert_true(k.n_transitions <= KS_TRANSITIONS_MAX);
+	assert_int_equal(k.transitions[0].state, KS_STATE_PRE_ACTIVATION);
+	assert_int_equal(k.transitions[k.n_transitions - 2].state, KS_STATE_COMPROMISED);
+	for (size_t i = 1; i < k.n_transitions; i++) /* still a chain SP 800-57 allows */
+		assert_true(ks_state_transition_allowed(k.transitions[i - 1].state,
+							k.transitions[i].state));
+	ks_close(ks);
+}
+
 /* Another process changes a key's record (here: raw PKCS#11 writes a newer record beside the
  * old one, as a crash halfway through a replacement would leave it). A running keystore sees it
  * within the catalogue's 2 s, and reads the newer of the two records. */
@@ -789,6 +815,7 @@ int main(void)
 		cmocka_unit_test(test_private_keys_stay_in_the_token),
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_rotate_and_activate),
+		cmocka_unit_test(test_transitions_never_run_out),
 		cmocka_unit_test(test_changes_from_elsewhere_take_effect),
 		cmocka_unit_test(test_eight_threads_sign_without_error),
 		cmocka_unit_test(test_sessions_and_login_recover),

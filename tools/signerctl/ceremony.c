@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -14,6 +15,7 @@
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "ctl.h"
+#include "signer/keyinfo.h"
 
 /* The lifecycle actions a plan may carry, and the signer's action for each. */
 static const struct {
@@ -113,6 +115,22 @@ static int plan_key_sign_args(struct ctl *ctl, const struct ctl_args *a, json_t 
 		free(hex);
 		sg_log("ceremony plan: out of memory");
 		return EXIT_FAILURE;
+	}
+	{
+		/* the version's address, so that the plan signs with that key pair and no other
+		 * (a token restored or replaced under the same label) */
+		struct ks_key key;
+		char pub[SIGNER_PUBKEY_TEXT_MAX], address[SIGNER_ADDRESS_TEXT_MAX];
+		int r;
+
+		if ((r = ctl_keystore(ctl)) != SG_OK ||
+		    (r = ks_key_get(ctl->ks, a->value[CTL_OPT_KEY], version, &key)) != SG_OK ||
+		    (r = signer_key_texts(&key, pub, address)) != SG_OK) {
+			free(bytes);
+			free(hex);
+			return ctl_fail(r, "ceremony plan");
+		}
+		json_object_set_new(args, "address", json_string(address));
 	}
 	json_object_set_new(args, "key", json_string(a->value[CTL_OPT_KEY]));
 	json_object_set_new(args, "version", json_integer(version));
@@ -217,8 +235,14 @@ int cmd_ceremony_plan(struct ctl *ctl, const struct ctl_args *a)
 		return rc;
 	/* a new file: a plan is never overwritten (its approvals are over its bytes) */
 	f = fopen(out, "wxe");
-	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+	if (f == NULL) {
 		sg_log("ceremony plan: cannot write %s: %s", out, strerror(errno));
+		free(text);
+		return EXIT_FAILURE;
+	}
+	if (fputs(text, f) < 0 || fclose(f) != 0) {
+		sg_log("ceremony plan: cannot write %s: %s", out, strerror(errno));
+		unlink(out); /* no half plan left to block the next */
 		free(text);
 		return EXIT_FAILURE;
 	}
@@ -311,9 +335,26 @@ static int run_key_sign(struct ctl *ctl, const struct ceremony_plan *p, const js
 	size_t len = 0;
 	int r;
 
-	if (hex == NULL || req.key == NULL || req.operation == NULL || req.key_version == 0)
-		return sg_fail(SG_ERR_MALFORMED, "the key-sign plan lacks its key, version, "
-						 "operation or payload");
+	if (hex == NULL || req.key == NULL || req.operation == NULL ||
+	    !json_is_integer(json_object_get(p->args, "version")) ||
+	    json_integer_value(json_object_get(p->args, "version")) < 1 ||
+	    json_integer_value(json_object_get(p->args, "version")) > SIGNER_KEY_VERSION_MAX)
+		return sg_fail(SG_ERR_MALFORMED, "the key-sign plan lacks its key, version (1 to "
+						 "9999), operation or payload");
+	{
+		json_t *key = NULL;
+		const char *want = json_string_value(json_object_get(p->args, "address"));
+		int k = signer_key_version_json(ctl->signer, req.key, req.key_version, &key);
+		bool same = k == SG_OK && want != NULL &&
+			    strcmp(json_string_value(json_object_get(key, "address")), want) == 0;
+
+		json_decref(key);
+		if (!same)
+			return sg_fail(
+				SG_ERR_PERMISSION,
+				"key '%s' version %u is not the key pair the plan names (%s)",
+				req.key, req.key_version, want != NULL ? want : "none");
+	}
 	if ((bytes = malloc(strlen(hex) / 2 + 1)) == NULL)
 		return sg_fail(SG_ERR_NOMEM, "the payload");
 	if ((r = hex_decode(hex, strlen(hex), bytes, strlen(hex) / 2 + 1, &len)) != SG_OK) {
@@ -347,8 +388,13 @@ static int run_lifecycle(struct ctl *ctl, const struct ceremony_plan *p, int i,
 		.ceremony = ceremony,
 	};
 
-	if (c.name == NULL || (lifecycle[i].needs_version && c.version == 0))
-		return sg_fail(SG_ERR_MALFORMED, "the plan's args lack the key's name or version");
+	if (c.name == NULL ||
+	    ((lifecycle[i].needs_version || c.action == SIGNER_KEY_ROTATE) &&
+	     (!json_is_integer(json_object_get(p->args, "version")) ||
+	      json_integer_value(json_object_get(p->args, "version")) < 1 ||
+	      json_integer_value(json_object_get(p->args, "version")) > SIGNER_KEY_VERSION_MAX)))
+		return sg_fail(SG_ERR_MALFORMED,
+			       "the plan's args lack the key's name or its version (1 to 9999)");
 	if (c.action == SIGNER_KEY_ROTATE) {
 		json_t *versions = NULL;
 		json_int_t newest = 0;
@@ -382,7 +428,7 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 	size_t plan_len, n_approvers = 0, n_approvals = a->count[CTL_OPT_APPROVAL];
 	unsigned need;
 	json_t *ceremony = NULL, *result = NULL, *names;
-	bool done;
+	bool done, locked = false;
 	int r, rc = EXIT_FAILURE, i;
 
 	if (a->argc != 1 || n_approvals == 0)
@@ -444,9 +490,17 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 		rc = ctl_fail(r, "ceremony run");
 		goto out;
 	}
-	/* approved: once only */
+	/* approved: once only. The check, the mark and the action hold the lifecycle lock, so
+	 * that two runs of one plan cannot both pass the check; the mark comes first, so that a
+	 * plan runs at most once even across a crash (a run cut short needs a new plan, which
+	 * finishes the step: docs/ceremonies.md) */
 	if ((r = ctl_signer(ctl, 0)) != SG_OK ||
-	    (r = signer_ceremony_done(ctl->signer, p.id, &done)) != SG_OK) {
+	    (r = signer_lifecycle_lock(ctl->signer)) != SG_OK) {
+		rc = ctl_fail(r, "ceremony run");
+		goto out;
+	}
+	locked = true;
+	if ((r = signer_ceremony_done(ctl->signer, p.id, &done)) != SG_OK) {
 		rc = ctl_fail(r, "ceremony run");
 		goto out;
 	}
@@ -466,17 +520,16 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 		rc = ctl_fail(sg_fail(SG_ERR_NOMEM, "the ceremony"), "ceremony run");
 		goto out;
 	}
-	if (strcmp(p.action, "key-sign") == 0) {
-		/* a signature is marked before it is made: at most one, even across a crash (a
-		 * lifecycle step is marked after, since running it again finishes it) */
-		if ((r = signer_ceremony_mark(ctl->signer, p.id, p.sha256)) == SG_OK)
-			r = run_key_sign(ctl, &p, ceremony, &result);
-	} else if ((i = lifecycle_find(p.action)) >= 0) {
-		if ((r = run_lifecycle(ctl, &p, i, ceremony, &result)) == SG_OK)
-			r = signer_ceremony_mark(ctl->signer, p.id, p.sha256);
-	} else {
-		r = sg_fail(SG_ERR_UNSUPPORTED, "%s comes with the backup ceremonies", p.action);
+	if ((r = signer_ceremony_mark(ctl->signer, p.id, p.sha256)) != SG_OK) {
+		rc = ctl_fail(r, "ceremony run");
+		goto out;
 	}
+	if (strcmp(p.action, "key-sign") == 0)
+		r = run_key_sign(ctl, &p, ceremony, &result);
+	else if ((i = lifecycle_find(p.action)) >= 0)
+		r = run_lifecycle(ctl, &p, i, ceremony, &result);
+	else
+		r = sg_fail(SG_ERR_UNSUPPORTED, "%s comes with the backup ceremonies", p.action);
 	if (r != SG_OK) {
 		rc = ctl_fail(r, "ceremony run");
 		goto out;
@@ -492,6 +545,8 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 		rc = EXIT_SUCCESS;
 	}
 out:
+	if (locked)
+		signer_lifecycle_unlock(ctl->signer);
 	json_decref(result);
 	json_decref(ceremony);
 	ceremony_plan_free(&p);

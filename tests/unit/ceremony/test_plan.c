@@ -94,6 +94,12 @@ static void test_strict(void **state)
 			 "01T00:00:00Z\","
 			 "\"not_after\":\"2026-01-02T00:00:00Z\",\"quorum\":1}",
 		 .words = "not a JSON object"},
+		/* a good plan, but not as signerctl writes it: not the bytes custodians checked */
+		{.text = "{\"action\":\"key-rotate\",\"args\":{},\"ceremony\":"
+			 "\"00000000000000000000000000000000\",\"created_at\":\"2026-01-01T00:00:"
+			 "00Z\","
+			 "\"not_after\":\"2026-01-02T00:00:00Z\",\"quorum\":1,\"token\":\"t\"}\n",
+		 .words = "not written as signerctl ceremony plan writes it"},
 	};
 
 	(void)state;
