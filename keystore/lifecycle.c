@@ -162,6 +162,23 @@ static int ks_repair(struct keystore *ks, const char *name, uint32_t *was)
 	return r;
 }
 
+/* The version a change is about, from a fresh catalogue whose records the token holds as they
+ * read (so that "done already" means done in the token too); with ks->mu held. */
+static int ks_version_to_change(struct keystore *ks, const char *name, uint32_t version,
+				struct ks_entry **e)
+{
+	uint32_t repaired;
+	int r;
+
+	*e = NULL;
+	if ((r = ks_catalogue_refresh(ks)) != SG_OK ||
+	    (r = ks_repair(ks, name, &repaired)) != SG_OK)
+		return r;
+	*e = ks_entry_find(ks, name, version);
+	return *e != NULL ? SG_OK
+			  : sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name, version);
+}
+
 int ks_key_activate(struct keystore *ks, const char *name, uint32_t version, uint32_t *was)
 {
 	struct ks_entry *e, *current;
@@ -172,19 +189,8 @@ int ks_key_activate(struct keystore *ks, const char *name, uint32_t version, uin
 	if ((r = ks_name_check(name)) != SG_OK)
 		return r;
 	pthread_mutex_lock(&ks->mu);
-	if ((r = ks_catalogue_refresh(ks)) != SG_OK)
+	if ((r = ks_version_to_change(ks, name, version, &e)) != SG_OK)
 		goto out;
-	{
-		uint32_t repaired;
-
-		if ((r = ks_repair(ks, name, &repaired)) != SG_OK)
-			goto out;
-	}
-	e = ks_entry_find(ks, name, version);
-	if (e == NULL) {
-		r = sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name, version);
-		goto out;
-	}
 	current = ks_entry_find(ks, name, 0);
 	if (current != NULL && current->key.state == KS_STATE_ACTIVE && current != e) {
 		if (current->key.version > version) {
@@ -247,21 +253,8 @@ int ks_key_set_state(struct keystore *ks, const char *name, uint32_t version, en
 	if ((r = ks_name_check(name)) != SG_OK)
 		return r;
 	pthread_mutex_lock(&ks->mu);
-	if ((r = ks_catalogue_refresh(ks)) != SG_OK)
+	if ((r = ks_version_to_change(ks, name, version, &e)) != SG_OK)
 		goto out;
-	{
-		/* the token's records as the catalogue reads them first: "done already" below
-		 * then means done in the token too */
-		uint32_t repaired;
-
-		if ((r = ks_repair(ks, name, &repaired)) != SG_OK)
-			goto out;
-	}
-	e = ks_entry_find(ks, name, version);
-	if (e == NULL) {
-		r = sg_fail(SG_ERR_NOT_FOUND, "key '%s' has no version %u", name, version);
-		goto out;
-	}
 	key = e->key;
 	if (state == KS_STATE_ACTIVE && key.state == KS_STATE_PRE_ACTIVATION) {
 		r = sg_fail(SG_ERR_STATE, "key '%s' version %u is activated with ks_key_activate",

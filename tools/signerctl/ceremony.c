@@ -76,17 +76,7 @@ static bool ceremonies_configured(struct ctl *ctl)
 /* --version N of a plan: 1 to 9999. */
 static bool plan_version(const struct ctl_args *a, uint32_t *out)
 {
-	const char *text = a->value[CTL_OPT_VERSION];
-	char *end;
-	unsigned long v;
-
-	if (text == NULL || *text < '1' || *text > '9')
-		return false;
-	v = strtoul(text, &end, 10);
-	if (*end != '\0' || v > SIGNER_KEY_VERSION_MAX)
-		return false;
-	*out = (uint32_t)v;
-	return true;
+	return ctl_version_parse(a->value[CTL_OPT_VERSION], out);
 }
 
 /* The arguments of a key-sign plan: the key, its version, the operation and the exact payload

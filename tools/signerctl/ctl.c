@@ -101,3 +101,17 @@ void ctl_teardown(struct ctl *ctl)
 		signer_config_free(&ctl->cfg);
 	ctl->cfg_loaded = false;
 }
+
+bool ctl_version_parse(const char *text, uint32_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (text == NULL || *text < '1' || *text > '9')
+		return false;
+	v = strtoul(text, &end, 10);
+	if (*end != '\0' || v > SIGNER_KEY_VERSION_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}

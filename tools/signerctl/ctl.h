@@ -140,6 +140,9 @@ SG_MUST_CHECK int ctl_signer(struct ctl *ctl, unsigned flags);
 /* Releases what ctl_setup() opened. */
 void ctl_teardown(struct ctl *ctl);
 
+/* A key version as an option gives it: 1 to 9999, digits only. */
+bool ctl_version_parse(const char *text, uint32_t *out);
+
 static inline bool ctl_flag(const struct ctl_args *a, enum ctl_opt opt)
 {
 	return a->count[opt] > 0;

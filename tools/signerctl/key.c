@@ -48,18 +48,14 @@ static bool version_arg(const struct ctl *ctl, const struct ctl_args *a, bool re
 			uint32_t *out)
 {
 	const char *text = a->value[CTL_OPT_VERSION];
-	char *end;
-	unsigned long v;
 
 	*out = 0;
 	if (text == NULL)
 		return !required || (ctl_usage_error(ctl, "--version N is needed"), false);
-	v = strtoul(text, &end, 10);
-	if (*text < '1' || *text > '9' || *end != '\0' || v > SIGNER_KEY_VERSION_MAX) {
+	if (!ctl_version_parse(text, out)) {
 		(void)ctl_usage_error(ctl, "--version must be a number from 1 to 9999");
 		return false;
 	}
-	*out = (uint32_t)v;
 	return true;
 }
 

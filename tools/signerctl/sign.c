@@ -120,16 +120,9 @@ int cmd_sign(struct ctl *ctl, const struct ctl_args *a)
 	    a->argc != 0)
 		return ctl_usage_error(
 			ctl, "sign needs --key, --operation and exactly one payload option");
-	if (a->value[CTL_OPT_VERSION] != NULL) {
-		char *end;
-		unsigned long v = strtoul(a->value[CTL_OPT_VERSION], &end, 10);
-
-		if (a->value[CTL_OPT_VERSION][0] < '1' || a->value[CTL_OPT_VERSION][0] > '9' ||
-		    *end != '\0' || v > SIGNER_KEY_VERSION_MAX)
-			return ctl_usage_error(ctl,
-					       "--key-version must be a number from 1 to 9999");
-		req.key_version = (uint32_t)v;
-	}
+	if (a->value[CTL_OPT_VERSION] != NULL &&
+	    !ctl_version_parse(a->value[CTL_OPT_VERSION], &req.key_version))
+		return ctl_usage_error(ctl, "--key-version must be a number from 1 to 9999");
 	memset(&err, 0, sizeof(err));
 	if (ctl_payload_read(&p, &payload, &len, &err) != 0) {
 		free(payload);
