@@ -300,6 +300,22 @@ static struct limits *restored(json_t *snap, const struct policy *p)
 	return back;
 }
 
+/* LIMITS_LEDGERS_MAX pairs of key k that no limit of p watches: the spend ledgers are full. */
+static void fill_spend_ledgers(struct limits *l, const struct policy *p)
+{
+	struct policy_decision d;
+	char asset[64];
+
+	for (int i = 0; i < LIMITS_LEDGERS_MAX; i++) {
+		struct policy_spend s;
+		struct limits_hold hold = {0};
+
+		snprintf(asset, sizeof(asset), "erc20:0x%040d", i);
+		s = asset_spend(asset, 1);
+		assert_true(limits_spend_reserve(l, p, "k", &s, 1, now_s(), &hold, &d));
+	}
+}
+
 /* An attacker spending a new token each time cannot grow the ledgers without bound: past
  * LIMITS_LEDGERS_MAX pairs no limit watches, new pairs are not kept; a pair a limit watches
  * always is; a limit a reload adds on a pair that was not kept fails closed; empty ledgers
@@ -314,20 +330,12 @@ static void test_ledgers_capped(void **state)
 					 "erc20:0x8888888888888888888888888888888888888888\n"
 					 "    window: 1h\n    max: \"10\"\n");
 	struct policy_decision d;
-	char asset[64];
 	json_t *snap, *ledgers;
 
 	(void)state;
 	assert_sg_ok(limits_new(&l));
 	assert_sg_ok(limits_apply_policy(l, watch));
-	for (int i = 0; i < LIMITS_LEDGERS_MAX; i++) {
-		struct policy_spend s;
-		struct limits_hold hold = {0};
-
-		snprintf(asset, sizeof(asset), "erc20:0x%040d", i);
-		s = asset_spend(asset, 1);
-		assert_true(limits_spend_reserve(l, watch, "k", &s, 1, now_s(), &hold, &d));
-	}
+	fill_spend_ledgers(l, watch);
 	assert_int_equal(spend_ledgers(l), LIMITS_LEDGERS_MAX);
 	{
 		/* a new pair nobody watches: signed, not kept */
@@ -428,20 +436,12 @@ static void test_ledger_made_after_a_drop(void **state)
 	struct policy *later = policy_of("spend_limits:\n  - key: k\n    asset: " LATE "\n"
 					 "    window: 1h\n    max: \"10\"\n");
 	struct policy_decision d;
-	char asset[64];
 	json_t *snap;
 
 	(void)state;
 	assert_sg_ok(limits_new(&l));
 	assert_sg_ok(limits_apply_policy(l, watch));
-	for (int i = 0; i < LIMITS_LEDGERS_MAX; i++) {
-		struct policy_spend s;
-		struct limits_hold hold = {0};
-
-		snprintf(asset, sizeof(asset), "erc20:0x%040d", i);
-		s = asset_spend(asset, 1);
-		assert_true(limits_spend_reserve(l, watch, "k", &s, 1, now_s(), &hold, &d));
-	}
+	fill_spend_ledgers(l, watch);
 	{
 		/* 9 of LATE, dropped: the book is full */
 		struct policy_spend s = asset_spend(LATE, 9);
