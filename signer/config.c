@@ -399,15 +399,13 @@ static int config_custodians(struct ydoc *d, yaml_node_t *node, struct signer_co
 			return ydoc_fail(d, k, "more than %d custodians", SIGNER_CUSTODIANS_MAX);
 		c = &cfg->ceremonies.custodians[cfg->ceremonies.n_custodians];
 		/* 40 hex digits; spaces as gpg prints them are allowed */
-		for (const char *q = fpr; *q != '\0'; q++) {
+		for (const char *q = fpr; *q != '\0' && n <= 40; q++) {
 			if (*q == ' ')
 				continue;
-			if (!isxdigit((unsigned char)*q) || n == 40)
-				return ydoc_fail(
-					d, v,
-					"custodian %s: '%.60s' is not a 40-hex-digit OpenPGP "
-					"fingerprint (a v4 primary key's)",
-					name, fpr);
+			if (!isxdigit((unsigned char)*q) || n == 40) {
+				n = 41; /* not one */
+				break;
+			}
 			c->fingerprint[n++] = (char)toupper((unsigned char)*q);
 		}
 		if (n != 40)
@@ -451,9 +449,14 @@ static int config_quorum(struct ydoc *d, yaml_node_t *node, struct signer_config
 			return r;
 		if (strcmp(action, "default") != 0 && !signer_ceremony_action_known(action))
 			return ydoc_fail(d, k, "'%.64s' is not a ceremony action", action);
+		for (size_t i = 0; i < cfg->ceremonies.n_quorum; i++)
+			if (strcmp(cfg->ceremonies.quorum[i].action, action) == 0)
+				return ydoc_fail(d, k, "the quorum of %s is given twice", action);
+		if (strcmp(action, "default") == 0 && have_default)
+			return ydoc_fail(d, k, "the default quorum is given twice");
+		/* at most the number of custodians: "from 1 to N" says so, at FILE:LINE */
 		if ((r = ydoc_uint(d, v, "a quorum", 1, cfg->ceremonies.n_custodians, &n)) != SG_OK)
-			return sg_context(r, "(at most the %zu custodians)",
-					  cfg->ceremonies.n_custodians);
+			return r;
 		if (strcmp(action, "default") == 0) {
 			cfg->ceremonies.quorum_default = (unsigned)n;
 			have_default = true;

@@ -215,6 +215,7 @@ SG_MUST_CHECK int signer_explain(struct signer *s, const struct signer_request *
 /* ---- the key lifecycle (API.md section 4) ---------------------------------------------- */
 
 #define SIGNER_KEY_VERSION_MAX 9999 /* KS_VERSION_MAX */
+#define SIGNER_REASON_MAX      256  /* a lifecycle change's reason, in its audit record */
 
 enum signer_key_action {
 	SIGNER_KEY_CREATE = 1, /* version 1 of a new key, active */
@@ -232,7 +233,7 @@ struct signer_key_change {
 	const char *name;
 	const char *chain;      /* create: "solana" or "evm" */
 	uint32_t version;       /* activate to destroy */
-	const char *reason;     /* optional (compromise) */
+	const char *reason;     /* optional (compromise): 1 to SIGNER_REASON_MAX, no controls */
 	const char *by;         /* who, for the record: "local" (signerctl) when NULL */
 	const json_t *ceremony; /* a ceremony's plan id, sha256 and approvers; NULL: none */
 };

@@ -78,10 +78,14 @@ kill "${tl_pids[-1]}" 2>/dev/null || true
 last_ok=$(awk '$2 == 200 { t = $1 } END { printf "%.0f\n", t }' "$tl_work/traffic")
 late=$(awk -v d="$done_at" '$1 > d + 5000 && $2 != 409' "$tl_work/traffic" | wc -l)
 late_total=$(awk -v d="$done_at" '$1 > d + 5000' "$tl_work/traffic" | wc -l)
+signed_before=$(awk -v d="$done_at" '$1 < d && $2 == 200' "$tl_work/traffic" | wc -l)
+test_expect "compromise: the traffic was being signed before the command ($signed_before)" test "$signed_before" -gt 0
 echo "# compromise: the last signature $((last_ok - done_at)) ms after the command exited; $late_total requests after 5 s"
 test_expect "compromise: no signature 5 s after the command ($((last_ok - done_at)) ms)" test $((last_ok - done_at)) -le 5000
 test_expect "compromise: every request after 5 s is 409 ($late of $late_total not)" test "$late" -eq 0 -a "$late_total" -gt 0
 test_expect "compromise: signer_key_info shows it" bash -c "curl -s http://127.0.0.1:$tl_ops_port/metrics | grep -q '^signer_key_info{key=\"polygon-dev\",chain=\"evm\",version=\"2\",state=\"compromised\"'"
+test_expect "a reason with a control character is refused before anything changes" tl_fails_saying "no control characters" ctl key compromise polygon-dev --version 1 --reason "$(printf 'a\tb')"
+test_expect "and v1 is as it was" test "$(ctl key show polygon-dev --version 1 --json | jq -r .state)" = deactivated
 test_expect "compromised cannot be resumed" tl_fails_saying "cannot go from compromised to active" ctl key resume polygon-dev --version 2
 
 # --- destroy: the private key leaves the token, the record and public key stay ---

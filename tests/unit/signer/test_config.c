@@ -115,6 +115,36 @@ static void test_errors(void **state)
 		int line;
 		const char *words;
 	} cases[] = {
+		{.text = "token:\n  label: t\n  pin_file: p\nceremonies:\n  gnupg_home: g\n  "
+			 "custodians:\n"
+			 "    alice: \"1234\"\n  quorum: {default: 1}\n",
+		 .line = 7,
+		 .words = "is not a 40-hex-digit OpenPGP fingerprint"},
+		{.text = "token:\n  label: t\n  pin_file: p\nceremonies:\n  gnupg_home: g\n  "
+			 "custodians:\n"
+			 "    alice: \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n"
+			 "    bob: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n  quorum: "
+			 "{default: 1}\n",
+		 .line = 8,
+		 .words = "each custodian counts once"},
+		{.text = "token:\n  label: t\n  pin_file: p\nceremonies:\n  gnupg_home: g\n  "
+			 "custodians:\n"
+			 "    alice: \"BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB\"\n  quorum: "
+			 "{default: 1, default: 1}\n",
+		 .line = 8,
+		 .words = "the default quorum is given twice"},
+		{.text = "token:\n  label: t\n  pin_file: p\nceremonies:\n  gnupg_home: g\n  "
+			 "custodians:\n"
+			 "    alice: \"BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB\"\n  quorum: "
+			 "{default: 1, key-sign: 1, key-sign: 1}\n",
+		 .line = 8,
+		 .words = "the quorum of key-sign is given twice"},
+		{.text = "token:\n  label: t\n  pin_file: p\nceremonies:\n  gnupg_home: g\n  "
+			 "custodians:\n"
+			 "    alice: \"BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB\"\n  quorum: "
+			 "{default: 2}\n",
+		 .line = 8,
+		 .words = "a quorum must be a whole number from 1 to 1"},
 		{.text = "token:\n  label: t\n  pin_file: p\n  colour: blue\n",
 		 .line = 4,
 		 .words = "unknown field 'colour'"},
