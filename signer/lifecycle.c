@@ -92,6 +92,18 @@ static int key_change_token(struct signer *s, const struct signer_key_change *c,
 	}
 }
 
+bool signer_reason_valid(const char *reason)
+{
+	size_t n = strlen(reason);
+
+	if (n == 0 || n > SIGNER_REASON_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)reason[i] < 0x20 || reason[i] == 0x7f)
+			return false;
+	return true;
+}
+
 int signer_lifecycle_lock(struct signer *s)
 {
 	char path[4096];
@@ -153,17 +165,10 @@ static int key_change_locked(struct signer *s, const struct signer_key_change *c
 		return sg_fail(SG_ERR_STATE, "the signer was opened read-only");
 	/* checked before the token changes: a reason the audit record cannot hold would leave the
 	 * change made and unrecorded */
-	if (c->reason != NULL) {
-		size_t n = strlen(c->reason);
-
-		if (n == 0 || n > SIGNER_REASON_MAX)
-			return sg_fail(SG_ERR_INVALID_ARGUMENT, "a reason is 1 to %d characters",
-				       SIGNER_REASON_MAX);
-		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)c->reason[i] < 0x20 || c->reason[i] == 0x7f)
-				return sg_fail(SG_ERR_INVALID_ARGUMENT,
-					       "a reason holds no control characters");
-	}
+	if (c->reason != NULL && !signer_reason_valid(c->reason))
+		return sg_fail(SG_ERR_INVALID_ARGUMENT,
+			       "a reason is 1 to %d characters, none of them a control character",
+			       SIGNER_REASON_MAX);
 	if ((r = key_change_token(s, c, &key, &was, &private_present)) != SG_OK)
 		return r;
 	SG_FAULT("lifecycle.before_audit");

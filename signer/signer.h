@@ -245,6 +245,8 @@ struct signer_key_change {
 SG_MUST_CHECK int signer_key_change(struct signer *s, const struct signer_key_change *c,
 				    json_t **key);
 const char *signer_key_action_name(enum signer_key_action action);
+/* Whether a change's reason can be recorded: 1 to SIGNER_REASON_MAX, no control characters. */
+bool signer_reason_valid(const char *reason);
 /* {"versions": [KEY, ...]} of one key, oldest first; SG_ERR_NOT_FOUND when there is none. */
 SG_MUST_CHECK int signer_key_versions_json(struct signer *s, const char *name, json_t **out);
 /* One version's KEY (version 0: the active one, else the newest). */

@@ -106,6 +106,7 @@ test_expect "v1 still signs nothing else" tl_fails_saying "key_not_active|not ac
 # --- compromise: one custodian is enough (an emergency is never blocked) ---
 plan key-compromise polygon-dev --version 2 --reason "drill" --out "$w/compromise.json" >/dev/null
 test_expect "the compromise plan asks for 1" jq -e '.quorum == 1' "$w/compromise.json"
+test_expect "a reason that cannot be recorded is refused when the plan is made" tl_exits 2 "$w/bad-reason" plan key-compromise polygon-dev --version 2 --reason "$(head -c 300 /dev/zero | tr '\0' x)" --out "$w/bad-reason.json"
 approve carol "$w/compromise.json"
 test_expect "compromise with one approval" tl_exits 0 "$w/c.out" run "$w/compromise.json" --approval "$w/compromise.json.carol.asc"
 test_expect "v2 compromised" test "$(state_of 2)" = compromised

@@ -175,8 +175,14 @@ static int plan_lifecycle_args(struct ctl *ctl, const struct ctl_args *a, int i,
 			return ctl_usage_error(ctl, "needs --version N (1 to 9999)");
 		json_object_set_new(args, "version", json_integer(version));
 	}
-	if (a->value[CTL_OPT_REASON] != NULL)
+	if (a->value[CTL_OPT_REASON] != NULL) {
+		/* refused now, not when the approved plan runs */
+		if (!signer_reason_valid(a->value[CTL_OPT_REASON]))
+			return ctl_usage_error(ctl,
+					       "--reason is 1 to 256 characters, none of them a "
+					       "control character");
 		json_object_set_new(args, "reason", json_string(a->value[CTL_OPT_REASON]));
+	}
 	return EXIT_SUCCESS;
 }
 
