@@ -69,6 +69,22 @@ int ks_state_parse(const char *text, enum ks_state *out)
 	return sg_fail(SG_ERR_INVALID_ARGUMENT, "'%s' is not a key state", text);
 }
 
+const char *ks_origin_name(enum ks_origin origin)
+{
+	return origin == KS_ORIGIN_CEREMONY ? "ceremony" : "token";
+}
+
+int ks_origin_parse(const char *text, enum ks_origin *out)
+{
+	if (strcmp(text, "token") == 0)
+		*out = KS_ORIGIN_TOKEN;
+	else if (strcmp(text, "ceremony") == 0)
+		*out = KS_ORIGIN_CEREMONY;
+	else
+		return sg_fail(SG_ERR_INVALID_ARGUMENT, "'%s' is not a key origin", text);
+	return SG_OK;
+}
+
 /* SP 800-57 part 1 rev. 5, figure 3: pre-activation -> active | compromised | destroyed;
  * active -> suspended | deactivated | compromised; suspended -> active | deactivated |
  * compromised; deactivated -> compromised | destroyed; compromised -> destroyed. */
@@ -277,6 +293,23 @@ static void ks_catalogue_install(struct keystore *ks, struct ks_entry *entries, 
 	ks->n_entries = n;
 	ks->refreshed_ns = time_monotonic_ns();
 	ks->catalogue_gen++;
+}
+
+int ks_entry_add(struct keystore *ks, const struct ks_key *key, const char *label)
+{
+	struct ks_entry *entries = calloc(ks->n_entries + 1, sizeof(*entries));
+
+	if (entries == NULL)
+		return sg_fail(SG_ERR_NOMEM, "the key catalogue");
+	memcpy(entries, ks->entries, ks->n_entries * sizeof(*entries));
+	entries[ks->n_entries].key = *key;
+	snprintf(entries[ks->n_entries].label, sizeof(entries[0].label), "%s", label);
+	qsort(entries, ks->n_entries + 1, sizeof(*entries), ks_entry_compare);
+	free(ks->entries);
+	ks->entries = entries;
+	ks->n_entries++;
+	ks->catalogue_gen++; /* its refresh time stays: the next refresh reads the token anyway */
+	return SG_OK;
 }
 
 /* Re-reads the catalogue from the token; called with ks->mu held (the writers' path: nothing

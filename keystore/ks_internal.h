@@ -48,6 +48,10 @@ int ks_catalogue_refresh(struct keystore *ks);
 /* The records as the token holds them (sorted, one per version), before ks_entries_one_active
  * reads an older active version as deactivated. Free with free(). */
 int ks_catalogue_read_raw(struct keystore *ks, struct ks_entry **out, size_t *out_n);
+/* Adds a version just written to the token to the cache without reading the token again (a
+ * restore of many versions would read the whole catalogue once per version); with ks->mu
+ * held. */
+int ks_entry_add(struct keystore *ks, const struct ks_key *key, const char *label);
 /* With ks->mu held. version 0: the active version, else the newest. */
 struct ks_entry *ks_entry_find(struct keystore *ks, const char *name, uint32_t version);
 

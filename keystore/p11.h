@@ -52,6 +52,23 @@ struct ks_backend_ops {
 	int (*state_get)(void *state, const char *name, struct ks_blob **values, size_t *n);
 	int (*sign)(void *state, const char *label, enum ks_chain chain, const uint8_t *msg,
 		    size_t len, uint8_t *sig, size_t *sig_len);
+	/* backups (ks_backup_key_load and the calls after it) */
+	int (*backup_key_load)(void *state, const char *so_pin_file, const uint8_t *key,
+			       size_t len);
+	void (*backup_key_unload)(void *state);
+	int (*wrap_supported)(void *state, enum ks_chain chain, bool *supported);
+	/* As generate, and the private key wrapped under the backup key into wrapped */
+	int (*generate_wrapped)(void *state, const char *label, enum ks_chain chain,
+				const uint8_t *blob, size_t blob_len, uint8_t *pub, size_t *pub_len,
+				uint8_t *wrapped, size_t *wrapped_len);
+	/* A key pair from priv (C_CreateObject), from wrapped (C_UnwrapKey under the backup key)
+	 * or with no private key (both NULL), its public key pub, and its record, all or nothing;
+	 * a private key must sign what pub verifies. */
+	int (*import)(void *state, const char *label, enum ks_chain chain, const uint8_t *priv,
+		      size_t priv_len, const uint8_t *wrapped, size_t wrapped_len,
+		      const uint8_t *pub, size_t pub_len, const uint8_t *blob, size_t blob_len);
+	/* Every object of a version (its key pair and record) destroyed */
+	int (*discard)(void *state, const char *label);
 	int (*health)(void *state);
 	void (*stats)(void *state, struct ks_stats *out);
 };

@@ -68,6 +68,11 @@ struct p11 {
 	size_t n_cache;
 
 	atomic_uint_fast64_t sign_ok, sign_errors, recoveries, reopens;
+
+	/* the backup key (p11_backup.c): a session object of a session of its own */
+	pthread_mutex_t backup_mu;
+	CK_SESSION_HANDLE backup_session;
+	CK_OBJECT_HANDLE backup_key;
 };
 
 /* An operation on one session of the pool. It returns SG_OK or a code, and leaves in *rv the
@@ -80,6 +85,8 @@ int p11_module_load(struct p11 *p);
 int p11_module_initialize(struct p11 *p);
 void p11_label_pad(const char *label, CK_UTF8CHAR out[32]);
 int p11_slot_find(CK_FUNCTION_LIST_PTR f, const char *label, bool present, CK_SLOT_ID *slot);
+int p11_login(struct p11 *p, CK_SESSION_HANDLE s);
+int p11_session_open(struct p11 *p, CK_SESSION_HANDLE *s);
 int p11_require_login(struct p11 *p, CK_SESSION_HANDLE s, CK_RV *rv);
 CK_RV p11_find(struct p11 *p, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
 	       CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *found);
@@ -94,6 +101,19 @@ int p11_privkey_handle(struct p11 *p, CK_SESSION_HANDLE s, const char *label, CK
 void p11_cache_drop(struct p11 *p, const char *label);
 int p11_run(struct p11 *p, p11_op_fn op, void *arg, const char *label);
 /* p11_ops.c: the backend's operations (ks_pkcs11_ops, in p11_session.c) */
+extern const uint8_t p11_oid_ed25519[5], p11_oid_secp256k1[7];
+CK_RV p11_record_create(struct p11 *p, CK_SESSION_HANDLE s, const char *label, const uint8_t *blob,
+			size_t blob_len);
+struct p11_generate_arg {
+	const char *label;
+	enum ks_chain chain;
+	const uint8_t *blob;
+	size_t blob_len;
+	uint8_t *pub;
+	size_t *pub_len;
+};
+/* Generates a key pair labelled a->label and its record, all or nothing, on session s. */
+int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv);
 int p11_sign(void *state, const char *label, enum ks_chain chain, const uint8_t *msg, size_t len,
 	     uint8_t *sig, size_t *sig_len);
 int p11_generate(void *state, const char *label, enum ks_chain chain, const uint8_t *blob,
@@ -104,5 +124,16 @@ int p11_state_put(void *state, const char *name, const uint8_t *data, size_t len
 int p11_state_get(void *state, const char *name, struct ks_blob **values, size_t *n);
 int p11_destroy_private(void *state, const char *label);
 int p11_private_present(void *state, const char *label, bool *present);
+/* p11_backup.c: the backup key, wrapping, importing and restoring */
+int p11_backup_key_load(void *state, const char *so_pin_file, const uint8_t *key, size_t len);
+void p11_backup_key_unload(void *state);
+int p11_wrap_supported(void *state, enum ks_chain chain, bool *supported);
+int p11_generate_wrapped(void *state, const char *label, enum ks_chain chain, const uint8_t *blob,
+			 size_t blob_len, uint8_t *pub, size_t *pub_len, uint8_t *wrapped,
+			 size_t *wrapped_len);
+int p11_discard(void *state, const char *label);
+int p11_import(void *state, const char *label, enum ks_chain chain, const uint8_t *priv,
+	       size_t priv_len, const uint8_t *wrapped, size_t wrapped_len, const uint8_t *pub,
+	       size_t pub_len, const uint8_t *blob, size_t blob_len);
 
 #endif

@@ -4,9 +4,8 @@
 #include "p11_internal.h"
 
 /* DER of the curve OIDs for CKA_EC_PARAMS. */
-static const uint8_t p11_oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70}; /* 1.3.101.112 */
-static const uint8_t p11_oid_secp256k1[] = {0x06, 0x05, 0x2b, 0x81,
-					    0x04, 0x00, 0x0a}; /* 1.3.132.0.10 */
+const uint8_t p11_oid_ed25519[5] = {0x06, 0x03, 0x2b, 0x65, 0x70};               /* 1.3.101.112 */
+const uint8_t p11_oid_secp256k1[7] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a}; /* 1.3.132.0.10 */
 
 /* ---- sign ------------------------------------------------------------------------------ */
 
@@ -59,8 +58,8 @@ int p11_sign(void *state, const char *label, enum ks_chain chain, const uint8_t 
 }
 
 /* Writes a catalogue record: a private token data object of application "signerd". */
-static CK_RV p11_record_create(struct p11 *p, CK_SESSION_HANDLE s, const char *label,
-			       const uint8_t *blob, size_t blob_len)
+CK_RV p11_record_create(struct p11 *p, CK_SESSION_HANDLE s, const char *label, const uint8_t *blob,
+			size_t blob_len)
 {
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE;
@@ -81,16 +80,7 @@ static CK_RV p11_record_create(struct p11 *p, CK_SESSION_HANDLE s, const char *l
 
 /* ---- generate -------------------------------------------------------------------------- */
 
-struct p11_generate_arg {
-	const char *label;
-	enum ks_chain chain;
-	const uint8_t *blob;
-	size_t blob_len;
-	uint8_t *pub;
-	size_t *pub_len;
-};
-
-static int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+int p11_op_generate(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
 {
 	struct p11_generate_arg *a = varg;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;

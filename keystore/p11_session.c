@@ -189,7 +189,7 @@ out:
 }
 
 /* Logs the user in through session s. The PIN is read from its file, used, wiped. */
-static int p11_login(struct p11 *p, CK_SESSION_HANDLE s)
+int p11_login(struct p11 *p, CK_SESSION_HANDLE s)
 {
 	struct ks_pin pin;
 	CK_RV rv;
@@ -223,7 +223,7 @@ static void p11_pool_close_all(struct p11 *p)
 	}
 }
 
-static int p11_session_open(struct p11 *p, CK_SESSION_HANDLE *s)
+int p11_session_open(struct p11 *p, CK_SESSION_HANDLE *s)
 {
 	CK_RV rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s);
 
@@ -283,6 +283,12 @@ static int p11_recover(struct p11 *p, uint64_t seen_generation)
 	atomic_fetch_add(&p->recoveries, 1);
 	p11_pool_close_all(p);
 	p11_cache_clear(p);
+	/* the backup key was a session object: gone with the module (a ceremony fails, saying
+	 * so, rather than wrap under nothing) */
+	pthread_mutex_lock(&p->backup_mu);
+	p->backup_session = CK_INVALID_HANDLE;
+	p->backup_key = CK_INVALID_HANDLE;
+	pthread_mutex_unlock(&p->backup_mu);
 	if (p->initialized) {
 		(void)p->f->C_Finalize(NULL);
 		p->initialized = false;
@@ -674,6 +680,7 @@ static void p11_close(void *state)
 	if (p == NULL)
 		return;
 	if (p->f != NULL && p->initialized) {
+		p11_backup_key_unload(p);
 		p11_pool_close_all(p);
 		(void)p->f->C_Finalize(NULL);
 	}
@@ -684,6 +691,7 @@ static void p11_close(void *state)
 	pthread_mutex_destroy(&p->pool_mu);
 	pthread_cond_destroy(&p->pool_cv);
 	pthread_mutex_destroy(&p->cache_mu);
+	pthread_mutex_destroy(&p->backup_mu);
 	free(p->sessions);
 	free(p->busy);
 	free(p->module_path);
@@ -711,6 +719,9 @@ static int p11_open(const struct ks_config *cfg, void **state)
 	pthread_mutex_init(&p->pool_mu, NULL);
 	pthread_cond_init(&p->pool_cv, NULL);
 	pthread_mutex_init(&p->cache_mu, NULL);
+	pthread_mutex_init(&p->backup_mu, NULL);
+	p->backup_session = CK_INVALID_HANDLE;
+	p->backup_key = CK_INVALID_HANDLE;
 	p->n_sessions = cfg->sessions == 0 ? 1 : cfg->sessions;
 	p->idle = p->n_sessions;
 	p->sessions = calloc(p->n_sessions, sizeof(*p->sessions));
@@ -749,6 +760,12 @@ const struct ks_backend_ops ks_pkcs11_ops = {
 	.state_put = p11_state_put,
 	.state_get = p11_state_get,
 	.sign = p11_sign,
+	.backup_key_load = p11_backup_key_load,
+	.backup_key_unload = p11_backup_key_unload,
+	.wrap_supported = p11_wrap_supported,
+	.generate_wrapped = p11_generate_wrapped,
+	.import = p11_import,
+	.discard = p11_discard,
 	.health = p11_health,
 	.stats = p11_stats,
 };

@@ -1,7 +1,9 @@
 /* The catalogue record of a key version, stored as JSON in a data object of the token:
  *   {"format":1,"name":"polygon-dev","chain":"evm","version":1,
- *    "transitions":[{"state":"pre-activation","at":"2026-11-27T13:05:00Z"},...]}
- * The state is the last transition's; created_at the first's. */
+ *    "transitions":[{"state":"pre-activation","at":"2026-11-27T13:05:00Z"},...],
+ *    "origin":"ceremony"}
+ * The state is the last transition's; created_at the first's. origin is absent for a key the
+ * token generated (KS_ORIGIN_TOKEN), so that records written before origins read the same. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,11 @@ int ks_record_encode(const struct ks_key *key, uint8_t **blob, size_t *len)
 			 key->name, "chain", ks_chain_name(key->chain), "version",
 			 (json_int_t)key->version, "transitions");
 	if (root == NULL) {
+		r = sg_fail(SG_ERR_NOMEM, "building the catalogue record");
+		goto out;
+	}
+	if (key->origin != KS_ORIGIN_TOKEN &&
+	    json_object_set_new(root, "origin", json_string(ks_origin_name(key->origin))) != 0) {
 		r = sg_fail(SG_ERR_NOMEM, "building the catalogue record");
 		goto out;
 	}
@@ -57,7 +64,7 @@ int ks_record_decode(const uint8_t *blob, size_t len, struct ks_key *key)
 {
 	json_t *root, *list, *item;
 	json_error_t jerr;
-	const char *name, *chain, *state, *at;
+	const char *name, *chain, *state, *at, *origin = NULL;
 	json_int_t format, version;
 	size_t i;
 	int r = SG_OK;
@@ -66,9 +73,9 @@ int ks_record_decode(const uint8_t *blob, size_t len, struct ks_key *key)
 	root = json_loadb((const char *)blob, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
 		return sg_fail(SG_ERR_MALFORMED, "catalogue record is not JSON: %s", jerr.text);
-	if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:I, s:s, s:s, s:I, s:o}", "format", &format,
-			   "name", &name, "chain", &chain, "version", &version, "transitions",
-			   &list) != 0) {
+	if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:I, s:s, s:s, s:I, s:o, s?:s}", "format",
+			   &format, "name", &name, "chain", &chain, "version", &version,
+			   "transitions", &list, "origin", &origin) != 0) {
 		r = sg_fail(SG_ERR_MALFORMED, "catalogue record: %s", jerr.text);
 		goto out;
 	}
@@ -79,6 +86,11 @@ int ks_record_decode(const uint8_t *blob, size_t len, struct ks_key *key)
 	}
 	if ((r = ks_name_check(name)) != SG_OK || (r = ks_chain_parse(chain, &key->chain)) != SG_OK)
 		goto out;
+	if (origin != NULL && ((r = ks_origin_parse(origin, &key->origin)) != SG_OK ||
+			       key->origin == KS_ORIGIN_TOKEN)) {
+		r = sg_fail(SG_ERR_MALFORMED, "catalogue record has an unknown origin");
+		goto out;
+	}
 	if (version < 1 || version > KS_VERSION_MAX) {
 		r = sg_fail(SG_ERR_MALFORMED, "catalogue record version %lld out of range",
 			    (long long)version);
