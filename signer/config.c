@@ -11,6 +11,7 @@
 
 #include "common/names.h"
 #include "common/yamldoc.h"
+#include "config_internal.h"
 
 #ifndef SIGNER_DEFAULT_PKCS11_MODULE
 #define SIGNER_DEFAULT_PKCS11_MODULE "/usr/lib/softhsm/libsofthsm2.so"
@@ -30,7 +31,7 @@ const char *signer_config_path(const char *arg)
 }
 
 /* A path from the file, made absolute against the config file's directory. */
-static int config_path_resolve(const char *cfg_path, const char *value, char **out)
+int config_path_resolve(const char *cfg_path, const char *value, char **out)
 {
 	char *copy, *dir;
 	int n;
@@ -52,8 +53,8 @@ static int config_path_resolve(const char *cfg_path, const char *value, char **o
 	return SG_OK;
 }
 
-static int config_string(struct ydoc *d, yaml_node_t *map, const char *key, const char *what,
-			 bool required, char **out)
+int config_string(struct ydoc *d, yaml_node_t *map, const char *key, const char *what,
+		  bool required, char **out)
 {
 	yaml_node_t *node = ydoc_map_get(d, map, key);
 	const char *text;
@@ -115,9 +116,10 @@ static int config_token_env(struct ydoc *d, yaml_node_t *node, struct signer_con
 static int config_token(struct ydoc *d, yaml_node_t *node, const char *pin_override,
 			struct signer_config *cfg)
 {
-	static const char *const fields[] = {"module",         "label",       "pin_file",
-					     "pin_credential", "environment", NULL};
-	char *module = NULL, *pin_file = NULL, *pin_credential = NULL;
+	static const char *const fields[] = {
+		"module",      "label",       "pin_file", "pin_credential",
+		"environment", "so_pin_file", NULL};
+	char *module = NULL, *pin_file = NULL, *pin_credential = NULL, *so_pin_file = NULL;
 	yaml_node_t *env;
 	const char *creds;
 	int r;
@@ -129,7 +131,12 @@ static int config_token(struct ydoc *d, yaml_node_t *node, const char *pin_overr
 		    SG_OK ||
 	    (r = config_string(d, node, "pin_file", "token.pin_file", false, &pin_file)) != SG_OK ||
 	    (r = config_string(d, node, "pin_credential", "token.pin_credential", false,
-			       &pin_credential)) != SG_OK)
+			       &pin_credential)) != SG_OK ||
+	    (r = config_string(d, node, "so_pin_file", "token.so_pin_file", false, &so_pin_file)) !=
+		    SG_OK)
+		goto out;
+	if (so_pin_file != NULL &&
+	    (r = config_path_resolve(cfg->path, so_pin_file, &cfg->token.so_pin_file)) != SG_OK)
 		goto out;
 	if (strlen(cfg->token.label) > 32) {
 		r = ydoc_fail(d, ydoc_map_get(d, node, "label"),
@@ -179,6 +186,7 @@ out:
 	free(module);
 	free(pin_file);
 	free(pin_credential);
+	free(so_pin_file);
 	return r;
 }
 
@@ -504,9 +512,9 @@ int signer_config_load(const char *path, struct signer_config *cfg)
 
 int signer_config_load_pin(const char *path, const char *pin_file, struct signer_config *cfg)
 {
-	static const char *const fields[] = {"token", "workers",    "api", "ops",
-					     "audit", "policy",     "tls", "limits",
-					     "user",  "ceremonies", NULL};
+	static const char *const fields[] = {"token", "workers",    "api",    "ops",
+					     "audit", "policy",     "tls",    "limits",
+					     "user",  "ceremonies", "backup", NULL};
 	struct ydoc d;
 	yaml_node_t *root, *node;
 	uint64_t workers = 2;
@@ -545,7 +553,8 @@ int signer_config_load_pin(const char *path, const char *pin_file, struct signer
 	    (r = config_tls(&d, ydoc_map_get(&d, root, "tls"), cfg)) != SG_OK ||
 	    (r = config_limits(&d, ydoc_map_get(&d, root, "limits"), cfg)) != SG_OK ||
 	    (r = config_string(&d, root, "user", "user", false, &cfg->user)) != SG_OK ||
-	    (r = config_ceremonies(&d, ydoc_map_get(&d, root, "ceremonies"), cfg)) != SG_OK)
+	    (r = config_ceremonies(&d, ydoc_map_get(&d, root, "ceremonies"), cfg)) != SG_OK ||
+	    (r = config_backup(&d, ydoc_map_get(&d, root, "backup"), cfg)) != SG_OK)
 		goto out;
 out:
 	ydoc_free(&d);
@@ -569,6 +578,8 @@ void signer_config_free(struct signer_config *cfg)
 	free(cfg->tls.crl);
 	free(cfg->user);
 	free(cfg->ops.host);
+	free(cfg->token.so_pin_file);
+	config_backup_free(cfg);
 	free(cfg->ceremonies.gnupg_home);
 	for (size_t i = 0; i < cfg->ceremonies.n_custodians; i++)
 		free(cfg->ceremonies.custodians[i].name);

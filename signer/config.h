@@ -5,6 +5,7 @@
  *     label: signerd-dev                        # the token, found by label
  *     pin_file: pin                             # owner-only file; relative to this file
  *     pin_credential: token-pin                 # or: a systemd credential of that name
+ *     so_pin_file: so-pin                       # the SO PIN: only the backup ceremonies
  *     environment:                              # set before the module loads (not secrets;
  *       SOFTHSM2_CONF: /var/lib/signerd/softhsm2.conf   # values are taken as written)
  *   workers: 2                                  # worker threads, and token sessions
@@ -24,6 +25,13 @@
  *     client_ca: pki/client-ca.pem              # client certificates must chain to these
  *     crl: pki/client-ca.crl                    # optional: revoked client certificates
  *   user: signerd                               # started as root: run as this user
+ *   backup:                                     # docs/backup.md
+ *     targets:                                  # one per region; each gets every backup
+ *       - {name: eu-west, s3: {endpoint: "https://...", region: eu-west-1, bucket: b,
+ *          prefix: prod/, credentials_file: s3-eu.ini, profile: default, ca_file: ca.pem}}
+ *       - {name: offline, dir: /mnt/signerd-backup}
+ *     min_targets: 2                            # durable in this many before activation
+ *     share_threshold: 2                        # shares that rebuild the backup key
  *   limits:
  *     max_connections: 256
  *     max_connections_per_ip: 64
@@ -50,13 +58,23 @@ struct signer_config_env {
 	char *value;
 };
 
-#define SIGNER_CUSTODIANS_MAX 16
-#define SIGNER_QUORUMS_MAX    16
+#define SIGNER_CUSTODIANS_MAX     16
+#define SIGNER_BACKUP_TARGETS_MAX 8
+#define SIGNER_QUORUMS_MAX        16
 
 /* A custodian of the ceremonies: a name and the OpenPGP primary-key fingerprint pinned to it. */
 struct signer_config_custodian {
 	char *name;
 	char fingerprint[41]; /* 40 hex digits, upper case */
+};
+
+/* A backup target (backup.targets[]): a directory, or an S3 bucket (s3.endpoint set). */
+struct signer_config_target {
+	char *name; /* [a-z0-9-], 1 to 63 */
+	char *dir;  /* absolute */
+	struct {
+		char *endpoint, *region, *bucket, *prefix, *credentials_file, *profile, *ca_file;
+	} s3;
 };
 
 struct signer_config_listen {
@@ -70,6 +88,7 @@ struct signer_config {
 		char *module;
 		char *label;
 		char *pin_file; /* resolved: pin_file, or $CREDENTIALS_DIRECTORY/pin_credential */
+		char *so_pin_file; /* the SO PIN (owner-only): the backup ceremonies need it */
 		struct signer_config_env env[SIGNER_CONFIG_ENV_MAX];
 		size_t n_env;
 	} token;
@@ -103,6 +122,13 @@ struct signer_config {
 		} quorum[SIGNER_QUORUMS_MAX];
 		size_t n_quorum;
 	} ceremonies;
+	struct {
+		bool present; /* backup: configured: new versions are backed up before activation */
+		struct signer_config_target targets[SIGNER_BACKUP_TARGETS_MAX];
+		size_t n_targets;
+		unsigned min_targets;     /* a backup must be durable in this many */
+		unsigned share_threshold; /* shares that rebuild the backup key */
+	} backup;
 	struct {
 		unsigned max_connections;
 		unsigned max_connections_per_ip;

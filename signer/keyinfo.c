@@ -60,11 +60,11 @@ json_t *signer_key_json(const struct ks_key *key)
 		}
 		if (transitions == NULL)
 			return NULL;
-		out = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o}", "name", key->name,
+		out = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:s}", "name", key->name,
 				"chain", ks_chain_name(key->chain), "version",
 				(json_int_t)key->version, "state", ks_state_name(key->state),
 				"public_key", pub, "address", address, "created_at", created,
-				"transitions", transitions);
+				"transitions", transitions, "origin", ks_origin_name(key->origin));
 		return out;
 	}
 }

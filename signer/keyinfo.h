@@ -15,7 +15,7 @@
 SG_MUST_CHECK int signer_key_texts(const struct ks_key *key, char pub[SIGNER_PUBKEY_TEXT_MAX],
 				   char address[SIGNER_ADDRESS_TEXT_MAX]);
 /* {"name","chain","version","state","public_key","address","created_at","transitions":
- * [{"state","at"},...]}; NULL on failure. */
+ * [{"state","at"},...],"origin":"token"|"ceremony"}; NULL on failure. */
 json_t *signer_key_json(const struct ks_key *key);
 
 #endif

@@ -66,10 +66,22 @@ static int key_change_token(struct signer *s, const struct signer_key_change *c,
 	case SIGNER_KEY_CREATE:
 		if (c->chain == NULL || (r = ks_chain_parse(c->chain, &chain)) != SG_OK)
 			return c->chain == NULL ? sg_fail(SG_ERR_INVALID_ARGUMENT, "no chain") : r;
-		return ks_key_generate(s->ks, c->name, chain, key);
+		if (c->make == NULL)
+			return ks_key_generate(s->ks, c->name, chain, key);
+		/* backed up first, then active: version 1 signs only once its backup is
+		 * durable */
+		if ((r = c->make(c->backup_ctx, s->ks, c, key)) != SG_OK ||
+		    (r = ks_key_activate(s->ks, c->name, key->version, was)) != SG_OK)
+			return r;
+		return ks_key_get(s->ks, c->name, key->version, key);
 	case SIGNER_KEY_ROTATE:
+		if (c->make != NULL)
+			return c->make(c->backup_ctx, s->ks, c, key);
 		return ks_key_rotate(s->ks, c->name, key);
 	case SIGNER_KEY_ACTIVATE:
+		if (c->backup_check != NULL &&
+		    (r = c->backup_check(c->backup_ctx, s->ks, c->name, c->version)) != SG_OK)
+			return r;
 		if ((r = ks_key_activate(s->ks, c->name, c->version, was)) != SG_OK)
 			return r;
 		return ks_key_get(s->ks, c->name, c->version, key);
@@ -102,6 +114,30 @@ bool signer_reason_valid(const char *reason)
 		if ((unsigned char)reason[i] < 0x20 || reason[i] == 0x7f)
 			return false;
 	return true;
+}
+
+int signer_record_event(struct signer *s, const char *event, json_t *fields, char *audit_id)
+{
+	char id[AUDIT_ID_LEN + 1];
+	int r;
+
+	if (fields == NULL)
+		return sg_fail(SG_ERR_NOMEM, "the %s record", event);
+	if (s->flags & SIGNER_OPEN_READONLY) {
+		json_decref(fields);
+		return sg_fail(SG_ERR_STATE, "the signer was opened read-only");
+	}
+	json_object_set_new(fields, "event", json_string(event));
+	r = audit_append(s->audit, fields, id);
+	json_decref(fields);
+	if (r == SG_OK && audit_id != NULL)
+		memcpy(audit_id, id, sizeof(id));
+	return r;
+}
+
+struct keystore *signer_keystore(struct signer *s)
+{
+	return s->ks;
 }
 
 int signer_lifecycle_lock(struct signer *s)

@@ -16,6 +16,9 @@
 #include "common/err.h"
 #include "signer/config.h"
 
+struct keystore;
+struct ks_key;
+
 enum signer_payload {
 	SIGNER_PAYLOAD_SOLANA_MESSAGE = 1, /* the serialised message, legacy or v0 */
 	SIGNER_PAYLOAD_EVM_TRANSACTION,    /* the unsigned transaction */
@@ -236,6 +239,14 @@ struct signer_key_change {
 	const char *reason;     /* optional (compromise): 1 to SIGNER_REASON_MAX, no controls */
 	const char *by;         /* who, for the record: "local" (signerctl) when NULL */
 	const json_t *ceremony; /* a ceremony's plan id, sha256 and approvers; NULL: none */
+	/* With backups (docs/backup.md), set by signerctl: create and rotate make the new
+	 * version with make (in pre-activation, backed up before it returns; create then
+	 * activates it), and activate asks backup_check first (SG_OK: the version's backup is
+	 * durable where backup.min_targets says). NULL: none. */
+	int (*make)(void *ctx, struct keystore *ks, const struct signer_key_change *c,
+		    struct ks_key *key);
+	int (*backup_check)(void *ctx, struct keystore *ks, const char *name, uint32_t version);
+	void *backup_ctx;
 };
 
 /* Makes the change in the token's catalogue, then appends its audit record ("event":
@@ -252,6 +263,22 @@ SG_MUST_CHECK int signer_key_versions_json(struct signer *s, const char *name, j
 /* One version's KEY (version 0: the active one, else the newest). */
 SG_MUST_CHECK int signer_key_version_json(struct signer *s, const char *name, uint32_t version,
 					  json_t **out);
+
+/* Appends an audit record {"event": event, ...fields} (fields taken): what a backup or restore
+ * ceremony did. audit_id may be NULL. */
+SG_MUST_CHECK int signer_record_event(struct signer *s, const char *event, json_t *fields,
+				      char *audit_id);
+
+/* What the last backups left in the token (docs/backup.md, "Metrics"): for each target, when
+ * it last took a backup whole (0: never) and how many key versions that are not destroyed it
+ * lacks (with their wrapped private key). */
+void signer_backup_status(struct signer *s, const char *const *targets, size_t n,
+			  void (*cb)(const char *target, int64_t last_success, size_t missing,
+				     void *ctx),
+			  void *ctx);
+
+/* The token the signer opened (one per process): for signerctl's backups and restores. */
+struct keystore *signer_keystore(struct signer *s);
 
 /* Holds the lifecycle lock (a file beside the audit log, flock'd): key changes and ceremony runs
  * of every process on this log go one at a time, so that two runs of one plan cannot both pass
