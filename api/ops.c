@@ -21,7 +21,29 @@ struct ops_server {
 	struct MHD_Daemon *mhd;
 	struct signer *signer;
 	struct api_server *api;
+	char *targets[SIGNER_BACKUP_TARGETS_MAX]; /* the backup targets' names */
+	size_t n_targets;
 };
+
+struct ops_backup_text {
+	struct metrics_text *t;
+	bool missing; /* which family */
+};
+
+static void ops_backup_status(const char *target, int64_t last_success, size_t missing,
+			      void *ctx)
+{
+	struct ops_backup_text *b = ctx;
+
+	metrics_printf(b->t, "%s{target=\"",
+		       b->missing ? "signer_backup_keys_missing"
+				  : "signer_backup_last_success_timestamp_seconds");
+	metrics_label(b->t, target);
+	if (b->missing)
+		metrics_printf(b->t, "\"} %zu\n", missing);
+	else
+		metrics_printf(b->t, "\"} %lld\n", (long long)last_success);
+}
 
 static enum MHD_Result ops_send(struct MHD_Connection *c, unsigned status, const char *type,
 				char *text)
@@ -193,6 +215,21 @@ static char *ops_metrics(struct ops_server *srv)
 			       "signer_api_connections{state=\"open\"} %u\n",
 			       handshaking, open);
 	}
+	if (srv->n_targets > 0) {
+		struct ops_backup_text b = {.t = &t, .missing = false};
+
+		metrics_printf(&t, "# HELP signer_backup_last_success_timestamp_seconds When each "
+				   "backup target last took a backup whole (0: never).\n"
+				   "# TYPE signer_backup_last_success_timestamp_seconds gauge\n");
+		signer_backup_status(srv->signer, (const char *const *)srv->targets,
+				     srv->n_targets, ops_backup_status, &b);
+		b.missing = true;
+		metrics_printf(&t, "# HELP signer_backup_keys_missing Key versions (not destroyed) "
+				   "whose wrapped key the target's last backup lacks.\n"
+				   "# TYPE signer_backup_keys_missing gauge\n");
+		signer_backup_status(srv->signer, (const char *const *)srv->targets,
+				     srv->n_targets, ops_backup_status, &b);
+	}
 	metrics_printf(&t,
 		       "# HELP signer_build_info The running build (always 1).\n"
 		       "# TYPE signer_build_info gauge\nsigner_build_info{version=\"%s\"} 1\n",
@@ -290,12 +327,19 @@ int ops_start(const struct signer_config *cfg, struct signer *signer, struct api
 		return sg_fail(SG_ERR_NOMEM, "ops listener");
 	srv->signer = signer;
 	srv->api = api;
+	for (size_t i = 0; i < cfg->backup.n_targets; i++) {
+		if ((srv->targets[i] = strdup(cfg->backup.targets[i].name)) == NULL) {
+			ops_stop(srv);
+			return sg_fail(SG_ERR_NOMEM, "ops listener");
+		}
+		srv->n_targets++;
+	}
 	srv->mhd = MHD_start_daemon(flags, (uint16_t)cfg->ops.port, NULL, NULL, ops_handler, srv,
 				    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				    MHD_OPTION_CONNECTION_LIMIT, 64U, MHD_OPTION_CONNECTION_TIMEOUT,
 				    10U, MHD_OPTION_END);
 	if (srv->mhd == NULL) {
-		free(srv);
+		ops_stop(srv);
 		return sg_fail(SG_ERR_IO,
 			       "the ops listener could not start on %s:%u (address in use?)",
 			       cfg->ops.host, cfg->ops.port);
@@ -308,6 +352,9 @@ void ops_stop(struct ops_server *srv)
 {
 	if (srv == NULL)
 		return;
-	MHD_stop_daemon(srv->mhd);
+	if (srv->mhd != NULL)
+		MHD_stop_daemon(srv->mhd);
+	for (size_t i = 0; i < srv->n_targets; i++)
+		free(srv->targets[i]);
 	free(srv);
 }
