@@ -30,8 +30,7 @@ struct ops_backup_text {
 	bool missing; /* which family */
 };
 
-static void ops_backup_status(const char *target, int64_t last_success, size_t missing,
-			      void *ctx)
+static void ops_backup_status(const char *target, int64_t last_success, size_t missing, void *ctx)
 {
 	struct ops_backup_text *b = ctx;
 
@@ -221,14 +220,14 @@ static char *ops_metrics(struct ops_server *srv)
 		metrics_printf(&t, "# HELP signer_backup_last_success_timestamp_seconds When each "
 				   "backup target last took a backup whole (0: never).\n"
 				   "# TYPE signer_backup_last_success_timestamp_seconds gauge\n");
-		signer_backup_status(srv->signer, (const char *const *)srv->targets,
-				     srv->n_targets, ops_backup_status, &b);
+		signer_backup_status(srv->signer, (const char *const *)srv->targets, srv->n_targets,
+				     ops_backup_status, &b);
 		b.missing = true;
 		metrics_printf(&t, "# HELP signer_backup_keys_missing Key versions (not destroyed) "
 				   "whose wrapped key the target's last backup lacks.\n"
 				   "# TYPE signer_backup_keys_missing gauge\n");
-		signer_backup_status(srv->signer, (const char *const *)srv->targets,
-				     srv->n_targets, ops_backup_status, &b);
+		signer_backup_status(srv->signer, (const char *const *)srv->targets, srv->n_targets,
+				     ops_backup_status, &b);
 	}
 	metrics_printf(&t,
 		       "# HELP signer_build_info The running build (always 1).\n"

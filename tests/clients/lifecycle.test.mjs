@@ -29,7 +29,10 @@ function ceremony(action, ...args) {
   const p = env.ctl("ceremony", "plan", action, ...args, "--out", plan);
   assert.equal(p.status, 0, p.stderr);
   const approvals = ["alice", "bob"].flatMap((n) => ["--approval", env.approve(n, plan)]);
-  const r = env.ctl("ceremony", "run", plan, ...approvals, "--json");
+  // with backups (dev-env --ceremonies), a new version is backed up as it is made: its
+  // ceremony needs two custodians' shares of the backup key
+  const shares = action === "key-rotate" ? ["alice", "bob"].flatMap((n) => ["--share", env.share(n)]) : [];
+  const r = env.ctl("ceremony", "run", plan, ...approvals, ...shares, "--json");
   return { plan, approvals, status: r.status, stderr: r.stderr, out: r.status === 0 ? JSON.parse(r.stdout) : null };
 }
 

@@ -3,7 +3,7 @@
 // `signerctl sign`; SIGNER_MODE=https starts signerd on the environment and signs over mTLS with
 // each adapter's client certificate (solana-adapter for solana-dev, polygon-adapter otherwise).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,6 +72,17 @@ export async function devEnv(policyExtra = "", { ceremonies = false } = {}) {
       execFileSync("gpg", ["--batch", "--no-tty", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "",
         "--yes", "--detach-sign", "--armor", "-o", out, plan],
       { env: { ...process.env, GNUPGHOME: join(dir, "env/custodians", name, "gnupg") }, stdio: "ignore" });
+      return out;
+    },
+    // share(name): custodian name's share of the backup key, decrypted by them into an
+    // owner-only file; its path
+    share: (name) => {
+      const out = join(dir, `${name}.share`);
+      const fd = openSync(out, "w", 0o600);
+      execFileSync("gpg", ["--batch", "--no-tty", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "",
+        "--decrypt", join(dir, "env/custodians", name, "backup-share.asc")],
+      { env: { ...process.env, GNUPGHOME: join(dir, "env/custodians", name, "gnupg") }, stdio: ["ignore", fd, "ignore"] });
+      closeSync(fd);
       return out;
     },
     cleanup: async () => {

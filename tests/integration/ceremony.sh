@@ -26,6 +26,13 @@ approve() { # approve NAME PLAN: NAME's detached signature over PLAN's bytes, in
 	g "$env/custodians/$1/gnupg" --yes --detach-sign --armor -o "$2.$1.asc" "$2"
 }
 plan() { ctl ceremony plan "$@"; }
+# with backups (dev-env --ceremonies), a rotation backs the new version up as it makes it: its run
+# needs two custodians' shares of the backup key (tests/integration/backup.sh tests them)
+mkdir -m 0700 "$tl_work/shares"
+for n in alice bob; do
+	(umask 0077; g "$env/custodians/$n/gnupg" --decrypt "$env/custodians/$n/backup-share.asc" >"$tl_work/shares/$n")
+done
+shares=(--share "$tl_work/shares/alice" --share "$tl_work/shares/bob")
 run() { ctl ceremony run "$@"; }
 state_of() { ctl key show polygon-dev --version "$1" --json | jq -r .state; }
 
@@ -45,10 +52,10 @@ approve bob "$w/rotate.json"
 test_expect "one approval is too few" tl_fails_saying "needs the approvals of 2 distinct custodians; it has 1 \\(alice\\)" run "$w/rotate.json" --approval "$w/rotate.json.alice.asc"
 test_expect "the same custodian twice counts once" tl_fails_saying "it has 1 \\(alice\\)" run "$w/rotate.json" --approval "$w/rotate.json.alice.asc" --approval "$w/rotate.json.alice.asc"
 test_expect "nothing changed by a refusal" test "$(ctl key versions polygon-dev --json | jq '.versions | length')" = 1
-test_expect "two approvals: rotated" tl_exits 0 "$w/r.json" run "$w/rotate.json" --approval "$w/rotate.json.alice.asc" --approval "$w/rotate.json.bob.asc" --json
+test_expect "two approvals: rotated" tl_exits 0 "$w/r.json" run "$w/rotate.json" --approval "$w/rotate.json.alice.asc" --approval "$w/rotate.json.bob.asc" "${shares[@]}" --json
 test_expect "the run names its approvers and the new version" jq -e '.approvers == ["alice","bob"] and .result.version == 2 and .result.state == "pre-activation"' "$w/r.json"
 test_expect "the audit record names the plan's sha256, id, action and approvers" bash -c "tail -n 1 '$env/audit.log' | jq -e --arg id \"\$(jq -r .ceremony '$w/rotate.json')\" --arg h \"\$(sha256sum '$w/rotate.json' | cut -d' ' -f1)\" '.event == \"key_lifecycle\" and .action == \"rotate\" and .client == \"ceremony\" and .ceremony.id == \$id and .ceremony.plan_sha256 == \$h and .ceremony.action == \"key-rotate\" and .ceremony.approvers == [\"alice\",\"bob\"]'"
-test_expect "a replayed plan is refused" tl_fails_saying "was carried out already: a plan runs once" run "$w/rotate.json" --approval "$w/rotate.json.alice.asc" --approval "$w/rotate.json.bob.asc"
+test_expect "a replayed plan is refused" tl_fails_saying "was carried out already: a plan runs once" run "$w/rotate.json" --approval "$w/rotate.json.alice.asc" --approval "$w/rotate.json.bob.asc" "${shares[@]}"
 
 # --- refusals of a plan's own terms, and of approvals that are not a custodian's ---
 plan key-activate polygon-dev --version 2 --out "$w/activate.json" >/dev/null

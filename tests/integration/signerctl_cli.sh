@@ -23,7 +23,7 @@ test_expect "polygon-dev as API.md's KEY" jq -e '.keys[] | select(.name == "poly
     and (.public_key | test("^0x04[0-9a-f]{128}$"))
     and (.address | test("^0x[0-9a-fA-F]{40}$"))
     and (.address | test("[A-F]")) and (.address | test("[a-f]"))' "$work/list.json"
-test_expect "only the KEY fields (API.md 4: with its transitions)" jq -e '([.keys[] | keys] | all(. == ["address","chain","created_at","name","public_key","state","transitions","version"])) and (.keys | all(.transitions[-1].state == .state))' "$work/list.json"
+test_expect "only the KEY fields (API.md 4: with its transitions)" jq -e '([.keys[] | keys] | all(. == ["address","chain","created_at","name","origin","public_key","state","transitions","version"])) and (.keys | all(.transitions[-1].state == .state))' "$work/list.json"
 
 ctl key show polygon-dev --json > "$work/show.json"
 test_expect "show matches list" test "$(jq -c . "$work/show.json")" = \

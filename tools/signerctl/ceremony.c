@@ -15,6 +15,8 @@
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "ctl.h"
+#include "ctl_backup.h"
+#include "ctl_ceremony.h"
 #include "signer/keyinfo.h"
 
 /* The lifecycle actions a plan may carry, and the signer's action for each. */
@@ -217,11 +219,8 @@ int cmd_ceremony_plan(struct ctl *ctl, const struct ctl_args *a)
 		rc = plan_key_sign_args(ctl, a, args);
 	else if ((i = lifecycle_find(action)) >= 0)
 		rc = plan_lifecycle_args(ctl, a, i, args);
-	else {
-		sg_log("ceremony plan: %s comes with the backup ceremonies, not in this version",
-		       action);
-		rc = EXIT_FAILURE;
-	}
+	else
+		rc = ctl_plan_backup_args(ctl, a, action, args);
 	if (rc == EXIT_SUCCESS && (r = ceremony_plan_write(action, args, ctl->cfg.token.label,
 							   signer_config_quorum(&ctl->cfg, action),
 							   hours * 3600, &text)) != SG_OK)
@@ -265,6 +264,9 @@ static void plan_describe(const struct ceremony_plan *p, FILE *f)
 			json_string_value(json_object_get(p->args, "operation")),
 			json_string_value(json_object_get(p->args, "payload_kind")),
 			hex != NULL ? strlen(hex) / 2 : 0, hex != NULL ? hex : "?");
+	} else if (strcmp(p->action, "backup-key-create") == 0 ||
+		   strcmp(p->action, "restore") == 0) {
+		ctl_plan_backup_describe(p, f);
 	} else if (strcmp(p->action, "key-create") == 0) {
 		fprintf(f, "creates key '%s' of chain %s (version 1, active)\n", name,
 			json_string_value(json_object_get(p->args, "chain")));
@@ -372,7 +374,7 @@ static int run_key_sign(struct ctl *ctl, const struct ceremony_plan *p, const js
 /* A lifecycle plan through the signer. A key-rotate plan names the version it makes: made
  * already (a run cut short), it is not made again. */
 static int run_lifecycle(struct ctl *ctl, const struct ceremony_plan *p, int i,
-			 const json_t *ceremony, json_t **result)
+			 const json_t *ceremony, struct ctl_backup *b, json_t **result)
 {
 	struct signer_key_change c = {
 		.action = lifecycle[i].key_action,
@@ -382,7 +384,13 @@ static int run_lifecycle(struct ctl *ctl, const struct ceremony_plan *p, int i,
 		.reason = json_string_value(json_object_get(p->args, "reason")),
 		.by = "ceremony",
 		.ceremony = ceremony,
+		.backup_ctx = b,
 	};
+
+	if (b->targets_open && (c.action == SIGNER_KEY_CREATE || c.action == SIGNER_KEY_ROTATE))
+		c.make = ctl_backup_make;
+	if (b->targets_open && c.action == SIGNER_KEY_ACTIVATE)
+		c.backup_check = ctl_backup_check;
 
 	if (c.name == NULL ||
 	    ((lifecycle[i].needs_version || c.action == SIGNER_KEY_ROTATE) &&
@@ -424,6 +432,7 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 	size_t plan_len, n_approvers = 0, n_approvals = a->count[CTL_OPT_APPROVAL];
 	unsigned need;
 	json_t *ceremony = NULL, *result = NULL, *names;
+	struct ctl_backup backup = {0};
 	bool done, locked = false;
 	int r, rc = EXIT_FAILURE, i;
 
@@ -435,7 +444,7 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 		return EXIT_FAILURE;
 	/* shares are the backup key's (backup: configured, the backup ceremonies): without it,
 	 * no action needs one (API.md section 9) */
-	if (a->count[CTL_OPT_SHARE] > 0)
+	if (a->count[CTL_OPT_SHARE] > 0 && !ctl->cfg.backup.present)
 		sg_log("ceremony run: no backup: is configured, so no share is needed; the %u "
 		       "given "
 		       "are not read",
@@ -486,6 +495,21 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 		rc = ctl_fail(r, "ceremony run");
 		goto out;
 	}
+	names = json_array();
+	for (size_t k = 0; names != NULL && k < n_approvers; k++)
+		json_array_append_new(names, json_string(approvers[k]));
+	ceremony = json_pack("{s:s, s:s, s:s, s:o}", "id", p.id, "plan_sha256", p.sha256, "action",
+			     p.action, "approvers", names);
+	if (ceremony == NULL) {
+		rc = ctl_fail(sg_fail(SG_ERR_NOMEM, "the ceremony"), "ceremony run");
+		goto out;
+	}
+	/* a restore runs until it is done (a run cut short is run again: the empty token it
+	 * fills refuses a second restore), and is marked once done */
+	if (strcmp(p.action, "restore") == 0) {
+		r = ctl_run_restore(ctl, a, &p, ceremony, &result);
+		goto done;
+	}
 	/* approved: once only. The check, the mark and the action hold the lifecycle lock, so
 	 * that two runs of one plan cannot both pass the check; the mark comes first, so that a
 	 * plan runs at most once even across a crash (a run cut short needs a new plan, which
@@ -507,13 +531,22 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 		       p.id);
 		goto out;
 	}
-	names = json_array();
-	for (size_t k = 0; names != NULL && k < n_approvers; k++)
-		json_array_append_new(names, json_string(approvers[k]));
-	ceremony = json_pack("{s:s, s:s, s:s, s:o}", "id", p.id, "plan_sha256", p.sha256, "action",
-			     p.action, "approvers", names);
-	if (ceremony == NULL) {
-		rc = ctl_fail(sg_fail(SG_ERR_NOMEM, "the ceremony"), "ceremony run");
+	/* the shares before the mark: too few or a wrong one leaves the plan unspent */
+	if (ctl->cfg.backup.present &&
+	    (strcmp(p.action, "key-create") == 0 || strcmp(p.action, "key-rotate") == 0 ||
+	     strcmp(p.action, "key-activate") == 0) &&
+	    (r = ctl_backup_begin(ctl, strcmp(p.action, "key-activate") == 0 ? NULL : a,
+				  signer_keystore(ctl->signer), NULL, &backup)) != SG_OK) {
+		rc = ctl_fail(r, "ceremony run");
+		goto out;
+	}
+	/* an activation the backups do not allow spends no plan either */
+	if (backup.targets_open && strcmp(p.action, "key-activate") == 0 &&
+	    (r = ctl_backup_check(
+		     &backup, signer_keystore(ctl->signer),
+		     json_string_value(json_object_get(p.args, "name")),
+		     (uint32_t)json_integer_value(json_object_get(p.args, "version")))) != SG_OK) {
+		rc = ctl_fail(r, "ceremony run");
 		goto out;
 	}
 	if ((r = signer_ceremony_mark(ctl->signer, p.id, p.sha256)) != SG_OK) {
@@ -523,9 +556,12 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 	if (strcmp(p.action, "key-sign") == 0)
 		r = run_key_sign(ctl, &p, ceremony, &result);
 	else if ((i = lifecycle_find(p.action)) >= 0)
-		r = run_lifecycle(ctl, &p, i, ceremony, &result);
+		r = run_lifecycle(ctl, &p, i, ceremony, &backup, &result);
+	else if (strcmp(p.action, "backup-key-create") == 0)
+		r = ctl_run_backup_key_create(ctl, a, &p, ceremony, &result);
 	else
-		r = sg_fail(SG_ERR_UNSUPPORTED, "%s comes with the backup ceremonies", p.action);
+		r = sg_fail(SG_ERR_UNSUPPORTED, "%s is not a ceremony's action", p.action);
+done:
 	if (r != SG_OK) {
 		rc = ctl_fail(r, "ceremony run");
 		goto out;
@@ -541,6 +577,7 @@ int cmd_ceremony_run(struct ctl *ctl, const struct ctl_args *a)
 		rc = EXIT_SUCCESS;
 	}
 out:
+	ctl_backup_end(&backup);
 	if (locked)
 		signer_lifecycle_unlock(ctl->signer);
 	json_decref(result);

@@ -45,6 +45,10 @@ enum ctl_opt {
 	CTL_OPT_APPROVAL,
 	CTL_OPT_VALID_HOURS,
 	CTL_OPT_SHARE,
+	CTL_OPT_FROM,
+	CTL_OPT_TARGET,
+	CTL_OPT_SHARES,
+	CTL_OPT_THRESHOLD,
 	CTL_OPT_COUNT,
 };
 _Static_assert(CTL_OPT_COUNT < ':', "option values must stay below getopt's ':' and '?'");
@@ -56,6 +60,18 @@ _Static_assert(CTL_OPT_COUNT < ':', "option values must stay below getopt's ':' 
 #define CTL_OPTION_REASON                                                                          \
 	{                                                                                          \
 		.name = "reason", .has_arg = required_argument, .val = CTL_OPT_REASON              \
+	}
+#define CTL_OPTION_TARGET                                                                          \
+	{                                                                                          \
+		.name = "target", .has_arg = required_argument, .val = CTL_OPT_TARGET              \
+	}
+#define CTL_OPTION_FROM                                                                            \
+	{                                                                                          \
+		.name = "from", .has_arg = required_argument, .val = CTL_OPT_FROM                  \
+	}
+#define CTL_OPTION_SHARE                                                                           \
+	{                                                                                          \
+		.name = "share", .has_arg = required_argument, .val = CTL_OPT_SHARE                \
 	}
 #define CTL_OPTION_JSON                                                                            \
 	{                                                                                          \

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "ctl.h"
+#include "ctl_backup.h"
 #include "signer/keyinfo.h"
 
 static int print_key(const struct ks_key *key, bool as_json)
@@ -74,16 +75,39 @@ int ctl_ceremonies_refuse(struct ctl *ctl, const char *action)
 }
 
 /* Runs a change through the signer (token, then audit record) and prints the KEY. */
-static int key_change(struct ctl *ctl, const struct signer_key_change *c, bool as_json)
+static int key_change(struct ctl *ctl, const struct ctl_args *a, struct signer_key_change *c,
+		      bool as_json)
 {
+	struct ctl_backup backup = {0};
 	json_t *key;
 	char what[160];
+	bool makes = c->action == SIGNER_KEY_CREATE || c->action == SIGNER_KEY_ROTATE;
 	int r;
 
 	snprintf(what, sizeof(what), "key %s %s", signer_key_action_name(c->action), c->name);
 	if ((r = ctl_ceremonies_refuse(ctl, signer_key_action_name(c->action))) != 0)
 		return r;
-	if ((r = ctl_setup(ctl)) != SG_OK || (r = signer_key_change(ctl->signer, c, &key)) != SG_OK)
+	if ((r = ctl_setup(ctl)) != SG_OK)
+		return ctl_fail(r, what);
+	/* with backups, a new version is backed up before it can sign, and activation asks
+	 * that its backup is durable (docs/backup.md) */
+	if (ctl->cfg.backup.present && (makes || c->action == SIGNER_KEY_ACTIVATE)) {
+		if ((r = ctl_backup_begin(ctl, makes ? a : NULL, signer_keystore(ctl->signer), NULL,
+					  &backup)) != SG_OK) {
+			ctl_backup_end(&backup);
+			return ctl_fail(r, what);
+		}
+		c->backup_ctx = &backup;
+		c->make = makes ? ctl_backup_make : NULL;
+		c->backup_check = makes ? NULL : ctl_backup_check;
+	} else if (a->count[CTL_OPT_SHARE] > 0) {
+		sg_log("%s: no backup: is configured, so no share is needed; the %u given are not "
+		       "read",
+		       what, a->count[CTL_OPT_SHARE]);
+	}
+	r = signer_key_change(ctl->signer, c, &key);
+	ctl_backup_end(&backup);
+	if (r != SG_OK)
 		return ctl_fail(r, what);
 	return print_key_json(key, as_json);
 }
@@ -105,6 +129,12 @@ int cmd_key_create(struct ctl *ctl, const struct ctl_args *a)
 	c.chain = ks_chain_name(chain);
 	if ((r = ctl_ceremonies_refuse(ctl, "create")) != 0)
 		return r;
+	if (ctl->cfg.audit.path == NULL && ctl->cfg.backup.present) {
+		sg_log("key create: %s has backup: but no audit.path: a backed-up key is made "
+		       "with its audit record",
+		       ctl->cfg.path);
+		return EXIT_FAILURE;
+	}
 	if (ctl->cfg.audit.path == NULL) {
 		/* a token set up before the service's config has an audit log (tools/dev-env
 		 * makes its keys so): the catalogue records it, there is no log to record it in */
@@ -120,7 +150,7 @@ int cmd_key_create(struct ctl *ctl, const struct ctl_args *a)
 	}
 	if ((r = ctl_signer(ctl, 0)) != SG_OK)
 		return ctl_fail(r, "key create");
-	return key_change(ctl, &c, ctl_flag(a, CTL_OPT_JSON));
+	return key_change(ctl, a, &c, ctl_flag(a, CTL_OPT_JSON));
 }
 
 int cmd_key_rotate(struct ctl *ctl, const struct ctl_args *a)
@@ -130,7 +160,7 @@ int cmd_key_rotate(struct ctl *ctl, const struct ctl_args *a)
 	if (a->argc != 1)
 		return ctl_usage_error(ctl, "key rotate needs one NAME");
 	c.name = a->argv[0];
-	return key_change(ctl, &c, ctl_flag(a, CTL_OPT_JSON));
+	return key_change(ctl, a, &c, ctl_flag(a, CTL_OPT_JSON));
 }
 
 int cmd_key_set(struct ctl *ctl, const struct ctl_args *a)
@@ -158,7 +188,7 @@ int cmd_key_set(struct ctl *ctl, const struct ctl_args *a)
 	c.name = a->argv[0];
 	if (!version_arg(ctl, a, true, &c.version))
 		return CTL_EXIT_USAGE;
-	return key_change(ctl, &c, ctl_flag(a, CTL_OPT_JSON));
+	return key_change(ctl, a, &c, ctl_flag(a, CTL_OPT_JSON));
 }
 
 int cmd_key_versions(struct ctl *ctl, const struct ctl_args *a)

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "ctl.h"
+#include "ctl_backup.h"
 
 #ifndef SIGNER_VERSION
 #define SIGNER_VERSION "unknown"
@@ -25,14 +26,17 @@ static const struct ctl_command commands[] = {
 	{
 		.group = "key",
 		.verb = "create",
-		.args = "--name NAME --chain solana|evm [--json]",
+		.args = "--name NAME --chain solana|evm [--share FILE...] [--json]",
 		.summary = "generate a key inside the token",
+		.details = "  With backup: configured, --share gives the shares that rebuild the "
+			   "backup\n  key: version 1 is backed up before it becomes active.\n",
 		.options =
 			(const struct option[]){
 				{.name = "name", .has_arg = required_argument, .val = CTL_OPT_NAME},
 				{.name = "chain",
 				 .has_arg = required_argument,
 				 .val = CTL_OPT_CHAIN},
+				CTL_OPTION_SHARE,
 				CTL_OPTION_JSON,
 				CTL_OPTIONS_END},
 		.needs = CTL_NEEDS_CONFIG, /* then the signer, or the token alone: cmd_key_create */
@@ -69,9 +73,10 @@ static const struct ctl_command commands[] = {
 	{
 		.group = "key",
 		.verb = "rotate",
-		.args = "NAME [--json]",
+		.args = "NAME [--share FILE...] [--json]",
 		.summary = "make version N+1 (pre-activation, a new\naddress) and print it",
-		.options = (const struct option[]){CTL_OPTION_JSON, CTL_OPTIONS_END},
+		.options =
+			(const struct option[]){CTL_OPTION_SHARE, CTL_OPTION_JSON, CTL_OPTIONS_END},
 		.needs = CTL_NEEDS_SIGNER,
 		.run = cmd_key_rotate,
 	},
@@ -164,6 +169,13 @@ static const struct ctl_command commands[] = {
 				CTL_OPTION_VERSION,
 				CTL_OPTION_REASON,
 				CTL_OPTIONS_PAYLOAD,
+				CTL_OPTION_FROM,
+				{.name = "shares",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_SHARES},
+				{.name = "threshold",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_THRESHOLD},
 				CTL_OPTIONS_END},
 		.needs = CTL_NEEDS_CONFIG,
 		.run = cmd_ceremony_plan,
@@ -180,18 +192,79 @@ static const struct ctl_command commands[] = {
 	{
 		.group = "ceremony",
 		.verb = "run",
-		.args = "PLAN --approval FILE... [--share FILE...] [--json]",
+		.args = "PLAN --approval FILE... [--share FILE...] [--out DIR] [--json]",
 		.summary = "check the approvals and carry the plan\nout, once",
-		.options = (const struct option[]){{.name = "approval",
-						    .has_arg = required_argument,
-						    .val = CTL_OPT_APPROVAL},
-						   {.name = "share",
-						    .has_arg = required_argument,
-						    .val = CTL_OPT_SHARE},
-						   CTL_OPTION_JSON,
-						   CTL_OPTIONS_END},
+		.options =
+			(const struct option[]){
+				{.name = "approval",
+				 .has_arg = required_argument,
+				 .val = CTL_OPT_APPROVAL},
+				CTL_OPTION_SHARE,
+				{.name = "out", .has_arg = required_argument, .val = CTL_OPT_OUT},
+				CTL_OPTION_JSON,
+				CTL_OPTIONS_END},
 		.needs = CTL_NEEDS_CONFIG,
 		.run = cmd_ceremony_run,
+	},
+	{
+		.group = "backup",
+		.verb = "list",
+		.args = "[--target NAME] [--json]",
+		.summary = "the backups each target holds",
+		.options = (const struct option[]){CTL_OPTION_TARGET, CTL_OPTION_JSON,
+						   CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_CONFIG,
+		.run = cmd_backup_list,
+	},
+	{
+		.group = "backup",
+		.verb = "verify",
+		.args = "[--target NAME] [--json]",
+		.summary = "every backup's objects checked, no secret\nneeded; exit 1 unless each "
+			   "target\nholds the newest backup",
+		.options = (const struct option[]){CTL_OPTION_TARGET, CTL_OPTION_JSON,
+						   CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_CONFIG,
+		.run = cmd_backup_verify,
+	},
+	{
+		.group = "backup",
+		.verb = "state",
+		.args = "[--json]",
+		.summary = "back up the catalogue, policy, config and\naudit log to every target",
+		.options = (const struct option[]){CTL_OPTION_JSON, CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_CONFIG,
+		.run = cmd_backup_state,
+	},
+	{
+		.group = "backup",
+		.verb = "sync",
+		.args = "",
+		.summary = "copy to each target what it lacks of\nthe others' good backups",
+		.options = (const struct option[]){CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_CONFIG,
+		.run = cmd_backup_sync,
+	},
+	{
+		.group = "restore",
+		.verb = NULL,
+		.args = "--from TARGET --share FILE... [--json]",
+		.summary = "restore the newest good backup into the\nconfigured (new, empty) token",
+		.options = (const struct option[]){CTL_OPTION_FROM, CTL_OPTION_SHARE,
+						   CTL_OPTION_JSON, CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_CONFIG,
+		.run = cmd_restore,
+	},
+	{
+		.group = "dr",
+		.verb = "drill",
+		.args = "--from TARGET --share FILE... [--json]",
+		.summary = "restore into a scratch token, probe every\nactive key, measure RTO "
+			   "and RPO",
+		.options = (const struct option[]){CTL_OPTION_FROM, CTL_OPTION_SHARE,
+						   CTL_OPTION_JSON, CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_CONFIG,
+		.run = cmd_dr_drill,
 	},
 	{
 		.group = "token",

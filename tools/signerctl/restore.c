@@ -1,0 +1,626 @@
+/* signerctl restore and dr drill (API.md section 6; docs/backup.md): the newest backup that
+ * checks out, into an empty token (restore) or a scratch token made for the drill; every
+ * version with its state, each key pair checked against the backup's public key, a probe
+ * signature per active version, the audit log and its anchor. A restore cut short (kill -9)
+ * finishes when run again: the token remembers which backup it was restoring. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <secp256k1.h>
+#include <sodium.h>
+
+#include "backup/keywrap.h"
+#include "common/fault.h"
+#include "common/log.h"
+#include "common/timefmt.h"
+#include "ctl_backup.h"
+#include "signer/keyinfo.h"
+
+#define RESTORE_MARK "restore"
+
+static const char *base_of(const char *name)
+{
+	const char *b = strrchr(name, '/');
+
+	return b != NULL ? b + 1 : name;
+}
+
+/* The manifest of that id on t (a restore resumed), or the newest that checks out. */
+static int manifest_pick(struct backup_target *t, const char *id, json_t **out)
+{
+	char **names = NULL, why[600];
+	size_t n = 0;
+	int r;
+
+	if (id == NULL)
+		return bundle_newest_good(t, out);
+	*out = NULL;
+	if ((r = bundle_manifests(t, &names, &n)) != SG_OK)
+		return r;
+	r = sg_fail(SG_ERR_NOT_FOUND,
+		    "%s does not hold backup %s, which this token was being "
+		    "restored from",
+		    backup_target_name(t), id);
+	for (size_t k = 0; k < n; k++) {
+		json_t *m = NULL;
+
+		if (strstr(base_of(names[k]), id) == NULL ||
+		    bundle_manifest_get(t, names[k], &m) != SG_OK)
+			continue;
+		if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0 &&
+		    (r = bundle_manifest_verify(t, m, why, sizeof(why))) == SG_OK) {
+			*out = m;
+			break;
+		}
+		json_decref(m);
+	}
+	backup_names_free(names, n);
+	return r;
+}
+
+/* When a backup was made, to the nanosecond (created_at to the second when it lacks that). */
+static json_int_t manifest_ns(const json_t *m)
+{
+	json_t *ns = json_object_get(m, "created_at_ns");
+	int64_t at = 0;
+
+	if (json_is_integer(ns))
+		return json_integer_value(ns);
+	if (time_parse_rfc3339(json_string_value(json_object_get(m, "created_at")), &at) != SG_OK)
+		at = 0;
+	return (json_int_t)at * 1000000000;
+}
+
+/* The newest backup that checks out, across every target ("the newest backup" is the newest
+ * across all targets, API.md section 9): from the target asked for when it holds it; from
+ * another when from's copy fails its checks, or from is down, or lacks it. An older backup of
+ * from is never preferred to a newer one elsewhere (it would lose the versions made since). */
+static int source_pick(struct bundle_targets *ts, const char *from, const char *id,
+		       struct backup_target **src, json_t **m)
+{
+	struct backup_target *t = bundle_target_find(ts, from);
+	json_int_t best_at = -1;
+
+	*m = NULL;
+	if (t == NULL)
+		return sg_fail(SG_ERR_NOT_FOUND, "no backup target named '%s'", from);
+	for (size_t k = 0; k <= ts->n; k++) {
+		/* from first, so that it wins a tie */
+		struct backup_target *cand_t = k == 0 ? t : ts->t[k - 1];
+		json_t *cand = NULL;
+		int r;
+
+		if (k > 0 && cand_t == t)
+			continue;
+		if ((r = manifest_pick(cand_t, id, &cand)) != SG_OK) {
+			sg_log("restore: %s: %s", backup_target_name(cand_t), sg_errmsg(r));
+			continue;
+		}
+		if (*m == NULL || manifest_ns(cand) > best_at) {
+			json_decref(*m);
+			*m = cand;
+			*src = cand_t;
+			best_at = manifest_ns(cand);
+		} else {
+			json_decref(cand);
+		}
+	}
+	if (*m == NULL)
+		return sg_fail(SG_ERR_NOT_FOUND, "no target holds a backup that passes its checks");
+	if (*src != t)
+		sg_log("restore: restoring from %s: it holds the newest backup that passes its "
+		       "checks",
+		       backup_target_name(*src));
+	return SG_OK;
+}
+
+/* Signs a random challenge with an active version and verifies it with the backup's key. */
+static bool probe(struct keystore *ks, const struct ks_key *k)
+{
+	uint8_t msg[32], sig[KS_SIGNATURE_MAX];
+	size_t sig_len = 0;
+	bool ok = false;
+
+	randombytes_buf(msg, sizeof(msg));
+	if (ks_sign(ks, k->name, k->version, msg, sizeof(msg), sig, &sig_len) != SG_OK ||
+	    sig_len != 64)
+		return false;
+	if (k->chain == KS_CHAIN_SOLANA)
+		return crypto_sign_verify_detached(sig, msg, sizeof(msg), k->public_key) == 0;
+	{
+		secp256k1_context *ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
+		secp256k1_pubkey pk;
+		secp256k1_ecdsa_signature es;
+
+		ok = ctx != NULL &&
+		     secp256k1_ec_pubkey_parse(ctx, &pk, k->public_key, k->public_key_len) == 1 &&
+		     secp256k1_ecdsa_signature_parse_compact(ctx, &es, sig) == 1;
+		if (ok) {
+			(void)secp256k1_ecdsa_signature_normalize(ctx, &es, &es);
+			ok = secp256k1_ecdsa_verify(ctx, &es, msg, &pk) == 1;
+		}
+		if (ctx != NULL)
+			secp256k1_context_destroy(ctx);
+	}
+	return ok;
+}
+
+static int restore_version(struct ctl_backup *b, struct backup_target *src, struct keystore *ks,
+			   json_t *e, struct ks_key *key)
+{
+	json_t *w = json_object_get(e, "wrapped");
+	uint8_t *blob = NULL;
+	struct backup_secret der = {0};
+	uint8_t seed[32];
+	int r;
+
+	if ((r = bundle_key_parse(e, key)) != SG_OK)
+		return r;
+	if (key->state == KS_STATE_DESTROYED)
+		return ks_key_restore(ks, key, NULL, 0, NULL, 0);
+	if (!json_is_object(w))
+		return sg_fail(SG_ERR_NOT_FOUND,
+			       "the backup holds no wrapped private key of %s v%u", key->name,
+			       key->version);
+	if ((r = bundle_object_get(src, json_string_value(json_object_get(w, "sha256")),
+				   (size_t)json_integer_value(json_object_get(w, "size")),
+				   &blob)) != SG_OK)
+		return r;
+	if (key->chain == KS_CHAIN_EVM) {
+		r = ks_key_restore(ks, key, blob,
+				   (size_t)json_integer_value(json_object_get(w, "size")), NULL, 0);
+	} else {
+		/* SoftHSM2 2.6 cannot unwrap an Ed25519 key: unwrapped here, in locked memory */
+		r = keywrap_pad_unwrap(b->key.bytes, b->key.len, blob,
+				       (size_t)json_integer_value(json_object_get(w, "size")),
+				       &der);
+		if (r == SG_OK)
+			r = pkcs8_ed25519_decode(der.bytes, der.len, seed);
+		if (r == SG_OK)
+			r = ks_key_restore(ks, key, NULL, 0, seed, sizeof(seed));
+		sodium_memzero(seed, sizeof(seed));
+		backup_secret_free(&der);
+	}
+	free(blob);
+	return r;
+}
+
+/* Writes an object of the backup to path (a temporary name, fsync, rename): none there, or the
+ * same bytes (a rerun). */
+static int file_restore(struct backup_target *src, const json_t *o, const char *path, mode_t mode)
+{
+	uint8_t *data = NULL, *have = NULL;
+	size_t size = (size_t)json_integer_value(json_object_get(o, "size"));
+	char *tmp = NULL;
+	struct stat st;
+	int fd = -1, r;
+
+	if ((r = bundle_object_get(src, json_string_value(json_object_get(o, "sha256")), size,
+				   &data)) != SG_OK)
+		return r;
+	if (stat(path, &st) == 0) {
+		FILE *f = fopen(path, "rb");
+
+		have = f != NULL && (size_t)st.st_size == size ? malloc(size + 1) : NULL;
+		r = have != NULL && fread(have, 1, size, f) == size && memcmp(have, data, size) == 0
+			    ? SG_OK
+			    : sg_fail(SG_ERR_EXISTS,
+				      "%s exists and is not the backup's: move it away first",
+				      path);
+		if (f != NULL)
+			fclose(f);
+		goto out;
+	}
+	if (asprintf(&tmp, "%s.restore.tmp", path) < 0) {
+		tmp = NULL;
+		r = sg_fail(SG_ERR_NOMEM, "%s", path);
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0 || write(fd, data, size) != (ssize_t)size || fsync(fd) != 0 ||
+	    rename(tmp, path) != 0) {
+		r = sg_fail(SG_ERR_IO, "%s: %s", path, strerror(errno));
+		(void)unlink(tmp);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(tmp);
+	free(have);
+	free(data);
+	return r;
+}
+
+/* The audit log (its segments and active file) and the token's anchor. */
+static int audit_restore(struct backup_target *src, struct keystore *ks, const json_t *state,
+			 const char *audit_path, json_t *report)
+{
+	json_t *o, *anchors = json_object_get(state, "audit_anchor");
+	size_t i;
+	int r;
+
+	json_array_foreach (json_object_get(state, "audit"), i, o) {
+		const char *file = json_string_value(json_object_get(o, "file"));
+		char *path = NULL;
+
+		if (file == NULL ||
+		    (strcmp(file, "current") != 0 && strspn(file, "0123456789") != strlen(file)))
+			return sg_fail(SG_ERR_MALFORMED, "the backup names an audit file '%.40s'",
+				       file != NULL ? file : "");
+		if (strcmp(file, "current") == 0)
+			path = strdup(audit_path);
+		else if (asprintf(&path, "%s.%s", audit_path, file) < 0)
+			path = NULL;
+		if (path == NULL)
+			return sg_fail(SG_ERR_NOMEM, "the audit log");
+		r = file_restore(src, o, path, 0600);
+		free(path);
+		if (r != SG_OK)
+			return r;
+	}
+	/* the anchor furthest on (two after a crash inside its write) */
+	if (json_array_size(anchors) > 0) {
+		const char *best = NULL;
+		json_int_t best_seq = -1;
+
+		json_array_foreach (anchors, i, o) {
+			json_t *j = json_loads(json_string_value(o), 0, NULL);
+			json_int_t seq = json_integer_value(json_object_get(j, "seq"));
+
+			if (j != NULL && seq > best_seq) {
+				best_seq = seq;
+				best = json_string_value(o);
+			}
+			json_decref(j);
+		}
+		if (best != NULL && (r = ks_state_put(ks, "audit-anchor", (const uint8_t *)best,
+						      strlen(best))) != SG_OK)
+			return r;
+	}
+	json_object_set_new(report, "audit_restored", json_true());
+	return SG_OK;
+}
+
+int ctl_restore_run(struct ctl *ctl, const struct ctl_args *a, struct keystore *ks,
+		    const char *from, const char *so_pin_file, const char *audit_path,
+		    json_t **result)
+{
+	struct ctl_backup b;
+	struct backup_key_record rec;
+	struct backup_target *src = NULL;
+	struct ks_key *have = NULL;
+	size_t n_have = 0;
+	struct ks_blob *mark = NULL;
+	size_t n_mark = 0;
+	char resume[40] = "";
+	json_t *m = NULL, *keys, *e, *report = NULL;
+	bool all = true;
+	size_t i;
+	int r;
+
+	*result = NULL;
+	memset(&b, 0, sizeof(b));
+	if ((r = bundle_targets_open(&ctl->cfg, &b.targets)) != SG_OK)
+		return r;
+	b.targets_open = true;
+	b.ctl = ctl;
+	/* an empty token, or one this restore was cut short in */
+	if ((r = ks_key_list(ks, &have, &n_have)) != SG_OK ||
+	    (r = ks_state_get(ks, RESTORE_MARK, &mark, &n_mark)) != SG_OK)
+		goto out;
+	for (size_t k = 0; k < n_mark; k++)
+		if (mark[k].len > 8 && memcmp(mark[k].data, "running ", 8) == 0 &&
+		    mark[k].len - 8 < sizeof(resume))
+			snprintf(resume, sizeof(resume), "%.*s", (int)(mark[k].len - 8),
+				 (const char *)mark[k].data + 8);
+	if (n_have > 0 && resume[0] == '\0') {
+		r = sg_fail(SG_ERR_EXISTS,
+			    "the token holds %zu key versions: restore needs a new token "
+			    "(signerctl token init) that holds none",
+			    n_have);
+		goto out;
+	}
+	if ((r = source_pick(&b.targets, from, resume[0] != '\0' ? resume : NULL, &src, &m)) !=
+	    SG_OK)
+		goto out;
+	if (strcmp(json_string_value(json_object_get(m, "token")), ctl->cfg.token.label) != 0) {
+		r = sg_fail(SG_ERR_PERMISSION,
+			    "backup %s is of token '%s'; this config's token is '%s': a foreign "
+			    "token's backup is not restored",
+			    json_string_value(json_object_get(m, "id")),
+			    json_string_value(json_object_get(m, "token")), ctl->cfg.token.label);
+		goto out;
+	}
+	if ((r = backup_key_record_parse(json_object_get(m, "backup_key"), &rec)) != SG_OK)
+		goto out;
+	/* the shares before anything changes: too few or a wrong one leaves the token as it was */
+	if ((r = ctl_shares_rebuild(a, &rec, &b.key)) != SG_OK)
+		goto out;
+	if (resume[0] == '\0') {
+		char text[48];
+
+		snprintf(text, sizeof(text), "running %s",
+			 json_string_value(json_object_get(m, "id")));
+		if ((r = ks_state_put(ks, RESTORE_MARK, (const uint8_t *)text, strlen(text))) !=
+		    SG_OK)
+			goto out;
+	}
+	SG_FAULT("restore.after_mark");
+	if ((r = ks_backup_key_load(ks, so_pin_file, b.key.bytes, b.key.len)) != SG_OK) {
+		r = sg_context(r, "loading the backup key into the token");
+		goto out;
+	}
+	b.ks = ks;
+	report = json_pack("{s:s, s:O, s:O, s:[]}", "target", backup_target_name(src), "backup_id",
+			   json_object_get(m, "id"), "backup_created_at",
+			   json_object_get(m, "created_at"), "keys");
+	keys = json_object_get(report, "keys");
+	json_array_foreach (json_object_get(m, "keys"), i, e) {
+		struct ks_key key;
+		char pub[SIGNER_PUBKEY_TEXT_MAX], address[SIGNER_ADDRESS_TEXT_MAX] = "";
+		int kr = restore_version(&b, src, ks, e, &key);
+		const char *pr = "skipped";
+
+		if (kr == SG_OK && key.state == KS_STATE_ACTIVE)
+			pr = probe(ks, &key) ? "signed" : "failed";
+		if (kr != SG_OK)
+			sg_log("restore: %s v%lld: %s",
+			       json_string_value(json_object_get(e, "name")),
+			       (long long)json_integer_value(json_object_get(e, "version")),
+			       sg_errmsg(kr));
+		if (kr != SG_OK || strcmp(pr, "failed") == 0)
+			all = false;
+		SG_FAULT("restore.after_version");
+		if (signer_key_texts(&key, pub, address) != SG_OK)
+			address[0] = '\0';
+		json_array_append_new(
+			keys, json_pack("{s:O, s:O, s:O, s:s, s:b, s:s}", "name",
+					json_object_get(e, "name"), "version",
+					json_object_get(e, "version"), "state",
+					json_object_get(e, "state"), "address",
+					address[0] != '\0'
+						? address
+						: json_string_value(json_object_get(e, "address")),
+					"restored", kr == SG_OK, "probe", pr));
+	}
+	json_object_set_new(report, "audit_restored", json_false());
+	SG_FAULT("restore.before_audit");
+	if (json_is_object(json_object_get(m, "state")) && audit_path != NULL &&
+	    (r = audit_restore(src, ks, json_object_get(m, "state"), audit_path, report)) != SG_OK)
+		goto out;
+	SG_FAULT("restore.before_done");
+	if (all) {
+		char text[48];
+
+		snprintf(text, sizeof(text), "done %s",
+			 json_string_value(json_object_get(m, "id")));
+		if ((r = ks_state_put(ks, RESTORE_MARK, (const uint8_t *)text, strlen(text))) !=
+		    SG_OK)
+			goto out;
+	}
+	json_object_set_new(report, "result", json_string(all ? "pass" : "fail"));
+	*result = report;
+	report = NULL;
+	r = all ? SG_OK : sg_fail(SG_ERR_VERIFY, "not every key version was restored and probed");
+out:
+	ctl_backup_end(&b);
+	ks_blobs_free(mark, n_mark);
+	free(have);
+	json_decref(m);
+	json_decref(report);
+	return r;
+}
+
+static int print_report(const struct ctl_args *a, json_t *rep)
+{
+	json_t *k;
+	size_t i;
+
+	if (ctl_flag(a, CTL_OPT_JSON))
+		return ctl_print_json(rep);
+	printf("from %s, backup of %s:\n", json_string_value(json_object_get(rep, "target")),
+	       json_string_value(json_object_get(rep, "backup_created_at")));
+	json_array_foreach (json_object_get(rep, "keys"), i, k)
+		printf("  %-24s v%-4lld %-15s %-44s %s %s\n",
+		       json_string_value(json_object_get(k, "name")),
+		       (long long)json_integer_value(json_object_get(k, "version")),
+		       json_string_value(json_object_get(k, "state")),
+		       json_string_value(json_object_get(k, "address")),
+		       json_is_true(json_object_get(k, "restored")) ? "restored" : "NOT RESTORED",
+		       json_string_value(json_object_get(k, "probe")));
+	if (json_object_get(rep, "rto_seconds") != NULL) {
+		json_t *rpo = json_object_get(rep, "rpo_seconds");
+
+		printf("RTO %.3f s, ", json_number_value(json_object_get(rep, "rto_seconds")));
+		if (json_is_null(rpo))
+			printf("RPO unknown (no state backup)");
+		else
+			printf("RPO %.0f s", json_number_value(rpo));
+		printf(": %s\n", json_string_value(json_object_get(rep, "result")));
+	}
+	json_decref(rep);
+	return EXIT_SUCCESS;
+}
+
+int cmd_restore(struct ctl *ctl, const struct ctl_args *a)
+{
+	json_t *rep = NULL;
+	int r, rc;
+
+	if (a->argc != 0 || a->value[CTL_OPT_FROM] == NULL)
+		return ctl_usage_error(ctl, "restore needs --from TARGET and --share FILE...");
+	if ((r = ctl_config(ctl)) != SG_OK)
+		return ctl_fail(r, "restore");
+	if (ctl->cfg.ceremonies.present) {
+		sg_log("restore: ceremonies: is configured: restore is a ceremony: signerctl "
+		       "ceremony plan restore --from %s --out PLAN",
+		       a->value[CTL_OPT_FROM]);
+		return EXIT_FAILURE;
+	}
+	if (ctl->cfg.token.so_pin_file == NULL)
+		return ctl_fail(sg_fail(SG_ERR_CONFIG, "%s: restore needs token.so_pin_file",
+					ctl->cfg.path),
+				"restore");
+	if ((r = ctl_keystore(ctl)) != SG_OK)
+		return ctl_fail(r, "restore");
+	r = ctl_restore_run(ctl, a, ctl->ks, a->value[CTL_OPT_FROM], ctl->cfg.token.so_pin_file,
+			    ctl->cfg.audit.path, &rep);
+	if (rep == NULL)
+		return ctl_fail(r, "restore");
+	rc = print_report(a, rep);
+	if (r != SG_OK)
+		return ctl_fail(r, "restore");
+	return rc;
+}
+
+/* ---- dr drill -------------------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int secret_file(const char *dir, const char *name, char **path)
+{
+	uint8_t raw[16];
+	char hex[33];
+	int fd;
+
+	if (asprintf(path, "%s/%s", dir, name) < 0) {
+		*path = NULL;
+		return sg_fail(SG_ERR_NOMEM, "the drill");
+	}
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+	fd = open(*path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+	if (fd < 0 || write(fd, hex, 32) != 32) {
+		if (fd >= 0)
+			close(fd);
+		sodium_memzero(hex, sizeof(hex));
+		return sg_fail(SG_ERR_IO, "%s: %s", *path, strerror(errno));
+	}
+	sodium_memzero(hex, sizeof(hex));
+	return close(fd) == 0 ? SG_OK : sg_fail(SG_ERR_IO, "%s", *path);
+}
+
+/* The age of the newest state backup across the targets, or -1. */
+static double rpo_seconds(struct ctl *ctl)
+{
+	struct bundle_targets ts;
+	int64_t newest = -1;
+
+	if (bundle_targets_open(&ctl->cfg, &ts) != SG_OK)
+		return -1;
+	for (size_t i = 0; i < ts.n; i++) {
+		char **names = NULL;
+		size_t n = 0;
+
+		if (bundle_manifests(ts.t[i], &names, &n) != SG_OK)
+			continue;
+		for (size_t k = n; k-- > 0;) {
+			json_t *m = NULL;
+			int64_t at;
+
+			if (bundle_manifest_get(ts.t[i], names[k], &m) != SG_OK)
+				continue;
+			if (json_is_object(json_object_get(m, "state")) &&
+			    time_parse_rfc3339(json_string_value(json_object_get(m, "created_at")),
+					       &at) == SG_OK) {
+				if (at > newest)
+					newest = at;
+				json_decref(m);
+				break;
+			}
+			json_decref(m);
+		}
+		backup_names_free(names, n);
+	}
+	bundle_targets_close(&ts);
+	return newest < 0 ? -1 : (double)((int64_t)time(NULL) - newest);
+}
+
+int cmd_dr_drill(struct ctl *ctl, const struct ctl_args *a)
+{
+	char dir[] = "/tmp/signerd-drill-XXXXXX";
+	char *conf = NULL, *pin = NULL, *so_pin = NULL, *audit = NULL, *tokens = NULL;
+	struct keystore *ks = NULL;
+	struct timespec t0, t1;
+	json_t *rep = NULL;
+	double rpo;
+	FILE *f;
+	int r;
+
+	if (a->argc != 0 || a->value[CTL_OPT_FROM] == NULL)
+		return ctl_usage_error(ctl, "dr drill needs --from TARGET and --share FILE...");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((r = ctl_config(ctl)) != SG_OK)
+		return ctl_fail(r, "dr drill");
+	if (mkdtemp(dir) == NULL)
+		return ctl_fail(sg_fail(SG_ERR_IO, "a scratch directory: %s", strerror(errno)),
+				"dr drill");
+	/* a scratch SoftHSM2 token of its own: the drill never opens the configured one */
+	if (asprintf(&conf, "%s/softhsm2.conf", dir) < 0 ||
+	    asprintf(&tokens, "%s/tokens", dir) < 0 || asprintf(&audit, "%s/audit.log", dir) < 0) {
+		r = sg_fail(SG_ERR_NOMEM, "the drill");
+		goto out;
+	}
+	if (mkdir(tokens, 0700) != 0 || (f = fopen(conf, "w")) == NULL) {
+		r = sg_fail(SG_ERR_IO, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+		tokens);
+	if (fclose(f) != 0 || setenv("SOFTHSM2_CONF", conf, 1) != 0) {
+		r = sg_fail(SG_ERR_IO, "%s", conf);
+		goto out;
+	}
+	if ((r = secret_file(dir, "pin", &pin)) != SG_OK ||
+	    (r = secret_file(dir, "so-pin", &so_pin)) != SG_OK ||
+	    (r = ks_token_init(ctl->cfg.token.module, ctl->cfg.token.label, so_pin, pin)) != SG_OK)
+		goto out;
+	{
+		struct ks_config kc = {.module_path = ctl->cfg.token.module,
+				       .token_label = ctl->cfg.token.label,
+				       .pin_file = pin,
+				       .sessions = 1};
+
+		if ((r = ks_open(&kc, &ks)) != SG_OK)
+			goto out;
+	}
+	r = ctl_restore_run(ctl, a, ks, a->value[CTL_OPT_FROM], so_pin, audit, &rep);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rep != NULL) {
+		rpo = rpo_seconds(ctl);
+		json_object_set_new(rep, "rto_seconds",
+				    json_real((double)(t1.tv_sec - t0.tv_sec) +
+					      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9));
+		json_object_set_new(rep, "rpo_seconds", rpo < 0 ? json_null() : json_real(rpo));
+	}
+out:
+	ks_close(ks);
+	(void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(conf);
+	free(tokens);
+	free(pin);
+	free(so_pin);
+	free(audit);
+	if (rep == NULL)
+		return ctl_fail(r, "dr drill");
+	{
+		int rc = print_report(a, rep);
+
+		if (r != SG_OK)
+			return ctl_fail(r, "dr drill");
+		return rc;
+	}
+}
