@@ -219,7 +219,7 @@ struct p11_records_arg {
 	size_t n;
 };
 
-static int p11_op_records_load(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+static int p11_records_load_once(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
 {
 	struct p11_records_arg *a = varg;
 	CK_OBJECT_CLASS cls = CKO_DATA;
@@ -308,6 +308,19 @@ out:
 		a->n = 0;
 	}
 	return r;
+}
+
+/* A record replaced by another process between the find and the read (a change creates the new
+ * record, then destroys the old) vanishes under the reader: the whole read is done again. */
+static int p11_op_records_load(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+{
+	int r;
+
+	for (int attempt = 0;; attempt++) {
+		r = p11_records_load_once(p, s, varg, rv);
+		if (r == SG_OK || *rv != CKR_OBJECT_HANDLE_INVALID || attempt == 4)
+			return r;
+	}
 }
 
 int p11_records_load(void *state, struct ks_record **recs, size_t *n)
@@ -441,12 +454,13 @@ static int p11_op_state_get(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 	};
 	CK_OBJECT_HANDLE objs[P11_STATE_MAX];
 	CK_ULONG found;
-	int r;
+	int r, attempt = 0;
 
 	a->values = NULL;
 	a->n = 0;
 	if ((r = p11_require_login(p, s, rv)) != SG_OK)
 		return r;
+again:
 	*rv = p11_find(p, s, find_tmpl, P11_COUNT(find_tmpl), objs, P11_STATE_MAX, &found);
 	if (*rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
@@ -468,6 +482,10 @@ static int p11_op_state_get(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 			ks_blobs_free(a->values, a->n);
 			a->values = NULL;
 			a->n = 0;
+			/* another process replaced the value between the find and the read (a write
+			 * creates the new object, then destroys the old): read again */
+			if (*rv == CKR_OBJECT_HANDLE_INVALID && ++attempt < 5)
+				goto again;
 			return p11_fail(SG_ERR_PKCS11, "C_GetAttributeValue(CKA_VALUE)", *rv);
 		}
 		a->n++;
