@@ -198,28 +198,48 @@ int bundle_key_parse(json_t *e, struct ks_key *key)
 	return SG_OK;
 }
 
+/* Whether an object reference {sha256, size} is well formed and among the manifest's objects. */
+static bool object_listed(const json_t *objects, const json_t *ref)
+{
+	const char *sha = json_string_value(json_object_get(ref, "sha256"));
+	json_t *size = json_object_get(ref, "size"), *o;
+	size_t i;
+
+	if (!sha256_valid(sha) || !json_is_integer(size) || json_integer_value(size) < 0)
+		return false;
+	json_array_foreach (objects, i, o)
+		if (strcmp(json_string_value(json_object_get(o, "sha256")), sha) == 0 &&
+		    json_integer_value(json_object_get(o, "size")) == json_integer_value(size))
+			return true;
+	return false;
+}
+
+/* Every field a reader relies on, checked once here: a target's bytes are untrusted until
+ * then (and not authentic until their MAC verifies). */
 static int manifest_check(json_t *m)
 {
 	const char *format, *id, *created, *token;
-	json_t *bkey, *keys, *objects, *state = NULL, *o;
+	json_t *bkey, *keys, *objects, *state = NULL, *o, *mac_key;
 	struct backup_key_record rec;
 	json_error_t jerr;
 	int64_t t;
 	size_t i;
 
-	if (json_unpack_ex(m, &jerr, 0, "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s?:o}", "format",
+	if (json_unpack_ex(m, &jerr, 0, "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s?:o}", "format",
 			   &format, "id", &id, "created_at", &created, "token", &token,
-			   "backup_key", &bkey, "keys", &keys, "objects", &objects, "state",
-			   &state) != 0)
+			   "backup_key", &bkey, "keys", &keys, "objects", &objects,
+			   "mac_key_wrapped", &mac_key, "state", &state) != 0)
 		return sg_fail(SG_ERR_MALFORMED, "not a backup manifest: %s", jerr.text);
 	if (strcmp(format, BUNDLE_FORMAT) != 0)
 		return sg_fail(SG_ERR_UNSUPPORTED, "manifest format '%.40s' is not %s", format,
 			       BUNDLE_FORMAT);
-	if (time_parse_rfc3339(created, &t) != SG_OK || !json_is_array(keys) ||
-	    !json_is_array(objects) || backup_key_record_parse(bkey, &rec) != SG_OK)
+	if (strlen(id) != 16 || strspn(id, "0123456789abcdef") != 16 ||
+	    time_parse_rfc3339(created, &t) != SG_OK || !json_is_array(keys) ||
+	    !json_is_array(objects) || !json_is_string(mac_key) ||
+	    backup_key_record_parse(bkey, &rec) != SG_OK)
 		return sg_fail(SG_ERR_MALFORMED,
-			       "manifest %s: bad created_at, keys, objects or "
-			       "backup_key",
+			       "manifest %.20s: bad id, created_at, keys, objects, mac_key_wrapped "
+			       "or backup_key",
 			       id);
 	json_array_foreach (objects, i, o) {
 		const char *sha;
@@ -229,6 +249,39 @@ static int manifest_check(json_t *m)
 		    !sha256_valid(sha) || size < 0)
 			return sg_fail(SG_ERR_MALFORMED, "manifest %s: a bad object entry", id);
 	}
+	json_array_foreach (keys, i, o) {
+		struct ks_key key;
+		json_t *w = json_object_get(o, "wrapped");
+
+		if (bundle_key_parse(o, &key) != SG_OK)
+			return sg_context(SG_ERR_MALFORMED, "manifest %s: key %zu", id, i + 1);
+		if (!json_is_null(w) && !(json_is_object(w) && object_listed(objects, w)))
+			return sg_fail(
+				SG_ERR_MALFORMED,
+				"manifest %s: %s v%u: its wrapped key is not a listed object", id,
+				key.name, key.version);
+		if (key.state == KS_STATE_DESTROYED && !json_is_null(w))
+			return sg_fail(SG_ERR_MALFORMED,
+				       "manifest %s: %s v%u is destroyed but has a wrapped key", id,
+				       key.name, key.version);
+	}
+	if (state != NULL && !json_is_null(state)) {
+		json_t *audit = json_object_get(state, "audit");
+
+		if (!json_is_object(state) || (audit != NULL && !json_is_array(audit)))
+			return sg_fail(SG_ERR_MALFORMED, "manifest %s: a bad state", id);
+		json_array_foreach (audit, i, o)
+			if (!json_is_string(json_object_get(o, "file")) ||
+			    !object_listed(objects, o))
+				return sg_fail(SG_ERR_MALFORMED,
+					       "manifest %s: a bad audit file entry", id);
+		for (const char *const *f = (const char *const[]){"config", "policy", NULL}; *f;
+		     f++)
+			if (json_object_get(state, *f) != NULL &&
+			    !object_listed(objects, json_object_get(state, *f)))
+				return sg_fail(SG_ERR_MALFORMED, "manifest %s: a bad %s entry", id,
+					       *f);
+	}
 	return SG_OK;
 }
 
@@ -237,27 +290,79 @@ int bundle_manifests(struct backup_target *t, char ***names, size_t *n)
 	return backup_target_list(t, "backups/", names, n);
 }
 
-int bundle_manifest_get(struct backup_target *t, const char *name, json_t **out)
+/* A manifest file: {"format": BUNDLE_ENVELOPE, "kid", "mac": hex HMAC-SHA256 of the manifest
+ * text, "manifest": the manifest's JSON text}. */
+static int mac_of(const struct bundle_auth *auth, const char *text, size_t len,
+		  uint8_t mac[KS_MAC_LEN])
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
+	if (auth->ks != NULL)
+		return ks_mac(auth->ks, auth->kid, (const uint8_t *)text, len, mac);
+	if (auth->key == NULL)
+		return sg_fail(SG_ERR_INTERNAL, "no MAC key to check a manifest with");
+	crypto_auth_hmacsha256(mac, (const uint8_t *)text, len, auth->key);
+	return SG_OK;
+}
+
+int bundle_manifest_get(struct backup_target *t, const char *name, const struct bundle_auth *auth,
+			json_t **out)
+{
+	uint8_t *data = NULL, want[KS_MAC_LEN], got[KS_MAC_LEN];
+	size_t len = 0, mac_len = 0;
+	const char *format, *kid, *mac, *text;
+	json_t *env;
 	json_error_t jerr;
 	int r;
 
 	*out = NULL;
 	if ((r = backup_target_get(t, name, BUNDLE_MANIFEST_MAX, &data, &len)) != SG_OK)
 		return r;
-	*out = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
+	env = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(data);
-	if (*out == NULL)
+	if (env == NULL)
 		return sg_fail(SG_ERR_MALFORMED, "%s: %s is not JSON: %s", backup_target_name(t),
 			       name, jerr.text);
-	if ((r = manifest_check(*out)) != SG_OK) {
+	if (json_unpack_ex(env, &jerr, JSON_STRICT, "{s:s, s:s, s:s, s:s}", "format", &format,
+			   "kid", &kid, "mac", &mac, "manifest", &text) != 0 ||
+	    strcmp(format, BUNDLE_ENVELOPE) != 0 ||
+	    sodium_hex2bin(got, sizeof(got), mac, strlen(mac), NULL, &mac_len, NULL) != 0 ||
+	    mac_len != sizeof(got)) {
+		json_decref(env);
+		return sg_fail(SG_ERR_MALFORMED, "%s: %s is not a signerd backup manifest",
+			       backup_target_name(t), name);
+	}
+	if (auth != NULL) {
+		/* authentic: made under this backup key by a holder of the token's MAC key */
+		r = strcmp(kid, auth->kid) != 0
+			    ? sg_fail(SG_ERR_VERIFY, "%s: %s is of backup key %.16s, not %s",
+				      backup_target_name(t), name, kid, auth->kid)
+			    : mac_of(auth, text, strlen(text), want);
+		if (r == SG_OK && sodium_memcmp(want, got, sizeof(want)) != 0)
+			r = sg_fail(SG_ERR_VERIFY,
+				    "%s: %s is not authentic: its MAC does not verify (forged or "
+				    "changed)",
+				    backup_target_name(t), name);
+		if (r != SG_OK) {
+			json_decref(env);
+			return r;
+		}
+	}
+	*out = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	if (*out == NULL)
+		r = sg_fail(SG_ERR_MALFORMED, "%s: %s: the manifest is not JSON: %s",
+			    backup_target_name(t), name, jerr.text);
+	else if ((r = manifest_check(*out)) != SG_OK)
+		r = sg_context(r, "%s: %s", backup_target_name(t), name);
+	else if (strcmp(json_string_value(
+				json_object_get(json_object_get(*out, "backup_key"), "kid")),
+			kid) != 0)
+		r = sg_fail(SG_ERR_MALFORMED, "%s: %s: its envelope and its record name two keys",
+			    backup_target_name(t), name);
+	json_decref(env);
+	if (r != SG_OK) {
 		json_decref(*out);
 		*out = NULL;
-		return sg_context(r, "%s: %s", backup_target_name(t), name);
 	}
-	return SG_OK;
+	return r;
 }
 
 int bundle_manifest_verify(struct backup_target *t, const json_t *m, char *why, size_t why_len)
@@ -282,7 +387,7 @@ int bundle_manifest_verify(struct backup_target *t, const json_t *m, char *why, 
 	return SG_OK;
 }
 
-int bundle_newest_good(struct backup_target *t, json_t **out)
+int bundle_newest_good(struct backup_target *t, const struct bundle_auth *auth, json_t **out)
 {
 	char **names = NULL, why[512];
 	size_t n = 0;
@@ -295,7 +400,7 @@ int bundle_newest_good(struct backup_target *t, json_t **out)
 	for (size_t i = n; i-- > 0;) {
 		json_t *m = NULL;
 
-		r = bundle_manifest_get(t, names[i], &m);
+		r = bundle_manifest_get(t, names[i], auth, &m);
 		if (r == SG_OK)
 			r = bundle_manifest_verify(t, m, why, sizeof(why));
 		else
@@ -305,6 +410,8 @@ int bundle_newest_good(struct backup_target *t, json_t **out)
 			break;
 		}
 		json_decref(m);
+		/* a newer backup passed over is said, with why */
+		sg_log("backup: %s: %s is passed over: %s", backup_target_name(t), names[i], why);
 		if (first == SG_OK) {
 			first = r;
 			snprintf(first_why, sizeof(first_why), "%s: %s", names[i], why);
@@ -319,14 +426,15 @@ int bundle_newest_good(struct backup_target *t, json_t **out)
 	return sg_fail(SG_ERR_NOT_FOUND, "%s holds no backup", backup_target_name(t));
 }
 
-/* The newest manifest across the targets (parsed, not verified), for the wrapped blobs it
- * names; NULL when none has one. *from: its target. */
-static json_t *newest_anywhere(struct bundle_targets *ts, struct backup_target **from)
+/* The newest authentic manifest across the targets, for the wrapped keys and the state it
+ * carries forward; NULL when none has one. A manifest that is not authentic, or of another
+ * backup key or token, is passed over (it could carry nothing forward, or a stranger's keys). */
+static json_t *newest_anywhere(struct bundle_targets *ts, const struct bundle_auth *auth,
+			       const char *token_label)
 {
 	json_t *best = NULL;
 	char best_name[BACKUP_OBJECT_NAME_MAX + 1] = "";
 
-	*from = NULL;
 	for (size_t i = 0; i < ts->n; i++) {
 		char **names = NULL;
 		size_t n = 0;
@@ -339,27 +447,35 @@ static json_t *newest_anywhere(struct bundle_targets *ts, struct backup_target *
 
 			if (strcmp(base, best_name) <= 0)
 				break;
-			if (bundle_manifest_get(ts->t[i], names[k], &m) == SG_OK) {
-				json_decref(best);
-				best = m;
-				*from = ts->t[i];
-				snprintf(best_name, sizeof(best_name), "%s", base);
-				break;
+			if (bundle_manifest_get(ts->t[i], names[k], auth, &m) != SG_OK)
+				continue;
+			if (strcmp(json_string_value(json_object_get(m, "token")), token_label) !=
+			    0) {
+				json_decref(m);
+				continue;
 			}
+			json_decref(best);
+			best = m;
+			snprintf(best_name, sizeof(best_name), "%s", base);
+			break;
 		}
 		backup_names_free(names, n);
 	}
 	return best;
 }
 
-static json_t *wrapped_of(const json_t *m, const char *name, uint32_t version)
+/* The wrapped key an earlier manifest holds of this version, when it is the same key pair. */
+static json_t *wrapped_of(const json_t *m, const struct ks_key *key)
 {
+	char hex[2 * KS_PUBKEY_MAX + 1];
 	json_t *e;
 	size_t i;
 
+	sodium_bin2hex(hex, sizeof(hex), key->public_key, key->public_key_len);
 	json_array_foreach (json_object_get(m, "keys"), i, e)
-		if (strcmp(json_string_value(json_object_get(e, "name")), name) == 0 &&
-		    json_integer_value(json_object_get(e, "version")) == (json_int_t)version)
+		if (strcmp(json_string_value(json_object_get(e, "name")), key->name) == 0 &&
+		    json_integer_value(json_object_get(e, "version")) == (json_int_t)key->version &&
+		    strcmp(json_string_value(json_object_get(e, "public_key_hex")), hex) == 0)
 			return json_object_get(e, "wrapped");
 	return NULL;
 }
@@ -464,6 +580,10 @@ static int audit_segments_add(const char *path, json_t *audit, json_t *objects, 
 		*base++ = '\0';
 	}
 	count = scandir(dir[0] != '\0' ? dir : "/", &ents, NULL, alphasort);
+	if (count < 0) {
+		free(copy);
+		return sg_fail(SG_ERR_IO, "the audit log's directory: %s", strerror(errno));
+	}
 	for (int i = 0; i < count; i++) {
 		const char *name = ents[i]->d_name;
 		size_t bl = strlen(base);
@@ -636,14 +756,15 @@ static void status_record(struct keystore *ks, const json_t *m, const struct bun
 	json_decref(status);
 }
 
-void bundle_status_refresh(struct bundle_targets *ts, struct keystore *ks)
+void bundle_status_refresh(struct bundle_targets *ts, const struct bundle_auth *auth)
 {
+	struct keystore *ks = auth->ks;
 	json_t *status = status_load(ks);
 
 	for (size_t t = 0; t < ts->n; t++) {
 		json_t *m = NULL;
 
-		if (bundle_newest_good(ts->t[t], &m) == SG_OK)
+		if (bundle_newest_good(ts->t[t], auth, &m) == SG_OK)
 			status_set(status, backup_target_name(ts->t[t]), m);
 		json_decref(m);
 	}
@@ -659,8 +780,11 @@ int bundle_write(struct bundle_targets *ts, struct keystore *ks, const char *tok
 	struct ks_key *keys = NULL;
 	size_t n_keys = 0, n_pending = 0;
 	struct pending *pending = NULL;
-	struct backup_target *prior_from = NULL;
+	struct bundle_auth auth = {.ks = ks, .kid = rec->kid};
+	struct ks_blob *mk = NULL;
+	size_t n_mk = 0;
 	json_t *prior = NULL, *m = NULL, *jkeys, *objects;
+	char *env = NULL;
 	uint8_t idb[8];
 	char id[17], created[TIME_RFC3339_LEN], mname[BACKUP_OBJECT_NAME_MAX + 1];
 	char *text = NULL;
@@ -679,10 +803,22 @@ int bundle_write(struct bundle_targets *ts, struct keystore *ks, const char *tok
 	if ((r = time_format_rfc3339(now, created)) != SG_OK ||
 	    (r = ks_key_list(ks, &keys, &n_keys)) != SG_OK)
 		return r;
-	prior = newest_anywhere(ts, &prior_from);
-	m = json_pack("{s:s, s:s, s:s, s:s, s:o, s:[], s:[]}", "format", BUNDLE_FORMAT, "id", id,
-		      "created_at", created, "token", token_label, "backup_key",
-		      backup_key_record_json(rec), "keys", "objects");
+	/* the MAC key, wrapped under the backup key: a restore unwraps it to check manifests */
+	if ((r = ks_state_get(ks, "backup-mac", &mk, &n_mk)) != SG_OK)
+		return r;
+	if (n_mk == 0) {
+		ks_blobs_free(mk, n_mk);
+		free(keys);
+		return sg_fail(SG_ERR_NOT_FOUND,
+			       "the token has no MAC key for the backups' manifests: made by the "
+			       "backup-key-create ceremony (docs/backup.md)");
+	}
+	prior = newest_anywhere(ts, &auth, token_label);
+	m = json_pack("{s:s, s:s, s:s, s:s, s:o, s:[], s:[], s:s%}", "format", BUNDLE_FORMAT, "id",
+		      id, "created_at", created, "token", token_label, "backup_key",
+		      backup_key_record_json(rec), "keys", "objects", "mac_key_wrapped",
+		      (const char *)mk[0].data, mk[0].len);
+	ks_blobs_free(mk, n_mk);
 	if (m == NULL) {
 		r = sg_fail(SG_ERR_NOMEM, "the backup manifest");
 		goto out;
@@ -713,8 +849,7 @@ int bundle_write(struct bundle_targets *ts, struct keystore *ks, const char *tok
 					      "size", (json_int_t)blobs[b].len);
 			}
 		if (w == NULL && keys[i].state != KS_STATE_DESTROYED &&
-		    (old = wrapped_of(prior, keys[i].name, keys[i].version)) != NULL &&
-		    json_is_object(old)) {
+		    (old = wrapped_of(prior, &keys[i])) != NULL && json_is_object(old)) {
 			const char *sha = json_string_value(json_object_get(old, "sha256"));
 			json_int_t size = json_integer_value(json_object_get(old, "size"));
 
@@ -738,11 +873,57 @@ int bundle_write(struct bundle_targets *ts, struct keystore *ks, const char *tok
 		if (st == NULL ||
 		    (r = state_add(ks, state, st, objects, &pending, &n_pending)) != SG_OK)
 			goto out;
+		/* the state's own time: a later backup of keys carries it forward unchanged */
+		json_object_set_new(st, "made_at", json_string(created));
+	} else if (json_is_object(json_object_get(prior, "state"))) {
+		/* a backup of keys only carries the last state forward: every backup restores
+		 * the audit log as the last state backup had it */
+		json_t *st = json_object_get(prior, "state"), *o;
+		size_t k;
+
+		json_object_set(m, "state", st);
+		json_array_foreach (json_object_get(prior, "objects"), k, o) {
+			const char *sha = json_string_value(json_object_get(o, "sha256"));
+			bool needed = false;
+			size_t a;
+			json_t *f;
+
+			json_array_foreach (json_object_get(st, "audit"), a, f)
+				needed |= strcmp(json_string_value(json_object_get(f, "sha256")),
+						 sha) == 0;
+			for (const char *const *n = (const char *const[]){"config", "policy", NULL};
+			     *n; n++)
+				needed |= json_object_get(st, *n) != NULL &&
+					  strcmp(json_string_value(json_object_get(
+							 json_object_get(st, *n), "sha256")),
+						 sha) == 0;
+			if (needed && (r = pending_add(&pending, &n_pending, objects, NULL, 0, sha,
+						       (size_t)json_integer_value(json_object_get(
+							       o, "size")))) != SG_OK)
+				goto out;
+		}
 	}
 	text = json_dumps(m, JSON_INDENT(1) | JSON_SORT_KEYS);
 	if (text == NULL) {
 		r = sg_fail(SG_ERR_NOMEM, "the backup manifest");
 		goto out;
+	}
+	{
+		uint8_t mac[KS_MAC_LEN];
+		char mac_hex[2 * KS_MAC_LEN + 1];
+		json_t *e;
+
+		if ((r = ks_mac(ks, rec->kid, (const uint8_t *)text, strlen(text), mac)) != SG_OK)
+			goto out;
+		sodium_bin2hex(mac_hex, sizeof(mac_hex), mac, sizeof(mac));
+		e = json_pack("{s:s, s:s, s:s, s:s}", "format", BUNDLE_ENVELOPE, "kid", rec->kid,
+			      "mac", mac_hex, "manifest", text);
+		env = e != NULL ? json_dumps(e, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+		json_decref(e);
+		if (env == NULL) {
+			r = sg_fail(SG_ERR_NOMEM, "the backup manifest");
+			goto out;
+		}
 	}
 	{
 		/* names sort by time to the nanosecond: the newest is the last */
@@ -799,7 +980,7 @@ int bundle_write(struct bundle_targets *ts, struct keystore *ks, const char *tok
 		}
 		backup_names_free(have, n_have);
 		if (tr == SG_OK)
-			tr = backup_target_put(t, mname, (const uint8_t *)text, strlen(text));
+			tr = backup_target_put(t, mname, (const uint8_t *)env, strlen(env));
 		held[i] = tr == SG_OK;
 		if (tr == SG_OK)
 			(*durable)++;
@@ -821,33 +1002,43 @@ out:
 		free(pending[k].owned);
 	free(pending);
 	free(text);
+	free(env);
 	free(keys);
 	json_decref(prior);
 	json_decref(m);
 	return r;
 }
 
-int bundle_sync(struct bundle_targets *ts, unsigned *copied)
+int bundle_sync(struct bundle_targets *ts, const struct bundle_auth *auth, unsigned *copied,
+		unsigned *still_missing)
 {
 	*copied = 0;
+	*still_missing = 0;
 	for (size_t i = 0; i < ts->n; i++) {
 		char **names = NULL;
 		size_t n = 0;
+		int lr = bundle_manifests(ts->t[i], &names, &n);
 
-		if (bundle_manifests(ts->t[i], &names, &n) != SG_OK) {
+		if (lr != SG_OK) {
 			sg_log("backup sync: %s cannot be listed: %s", backup_target_name(ts->t[i]),
-			       sg_errmsg(SG_ERR_IO));
+			       sg_errmsg(lr));
 			continue;
 		}
 		for (size_t k = 0; k < n; k++) {
 			json_t *m = NULL, *o;
 			char why[512];
 			size_t x;
-			int r = bundle_manifest_get(ts->t[i], names[k], &m);
+			uint8_t *raw = NULL;
+			size_t raw_len = 0;
+			/* only what is authentic and whole is copied, byte for byte */
+			int r = bundle_manifest_get(ts->t[i], names[k], auth, &m);
 
 			if (r == SG_OK)
 				r = bundle_manifest_verify(ts->t[i], m, why, sizeof(why));
-			if (r != SG_OK) { /* copy only what checks out */
+			if (r == SG_OK)
+				r = backup_target_get(ts->t[i], names[k], BUNDLE_MANIFEST_MAX, &raw,
+						      &raw_len);
+			if (r != SG_OK) {
 				json_decref(m);
 				continue;
 			}
@@ -857,7 +1048,8 @@ int bundle_sync(struct bundle_targets *ts, unsigned *copied)
 
 				if (j == i)
 					continue;
-				if (bundle_manifest_get(ts->t[j], names[k], &theirs) == SG_OK &&
+				if (bundle_manifest_get(ts->t[j], names[k], auth, &theirs) ==
+					    SG_OK &&
 				    bundle_manifest_verify(ts->t[j], theirs, why, sizeof(why)) ==
 					    SG_OK) {
 					json_decref(theirs);
@@ -885,22 +1077,18 @@ int bundle_sync(struct bundle_targets *ts, unsigned *copied)
 						(*copied)++;
 					free(data);
 				}
-				if (ok) {
-					char *text = json_dumps(m, JSON_INDENT(1) | JSON_SORT_KEYS);
-
-					if (text != NULL &&
-					    backup_target_put(ts->t[j], names[k],
-							      (const uint8_t *)text,
-							      strlen(text)) == SG_OK)
-						(*copied)++;
-					else
-						ok = false;
-					free(text);
-				}
-				if (!ok)
+				if (ok &&
+				    backup_target_put(ts->t[j], names[k], raw, raw_len) == SG_OK)
+					(*copied)++;
+				else
+					ok = false;
+				if (!ok) {
+					(*still_missing)++;
 					sg_log("backup sync: %s still lacks %s",
 					       backup_target_name(ts->t[j]), names[k]);
+				}
 			}
+			free(raw);
 			json_decref(m);
 		}
 		backup_names_free(names, n);

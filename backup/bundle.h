@@ -6,6 +6,10 @@
  *   backups/<created>-<id>.json       a manifest (the newest sorts last)
  *   backup-keys/<kid>.json            the backup key's record (kid, threshold, share hashes)
  *   shares/<kid>/<custodian>.asc      each custodian's share, encrypted to them
+ * A manifest file is an envelope: the manifest's JSON text, the kid of its backup key and its
+ * HMAC-SHA256 under the manifests' MAC key, a key of the token (ks_mac) that is also in every
+ * manifest wrapped under the backup key, so that a restore (holding the shares, not the token)
+ * checks it too. Only authentic manifests are restored, carried forward, synced or counted.
  * A manifest names the token, the backup key's record, every key version (its KEY, public key,
  * state, origin and wrapped blob), the state objects, the audit head, and size and SHA-256 of
  * every object it refers to. */
@@ -25,8 +29,17 @@
 #include "signer/config.h"
 
 #define BUNDLE_FORMAT       "signerd-backup-1"
+#define BUNDLE_ENVELOPE     "signerd-backup-envelope-1"
 #define BUNDLE_TARGETS_MAX  SIGNER_BACKUP_TARGETS_MAX
 #define BUNDLE_MANIFEST_MAX (16u * 1024 * 1024)
+
+/* How manifests are authenticated: by the token's MAC key of backup key kid (ks), or by the MAC
+ * key itself (key, 32 bytes: a restore, which unwrapped it with the rebuilt backup key). */
+struct bundle_auth {
+	struct keystore *ks;
+	const uint8_t *key;
+	const char *kid;
+};
 
 struct bundle_targets {
 	struct backup_target *t[BUNDLE_TARGETS_MAX];
@@ -68,14 +81,17 @@ SG_MUST_CHECK int bundle_write(struct bundle_targets *ts, struct keystore *ks,
 
 /* The names of a target's manifests, oldest first. */
 SG_MUST_CHECK int bundle_manifests(struct backup_target *t, char ***names, size_t *n);
-/* One manifest, parsed (its format and fields checked). */
-SG_MUST_CHECK int bundle_manifest_get(struct backup_target *t, const char *name, json_t **out);
+/* One manifest, parsed (its format and fields checked); with auth, refused (SG_ERR_VERIFY)
+ * unless it is authentic. */
+SG_MUST_CHECK int bundle_manifest_get(struct backup_target *t, const char *name,
+				      const struct bundle_auth *auth, json_t **out);
 /* Every object of m on t, with its size and SHA-256; the first failure in why. */
 SG_MUST_CHECK int bundle_manifest_verify(struct backup_target *t, const json_t *m, char *why,
 					 size_t why_len);
 /* The newest manifest of t whose objects all verify (SG_ERR_NOT_FOUND: none; the newest's
  * failure is in the error when it failed). */
-SG_MUST_CHECK int bundle_newest_good(struct backup_target *t, json_t **out);
+SG_MUST_CHECK int bundle_newest_good(struct backup_target *t, const struct bundle_auth *auth,
+				     json_t **out);
 /* Reads an object of m's ("objects/<sha256>") and checks it against the sha256. */
 SG_MUST_CHECK int bundle_object_get(struct backup_target *t, const char *sha256, size_t size,
 				    uint8_t **data);
@@ -93,10 +109,11 @@ SG_MUST_CHECK int bundle_key_parse(json_t *entry, struct ks_key *key);
 
 /* Re-reads what each target holds (its newest good backup) into the token's record that
  * signerd's metrics read (signer_backup_last_success_timestamp_seconds, _keys_missing). */
-void bundle_status_refresh(struct bundle_targets *ts, struct keystore *ks);
+void bundle_status_refresh(struct bundle_targets *ts, const struct bundle_auth *auth);
 
 /* Copies to every target what it lacks of the others' manifests and objects (verified before
  * copying). *copied: objects and manifests written. */
-SG_MUST_CHECK int bundle_sync(struct bundle_targets *ts, unsigned *copied);
+SG_MUST_CHECK int bundle_sync(struct bundle_targets *ts, const struct bundle_auth *auth,
+			      unsigned *copied, unsigned *still_missing);
 
 #endif

@@ -231,3 +231,39 @@ out:
 	pthread_mutex_unlock(&ks->mu);
 	return r;
 }
+
+static int ks_mac_label(const char *kid, char label[64])
+{
+	size_t n = strlen(kid);
+
+	if (n == 0 || n > 32 || strspn(kid, "0123456789abcdef") != n)
+		return sg_fail(SG_ERR_INVALID_ARGUMENT, "a backup key id is hex");
+	snprintf(label, 64, "signerd-backup-mac/%s", kid);
+	return SG_OK;
+}
+
+int ks_mac_key_store(struct keystore *ks, const char *kid, const uint8_t *key, size_t len)
+{
+	char label[64];
+	int r;
+
+	if ((r = ks_mac_label(kid, label)) != SG_OK)
+		return r;
+	if (len != KS_MAC_LEN)
+		return sg_fail(SG_ERR_INVALID_ARGUMENT, "the MAC key is %zu bytes, not 32", len);
+	pthread_mutex_lock(&ks->create_mu);
+	r = ks->ops->mac_key_store(ks->backend, label, key, len);
+	pthread_mutex_unlock(&ks->create_mu);
+	return r;
+}
+
+int ks_mac(struct keystore *ks, const char *kid, const uint8_t *data, size_t len,
+	   uint8_t out[KS_MAC_LEN])
+{
+	char label[64];
+	int r;
+
+	if ((r = ks_mac_label(kid, label)) != SG_OK)
+		return r;
+	return ks->ops->mac(ks->backend, label, data, len, out);
+}

@@ -200,6 +200,14 @@ SG_MUST_CHECK int ks_key_generate_wrapped(struct keystore *ks, const char *name,
 SG_MUST_CHECK int ks_key_import(struct keystore *ks, const char *name, enum ks_chain chain,
 				bool new_key, const uint8_t *priv, size_t priv_len,
 				struct ks_key *out);
+/* The backups' manifests are authenticated with HMAC-SHA256 under a key of the token (a
+ * private, sensitive, never extractable generic secret labelled "signerd-backup-mac/KID"):
+ * stored once (a rerun keeps the one there), and used by ks_mac. */
+#define KS_MAC_LEN 32
+SG_MUST_CHECK int ks_mac_key_store(struct keystore *ks, const char *kid, const uint8_t *key,
+				   size_t len);
+SG_MUST_CHECK int ks_mac(struct keystore *ks, const char *kid, const uint8_t *data, size_t len,
+			 uint8_t out[KS_MAC_LEN]);
 /* Undoes a new version that never left pre-activation (its backup could not be written):
  * every object of it leaves the token. Any other version is refused (SG_ERR_STATE). */
 SG_MUST_CHECK int ks_key_discard(struct keystore *ks, const char *name, uint32_t version);

@@ -67,6 +67,10 @@ struct ks_backend_ops {
 	int (*import)(void *state, const char *label, enum ks_chain chain, const uint8_t *priv,
 		      size_t priv_len, const uint8_t *wrapped, size_t wrapped_len,
 		      const uint8_t *pub, size_t pub_len, const uint8_t *blob, size_t blob_len);
+	/* The manifests' MAC key (HMAC-SHA256) labelled label: stored (kept when there), used */
+	int (*mac_key_store)(void *state, const char *label, const uint8_t *key, size_t len);
+	int (*mac)(void *state, const char *label, const uint8_t *data, size_t len,
+		   uint8_t out[32]);
 	/* Every object of a version (its key pair and record) destroyed */
 	int (*discard)(void *state, const char *label);
 	int (*health)(void *state);

@@ -453,3 +453,110 @@ int p11_discard(void *state, const char *label)
 {
 	return p11_run(state, p11_op_discard, p11_in(label), NULL);
 }
+
+/* ---- the manifests' MAC key ---------------------------------------------------------------
+ * A generic secret (HMAC-SHA256) the backups' manifests are authenticated with: a private,
+ * sensitive, never extractable token object, so that anyone who can write a target but holds
+ * no login cannot make a manifest the token accepts (docs/backup.md, "Authentic manifests"). */
+
+static CK_RV p11_mac_find(struct p11 *p, CK_SESSION_HANDLE s, const char *label,
+			  CK_OBJECT_HANDLE *h, CK_ULONG *found)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE tmpl[] = {
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_LABEL, .pValue = p11_in(label), .ulValueLen = strlen(label)},
+		P11_OURS,
+	};
+
+	return p11_find(p, s, tmpl, P11_COUNT(tmpl), h, 1, found);
+}
+
+struct p11_mac_arg {
+	const char *label;
+	const uint8_t *data;
+	size_t len;
+	uint8_t *out;
+};
+
+static int p11_op_mac_key_store(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+{
+	struct p11_mac_arg *a = varg;
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE tmpl[] = {
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_KEY_TYPE, .pValue = &type, .ulValueLen = sizeof(type)},
+		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_PRIVATE, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_SENSITIVE, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_EXTRACTABLE, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_SIGN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_VERIFY, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_ENCRYPT, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_DECRYPT, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_WRAP, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_UNWRAP, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_DERIVE, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_LABEL, .pValue = p11_in(a->label), .ulValueLen = strlen(a->label)},
+		{.type = CKA_VALUE, .pValue = p11_in(a->data), .ulValueLen = a->len},
+	};
+	CK_OBJECT_HANDLE h;
+	CK_ULONG found = 0;
+	int r;
+
+	if ((r = p11_require_login(p, s, rv)) != SG_OK)
+		return r;
+	*rv = p11_mac_find(p, s, a->label, &h, &found);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
+	if (found != 0) /* made before (a rerun): the same kid is the same key */
+		return SG_OK;
+	*rv = p->f->C_CreateObject(s, tmpl, P11_COUNT(tmpl), &h);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_CreateObject(the manifests' MAC key)", *rv);
+	return SG_OK;
+}
+
+int p11_mac_key_store(void *state, const char *label, const uint8_t *key, size_t len)
+{
+	struct p11_mac_arg a = {.label = label, .data = key, .len = len};
+
+	return p11_run(state, p11_op_mac_key_store, &a, NULL);
+}
+
+static int p11_op_mac(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+{
+	struct p11_mac_arg *a = varg;
+	CK_MECHANISM mech = {.mechanism = CKM_SHA256_HMAC};
+	CK_OBJECT_HANDLE h;
+	CK_ULONG found = 0, n = 32;
+	int r;
+
+	if ((r = p11_require_login(p, s, rv)) != SG_OK)
+		return r;
+	*rv = p11_mac_find(p, s, a->label, &h, &found);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
+	if (found == 0)
+		return sg_fail(SG_ERR_NOT_FOUND,
+			       "the token has no MAC key '%s' for the backups' "
+			       "manifests",
+			       a->label);
+	*rv = p->f->C_SignInit(s, &mech, h);
+	if (*rv == CKR_OK)
+		*rv = p->f->C_Sign(s, p11_in(a->data), (CK_ULONG)a->len, a->out, &n);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_Sign(CKM_SHA256_HMAC)", *rv);
+	if (n != 32)
+		return sg_fail(SG_ERR_PKCS11, "C_Sign(CKM_SHA256_HMAC) returned %lu bytes", n);
+	return SG_OK;
+}
+
+int p11_mac(void *state, const char *label, const uint8_t *data, size_t len, uint8_t out[32])
+{
+	struct p11_mac_arg a = {.label = label, .data = data, .len = len, .out = out};
+
+	return p11_run(state, p11_op_mac, &a, NULL);
+}

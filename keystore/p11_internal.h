@@ -132,6 +132,8 @@ int p11_generate_wrapped(void *state, const char *label, enum ks_chain chain, co
 			 size_t blob_len, uint8_t *pub, size_t *pub_len, uint8_t *wrapped,
 			 size_t *wrapped_len);
 int p11_discard(void *state, const char *label);
+int p11_mac_key_store(void *state, const char *label, const uint8_t *key, size_t len);
+int p11_mac(void *state, const char *label, const uint8_t *data, size_t len, uint8_t out[32]);
 int p11_import(void *state, const char *label, enum ks_chain chain, const uint8_t *priv,
 	       size_t priv_len, const uint8_t *wrapped, size_t wrapped_len, const uint8_t *pub,
 	       size_t pub_len, const uint8_t *blob, size_t blob_len);

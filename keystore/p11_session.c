@@ -766,6 +766,8 @@ const struct ks_backend_ops ks_pkcs11_ops = {
 	.generate_wrapped = p11_generate_wrapped,
 	.import = p11_import,
 	.discard = p11_discard,
+	.mac_key_store = p11_mac_key_store,
+	.mac = p11_mac,
 	.health = p11_health,
 	.stats = p11_stats,
 };

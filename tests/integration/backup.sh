@@ -35,7 +35,7 @@ test_expect "dev-env: two directory targets, min_targets 2, share_threshold 2" b
 test_expect "each custodian's share is encrypted (armoured OpenPGP), not the share itself" bash -c "for n in alice bob carol; do head -1 '$env/custodians/'\$n/backup-share.asc | grep -q 'BEGIN PGP MESSAGE' || exit 1; ! grep -q signerd-share '$env/custodians/'\$n/backup-share.asc || exit 1; done"
 test_expect "a decrypted share is one line naming its backup key, threshold and index" bash -c "for n in alice bob carol; do grep -Eqx 'signerd-share-1 [0-9a-f]{16} 2 [0-9]+ [0-9a-f]{64}' '$s/'\$n || exit 1; done"
 test_expect "every target holds the backups, the key record and the encrypted shares" bash -c "ctl() { '$signerctl' --config '$cfg' \"\$@\"; }; ctl backup list --json | jq -e '(.targets | map(.name)) == [\"region-a\",\"region-b\"] and all(.targets[]; .reachable and (.backups | length) >= 3)' >/dev/null && ls '$env'/backup/region-a/backup-keys/*.json '$env'/backup/region-b/shares/*/carol.asc >/dev/null"
-test_expect "the newest backup holds both keys, each with its wrapped key, and the state" bash -c "f=\$(ls '$env'/backup/region-a/backups/*.json | tail -1); jq -e '(.keys | length) == 2 and all(.keys[]; (.wrapped.sha256 | length) == 64 and (.public_key_hex | length) > 0) and .token == \"signerd-dev\" and (.state.audit | length) >= 1 and .state.config.sha256 != null and .state.policy.sha256 != null and (.objects | length) >= 5' \"\$f\""
+test_expect "the newest backup holds both keys, each with its wrapped key, and the state" bash -c "f=\$(ls '$env'/backup/region-a/backups/*.json | tail -1); jq -e '.manifest | fromjson | (.keys | length) == 2 and all(.keys[]; (.wrapped.sha256 | length) == 64 and (.public_key_hex | length) > 0) and .token == \"signerd-dev\" and (.state.audit | length) >= 1 and .state.config.sha256 != null and .state.policy.sha256 != null and (.objects | length) >= 5' \"\$f\" && jq -e '.format == \"signerd-backup-envelope-1\" and (.mac | length) == 64' \"\$f\""
 test_expect "key show says where each key was made: Ed25519 by the ceremony (SoftHSM2 2.6 cannot wrap it), secp256k1 in the token" bash -c "ctl() { '$signerctl' --config '$cfg' \"\$@\"; }; test \"\$(ctl key show solana-dev --json | jq -r .origin)\" = ceremony && test \"\$(ctl key show polygon-dev --json | jq -r .origin)\" = token"
 test_expect "backup verify: every target good and holding the newest" tl_exits 0 "$w/v.json" ctl backup verify --json
 test_expect "its report" jq -e '.ok and all(.targets[]; .has_newest and .good == .backups and (.failures | length) == 0)' "$w/v.json"
@@ -70,12 +70,12 @@ plan key-rotate polygon-dev --out "$w/rotate.json" >/dev/null
 approve alice "$w/rotate.json"
 approve bob "$w/rotate.json"
 test_expect "a rotation without shares is refused, and spends no plan" tl_fails_saying "needs 2 shares" run "$w/rotate.json" --approval "$w/rotate.json.alice.asc" --approval "$w/rotate.json.bob.asc"
-test_expect "with two shares: rotated, and v2 is in the newest backup of both targets" bash -c "ctl() { '$signerctl' --config '$cfg' \"\$@\"; }; ctl ceremony run '$w/rotate.json' --approval '$w/rotate.json.alice.asc' --approval '$w/rotate.json.bob.asc' --share '$s/bob' --share '$s/carol' >/dev/null && for t in region-a region-b; do jq -e 'any(.keys[]; .name == \"polygon-dev\" and .version == 2 and .wrapped != null)' \"\$(ls '$env'/backup/\$t/backups/*.json | tail -1)\" >/dev/null || exit 1; done"
+test_expect "with two shares: rotated, and v2 is in the newest backup of both targets" bash -c "ctl() { '$signerctl' --config '$cfg' \"\$@\"; }; ctl ceremony run '$w/rotate.json' --approval '$w/rotate.json.alice.asc' --approval '$w/rotate.json.bob.asc' --share '$s/bob' --share '$s/carol' >/dev/null && for t in region-a region-b; do jq -e '.manifest | fromjson | any(.keys[]; .name == \"polygon-dev\" and .version == 2 and .wrapped != null)' \"\$(ls '$env'/backup/\$t/backups/*.json | tail -1)\" >/dev/null || exit 1; done"
 # region-b loses the newest backup: activation must refuse (backup_missing)
 newest=$(basename "$(ls "$env"/backup/region-b/backups/*.json | tail -1)")
 mkdir -p "$w/held"
 for f in "$env"/backup/region-b/backups/*.json; do
-	jq -e 'any(.keys[]; .name == "polygon-dev" and .version == 2)' "$f" >/dev/null && mv "$f" "$w/held/"
+	jq -e '.manifest | fromjson | any(.keys[]; .name == "polygon-dev" and .version == 2)' "$f" >/dev/null && mv "$f" "$w/held/"
 done
 plan key-activate polygon-dev --version 2 --out "$w/activate.json" >/dev/null
 approve alice "$w/activate.json"
@@ -89,13 +89,28 @@ test_expect "v2 active, v1 deactivated" bash -c "ctl() { '$signerctl' --config '
 plan key-compromise solana-dev --version 1 --reason drill --out "$w/comp.json" >/dev/null
 approve carol "$w/comp.json"
 run "$w/comp.json" --approval "$w/comp.json.carol.asc" >/dev/null
-test_expect "backup state after the compromise: the newest backup says so" bash -c "'$signerctl' --config '$cfg' backup state >/dev/null && jq -e 'any(.keys[]; .name == \"solana-dev\" and .state == \"compromised\")' \"\$(ls '$env'/backup/region-a/backups/*.json | tail -1)\" >/dev/null"
+test_expect "backup state after the compromise: the newest backup says so" bash -c "'$signerctl' --config '$cfg' backup state >/dev/null && jq -e '.manifest | fromjson | any(.keys[]; .name == \"solana-dev\" and .state == \"compromised\")' \"\$(ls '$env'/backup/region-a/backups/*.json | tail -1)\" >/dev/null"
+
+# --- forged and poisoned manifests: only authentic ones count ---
+newest_a=$(ls "$env"/backup/region-a/backups/*.json | tail -1)
+kid=$(jq -r .kid "$newest_a")
+# a rollback: the compromised version made active again, dated last, its MAC kept
+jq '.manifest |= (fromjson | .keys |= map(if .name == "solana-dev" and .version == 1 then .state = "active" | .transitions = [.transitions[0], {state: "active", at: .transitions[1].at}] else . end) | .created_at_ns += 1000000000000000 | tojson)' "$newest_a" >"$env/backup/region-a/backups/29991231t000000.000000000z-0123456789abcdef.json"
+# a stranger's manifest of no keys, and broken ones (a key without a name; not JSON inside)
+printf '{"format":"signerd-backup-envelope-1","kid":"%s","mac":"%064d","manifest":"{\\"keys\\":[]}"}' "$kid" 0 >"$env/backup/region-b/backups/29991231t000001.000000000z-fedcba9876543210.json"
+jq '.manifest |= (fromjson | .keys[0] |= del(.name) | tojson) | .mac = ("0" * 64)' "$newest_a" >"$env/backup/region-b/backups/29991231t000002.000000000z-00000000000000aa.json"
+test_expect "backup verify refuses the forged manifests as not authentic, naming them" bash -c "! '$signerctl' --config '$cfg' backup verify >'$w/forged.out' 2>&1; grep -q '29991231t000000.*not authentic' '$w/forged.out' && grep -q '29991231t000001' '$w/forged.out' && grep -q '29991231t000002' '$w/forged.out'"
+test_expect "backup state passes them over (no crash), and carries every wrapped key forward" bash -c "'$signerctl' --config '$cfg' backup state >/dev/null && jq -e '.manifest | fromjson | all(.keys[]; .wrapped != null)' \"\$(ls '$env'/backup/region-a/backups/2026*.json | tail -1)\" >/dev/null"
+test_expect "a drill from the forged target restores the compromised version as compromised" bash -c "'$signerctl' --config '$cfg' dr drill --from region-a --share '$s/alice' --share '$s/bob' --json >'$w/forged.json' 2>'$w/forged.err'; jq -e '.result == \"pass\" and (.keys[] | select(.name == \"solana-dev\" and .version == 1) | .state == \"compromised\" and .probe == \"skipped\")' '$w/forged.json' >/dev/null && grep -q 'not authentic' '$w/forged.err'"
+test_expect "backup sync passes the forgeries over" tl_exits 0 "$w/sync-forged.out" ctl backup sync
+rm -f "$env"/backup/region-*/backups/2999*.json
+test_expect "the forgeries were not copied by backup sync" bash -c "! ls '$env'/backup/region-*/backups/2999* 2>/dev/null | grep -q ."
 
 # --- the proof: the token directory and every target, without the shares, open no key ---
 find "$env/backup" -path '*/objects/*' -type f >"$w/all-objects"
 : >"$w/blobs"
 for f in "$env"/backup/region-a/backups/*.json; do
-	jq -r '.keys[] | select(.wrapped != null) | .wrapped.sha256' "$f"
+	jq -r '.manifest | fromjson | .keys[] | select(.wrapped != null) | .wrapped.sha256' "$f"
 done | sort -u | sed "s|^|$env/backup/region-a/objects/|" >"$w/blobs"
 test_expect "there are wrapped keys to try (three versions)" test "$(wc -l <"$w/blobs")" -ge 3
 mapfile -t token_files < <(find "$env/tokens" -type f)
@@ -130,6 +145,7 @@ test_expect "every version is back with its state and address" bash -c "ctl() { 
 test_expect "the compromised version never signs again" tl_fails_saying "key_not_active" ctl sign --key solana-dev --key-version 1 --operation dev --solana-message "$(printf '\x01\x00\x01\x02%064d' 0 | head -c 36 | base64 -w0)" --json
 test_expect "the active polygon-dev signs through the door, with its old address" bash -c "'$signerctl' --config '$cfg' sign --key polygon-dev --operation dev --evm-message 0x68656c6c6f --json | jq -e --arg a \"\$(echo '$addresses_before' | jq -r '.[] | select(.state == \"active\") | .address')\" '.from == \$a and (.signature | startswith(\"0x\"))' >/dev/null"
 test_expect "the audit log came back: its chain reaches the restored anchor, and the restore is in it" bash -c "'$signerctl' --config '$cfg' audit verify >/dev/null && grep -q '\"event\":\"restore\"' '$env/audit.log'"
+test_expect "the restored token backs up again: its backup key and MAC key came back" tl_exits 0 "$w/state-after.out" ctl backup state
 test_expect "a second restore into the now full token is refused" tl_fails_saying "restore needs a new token" ctl ceremony run "$w/restore.json" --approval "$w/restore.json.alice.asc" --approval "$w/restore.json.bob.asc" --share "$s/alice" --share "$s/bob"
 
 # --- one target corrupted, one down: the third restores ---
@@ -137,7 +153,7 @@ sed -i 's|^  min_targets: 2$|  min_targets: 2|; s|^    - {name: region-b, dir: \
 mkdir -m 0700 "$env/backup/region-c"
 test_expect "a new third target filled by backup sync" bash -c "'$signerctl' --config '$cfg' backup sync >/dev/null && '$signerctl' --config '$cfg' backup verify >/dev/null"
 fresh 2
-blob=$(jq -r '.keys[] | select(.name == "polygon-dev" and .version == 2) | .wrapped.sha256' "$(ls "$env"/backup/region-a/backups/*.json | tail -1)")
+blob=$(jq -r '.manifest | fromjson | .keys[] | select(.name == "polygon-dev" and .version == 2) | .wrapped.sha256' "$(ls "$env"/backup/region-a/backups/*.json | tail -1)")
 printf 'x' | dd of="$env/backup/region-a/objects/$blob" bs=1 seek=20 conv=notrunc 2>/dev/null
 mv "$env/backup/region-b" "$w/region-b.down"
 test_expect "backup verify names the corrupt object and the target that is down" bash -c "! '$signerctl' --config '$cfg' backup verify >'$w/bad.out' 2>&1; grep -q 'region-a: .* good' '$w/bad.out' && grep -q 'FAIL.*$blob' '$w/bad.out' && grep -q 'region-b' '$w/bad.out'"

@@ -62,7 +62,7 @@ int cmd_backup_list(struct ctl *ctl, const struct ctl_args *a)
 		backups = json_object_get(t, "backups");
 		for (size_t k = 0; k < n; k++) {
 			json_t *m = NULL;
-			int mr = bundle_manifest_get(ts.t[i], names[k], &m);
+			int mr = bundle_manifest_get(ts.t[i], names[k], NULL, &m);
 
 			if (mr != SG_OK) {
 				json_array_append_new(backups,
@@ -118,6 +118,8 @@ int cmd_backup_verify(struct ctl *ctl, const struct ctl_args *a)
 {
 	struct bundle_targets ts;
 	char newest[BACKUP_OBJECT_NAME_MAX + 1] = "";
+	struct backup_key_record rec;
+	struct bundle_auth auth, *authp = NULL;
 	json_t *out, *list;
 	bool ok = true;
 	int r;
@@ -126,6 +128,15 @@ int cmd_backup_verify(struct ctl *ctl, const struct ctl_args *a)
 		return ctl_usage_error(ctl, "backup verify takes only --target NAME and --json");
 	if ((r = targets_open(ctl, a, &ts)) != SG_OK)
 		return ctl_fail(r, "backup verify");
+	/* authenticity needs the token's MAC key; without the token, integrity alone is checked,
+	 * and the report says so */
+	if (ctl_keystore(ctl) == SG_OK && bundle_key_record_load(ctl->ks, &rec) == SG_OK) {
+		auth = (struct bundle_auth){.ks = ctl->ks, .kid = rec.kid};
+		authp = &auth;
+	} else {
+		sg_log("backup verify: the token or its backup key record cannot be read: the "
+		       "manifests' integrity is checked, not their authenticity");
+	}
 	/* "the newest backup" is the newest across all targets (API.md section 9) */
 	for (size_t i = 0; i < ts.n; i++) {
 		char **names = NULL;
@@ -156,7 +167,7 @@ int cmd_backup_verify(struct ctl *ctl, const struct ctl_args *a)
 		}
 		for (size_t k = 0; k < n; k++) {
 			json_t *m = NULL;
-			int mr = bundle_manifest_get(ts.t[i], names[k], &m);
+			int mr = bundle_manifest_get(ts.t[i], names[k], authp, &m);
 
 			if (mr == SG_OK)
 				mr = bundle_manifest_verify(ts.t[i], m, why, sizeof(why));
@@ -195,6 +206,7 @@ int cmd_backup_verify(struct ctl *ctl, const struct ctl_args *a)
 	}
 	bundle_targets_close(&ts);
 	json_object_set_new(out, "ok", json_boolean(ok));
+	json_object_set_new(out, "authenticated", json_boolean(authp != NULL));
 	if (ctl_flag(a, CTL_OPT_JSON)) {
 		r = ctl_print_json(out);
 		return ok && r == EXIT_SUCCESS ? EXIT_SUCCESS : EXIT_FAILURE;
@@ -259,20 +271,32 @@ int cmd_backup_state(struct ctl *ctl, const struct ctl_args *a)
 int cmd_backup_sync(struct ctl *ctl, const struct ctl_args *a)
 {
 	struct bundle_targets ts;
-	unsigned copied = 0;
+	struct backup_key_record rec;
+	struct bundle_auth auth;
+	unsigned copied = 0, missing = 0;
 	int r;
 
 	if (a->argc != 0)
 		return ctl_usage_error(ctl, "backup sync takes no operands");
-	if ((r = ctl_keystore(ctl)) != SG_OK || (r = bundle_targets_open(&ctl->cfg, &ts)) != SG_OK)
+	/* only authentic backups are copied: the token's MAC key says which */
+	if ((r = ctl_keystore(ctl)) != SG_OK ||
+	    (r = bundle_key_record_load(ctl->ks, &rec)) != SG_OK ||
+	    (r = bundle_targets_open(&ctl->cfg, &ts)) != SG_OK)
 		return ctl_fail(r, "backup sync");
-	r = bundle_sync(&ts, &copied);
+	auth = (struct bundle_auth){.ks = ctl->ks, .kid = rec.kid};
+	r = bundle_sync(&ts, &auth, &copied, &missing);
 	/* what each target holds now, for the metrics */
 	if (r == SG_OK)
-		bundle_status_refresh(&ts, ctl->ks);
+		bundle_status_refresh(&ts, &auth);
 	bundle_targets_close(&ts);
 	if (r != SG_OK)
 		return ctl_fail(r, "backup sync");
 	printf("backup sync: %u objects and manifests copied\n", copied);
+	if (missing > 0) {
+		sg_log("backup sync: %u backup(s) could not be copied where they are missing "
+		       "(above)",
+		       missing);
+		return EXIT_FAILURE;
+	}
 	return EXIT_SUCCESS;
 }

@@ -48,12 +48,12 @@ int ctl_backup_begin(struct ctl *ctl, const struct ctl_args *a, struct keystore 
 	if ((r = bundle_targets_open(&ctl->cfg, &b->targets)) != SG_OK)
 		return r;
 	b->targets_open = true;
-	if (a == NULL) /* the activation check needs no secret */
-		return SG_OK;
 	if (rec != NULL)
 		b->rec = *rec;
 	else if ((r = bundle_key_record_load(ks, &b->rec)) != SG_OK)
 		return r;
+	if (a == NULL) /* the activation check needs no secret */
+		return SG_OK;
 	if (ctl->cfg.token.so_pin_file == NULL)
 		return sg_fail(SG_ERR_CONFIG,
 			       "%s: token.so_pin_file is needed: only the security officer can "
@@ -119,8 +119,17 @@ int ctl_backup_make(void *ctx, struct keystore *ks, const struct signer_key_chan
 	int r;
 
 	if (new_key) {
+		struct ks_key left;
+
 		if (c->chain == NULL || (r = ks_chain_parse(c->chain, &chain)) != SG_OK)
 			return sg_fail(SG_ERR_INVALID_ARGUMENT, "no chain");
+		/* a version 1 left by a run cut short before its backup was durable (it never
+		 * signed: pre-activation, one transition) is discarded and made again */
+		if (ks_key_get(ks, c->name, 1, &left) == SG_OK && left.n_transitions == 1 &&
+		    left.state == KS_STATE_PRE_ACTIVATION &&
+		    ctl_backup_check(b, ks, c->name, 1) != SG_OK &&
+		    (r = ks_key_discard(ks, c->name, 1)) != SG_OK)
+			return r;
 	} else {
 		struct ks_key cur;
 
@@ -159,28 +168,39 @@ int ctl_backup_make(void *ctx, struct keystore *ks, const struct signer_key_chan
 int ctl_backup_check(void *ctx, struct keystore *ks, const char *name, uint32_t version)
 {
 	struct ctl_backup *b = ctx;
+	struct bundle_auth auth = {.ks = ks, .kid = b->rec.kid};
+	struct ks_key key;
+	char hex[2 * KS_PUBKEY_MAX + 1], missing[512] = "";
 	unsigned held = 0;
-	char missing[512] = "";
 	size_t used = 0;
+	int r;
 
-	(void)ks;
 	if (name == NULL)
 		return sg_fail(SG_ERR_MALFORMED, "no key name to check the backup of");
+	if ((r = ks_key_get(ks, name, version, &key)) != SG_OK)
+		return r;
+	sodium_bin2hex(hex, sizeof(hex), key.public_key, key.public_key_len);
 	for (size_t i = 0; i < b->targets.n; i++) {
 		struct backup_target *t = b->targets.t[i];
 		json_t *m = NULL, *e;
 		size_t k;
 		bool ok = false;
-		const char *why = "no backup holds it";
+		const char *why = "its newest backup lacks it";
+		int mr = bundle_newest_good(t, &auth, &m);
 
-		if (bundle_newest_good(t, &m) != SG_OK) {
-			why = sg_errmsg(SG_ERR_IO);
-		} else {
+		/* held: in the target's newest authentic and whole backup of this token, the same
+		 * key pair, with its wrapped key (an object that backup verified) */
+		if (mr != SG_OK) {
+			why = sg_errmsg(mr);
+		} else if (strcmp(json_string_value(json_object_get(m, "token")),
+				  b->ctl->cfg.token.label) == 0) {
 			json_array_foreach (json_object_get(m, "keys"), k, e)
 				if (strcmp(json_string_value(json_object_get(e, "name")), name) ==
 					    0 &&
 				    json_integer_value(json_object_get(e, "version")) ==
 					    (json_int_t)version &&
+				    strcmp(json_string_value(json_object_get(e, "public_key_hex")),
+					   hex) == 0 &&
 				    json_is_object(json_object_get(e, "wrapped")))
 					ok = true;
 		}
@@ -222,8 +242,11 @@ int ctl_backup_key_create(struct ctl *ctl, struct keystore *ks, unsigned n_share
 {
 	struct bundle_targets ts;
 	struct backup_key_record rec, existing;
-	struct backup_secret key = {0}, lines[BACKUP_SHARES_MAX] = {{0}};
+	struct backup_secret key = {0}, mac = {0}, lines[BACKUP_SHARES_MAX] = {{0}};
 	char *armored[BACKUP_SHARES_MAX] = {NULL};
+	uint8_t mac_wrapped[64];
+	size_t mac_wrapped_len = 0;
+	char mac_hex[2 * sizeof(mac_wrapped) + 1];
 	unsigned durable = 0;
 	json_t *shares = NULL, *rj = NULL;
 	int r;
@@ -257,6 +280,13 @@ int ctl_backup_key_create(struct ctl *ctl, struct keystore *ks, unsigned n_share
 			goto out;
 		}
 	}
+	/* the manifests' MAC key: in the token (never extractable), and wrapped under the backup
+	 * key for every manifest, so that a restore can check manifests with the shares alone */
+	if ((r = backup_secret_random(KS_MAC_LEN, &mac)) != SG_OK ||
+	    (r = keywrap_pad_wrap(key.bytes, key.len, mac.bytes, mac.len, mac_wrapped,
+				  &mac_wrapped_len)) != SG_OK)
+		goto out;
+	sodium_bin2hex(mac_hex, sizeof(mac_hex), mac_wrapped, mac_wrapped_len);
 	/* the whole key is needed no more: wiped before anything is written */
 	backup_secret_free(&key);
 	for (unsigned i = 0; i < n_shares; i++)
@@ -312,7 +342,11 @@ int ctl_backup_key_create(struct ctl *ctl, struct keystore *ks, unsigned n_share
 		if (r != SG_OK)
 			goto out;
 	}
-	if ((r = bundle_key_record_store(ks, &rec)) != SG_OK)
+	/* the MAC key before the record: a token with a backup key has its MAC key */
+	if ((r = ks_mac_key_store(ks, rec.kid, mac.bytes, mac.len)) != SG_OK ||
+	    (r = ks_state_put(ks, "backup-mac", (const uint8_t *)mac_hex, strlen(mac_hex))) !=
+		    SG_OK ||
+	    (r = bundle_key_record_store(ks, &rec)) != SG_OK)
 		goto out;
 	shares = json_array();
 	for (unsigned i = 0; shares != NULL && i < n_shares; i++)
@@ -328,6 +362,7 @@ int ctl_backup_key_create(struct ctl *ctl, struct keystore *ks, unsigned n_share
 out:
 	json_decref(rj);
 	backup_secret_free(&key);
+	backup_secret_free(&mac);
 	for (unsigned i = 0; i < BACKUP_SHARES_MAX; i++) {
 		backup_secret_free(&lines[i]);
 		free(armored[i]);

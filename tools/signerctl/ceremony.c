@@ -411,6 +411,15 @@ static int run_lifecycle(struct ctl *ctl, const struct ceremony_plan *p, int i,
 				json_array_get(json_object_get(versions, "versions"), k),
 				"version"));
 		json_decref(versions);
+		/* made already (a run cut short): done, unless its backup never became durable;
+		 * then it never signed, and is discarded and made again */
+		if (newest == (json_int_t)c.version && b->targets_open &&
+		    ctl_backup_check(b, signer_keystore(ctl->signer), c.name, c.version) != SG_OK) {
+			if ((r = ks_key_discard(signer_keystore(ctl->signer), c.name, c.version)) !=
+			    SG_OK)
+				return r;
+			newest--;
+		}
 		if (newest == (json_int_t)c.version)
 			return signer_key_version_json(ctl->signer, c.name, c.version, result);
 		if (newest + 1 != (json_int_t)c.version)

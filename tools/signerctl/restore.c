@@ -5,7 +5,9 @@
  * finishes when run again: the token remembers which backup it was restoring. */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +35,15 @@ static const char *base_of(const char *name)
 }
 
 /* The manifest of that id on t (a restore resumed), or the newest that checks out. */
-static int manifest_pick(struct backup_target *t, const char *id, json_t **out)
+static int manifest_pick(struct backup_target *t, const struct bundle_auth *auth, const char *id,
+			 json_t **out)
 {
 	char **names = NULL, why[600];
 	size_t n = 0;
 	int r;
 
 	if (id == NULL)
-		return bundle_newest_good(t, out);
+		return bundle_newest_good(t, auth, out);
 	*out = NULL;
 	if ((r = bundle_manifests(t, &names, &n)) != SG_OK)
 		return r;
@@ -52,7 +55,7 @@ static int manifest_pick(struct backup_target *t, const char *id, json_t **out)
 		json_t *m = NULL;
 
 		if (strstr(base_of(names[k]), id) == NULL ||
-		    bundle_manifest_get(t, names[k], &m) != SG_OK)
+		    bundle_manifest_get(t, names[k], auth, &m) != SG_OK)
 			continue;
 		if (strcmp(json_string_value(json_object_get(m, "id")), id) == 0 &&
 		    (r = bundle_manifest_verify(t, m, why, sizeof(why))) == SG_OK) {
@@ -82,8 +85,8 @@ static json_int_t manifest_ns(const json_t *m)
  * across all targets, API.md section 9): from the target asked for when it holds it; from
  * another when from's copy fails its checks, or from is down, or lacks it. An older backup of
  * from is never preferred to a newer one elsewhere (it would lose the versions made since). */
-static int source_pick(struct bundle_targets *ts, const char *from, const char *id,
-		       struct backup_target **src, json_t **m)
+static int source_pick(struct bundle_targets *ts, const struct bundle_auth *auth, const char *from,
+		       const char *id, struct backup_target **src, json_t **m)
 {
 	struct backup_target *t = bundle_target_find(ts, from);
 	json_int_t best_at = -1;
@@ -99,7 +102,7 @@ static int source_pick(struct bundle_targets *ts, const char *from, const char *
 
 		if (k > 0 && cand_t == t)
 			continue;
-		if ((r = manifest_pick(cand_t, id, &cand)) != SG_OK) {
+		if ((r = manifest_pick(cand_t, auth, id, &cand)) != SG_OK) {
 			sg_log("restore: %s: %s", backup_target_name(cand_t), sg_errmsg(r));
 			continue;
 		}
@@ -118,6 +121,113 @@ static int source_pick(struct bundle_targets *ts, const char *from, const char *
 		sg_log("restore: restoring from %s: it holds the newest backup that passes its "
 		       "checks",
 		       backup_target_name(*src));
+	return SG_OK;
+}
+
+/* The kid a share line names ("signerd-share-1 <kid> ..."): public, read to find the backups
+ * of that key. */
+static int share_kid(const struct backup_secret *line, char kid[BACKUP_KID_LEN + 1])
+{
+	static const char prefix[] = "signerd-share-1 ";
+
+	if (line->len < sizeof(prefix) - 1 + BACKUP_KID_LEN ||
+	    memcmp(line->bytes, prefix, sizeof(prefix) - 1) != 0)
+		return sg_fail(SG_ERR_PERMISSION, "share 1 is not a share (signerd-share-1 ...)");
+	memcpy(kid, line->bytes + sizeof(prefix) - 1, BACKUP_KID_LEN);
+	kid[BACKUP_KID_LEN] = '\0';
+	if (strspn(kid, "0123456789abcdef") != BACKUP_KID_LEN)
+		return sg_fail(SG_ERR_PERMISSION, "share 1 is not a share (its key id)");
+	return SG_OK;
+}
+
+/* The backup key from the shares and the manifests' MAC key from a backup of that key (each
+ * backup carries the MAC key wrapped under it): the record the shares are checked against
+ * comes from a backup of their kid; a forged record (its share hashes not the custodians')
+ * makes the next backup's be tried, and the first refusal is the one reported. */
+static int keys_rebuild(const struct ctl_args *a, struct bundle_targets *ts,
+			struct backup_key_record *rec, struct backup_secret *key,
+			struct backup_secret *mac, char kid[BACKUP_KID_LEN + 1])
+{
+	struct backup_secret first = {0};
+	int r, first_err = SG_OK;
+	char first_msg[512] = "";
+	bool found = false;
+
+	if (a->count[CTL_OPT_SHARE] == 0)
+		return sg_fail(SG_ERR_PERMISSION, "no share given (--share FILE, repeated)");
+	if ((r = backup_share_read(a->all[CTL_OPT_SHARE][0], &first)) != SG_OK)
+		return sg_context(r, "share 1");
+	r = share_kid(&first, kid);
+	backup_secret_free(&first);
+	if (r != SG_OK)
+		return r;
+	for (size_t i = 0; i < ts->n && mac->bytes == NULL; i++) {
+		char **names = NULL;
+		size_t n = 0;
+
+		if (bundle_manifests(ts->t[i], &names, &n) != SG_OK)
+			continue;
+		for (size_t k = n; k-- > 0 && mac->bytes == NULL;) {
+			json_t *m = NULL;
+			uint8_t wrapped[64];
+			size_t wrapped_len = 0;
+			const char *hex;
+
+			if (bundle_manifest_get(ts->t[i], names[k], NULL, &m) != SG_OK ||
+			    strcmp(json_string_value(json_object_get(
+					   json_object_get(m, "backup_key"), "kid")),
+				   kid) != 0) {
+				json_decref(m);
+				continue;
+			}
+			found = true;
+			if (key->bytes == NULL &&
+			    (r = backup_key_record_parse(json_object_get(m, "backup_key"), rec)) ==
+				    SG_OK &&
+			    (r = ctl_shares_rebuild(a, rec, key)) != SG_OK && first_err == SG_OK) {
+				first_err = r;
+				snprintf(first_msg, sizeof(first_msg), "%s", sg_errmsg(r));
+			}
+			hex = json_string_value(json_object_get(m, "mac_key_wrapped"));
+			if (key->bytes != NULL && hex != NULL &&
+			    sodium_hex2bin(wrapped, sizeof(wrapped), hex, strlen(hex), NULL,
+					   &wrapped_len, NULL) == 0 &&
+			    keywrap_pad_unwrap(key->bytes, key->len, wrapped, wrapped_len, mac) ==
+				    SG_OK &&
+			    mac->len != KS_MAC_LEN)
+				backup_secret_free(mac);
+			json_decref(m);
+		}
+		backup_names_free(names, n);
+	}
+	if (mac->bytes != NULL)
+		return SG_OK;
+	if (first_err != SG_OK)
+		return sg_fail(first_err, "%s", first_msg);
+	if (!found)
+		return sg_fail(SG_ERR_NOT_FOUND,
+			       "no target holds a backup of backup key %s (the shares' key)", kid);
+	return sg_fail(SG_ERR_VERIFY, "no backup of backup key %s holds a MAC key it unwraps", kid);
+}
+
+/* A backup that says two versions of one key are active is refused (the catalogue allows one). */
+static int one_active_each(const json_t *m)
+{
+	json_t *e, *f;
+	size_t i, j;
+
+	json_array_foreach (json_object_get(m, "keys"), i, e) {
+		if (strcmp(json_string_value(json_object_get(e, "state")), "active") != 0)
+			continue;
+		json_array_foreach (json_object_get(m, "keys"), j, f)
+			if (j > i &&
+			    strcmp(json_string_value(json_object_get(f, "state")), "active") == 0 &&
+			    strcmp(json_string_value(json_object_get(f, "name")),
+				   json_string_value(json_object_get(e, "name"))) == 0)
+				return sg_fail(SG_ERR_MALFORMED,
+					       "the backup has two active versions of '%s'",
+					       json_string_value(json_object_get(e, "name")));
+	}
 	return SG_OK;
 }
 
@@ -288,12 +398,51 @@ static int audit_restore(struct backup_target *src, struct keystore *ks, const j
 	return SG_OK;
 }
 
+/* When the newest authentic state backup across the targets was made, or -1. */
+static int64_t newest_state_at(struct bundle_targets *ts, const struct bundle_auth *auth)
+{
+	int64_t newest = -1;
+
+	for (size_t i = 0; i < ts->n; i++) {
+		char **names = NULL;
+		size_t n = 0;
+
+		if (bundle_manifests(ts->t[i], &names, &n) != SG_OK)
+			continue;
+		for (size_t k = n; k-- > 0;) {
+			json_t *m = NULL;
+			int64_t at;
+
+			if (bundle_manifest_get(ts->t[i], names[k], auth, &m) != SG_OK)
+				continue;
+			/* a backup of keys carries the state it was made after: the state's own
+			 * time is that of the newest backup made by backup state */
+			if (json_is_object(json_object_get(m, "state")) &&
+			    json_object_get(json_object_get(m, "state"), "made_at") != NULL &&
+			    time_parse_rfc3339(json_string_value(json_object_get(
+						       json_object_get(m, "state"), "made_at")),
+					       &at) == SG_OK) {
+				if (at > newest)
+					newest = at;
+				json_decref(m);
+				break;
+			}
+			json_decref(m);
+		}
+		backup_names_free(names, n);
+	}
+	return newest;
+}
+
 int ctl_restore_run(struct ctl *ctl, const struct ctl_args *a, struct keystore *ks,
 		    const char *from, const char *so_pin_file, const char *audit_path,
 		    json_t **result)
 {
 	struct ctl_backup b;
 	struct backup_key_record rec;
+	struct backup_secret mac = {0};
+	struct bundle_auth auth;
+	char kid[BACKUP_KID_LEN + 1] = "";
 	struct backup_target *src = NULL;
 	struct ks_key *have = NULL;
 	size_t n_have = 0;
@@ -327,8 +476,13 @@ int ctl_restore_run(struct ctl *ctl, const struct ctl_args *a, struct keystore *
 			    n_have);
 		goto out;
 	}
-	if ((r = source_pick(&b.targets, from, resume[0] != '\0' ? resume : NULL, &src, &m)) !=
-	    SG_OK)
+	/* the shares before anything changes: too few or a wrong one leaves the token as it was;
+	 * then only authentic backups (their MAC under the key the shares unlock) count */
+	if ((r = keys_rebuild(a, &b.targets, &rec, &b.key, &mac, kid)) != SG_OK)
+		goto out;
+	auth = (struct bundle_auth){.key = mac.bytes, .kid = kid};
+	if ((r = source_pick(&b.targets, &auth, from, resume[0] != '\0' ? resume : NULL, &src,
+			     &m)) != SG_OK)
 		goto out;
 	if (strcmp(json_string_value(json_object_get(m, "token")), ctl->cfg.token.label) != 0) {
 		r = sg_fail(SG_ERR_PERMISSION,
@@ -338,10 +492,8 @@ int ctl_restore_run(struct ctl *ctl, const struct ctl_args *a, struct keystore *
 			    json_string_value(json_object_get(m, "token")), ctl->cfg.token.label);
 		goto out;
 	}
-	if ((r = backup_key_record_parse(json_object_get(m, "backup_key"), &rec)) != SG_OK)
-		goto out;
-	/* the shares before anything changes: too few or a wrong one leaves the token as it was */
-	if ((r = ctl_shares_rebuild(a, &rec, &b.key)) != SG_OK)
+	if ((r = backup_key_record_parse(json_object_get(m, "backup_key"), &rec)) != SG_OK ||
+	    (r = one_active_each(m)) != SG_OK)
 		goto out;
 	if (resume[0] == '\0') {
 		char text[48];
@@ -361,6 +513,15 @@ int ctl_restore_run(struct ctl *ctl, const struct ctl_args *a, struct keystore *
 	report = json_pack("{s:s, s:O, s:O, s:[]}", "target", backup_target_name(src), "backup_id",
 			   json_object_get(m, "id"), "backup_created_at",
 			   json_object_get(m, "created_at"), "keys");
+	{
+		int64_t st = newest_state_at(&b.targets, &auth);
+		char when[TIME_RFC3339_LEN];
+
+		json_object_set_new(report, "state_backup_created_at",
+				    st >= 0 && time_format_rfc3339(st, when) == SG_OK
+					    ? json_string(when)
+					    : json_null());
+	}
 	keys = json_object_get(report, "keys");
 	json_array_foreach (json_object_get(m, "keys"), i, e) {
 		struct ks_key key;
@@ -395,6 +556,17 @@ int ctl_restore_run(struct ctl *ctl, const struct ctl_args *a, struct keystore *
 	if (json_is_object(json_object_get(m, "state")) && audit_path != NULL &&
 	    (r = audit_restore(src, ks, json_object_get(m, "state"), audit_path, report)) != SG_OK)
 		goto out;
+	/* the restored token backs up as the old one did: its backup key's record, the MAC key
+	 * (in the token, and wrapped for the manifests) */
+	if (all) {
+		const char *hex = json_string_value(json_object_get(m, "mac_key_wrapped"));
+
+		if ((r = ks_mac_key_store(ks, kid, mac.bytes, mac.len)) != SG_OK ||
+		    (r = ks_state_put(ks, "backup-mac", (const uint8_t *)hex, strlen(hex))) !=
+			    SG_OK ||
+		    (r = bundle_key_record_store(ks, &rec)) != SG_OK)
+			goto out;
+	}
 	SG_FAULT("restore.before_done");
 	if (all) {
 		char text[48];
@@ -411,6 +583,7 @@ int ctl_restore_run(struct ctl *ctl, const struct ctl_args *a, struct keystore *
 	r = all ? SG_OK : sg_fail(SG_ERR_VERIFY, "not every key version was restored and probed");
 out:
 	ctl_backup_end(&b);
+	backup_secret_free(&mac);
 	ks_blobs_free(mark, n_mark);
 	free(have);
 	json_decref(m);
@@ -513,45 +686,36 @@ static int secret_file(const char *dir, const char *name, char **path)
 	return close(fd) == 0 ? SG_OK : sg_fail(SG_ERR_IO, "%s", *path);
 }
 
-/* The age of the newest state backup across the targets, or -1. */
-static double rpo_seconds(struct ctl *ctl)
+/* Scratch directories of drills whose process is gone (killed before it could remove its own):
+ * each holds a token with every key and its PINs, so none is left to a later reader. */
+static void drills_stale_remove(void)
 {
-	struct bundle_targets ts;
-	int64_t newest = -1;
+	DIR *d = opendir("/tmp");
+	struct dirent *e;
 
-	if (bundle_targets_open(&ctl->cfg, &ts) != SG_OK)
-		return -1;
-	for (size_t i = 0; i < ts.n; i++) {
-		char **names = NULL;
-		size_t n = 0;
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char path[300];
+		long pid;
+		char *end;
 
-		if (bundle_manifests(ts.t[i], &names, &n) != SG_OK)
+		if (strncmp(e->d_name, "signerd-drill-", 14) != 0)
 			continue;
-		for (size_t k = n; k-- > 0;) {
-			json_t *m = NULL;
-			int64_t at;
-
-			if (bundle_manifest_get(ts.t[i], names[k], &m) != SG_OK)
-				continue;
-			if (json_is_object(json_object_get(m, "state")) &&
-			    time_parse_rfc3339(json_string_value(json_object_get(m, "created_at")),
-					       &at) == SG_OK) {
-				if (at > newest)
-					newest = at;
-				json_decref(m);
-				break;
-			}
-			json_decref(m);
-		}
-		backup_names_free(names, n);
+		pid = strtol(e->d_name + 14, &end, 10);
+		if (pid <= 0 || *end != '-' || (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue;
+		snprintf(path, sizeof(path), "/tmp/%s", e->d_name);
+		if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
+			sg_log("dr drill: removed %s, left by drill %ld, which was killed", path,
+			       pid);
 	}
-	bundle_targets_close(&ts);
-	return newest < 0 ? -1 : (double)((int64_t)time(NULL) - newest);
+	closedir(d);
 }
 
 int cmd_dr_drill(struct ctl *ctl, const struct ctl_args *a)
 {
-	char dir[] = "/tmp/signerd-drill-XXXXXX";
+	char dir[64];
 	char *conf = NULL, *pin = NULL, *so_pin = NULL, *audit = NULL, *tokens = NULL;
 	struct keystore *ks = NULL;
 	struct timespec t0, t1;
@@ -565,6 +729,8 @@ int cmd_dr_drill(struct ctl *ctl, const struct ctl_args *a)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((r = ctl_config(ctl)) != SG_OK)
 		return ctl_fail(r, "dr drill");
+	drills_stale_remove();
+	snprintf(dir, sizeof(dir), "/tmp/signerd-drill-%ld-XXXXXX", (long)getpid());
 	if (mkdtemp(dir) == NULL)
 		return ctl_fail(sg_fail(SG_ERR_IO, "a scratch directory: %s", strerror(errno)),
 				"dr drill");
@@ -600,7 +766,12 @@ int cmd_dr_drill(struct ctl *ctl, const struct ctl_args *a)
 	r = ctl_restore_run(ctl, a, ks, a->value[CTL_OPT_FROM], so_pin, audit, &rep);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rep != NULL) {
-		rpo = rpo_seconds(ctl);
+		json_t *at = json_object_get(rep, "state_backup_created_at");
+		int64_t t = -1;
+
+		if (json_is_string(at) && time_parse_rfc3339(json_string_value(at), &t) != SG_OK)
+			t = -1;
+		rpo = t < 0 ? -1 : (double)((int64_t)time(NULL) - t);
 		json_object_set_new(rep, "rto_seconds",
 				    json_real((double)(t1.tv_sec - t0.tv_sec) +
 					      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9));
