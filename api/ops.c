@@ -25,23 +25,25 @@ struct ops_server {
 	size_t n_targets;
 };
 
-struct ops_backup_text {
-	struct metrics_text *t;
-	bool missing; /* which family */
+/* One target's backup status, as signer_backup_status gives it. */
+struct ops_backup_row {
+	const char *target;
+	int64_t last_success;
+	size_t missing;
+};
+
+struct ops_backup_rows {
+	struct ops_backup_row row[SIGNER_BACKUP_TARGETS_MAX];
+	size_t n;
 };
 
 static void ops_backup_status(const char *target, int64_t last_success, size_t missing, void *ctx)
 {
-	struct ops_backup_text *b = ctx;
+	struct ops_backup_rows *b = ctx;
 
-	metrics_printf(b->t, "%s{target=\"",
-		       b->missing ? "signer_backup_keys_missing"
-				  : "signer_backup_last_success_timestamp_seconds");
-	metrics_label(b->t, target);
-	if (b->missing)
-		metrics_printf(b->t, "\"} %zu\n", missing);
-	else
-		metrics_printf(b->t, "\"} %lld\n", (long long)last_success);
+	if (b->n < SIGNER_BACKUP_TARGETS_MAX)
+		b->row[b->n++] = (struct ops_backup_row){
+			.target = target, .last_success = last_success, .missing = missing};
 }
 
 static enum MHD_Result ops_send(struct MHD_Connection *c, unsigned status, const char *type,
@@ -215,19 +217,28 @@ static char *ops_metrics(struct ops_server *srv)
 			       handshaking, open);
 	}
 	if (srv->n_targets > 0) {
-		struct ops_backup_text b = {.t = &t, .missing = false};
+		/* one read of the token's backup status for both families */
+		struct ops_backup_rows b = {.n = 0};
 
+		signer_backup_status(srv->signer, (const char *const *)srv->targets, srv->n_targets,
+				     ops_backup_status, &b);
 		metrics_printf(&t, "# HELP signer_backup_last_success_timestamp_seconds When each "
 				   "backup target last took a backup whole (0: never).\n"
 				   "# TYPE signer_backup_last_success_timestamp_seconds gauge\n");
-		signer_backup_status(srv->signer, (const char *const *)srv->targets, srv->n_targets,
-				     ops_backup_status, &b);
-		b.missing = true;
+		for (size_t r = 0; r < b.n; r++) {
+			metrics_printf(&t,
+				       "signer_backup_last_success_timestamp_seconds{target=\"");
+			metrics_label(&t, b.row[r].target);
+			metrics_printf(&t, "\"} %lld\n", (long long)b.row[r].last_success);
+		}
 		metrics_printf(&t, "# HELP signer_backup_keys_missing Key versions (not destroyed) "
 				   "whose wrapped key the target's last backup lacks.\n"
 				   "# TYPE signer_backup_keys_missing gauge\n");
-		signer_backup_status(srv->signer, (const char *const *)srv->targets, srv->n_targets,
-				     ops_backup_status, &b);
+		for (size_t r = 0; r < b.n; r++) {
+			metrics_printf(&t, "signer_backup_keys_missing{target=\"");
+			metrics_label(&t, b.row[r].target);
+			metrics_printf(&t, "\"} %zu\n", b.row[r].missing);
+		}
 	}
 	metrics_printf(&t,
 		       "# HELP signer_build_info The running build (always 1).\n"

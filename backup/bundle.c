@@ -198,6 +198,21 @@ int bundle_key_parse(json_t *e, struct ks_key *key)
 	return SG_OK;
 }
 
+/* A manifest's object name: its time to the nanosecond and its id, so that names sort by time
+ * (the newest is the last). A manifest under another name (renamed by a target's writer to
+ * pass for newer or older) is refused by bundle_manifest_get. */
+static void manifest_name(int64_t ns, const char *id, char out[BACKUP_OBJECT_NAME_MAX + 1])
+{
+	time_t sec = (time_t)(ns / 1000000000);
+	struct tm tm;
+	char stamp[32];
+
+	gmtime_r(&sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dt%H%M%S", &tm);
+	snprintf(out, BACKUP_OBJECT_NAME_MAX + 1, "backups/%s.%09lldz-%s.json", stamp,
+		 (long long)(ns % 1000000000), id);
+}
+
 /* Whether an object reference {sha256, size} is well formed and among the manifest's objects. */
 static bool object_listed(const json_t *objects, const json_t *ref)
 {
@@ -357,6 +372,16 @@ int bundle_manifest_get(struct backup_target *t, const char *name, const struct 
 			kid) != 0)
 		r = sg_fail(SG_ERR_MALFORMED, "%s: %s: its envelope and its record name two keys",
 			    backup_target_name(t), name);
+	else {
+		char placed[BACKUP_OBJECT_NAME_MAX + 1];
+
+		manifest_name(bundle_created_ns(*out),
+			      json_string_value(json_object_get(*out, "id")), placed);
+		if (strcmp(placed, name) != 0)
+			r = sg_fail(SG_ERR_MALFORMED,
+				    "%s: %s is not where its own time and id put it (%s): renamed",
+				    backup_target_name(t), name, placed);
+	}
 	json_decref(env);
 	if (r != SG_OK) {
 		json_decref(*out);
@@ -426,14 +451,26 @@ int bundle_newest_good(struct backup_target *t, const struct bundle_auth *auth, 
 	return sg_fail(SG_ERR_NOT_FOUND, "%s holds no backup", backup_target_name(t));
 }
 
-/* The newest authentic manifest across the targets, for the wrapped keys and the state it
- * carries forward; NULL when none has one. A manifest that is not authentic, or of another
- * backup key or token, is passed over (it could carry nothing forward, or a stranger's keys). */
+int64_t bundle_created_ns(const json_t *m)
+{
+	json_t *ns = json_object_get(m, "created_at_ns");
+	int64_t at = 0;
+
+	if (json_is_integer(ns))
+		return json_integer_value(ns);
+	if (time_parse_rfc3339(json_string_value(json_object_get(m, "created_at")), &at) != SG_OK)
+		return 0;
+	return at * 1000000000;
+}
+
+/* The newest authentic manifest across the targets (each target's newest authentic one, the
+ * latest by bundle_created_ns), for the wrapped keys and the state it carries forward; NULL when
+ * none has one. A manifest that is not authentic, or of another token, is passed over (it could
+ * carry nothing forward, or a stranger's keys). */
 static json_t *newest_anywhere(struct bundle_targets *ts, const struct bundle_auth *auth,
 			       const char *token_label)
 {
 	json_t *best = NULL;
-	char best_name[BACKUP_OBJECT_NAME_MAX + 1] = "";
 
 	for (size_t i = 0; i < ts->n; i++) {
 		char **names = NULL;
@@ -443,10 +480,7 @@ static json_t *newest_anywhere(struct bundle_targets *ts, const struct bundle_au
 			continue;
 		for (size_t k = n; k-- > 0;) {
 			json_t *m;
-			const char *base = strrchr(names[k], '/');
 
-			if (strcmp(base, best_name) <= 0)
-				break;
 			if (bundle_manifest_get(ts->t[i], names[k], auth, &m) != SG_OK)
 				continue;
 			if (strcmp(json_string_value(json_object_get(m, "token")), token_label) !=
@@ -454,9 +488,12 @@ static json_t *newest_anywhere(struct bundle_targets *ts, const struct bundle_au
 				json_decref(m);
 				continue;
 			}
-			json_decref(best);
-			best = m;
-			snprintf(best_name, sizeof(best_name), "%s", base);
+			if (best == NULL || bundle_created_ns(m) > bundle_created_ns(best)) {
+				json_decref(best);
+				best = m;
+			} else {
+				json_decref(m);
+			}
 			break;
 		}
 		backup_names_free(names, n);
@@ -925,16 +962,7 @@ int bundle_write(struct bundle_targets *ts, struct keystore *ks, const char *tok
 			goto out;
 		}
 	}
-	{
-		/* names sort by time to the nanosecond: the newest is the last */
-		struct tm tm;
-		char stamp[32];
-
-		gmtime_r(&ts_now.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y%m%dt%H%M%S", &tm);
-		snprintf(mname, sizeof(mname), "backups/%s.%09ldz-%s.json", stamp, ts_now.tv_nsec,
-			 id);
-	}
+	manifest_name((int64_t)ts_now.tv_sec * 1000000000 + ts_now.tv_nsec, id, mname);
 	/* objects first, the manifest last: a manifest names only what its target holds */
 	for (size_t i = 0; i < ts->n; i++) {
 		struct backup_target *t = ts->t[i];

@@ -79,6 +79,11 @@ SG_MUST_CHECK int bundle_write(struct bundle_targets *ts, struct keystore *ks,
 			       const struct bundle_state *state, unsigned *durable,
 			       json_t **manifest);
 
+/* When a manifest says it was made, in ns since the epoch (created_at_ns, else created_at): the
+ * order of "the newest backup", taken from the authenticated content, not from object names a
+ * target's writer could change. */
+int64_t bundle_created_ns(const json_t *m);
+
 /* The names of a target's manifests, oldest first. */
 SG_MUST_CHECK int bundle_manifests(struct backup_target *t, char ***names, size_t *n);
 /* One manifest, parsed (its format and fields checked); with auth, refused (SG_ERR_VERIFY)

@@ -15,10 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <secp256k1.h>
 #include <sodium.h>
 
 #include "backup/keywrap.h"
+#include "chain/evm/sig.h"
 #include "common/fault.h"
 #include "common/log.h"
 #include "common/timefmt.h"
@@ -68,19 +68,6 @@ static int manifest_pick(struct backup_target *t, const struct bundle_auth *auth
 	return r;
 }
 
-/* When a backup was made, to the nanosecond (created_at to the second when it lacks that). */
-static json_int_t manifest_ns(const json_t *m)
-{
-	json_t *ns = json_object_get(m, "created_at_ns");
-	int64_t at = 0;
-
-	if (json_is_integer(ns))
-		return json_integer_value(ns);
-	if (time_parse_rfc3339(json_string_value(json_object_get(m, "created_at")), &at) != SG_OK)
-		at = 0;
-	return (json_int_t)at * 1000000000;
-}
-
 /* The newest backup that checks out, across every target ("the newest backup" is the newest
  * across all targets, API.md section 9): from the target asked for when it holds it; from
  * another when from's copy fails its checks, or from is down, or lacks it. An older backup of
@@ -106,11 +93,11 @@ static int source_pick(struct bundle_targets *ts, const struct bundle_auth *auth
 			sg_log("restore: %s: %s", backup_target_name(cand_t), sg_errmsg(r));
 			continue;
 		}
-		if (*m == NULL || manifest_ns(cand) > best_at) {
+		if (*m == NULL || bundle_created_ns(cand) > best_at) {
 			json_decref(*m);
 			*m = cand;
 			*src = cand_t;
-			best_at = manifest_ns(cand);
+			best_at = bundle_created_ns(cand);
 		} else {
 			json_decref(cand);
 		}
@@ -236,7 +223,7 @@ static bool probe(struct keystore *ks, const struct ks_key *k)
 {
 	uint8_t msg[32], sig[KS_SIGNATURE_MAX];
 	size_t sig_len = 0;
-	bool ok = false;
+	struct evm_sig es;
 
 	randombytes_buf(msg, sizeof(msg));
 	if (ks_sign(ks, k->name, k->version, msg, sizeof(msg), sig, &sig_len) != SG_OK ||
@@ -244,22 +231,8 @@ static bool probe(struct keystore *ks, const struct ks_key *k)
 		return false;
 	if (k->chain == KS_CHAIN_SOLANA)
 		return crypto_sign_verify_detached(sig, msg, sizeof(msg), k->public_key) == 0;
-	{
-		secp256k1_context *ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
-		secp256k1_pubkey pk;
-		secp256k1_ecdsa_signature es;
-
-		ok = ctx != NULL &&
-		     secp256k1_ec_pubkey_parse(ctx, &pk, k->public_key, k->public_key_len) == 1 &&
-		     secp256k1_ecdsa_signature_parse_compact(ctx, &es, sig) == 1;
-		if (ok) {
-			(void)secp256k1_ecdsa_signature_normalize(ctx, &es, &es);
-			ok = secp256k1_ecdsa_verify(ctx, &es, msg, &pk) == 1;
-		}
-		if (ctx != NULL)
-			secp256k1_context_destroy(ctx);
-	}
-	return ok;
+	/* the door's own check of a secp256k1 signature: it verifies for the key's point */
+	return k->public_key_len == 65 && evm_sig_finish(msg, sig, k->public_key, &es) == SG_OK;
 }
 
 static int restore_version(struct ctl_backup *b, struct backup_target *src, struct keystore *ks,
@@ -776,6 +749,8 @@ int cmd_dr_drill(struct ctl *ctl, const struct ctl_args *a)
 				    json_real((double)(t1.tv_sec - t0.tv_sec) +
 					      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9));
 		json_object_set_new(rep, "rpo_seconds", rpo < 0 ? json_null() : json_real(rpo));
+		/* where it ran (removed below): a drill's leftovers can be looked for */
+		json_object_set_new(rep, "scratch_dir", json_string(dir));
 	}
 out:
 	ks_close(ks);
