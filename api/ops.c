@@ -118,7 +118,7 @@ static char *ops_metrics(struct ops_server *srv)
 {
 	struct metrics_text t = {0};
 	unsigned busy = 0, idle = 0;
-	bool logged_in = false;
+	bool logged_in = false, token_ok;
 	json_t *keys = NULL, *k;
 	const struct tls_material *tls = api_tls(srv->api);
 	size_t i;
@@ -127,7 +127,14 @@ static char *ops_metrics(struct ops_server *srv)
 	metrics_printf(&t, "# HELP signer_hsm_errors_total Token errors by PKCS#11 function and "
 			   "return value.\n# TYPE signer_hsm_errors_total counter\n");
 	signer_token_errors(srv->signer, ops_token_error, &t);
+	/* A scrape asks the token first, as /readyz does (and so mends what can be mended): an
+	 * idle signerd that nobody probes would otherwise report the login it had when the last
+	 * request ran (SignerTokenLoggedOut would never fire); and a login that fails again while
+	 * the token is there (a changed or locked PIN) leaves the pool's health as it was, so the
+	 * check's own result counts too. */
+	token_ok = signer_token_check(srv->signer) == SG_OK;
 	signer_token_state(srv->signer, &busy, &idle, &logged_in);
+	logged_in = logged_in && token_ok;
 	metrics_printf(&t,
 		       "# HELP signer_hsm_sessions Token sessions of the pool by state.\n"
 		       "# TYPE signer_hsm_sessions gauge\n"

@@ -1,79 +1,18 @@
 #include "api/tls.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
 #include "common/log.h"
 #include "common/files.h"
 #include "common/names.h"
+#include "signer/tlsfiles.h"
 
-#define TLS_FILE_MAX  (1024 * 1024)
 #define TLS_CHAIN_MAX 8
-
-/* Reads a file whole. Nobody but its owner may change it; secret files (the key) nobody else may
- * read either. */
-static int tls_read_file(const char *path, const char *what, bool secret, gnutls_datum_t *out)
-{
-	struct stat st;
-	ssize_t got;
-	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r = SG_OK;
-
-	out->data = NULL;
-	out->size = 0;
-	st.st_size = 0;
-	if (fd < 0)
-		return sg_fail(errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO, "%s %s: %s", what,
-			       path, strerror(errno));
-	if ((r = file_check_trusted(fd, path, what, secret)) != SG_OK)
-		goto out;
-	if (fstat(fd, &st) != 0 || st.st_size > TLS_FILE_MAX) {
-		r = sg_fail(SG_ERR_IO, "%s %s is larger than 1 MiB", what, path);
-		goto out;
-	}
-	out->data = gnutls_malloc((size_t)st.st_size + 1);
-	if (out->data == NULL) {
-		r = sg_fail(SG_ERR_NOMEM, "%s", path);
-		goto out;
-	}
-	while (len < (size_t)st.st_size) {
-		got = read(fd, out->data + len, (size_t)st.st_size - len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			r = sg_fail(SG_ERR_IO, "%s: %s", path,
-				    got < 0 ? strerror(errno) : "short read");
-			goto out;
-		}
-		len += (size_t)got;
-	}
-	out->data[len] = '\0';
-	out->size = (unsigned)len;
-out:
-	close(fd);
-	if (r != SG_OK && out->data != NULL) {
-		sodium_memzero(out->data, (size_t)st.st_size);
-		gnutls_free(out->data);
-		out->data = NULL;
-	}
-	return r;
-}
-
-static void tls_datum_free(gnutls_datum_t *d, bool secret)
-{
-	if (d->data != NULL && secret)
-		sodium_memzero(d->data, d->size);
-	gnutls_free(d->data);
-	d->data = NULL;
-}
 
 static int tls_gnutls_fail(int code, const char *what, const char *path, int err)
 {
@@ -98,22 +37,6 @@ static time_t tls_not_after(const gnutls_datum_t *pem)
 	}
 	gnutls_free(crts);
 	return t;
-}
-
-/* What gnutls_x509_crl_verify's status says, for the message refusing a CRL. */
-static const char *tls_crl_status_text(unsigned status)
-{
-	if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
-		return "no CA of the bundle issued it";
-	if (status & GNUTLS_CERT_SIGNER_NOT_CA)
-		return "its issuer is not a CA";
-	if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
-		return "its signature does not verify";
-	if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
-		return "it is signed with an insecure algorithm";
-	if (status & GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE)
-		return "its thisUpdate is in the future (is the clock right?)";
-	return "GnuTLS does not accept it";
 }
 
 /* Every CRL in the file must be signed by a CA of the client CA bundle: a CRL that merely names
@@ -161,12 +84,12 @@ static int tls_crl_check(const gnutls_datum_t *ca_pem, const gnutls_datum_t *crl
 					      "CA "
 					      "of %s; refusing it (%s)",
 					      cfg->tls.crl, i + 1, cfg->tls.client_ca,
-					      tls_crl_status_text(status))
+					      tlsfile_crl_status_text(status))
 				    : sg_fail(SG_ERR_CONFIG,
 					      "CRL %s (number %u in the file) is refused: %s",
 					      cfg->tls.crl, i + 1,
 					      e < 0 ? gnutls_strerror(e)
-						    : tls_crl_status_text(status));
+						    : tlsfile_crl_status_text(status));
 			break;
 		}
 		if (status != 0 && next != (time_t)-1 && next < time(NULL)) {
@@ -207,11 +130,10 @@ int tls_material_load(const struct signer_config *cfg, struct tls_material **out
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return sg_fail(SG_ERR_NOMEM, "TLS");
-	if ((r = tls_read_file(cfg->tls.cert, "server certificate", false, &cert)) != SG_OK ||
-	    (r = tls_read_file(cfg->tls.key, "TLS key", true, &key)) != SG_OK ||
-	    (r = tls_read_file(cfg->tls.client_ca, "client CA bundle", false, &ca)) != SG_OK ||
-	    (cfg->tls.crl != NULL &&
-	     (r = tls_read_file(cfg->tls.crl, "CRL", false, &crl)) != SG_OK))
+	if ((r = tlsfile_read(cfg->tls.cert, "server certificate", false, &cert)) != SG_OK ||
+	    (r = tlsfile_read(cfg->tls.key, "TLS key", true, &key)) != SG_OK ||
+	    (r = tlsfile_read(cfg->tls.client_ca, "client CA bundle", false, &ca)) != SG_OK ||
+	    (cfg->tls.crl != NULL && (r = tlsfile_read(cfg->tls.crl, "CRL", false, &crl)) != SG_OK))
 		goto out;
 
 	m->pcerts = calloc(TLS_CHAIN_MAX, sizeof(*m->pcerts));
@@ -275,10 +197,10 @@ int tls_material_load(const struct signer_config *cfg, struct tls_material **out
 	m = NULL;
 	r = SG_OK;
 out:
-	tls_datum_free(&cert, false);
-	tls_datum_free(&key, true);
-	tls_datum_free(&ca, false);
-	tls_datum_free(&crl, false);
+	tlsfile_free(&cert, false);
+	tlsfile_free(&key, true);
+	tlsfile_free(&ca, false);
+	tlsfile_free(&crl, false);
 	tls_material_free(m);
 	return r;
 }

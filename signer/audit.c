@@ -719,6 +719,16 @@ bool audit_writable(struct audit_log *log)
 	return w;
 }
 
+bool audit_broken(struct audit_log *log)
+{
+	bool b;
+
+	pthread_mutex_lock(&log->mu);
+	b = log->broken[0] != '\0' || log->sync_error != 0;
+	pthread_mutex_unlock(&log->mu);
+	return b;
+}
+
 uint64_t audit_failures(struct audit_log *log)
 {
 	uint64_t n;

@@ -93,6 +93,9 @@ SG_MUST_CHECK int audit_head_durable(struct audit_log *log, struct audit_head *o
 
 /* Whether the last append succeeded (for readiness), and how many failed so far. */
 bool audit_writable(struct audit_log *log);
+/* Every append is refused until a restart: the log was changed behind this process's back,
+ * or a sync failed (the kernel may have dropped what it could not write). */
+bool audit_broken(struct audit_log *log);
 uint64_t audit_failures(struct audit_log *log);
 
 /* Takes (exclusive) or gives back a second lock beside the append lock, for work that must be

@@ -24,6 +24,8 @@
 /* signerd writes an anchor at most this often, and a checkpoint this often */
 #define SIGNER_ANCHOR_INTERVAL     1.0
 #define SIGNER_CHECKPOINT_INTERVAL 60.0
+/* and, while the audit log refuses writes, tries one this often (signer_audit_probe) */
+#define SIGNER_AUDIT_PROBE_INTERVAL 5.0
 
 static const char *const payload_names[] = {
 	[SIGNER_PAYLOAD_SOLANA_MESSAGE] = "solana_message",
@@ -267,6 +269,28 @@ static void signer_anchor(struct signer *s, bool checkpoint)
 	atomic_store(&s->anchored_seq, s->anchor.seq);
 }
 
+/* After a write failed (a full disk, say), nothing but a request would write again, and
+ * /readyz keeps signerd out of its load balancer until one does: so, every
+ * SIGNER_AUDIT_PROBE_INTERVAL, the daemon tries a record saying the log takes writes again and
+ * how many failed; written, the log is writable and /readyz ready again. With s->tick_mu held. */
+static void signer_audit_probe(struct signer *s, double now)
+{
+	char id[AUDIT_ID_LEN + 1];
+	json_t *rec;
+
+	if (!(s->flags & SIGNER_OPEN_DAEMON) || audit_writable(s->audit) ||
+	    audit_broken(s->audit) || now - s->audit_probe_at < SIGNER_AUDIT_PROBE_INTERVAL)
+		return;
+	s->audit_probe_at = now;
+	rec = json_pack("{s:s, s:I}", "event", "audit_writable", "write_failures",
+			(json_int_t)audit_failures(s->audit));
+	if (rec == NULL)
+		return;
+	if (audit_append(s->audit, rec, id) == SG_OK)
+		sg_log("audit: the audit log takes writes again (record %s)", id);
+	json_decref(rec);
+}
+
 void signer_tick(struct signer *s)
 {
 	double now = time_monotonic_s();
@@ -282,6 +306,7 @@ void signer_tick(struct signer *s)
 	if (audit_catch_up(s->audit) != SG_OK) {
 		/* said once, where the log broke; every append fails from now on */
 	}
+	signer_audit_probe(s, now);
 	audit_head_now(s->audit, &head);
 	if (head.seq > atomic_load(&s->anchored_seq) &&
 	    now - s->anchor_written_at >= SIGNER_ANCHOR_INTERVAL) {

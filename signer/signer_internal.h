@@ -46,6 +46,7 @@ struct signer {
 	struct journal_anchor anchor; /* the last one written or read */
 	double anchor_written_at;     /* monotonic */
 	double checkpoint_at;         /* monotonic */
+	double audit_probe_at;        /* monotonic: the last audit_writable record tried */
 	uint64_t checkpoint_seq;
 	atomic_uint_fast64_t anchor_failures;
 	atomic_uint_fast64_t anchored_seq;

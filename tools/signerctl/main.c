@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "ctl.h"
 #include "ctl_backup.h"
+#include "ctl_readiness.h"
 
 #ifndef SIGNER_VERSION
 #define SIGNER_VERSION "unknown"
@@ -265,6 +266,22 @@ static const struct ctl_command commands[] = {
 						   CTL_OPTION_JSON, CTL_OPTIONS_END},
 		.needs = CTL_NEEDS_CONFIG,
 		.run = cmd_dr_drill,
+	},
+	{
+		.group = "readiness",
+		.verb = NULL,
+		.args = "[--json] [--textfile FILE]",
+		.summary = "the operational readiness checks; exit 1\nwhen one fails (a warning "
+			   "is ready)",
+		.details = "  --textfile FILE also writes the result as Prometheus text (for\n"
+			   "  node_exporter's textfile collector), atomically.\n",
+		.options = (const struct option[]){{.name = "textfile",
+						    .has_arg = required_argument,
+						    .val = CTL_OPT_TEXTFILE},
+						   CTL_OPTION_JSON,
+						   CTL_OPTIONS_END},
+		.needs = CTL_NEEDS_NOTHING, /* the config, the token: each check opens them */
+		.run = cmd_readiness,
 	},
 	{
 		.group = "token",
