@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,6 +44,35 @@ bool bench_ops_ready(unsigned port)
 	if (fd >= 0)
 		close(fd);
 	return ok;
+}
+
+double bench_ops_metric(unsigned port, const char *name)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	size_t cap = 1 << 20, got = 0, len = strlen(name);
+	char *buf = malloc(cap), *line;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	double v = -1;
+	ssize_t n;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (buf == NULL || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
+		goto out;
+	while (got < cap - 1 && (n = read(fd, buf + got, cap - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	for (line = strstr(buf, "\r\n\r\n"); line != NULL; line = strchr(line + 1, '\n'))
+		if (strncmp(line + 1, name, len) == 0 && line[1 + len] == ' ') {
+			v = strtod(line + 1 + len, NULL);
+			break;
+		}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return v;
 }
 
 int bench_cmp_double(const void *a, const void *b)

@@ -1,4 +1,4 @@
-# Monitoring end to end (issue 12, item 4): Prometheus and Alertmanager (Debian's prometheus and
+# Monitoring end to end: Prometheus and Alertmanager (Debian's prometheus and
 # prometheus-alertmanager, which tools/deps installs) with docs/blockchain/prometheus-alerts.yaml
 # and docs/blockchain/alertmanager.yml, scraping a real signerd; a Node.js webhook receiver stands
 # in for PagerDuty and Slack. Without Node.js (a machine set up by tools/quickstart) it is left out.

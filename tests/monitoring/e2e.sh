@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Monitoring end to end (issue 12, item 4: the "PagerDuty or equivalent" item of the readiness
+# Monitoring end to end (the "PagerDuty or equivalent" item of the readiness
 # checklist, proven). A real signerd on a dev environment, Prometheus 2.42 scraping its ops
 # listener with the shipped rules (docs/blockchain/prometheus-alerts.yaml; the test copy has its
 # `for:` durations shortened, nothing else), Alertmanager 0.25 with the shipped

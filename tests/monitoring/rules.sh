@@ -18,7 +18,7 @@ for c in promtool prometheus curl jq; do
 	command -v $c >/dev/null || { echo "$c not found (tools/deps)" >&2; exit 1; }
 done
 
-# The contract (issue 12): alert, severity, runbook heading's slug
+# The alerts the guide and Alertmanager rely on: alert, severity, runbook heading's slug
 contract="AdapterDown critical runbook-adapter-crash
 HighErrorRate critical runbook-transaction-failures
 SlowTransactions warning runbook-congestion-and-high-gas
