@@ -13,6 +13,7 @@ root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 here=$root/tests/monitoring
 TL_NAME=dashboard
 . "$root/tests/integration/test-lib.sh"
+. "$root/tests/monitoring/metrics-defined.sh"
 shopt -u patsub_replacement 2>/dev/null || true
 
 dash=$root/docs/blockchain/grafana-dashboard.json
@@ -167,23 +168,9 @@ check_eval_one() {
 	promtool test rules "$tl_work/test-one.yaml"
 }
 
-# every metric a panel queries is one signerd exports (its sources) or the guide defines (the
-# adapters'): a query with a misspelt name would show "No data" for ever
+# every metric a panel queries is one signerd exports or the guide defines (metrics-defined.sh)
 check_metrics_exist() {
-	local m base bad=0
-	for m in $(jq -r '[.panels[]?, (.panels[]?.panels[]? // empty)] | .[] | .targets[]?.expr // empty' "$dash" |
-		grep -oE '\b(signer|blockchain)_[a-z0-9_]+' | sort -u); do
-		base=$(sed -E 's/_(bucket|sum|count)$//' <<<"$m")
-		case $m in
-		signer_*)
-			grep -rqwF --include='*.c' "$base" "$root/api" "$root/tools/signerctl" ||
-				{ echo "$m: signerd exports no such metric" >&2; bad=1; } ;;
-		blockchain_*)
-			[[ -f $guide ]] || { echo "$guide is missing (it defines the adapters' metrics)" >&2; return 1; }
-			grep -qwF "$base" "$guide" || { echo "$m: the guide defines no such metric" >&2; bad=1; } ;;
-		esac
-	done
-	return $bad
+	jq -r '[.panels[]?, (.panels[]?.panels[]? // empty)] | .[] | .targets[]?.expr // empty' "$dash" | metrics_defined
 }
 
 test_expect "the dashboard's structure is what current Grafana imports" check_structure

@@ -11,6 +11,7 @@ root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 here=$root/tests/monitoring
 TL_NAME=rules
 . "$root/tests/integration/test-lib.sh"
+. "$root/tests/monitoring/metrics-defined.sh"
 rules=$root/docs/blockchain/prometheus-alerts.yaml
 guide=${GUIDE:-$root/docs/blockchain/adapter-operations.md}
 base_url=https://signerd.example/docs/blockchain/adapter-operations.md
@@ -154,19 +155,7 @@ check_tested() {
 
 check_metrics_exist() {
 	$loaded
-	local m base bad=0
-	for m in $(alerts | jq -r .query | grep -oE '\b(signer|blockchain)_[a-z0-9_]+' | sort -u); do
-		base=$(sed -E 's/_(bucket|sum|count)$//' <<<"$m")
-		case $m in
-		signer_*)
-			grep -rqwF --include='*.c' "$base" "$root/api" "$root/tools/signerctl" ||
-				{ echo "$m: signerd exports no such metric" >&2; bad=1; } ;;
-		blockchain_*)
-			[[ -f $guide ]] || { echo "$guide is missing (it defines the adapters' metrics)" >&2; return 1; }
-			grep -qwF "$base" "$guide" || { echo "$m: the guide defines no such metric" >&2; bad=1; } ;;
-		esac
-	done
-	return $bad
+	alerts | jq -r .query | metrics_defined
 }
 
 test_expect "the GitHub slug function and heading anchors" check_slug
