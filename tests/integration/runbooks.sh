@@ -144,7 +144,7 @@ test_expect "\`\`\`sh runbook blocks only in the Runbooks section" only_in_runbo
 inline_mentions_run() { # an inline `signerctl ...` of the runbooks section is a command some block runs
 	local section text rc=0
 	while IFS=$'\t' read -r section text; do
-		cat "$w"/blocks/[0-9]*.sh | grep -qF -- "$text" ||
+		grep -qF -- "$text" "$w"/blocks/[0-9]*.sh ||
 			{ echo "'$text' ($section) is in no runbook block"; rc=1; }
 	done <"$w/blocks/inline.txt"
 	return $rc
@@ -264,7 +264,7 @@ metric_days() { # metric_days CERT: days left of signer_certificate_expiry_times
 # === healthy: adapter crash, RPC outage, transaction failures, congestion; then policy denials ===
 setup healthy
 start
-req=$(sed -n 's/^REQ=\([^ ]*\).*/\1/p' "$w"/blocks/[0-9]*.sh | head -n 1)
+req=$(sed -n 's/^REQ=\([^ ]*\).*/\1/p' "$w"/blocks/[0-9]*.sh | sed -n 1p)
 test_expect "the transaction failures runbook names a request_id" test -n "$req"
 test_expect "a signature through the API with that request_id" test "$(sign_api dev "$req")" = 200
 rb_begin "Runbook: adapter crash"

@@ -200,7 +200,7 @@ not_in_chat() { jq -se --arg n "$1" --arg i "$inst" 'map(select(.path == "/slack
 # critical, the summary naming the alert, a link to its runbook and the runbook in the details
 page_is_right() { # page_is_right NAME SLUG
 	local page
-	page=$(pages "$1" | head -n 1)
+	page=$(pages "$1" | sed -n 1p) # (sed reads it all: head could leave pages a SIGPIPE, which pipefail counts)
 	jq 'del(.routing_key)' <<<"$page" # shown on failure (the key is not)
 	jq -e --arg k "$routing_key" --arg n "$1" --arg r "$runbooks#$2" '.routing_key == $k and
 		.payload.severity == "critical" and (.payload.summary | contains($n)) and
