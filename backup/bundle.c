@@ -451,6 +451,17 @@ int bundle_newest_good(struct backup_target *t, const struct bundle_auth *auth, 
 	return sg_fail(SG_ERR_NOT_FOUND, "%s holds no backup", backup_target_name(t));
 }
 
+int64_t bundle_state_made_at(const json_t *m)
+{
+	json_t *st = json_object_get(m, "state");
+	int64_t at;
+
+	if (!json_is_object(st) ||
+	    time_parse_rfc3339(json_string_value(json_object_get(st, "made_at")), &at) != SG_OK)
+		return -1;
+	return at;
+}
+
 int64_t bundle_created_ns(const json_t *m)
 {
 	json_t *ns = json_object_get(m, "created_at_ns");

@@ -83,6 +83,9 @@ SG_MUST_CHECK int bundle_write(struct bundle_targets *ts, struct keystore *ks,
  * order of "the newest backup", taken from the authenticated content, not from object names a
  * target's writer could change. */
 int64_t bundle_created_ns(const json_t *m);
+/* When the state a manifest carries was made (its state.made_at, seconds since the epoch: a
+ * backup of keys carries the state it was made after), or -1 when it carries none. */
+int64_t bundle_state_made_at(const json_t *m);
 
 /* The names of a target's manifests, oldest first. */
 SG_MUST_CHECK int bundle_manifests(struct backup_target *t, char ***names, size_t *n);

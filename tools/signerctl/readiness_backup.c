@@ -17,7 +17,6 @@
 #include <sodium.h>
 
 #include "backup/bundle.h"
-#include "common/timefmt.h"
 #include "ctl_readiness.h"
 
 /* The RPO of the state backups is the hourly timer's hour: past it plus the timer's random delay
@@ -113,15 +112,12 @@ static bool manifest_holds(const json_t *m, const struct ks_key *k)
  * carries the state it was made after, with that state's made_at), or -1. */
 static int64_t newest_state_at(const struct rd_ctx *c)
 {
-	int64_t newest = -1, at;
+	int64_t newest = -1;
 
 	for (size_t i = 0; i < c->n_targets; i++) {
-		json_t *st = json_object_get(c->targets[i].newest, "state");
+		int64_t at = bundle_state_made_at(c->targets[i].newest);
 
-		if (json_is_object(st) &&
-		    time_parse_rfc3339(json_string_value(json_object_get(st, "made_at")), &at) ==
-			    SG_OK &&
-		    at > newest)
+		if (at > newest)
 			newest = at;
 	}
 	return newest;

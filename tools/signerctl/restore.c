@@ -390,17 +390,13 @@ static int64_t newest_state_at(struct bundle_targets *ts, const struct bundle_au
 				continue;
 			/* a backup of keys carries the state it was made after: the state's own
 			 * time is that of the newest backup made by backup state */
-			if (json_is_object(json_object_get(m, "state")) &&
-			    json_object_get(json_object_get(m, "state"), "made_at") != NULL &&
-			    time_parse_rfc3339(json_string_value(json_object_get(
-						       json_object_get(m, "state"), "made_at")),
-					       &at) == SG_OK) {
+			at = bundle_state_made_at(m);
+			json_decref(m);
+			if (at >= 0) {
 				if (at > newest)
 					newest = at;
-				json_decref(m);
 				break;
 			}
-			json_decref(m);
 		}
 		backup_names_free(names, n);
 	}
