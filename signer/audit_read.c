@@ -25,11 +25,24 @@ struct audit_reader {
 	uint64_t next;   /* where the next starts */
 };
 
-static int audit_reader_open(struct audit_reader *rd, const char *file, uint64_t offset)
+/* Opens file, or reads fd (>= 0: a descriptor opened earlier, which follows the file through
+ * a rotation's rename and a removal). */
+static int audit_reader_open(struct audit_reader *rd, const char *file, int fd, uint64_t offset)
 {
 	memset(rd, 0, sizeof(*rd));
 	rd->file = file;
-	rd->f = fopen(file, "re");
+	if (fd >= 0) {
+		int own = dup(fd);
+
+		rd->f = own >= 0 ? fdopen(own, "r") : NULL;
+		if (rd->f == NULL && own >= 0)
+			close(own);
+		if (rd->f == NULL)
+			return sg_fail(SG_ERR_IO, "%s: %s", file, strerror(errno));
+		rewind(rd->f);
+	} else {
+		rd->f = fopen(file, "re");
+	}
 	if (rd->f == NULL)
 		return sg_fail(errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO, "%s: %s", file,
 			       strerror(errno));
@@ -118,7 +131,7 @@ struct audit_walk {
 	const char *bad_file;
 };
 
-static int audit_walk_segment(struct audit_walk *w, const struct audit_segment *seg,
+static int audit_walk_segment(struct audit_walk *w, const struct audit_segment *seg, int fd,
 			      uint64_t offset, bool first_is_known, audit_record_fn fn, void *ctx)
 {
 	struct audit_reader rd;
@@ -126,7 +139,7 @@ static int audit_walk_segment(struct audit_walk *w, const struct audit_segment *
 	size_t len = 0;
 	int r, more;
 
-	if ((r = audit_reader_open(&rd, seg->file, offset)) != SG_OK)
+	if ((r = audit_reader_open(&rd, seg->file, fd, offset)) != SG_OK)
 		return r;
 	while ((more = audit_reader_next(&rd, &len)) == 1) {
 		json_t *rec;
@@ -291,7 +304,7 @@ int audit_replay(const char *path, const struct audit_replay *how, struct audit_
 				(unsigned long long)(w.seq + 1));
 			goto out;
 		}
-		r = audit_walk_segment(&w, &segs[i], i == start ? offset : 0,
+		r = audit_walk_segment(&w, &segs[i], -1, i == start ? offset : 0,
 				       how->from != NULL && i == start, how->fn, how->ctx);
 		if (r != SG_OK)
 			goto out;
@@ -454,6 +467,7 @@ static int audit_verify_once(const char *path, struct audit_verify_result *res)
 	struct audit_segment *segs = NULL;
 	struct audit_walk w = {.check_seq = res->check_seq, .check_hash = res->check_hash};
 	size_t n = 0, check;
+	int *fds = NULL;
 	uint64_t check_seq = res->check_seq;
 	uint8_t check_hash[AUDIT_HASH_LEN];
 	int r;
@@ -466,7 +480,27 @@ static int audit_verify_once(const char *path, struct audit_verify_result *res)
 	if ((r = audit_all_segments(path, &segs, &n)) != SG_OK)
 		goto out;
 	check = n;
-	r = audit_fill_active_first(segs, n);
+	/* every segment opened at once, so that a rotation or a removal while this reads changes
+	 * nothing it reads: the active segment read is the one whose first record was taken */
+	if ((fds = malloc(n * sizeof(*fds))) == NULL) {
+		r = sg_fail(SG_ERR_NOMEM, "audit log");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		fds[i] = -1;
+	for (size_t i = 0; i < n && r == SG_OK; i++) {
+		fds[i] = open(segs[i].file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fds[i] < 0 && !(errno == ENOENT && i == n - 1))
+			r = sg_fail(errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO, "%s: %s",
+				    segs[i].file, strerror(errno));
+	}
+	if (r != SG_OK)
+		goto out;
+	if (fds[n - 1] < 0)
+		r = sg_fail(SG_ERR_NOT_FOUND, "%s: %s", segs[n - 1].file, strerror(ENOENT));
+	else if ((r = audit_first_seq(fds[n - 1], &segs[n - 1].first)) == SG_OK &&
+		 segs[n - 1].first == 0)
+		segs[n - 1].first = UINT64_MAX; /* empty */
 	if (r == SG_ERR_NOT_FOUND && n > 1) {
 		check = n - 1; /* no active segment (yet): the rotated ones are checked */
 		r = SG_OK;
@@ -482,8 +516,7 @@ static int audit_verify_once(const char *path, struct audit_verify_result *res)
 	for (size_t i = 0; i < check; i++) {
 		struct stat sst;
 
-		if (segs[i].first == UINT64_MAX && stat(segs[i].file, &sst) == 0 &&
-		    sst.st_size > 0) {
+		if (segs[i].first == UINT64_MAX && fstat(fds[i], &sst) == 0 && sst.st_size > 0) {
 			/* no whole line, but bytes: a first line torn by a crash */
 			r = sg_fail(SG_ERR_TRUNCATED,
 				    "%s:1: the last line is torn (no newline; signerd removes it "
@@ -506,7 +539,7 @@ static int audit_verify_once(const char *path, struct audit_verify_result *res)
 			w.bad_line = 1;
 			break;
 		}
-		if ((r = audit_walk_segment(&w, &segs[i], 0, false, NULL, NULL)) != SG_OK)
+		if ((r = audit_walk_segment(&w, &segs[i], fds[i], 0, false, NULL, NULL)) != SG_OK)
 			break;
 		res->segments++;
 	}
@@ -520,6 +553,10 @@ static int audit_verify_once(const char *path, struct audit_verify_result *res)
 	res->last = w.last;
 	res->check_found = w.check_found;
 out:
+	for (size_t i = 0; fds != NULL && i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
 	audit_segments_free(segs, n);
 	return r;
 }

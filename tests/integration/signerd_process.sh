@@ -17,8 +17,26 @@ start
 for _ in 1 2 3; do api polygon-adapter POST $p "$msg" >/dev/null; done
 
 # --- the audit log cannot be written: 503 at once, readyz 503, metric up, no signature ---
-# (signerd runs with a file-size limit just past the log's size: a record or two fit, then the
-# disk is "full"; signerd is not dumpable, so the limit is set when it starts)
+# (signerd runs with a file-size limit just past the log's size, which ulimit takes in KiB: the
+# log is first padded to end under 150 bytes short of a KiB, so that no record fits, neither a
+# signature's nor the probe's that signerd tries every few seconds (about 210 bytes); signerd is
+# not dumpable, so the limit is set when it starts)
+log_size() { stat -c %s "$env_dir/audit.log"; }
+sign_with_id() { api polygon-adapter POST $p "{\"operation\":\"dev\",\"request_id\":\"$1\",\"evm_message\":\"0x48656c6c6f\"}" >/dev/null; }
+before=$(log_size)
+sign_with_id p
+record_base=$(( $(log_size) - before - 1 )) # a record with an id of L characters: base + L bytes
+for _ in $(seq 1 20); do
+  id_len=$(( ((1024 - $(log_size) % 1024) - 60 - record_base) % 1024 ))
+  (( id_len < 0 )) && id_len=$(( id_len + 1024 ))
+  if (( id_len >= 1 && id_len <= 128 )); then
+    sign_with_id "$(printf 'x%.0s' $(seq 1 $id_len))"
+    break
+  fi
+  sign_with_id q
+done
+left=$(( 1024 - $(log_size) % 1024 ))
+test_expect "audit failing: the log padded to $left bytes short of a KiB" test "$left" -lt 150
 stop
 limit_blocks=$(( ($(stat -c %s "$env_dir/audit.log") + 1023) / 1024 ))
 start_limited() {
