@@ -1,9 +1,11 @@
 #include "chain/evm/sig.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <gmp.h>
 #include <secp256k1.h>
 #include <secp256k1_recovery.h>
 
@@ -23,6 +25,59 @@ static secp256k1_context *sig_context(void)
 {
 	pthread_once(&sig_ctx_once, sig_ctx_create);
 	return sig_ctx;
+}
+
+/* The order n of secp256k1's group, big-endian. */
+static const uint8_t sig_order[32] = {
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48,
+	0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+};
+
+/* t = -2 z r^-1 mod n, big-endian: false when it is 0 (or r has no inverse). Everything here
+ * is public (the digest and r), so plain GMP will do. */
+static bool sig_pair_sum_scalar(const uint8_t digest[32], const uint8_t r[32], uint8_t t[32])
+{
+	mpz_t n, z, v;
+	size_t len = 0;
+	bool ok;
+
+	mpz_inits(n, z, v, NULL);
+	mpz_import(n, 32, 1, 1, 1, 0, sig_order);
+	mpz_import(z, 32, 1, 1, 1, 0, digest);
+	mpz_import(v, 32, 1, 1, 1, 0, r);
+	ok = mpz_invert(v, v, n) != 0;
+	if (ok) {
+		mpz_mul(v, v, z);
+		mpz_mul_2exp(v, v, 1);
+		mpz_neg(v, v);
+		mpz_mod(v, v, n); /* in [0, n) */
+		ok = mpz_sgn(v) != 0;
+	}
+	if (ok) {
+		memset(t, 0, 32);
+		mpz_export(t + 32 - (mpz_sizeinbase(v, 256)), &len, 1, 1, 1, 0, v);
+		ok = len >= 1 && len <= 32;
+	}
+	mpz_clears(n, z, v, NULL);
+	return ok;
+}
+
+/* Whether got0 (recovered with recovery id 0) and want are the two keys that (r, s) recovers
+ * to over digest, so that want is recovery id 1's. The two candidate points R and -R give
+ * Q0 = r^-1 (s R - z G) and Q1 = r^-1 (-s R - z G), so Q0 + Q1 = -2 z r^-1 G: one fixed-base
+ * multiplication instead of a second recovery. False when any step fails (the caller then
+ * recovers with id 1 itself). */
+static bool sig_is_pair(secp256k1_context *ctx, const uint8_t digest[32], const uint8_t r[32],
+			const secp256k1_pubkey *got0, const secp256k1_pubkey *want)
+{
+	const secp256k1_pubkey *both[2] = {got0, want};
+	secp256k1_pubkey sum, expect;
+	uint8_t t[32];
+
+	return sig_pair_sum_scalar(digest, r, t) && secp256k1_ec_pubkey_create(ctx, &expect, t) &&
+	       secp256k1_ec_pubkey_combine(ctx, &sum, both, 2) &&
+	       secp256k1_ec_pubkey_cmp(ctx, &sum, &expect) == 0;
 }
 
 int evm_sig_finish(const uint8_t digest[32], const uint8_t raw[64], const uint8_t pubkey[65],
@@ -46,7 +101,9 @@ int evm_sig_finish(const uint8_t digest[32], const uint8_t raw[64], const uint8_
 	memcpy(out->s, compact + 32, 32);
 	/* Recovery is verification: the point recovered from (r, s, recid) over the digest is the
 	 * key's public key exactly when the signature verifies for it. The recovery id that gives
-	 * it is the one Ethereum's v carries. */
+	 * it is the one Ethereum's v carries. Half the time it is 1: then the point that id 0
+	 * recovered and the key's sum to a point one fixed-base multiplication gives (sig_is_pair),
+	 * which costs half a second recovery; only when that cannot say is id 1 recovered too. */
 	for (int recid = 0; recid < 2; recid++) {
 		secp256k1_ecdsa_recoverable_signature rsig;
 		secp256k1_pubkey got;
@@ -57,6 +114,10 @@ int evm_sig_finish(const uint8_t digest[32], const uint8_t raw[64], const uint8_
 			continue;
 		if (secp256k1_ec_pubkey_cmp(ctx, &got, &want) == 0) {
 			out->recid = recid;
+			return SG_OK;
+		}
+		if (recid == 0 && sig_is_pair(ctx, digest, compact, &got, &want)) {
+			out->recid = 1;
 			return SG_OK;
 		}
 	}

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include <secp256k1.h>
+#include <secp256k1_recovery.h>
+#include <sodium.h>
 
 #include "common/address.h"
 #include "common/encoding.h"
@@ -113,6 +115,80 @@ static void check_tx(json_t *enc, const char *sk_hex, const char *address, long 
 	free(unsigned_tx);
 	free(r);
 	free(s);
+}
+
+/* Random keys and digests, signed with both recovery ids: evm_sig_finish finds the id the
+ * signer drew (id 1 takes the pair check, Q0 + Q1 = -2 z r^-1 G), the key that id 0 recovers
+ * to (a valid key for the same signature) gets id 0 back, and a stranger's key, the key's
+ * negation (the x of the right key, the other y) and a changed digest are refused. */
+static void test_sig_recovery_ids(void **state)
+{
+	secp256k1_context *ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
+	int seen[2] = {0, 0};
+
+	(void)state;
+	for (int i = 0; i < 400; i++) {
+		uint8_t sk[32], digest[32], compact[64], pub[65], other[65], neg[65];
+		secp256k1_ecdsa_recoverable_signature rsig, flipped;
+		secp256k1_pubkey pk, pk_other, pk_neg;
+		struct evm_sig sig;
+		size_t len;
+		int recid;
+
+		do
+			randombytes_buf(sk, sizeof(sk));
+		while (!secp256k1_ec_seckey_verify(ctx, sk));
+		randombytes_buf(digest, sizeof(digest));
+		assert_int_equal(secp256k1_ec_pubkey_create(ctx, &pk, sk), 1);
+		assert_int_equal(
+			secp256k1_ecdsa_sign_recoverable(ctx, &rsig, digest, sk, NULL, NULL), 1);
+		secp256k1_ecdsa_recoverable_signature_serialize_compact(ctx, compact, &recid,
+									&rsig);
+		assert_true(recid == 0 || recid == 1);
+		seen[recid]++;
+		len = 65;
+		secp256k1_ec_pubkey_serialize(ctx, pub, &len, &pk, SECP256K1_EC_UNCOMPRESSED);
+		assert_sg_ok(evm_sig_finish(digest, compact, pub, &sig));
+		assert_int_equal(sig.recid, recid);
+		assert_memory_equal(sig.r, compact, 32);
+		assert_memory_equal(sig.s, compact + 32, 32);
+
+		/* the key the other id recovers: the same signature verifies for it */
+		assert_int_equal(secp256k1_ecdsa_recoverable_signature_parse_compact(
+					 ctx, &flipped, compact, 1 - recid),
+				 1);
+		assert_int_equal(secp256k1_ecdsa_recover(ctx, &pk_other, &flipped, digest), 1);
+		len = 65;
+		secp256k1_ec_pubkey_serialize(ctx, other, &len, &pk_other,
+					      SECP256K1_EC_UNCOMPRESSED);
+		assert_sg_ok(evm_sig_finish(digest, compact, other, &sig));
+		assert_int_equal(sig.recid, 1 - recid);
+
+		/* -Q: not a key this signature verifies for */
+		pk_neg = pk;
+		assert_int_equal(secp256k1_ec_pubkey_negate(ctx, &pk_neg), 1);
+		len = 65;
+		secp256k1_ec_pubkey_serialize(ctx, neg, &len, &pk_neg, SECP256K1_EC_UNCOMPRESSED);
+		assert_int_equal(evm_sig_finish(digest, compact, neg, &sig), SG_ERR_VERIFY);
+
+		/* a stranger's key, and the signature over another digest */
+		sk[31] ^= 1;
+		if (secp256k1_ec_seckey_verify(ctx, sk)) {
+			uint8_t stranger[65];
+
+			assert_int_equal(secp256k1_ec_pubkey_create(ctx, &pk, sk), 1);
+			len = 65;
+			secp256k1_ec_pubkey_serialize(ctx, stranger, &len, &pk,
+						      SECP256K1_EC_UNCOMPRESSED);
+			assert_int_equal(evm_sig_finish(digest, compact, stranger, &sig),
+					 SG_ERR_VERIFY);
+		}
+		digest[i % 32] ^= 0x80;
+		assert_int_equal(evm_sig_finish(digest, compact, pub, &sig), SG_ERR_VERIFY);
+	}
+	/* both ids came up (each about 200 times out of 400) */
+	assert_true(seen[0] > 100 && seen[1] > 100);
+	secp256k1_context_destroy(ctx);
 }
 
 static void test_ethers_vectors(void **state)
@@ -777,6 +853,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rlp),
 		cmocka_unit_test(test_quantity_hex),
+		cmocka_unit_test(test_sig_recovery_ids),
 		cmocka_unit_test(test_ethers_vectors),
 		cmocka_unit_test(test_polygon_vectors),
 		cmocka_unit_test(test_eip155_example),
