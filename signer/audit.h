@@ -38,6 +38,10 @@ struct audit_options {
 	uint64_t segment_bytes; /* rotate the active segment at this size; 0: the default */
 	unsigned keep_segments; /* rotated segments kept (the oldest go); 0: all */
 	double keep_seconds;    /* but never one whose last record is younger than this */
+	unsigned gather_max_us; /* the longest a sync waits for announced records; 0: the default */
+	/* the most announced records a sync waits for: those that can be at the token at once
+	 * (its sessions; the others are still queued for one); 0: no bound */
+	unsigned gather_max_records;
 };
 
 /* Where a record starts: its segment (the seq of the segment's first record) and offset. */
@@ -80,6 +84,25 @@ SG_MUST_CHECK int audit_append(struct audit_log *log, json_t *rec, char audit_id
 SG_MUST_CHECK int audit_append_gated(struct audit_log *log, json_t *rec, const char *given_id,
 				     audit_gate_fn gate, void *gate_ctx,
 				     char audit_id[AUDIT_ID_LEN + 1]);
+/* The same for a record given as its members already encoded, "k":v,"k":v without braces, as
+ * json_dumps(JSON_COMPACT | JSON_ENSURE_ASCII) writes them (common/jsonw.h writes them so):
+ * the record is those members, then seq, time, audit_id and prev. */
+SG_MUST_CHECK int audit_append_members(struct audit_log *log, const char *members,
+				       size_t members_len, const char *given_id, audit_gate_fn gate,
+				       void *gate_ctx, char audit_id[AUDIT_ID_LEN + 1]);
+/* Group commit across a signature's making: audit_announce says a record is coming (its
+ * signature is being made); the thread that would sync then waits up to gather_max_us
+ * (AUDIT_GATHER_MAX_US by default) for the records announced when it came, so that one fdatasync
+ * covers them too. Each announcement ends exactly once: with audit_append_announced (whatever it
+ * returns), or with audit_announce_cancel when no record follows. Only a matter of speed: whatever
+ * the announcements, every record is on disk before its append returns, and the wait costs a record
+ * at most gather_max_us more. */
+#define AUDIT_GATHER_MAX_US 1000
+void audit_announce(struct audit_log *log);
+void audit_announce_cancel(struct audit_log *log);
+SG_MUST_CHECK int audit_append_announced(struct audit_log *log, const char *members,
+					 size_t members_len, audit_gate_fn gate, void *gate_ctx,
+					 char audit_id[AUDIT_ID_LEN + 1]);
 /* A fresh record id (what audit_append would give). */
 void audit_new_id(char audit_id[AUDIT_ID_LEN + 1]);
 
@@ -97,6 +120,8 @@ bool audit_writable(struct audit_log *log);
  * or a sync failed (the kernel may have dropped what it could not write). */
 bool audit_broken(struct audit_log *log);
 uint64_t audit_failures(struct audit_log *log);
+/* The group commit's fdatasync calls so far, and the records they made durable. */
+void audit_sync_stats(struct audit_log *log, uint64_t *syncs, uint64_t *records);
 
 /* Takes (exclusive) or gives back a second lock beside the append lock, for work that must be
  * done by one process at a time without holding up appends (writing the anchor). */

@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,12 +66,45 @@ int audit_line_parse(const char *line, size_t len, json_t **rec, uint64_t *seq,
 	return SG_OK;
 }
 
+/* Record ids: 16 bytes of a ChaCha20 stream under a key drawn once per process (and again in a
+ * forked child, so that parent and child never share a stream), the block chosen by a counter:
+ * unique and unpredictable like randombytes_buf's, without a getrandom call per record. */
+static uint8_t audit_id_key[crypto_stream_chacha20_KEYBYTES];
+static atomic_uint_fast64_t audit_id_counter;
+static atomic_bool audit_id_keyed;
+static pthread_mutex_t audit_id_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t audit_id_once = PTHREAD_ONCE_INIT;
+
+static void audit_id_forked(void)
+{
+	atomic_store(&audit_id_keyed, false);
+}
+
+static void audit_id_at_fork(void)
+{
+	(void)pthread_atfork(NULL, NULL, audit_id_forked);
+}
+
 void audit_new_id(char audit_id[AUDIT_ID_LEN + 1])
 {
-	uint8_t idb[AUDIT_ID_LEN / 2];
+	uint8_t idb[AUDIT_ID_LEN / 2], nonce[crypto_stream_chacha20_NONCEBYTES];
+	uint64_t n;
 
-	randombytes_buf(idb, sizeof(idb));
-	if (hex_encode(idb, sizeof(idb), audit_id, AUDIT_ID_LEN + 1) != SG_OK)
+	pthread_once(&audit_id_once, audit_id_at_fork);
+	if (!atomic_load(&audit_id_keyed)) {
+		pthread_mutex_lock(&audit_id_mu);
+		if (!atomic_load(&audit_id_keyed)) {
+			randombytes_buf(audit_id_key, sizeof(audit_id_key));
+			atomic_store(&audit_id_counter, 0);
+			atomic_store(&audit_id_keyed, true);
+		}
+		pthread_mutex_unlock(&audit_id_mu);
+	}
+	n = atomic_fetch_add(&audit_id_counter, 1);
+	for (size_t i = 0; i < sizeof(nonce); i++)
+		nonce[i] = (uint8_t)(n >> (8 * i));
+	if (crypto_stream_chacha20(idb, sizeof(idb), nonce, audit_id_key) != 0 ||
+	    hex_encode(idb, sizeof(idb), audit_id, AUDIT_ID_LEN + 1) != SG_OK)
 		audit_id[0] = '\0';
 }
 

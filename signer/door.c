@@ -10,6 +10,7 @@
 
 #include "common/address.h"
 #include "common/encoding.h"
+#include "common/jsonw.h"
 #include "common/keccak.h"
 #include "common/names.h"
 #include "common/timefmt.h"
@@ -567,71 +568,66 @@ static const char *decision_of(int status)
 	return status >= 500 ? "error" : "invalid";
 }
 
-/* The audit record of one request; NULL when out of memory. */
-static json_t *audit_record(const struct signer_request *req, const struct sign_ctx *c,
-			    const char *decision, const char *reason, const char *rule,
-			    const uint8_t *sig, size_t sig_len)
+/* The audit record of one request, its members written into w; false when out of memory. */
+static bool audit_record(struct jsonw *w, const struct signer_request *req,
+			 const struct sign_ctx *c, const char *decision, const char *reason,
+			 const char *rule, const uint8_t *sig, size_t sig_len)
 {
 	uint8_t h[crypto_hash_sha256_BYTES];
 	char hex[2 * crypto_hash_sha256_BYTES + 1];
-	json_t *rec = json_object();
 
-	if (rec == NULL)
-		return NULL;
-	json_object_set_new(rec, "request_id",
-			    req->request_id != NULL ? json_string(req->request_id) : json_null());
-	json_object_set_new(rec, "client",
-			    req->client != NULL ? json_string(req->client) : json_null());
+	jsonw_str(w, "request_id", req->request_id);
+	jsonw_str(w, "client", req->client);
 	if (req->peer != NULL)
-		json_object_set_new(rec, "peer", json_string(req->peer));
+		jsonw_str(w, "peer", req->peer);
 	/* a key name that is not one is kept out: it could be anything the client sent */
-	json_object_set_new(rec, "key",
-			    ks_name_check(req->key) == SG_OK ? json_string(req->key) : json_null());
-	json_object_set_new(rec, "key_version",
-			    c != NULL && c->key_known ? json_integer(c->key.version) : json_null());
-	json_object_set_new(rec, "operation",
-			    operation_valid(req->operation) ? json_string(req->operation)
-							    : json_null());
-	json_object_set_new(rec, "chain",
-			    c != NULL && c->key_known ? json_string(ks_chain_name(c->key.chain))
-						      : json_null());
-	json_object_set_new(rec, "payload",
-			    req->kind != 0 ? json_string(signer_payload_name(req->kind))
-					   : json_null());
+	jsonw_str(w, "key", ks_name_check(req->key) == SG_OK ? req->key : NULL);
+	if (c != NULL && c->key_known)
+		jsonw_int(w, "key_version", (long long)c->key.version);
+	else
+		jsonw_null(w, "key_version");
+	jsonw_str(w, "operation", operation_valid(req->operation) ? req->operation : NULL);
+	jsonw_str(w, "chain", c != NULL && c->key_known ? ks_chain_name(c->key.chain) : NULL);
+	jsonw_str(w, "payload", req->kind != 0 ? signer_payload_name(req->kind) : NULL);
 	crypto_hash_sha256(h, req->payload != NULL ? req->payload : (const uint8_t *)"",
 			   req->payload_len);
 	if (hex_encode(h, sizeof(h), hex, sizeof(hex)) == SG_OK)
-		json_object_set_new(rec, "payload_sha256", json_string(hex));
-	json_object_set_new(rec, "decision", json_string(decision));
-	json_object_set_new(rec, "reason", reason != NULL ? json_string(reason) : json_null());
+		jsonw_str(w, "payload_sha256", hex);
+	jsonw_str(w, "decision", decision);
+	jsonw_str(w, "reason", reason);
 	if (rule != NULL && rule[0] != '\0')
-		json_object_set_new(rec, "rule", json_string(rule));
-	if (req->ceremony != NULL)
-		json_object_set_new(rec, "ceremony", json_deep_copy(req->ceremony));
+		jsonw_str(w, "rule", rule);
+	if (req->ceremony != NULL) {
+		char *text = json_dumps(req->ceremony, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+		if (text == NULL)
+			return false;
+		jsonw_raw(w, "ceremony", text, strlen(text));
+		free(text);
+	}
 	if (c != NULL && c->pol != NULL)
-		json_object_set_new(rec, "policy_generation",
-				    json_integer((json_int_t)c->pol->generation));
+		jsonw_int(w, "policy_generation", (long long)c->pol->generation);
 	if (sig != NULL) {
 		crypto_hash_sha256(h, sig, sig_len);
 		if (hex_encode(h, sizeof(h), hex, sizeof(hex)) == SG_OK)
-			json_object_set_new(rec, "signature_sha256", json_string(hex));
+			jsonw_str(w, "signature_sha256", hex);
 	} else {
-		json_object_set_new(rec, "signature_sha256", json_null());
+		jsonw_null(w, "signature_sha256");
 	}
 	if (c != NULL && c->hold.spent && c->hold.n_spends > 0) {
-		json_t *list = json_array();
-
-		for (size_t i = 0; list != NULL && i < c->hold.n_spends; i++) {
+		jsonw_begin(w, "spends", '[');
+		for (size_t i = 0; i < c->hold.n_spends; i++) {
 			char dec[80];
 
 			evm_uint_decimal(c->hold.spends[i].amount, 32, dec);
-			json_array_append_new(list,
-					      json_pack("{s:s, s:s}", "asset",
-							c->hold.spends[i].asset, "amount", dec));
+			jsonw_begin(w, NULL, '{');
+			jsonw_str(w, "asset", c->hold.spends[i].asset);
+			jsonw_str(w, "amount", dec);
+			jsonw_end(w, '}');
 		}
-		json_object_set_new(rec, "spends", list);
+		jsonw_end(w, ']');
 	}
-	return rec;
+	return !w->failed;
 }
 
 /* Under the audit log's lock, with what other processes appended counted: the signature
@@ -647,8 +643,9 @@ static int sign_gate(void *arg)
 
 /* A refusal's record: its own, or (signerd, a peer refused again within the same second)
  * counted into the peer's summary record, whose id it gets. */
-static int audit_refusal(struct signer *s, const struct signer_request *req, json_t *rec,
-			 const char *reason, char audit_id[AUDIT_ID_LEN + 1])
+static int audit_refusal(struct signer *s, const struct signer_request *req,
+			 const struct jsonw *rec, const char *reason,
+			 char audit_id[AUDIT_ID_LEN + 1])
 {
 	/* folded only while the log takes records: a summary that could not be written would
 	 * leave the refusal answered with the id of a record that never exists */
@@ -656,7 +653,7 @@ static int audit_refusal(struct signer *s, const struct signer_request *req, jso
 	    !refusals_admit(s->refusals, req->peer, req->client, reason, signer_wall_seconds(),
 			    audit_id))
 		return SG_OK;
-	return audit_append(s->audit, rec, audit_id);
+	return audit_append_members(s->audit, rec->buf, rec->len, NULL, NULL, NULL, audit_id);
 }
 
 /* ---- the door ---------------------------------------------------------------------------- */
@@ -673,12 +670,17 @@ int signer_sign(struct signer *s, const struct signer_request *req, struct signe
 static int sign_commit(struct sign_ctx *c)
 {
 	char audit_id[AUDIT_ID_LEN + 1] = "";
-	json_t *rec = audit_record(c->req, c, "signed", NULL, NULL, c->res->signature,
-				   c->res->signature_len);
-	int ar = rec == NULL ? sg_fail(SG_ERR_NOMEM, "audit record")
-			     : audit_append_gated(c->s->audit, rec, NULL, sign_gate, c, audit_id);
+	struct jsonw rec;
+	int ar;
 
-	json_decref(rec);
+	jsonw_init(&rec);
+	ar = !audit_record(&rec, c->req, c, "signed", NULL, NULL, c->res->signature,
+			   c->res->signature_len)
+		     ? sg_fail(SG_ERR_NOMEM, "audit record")
+		     : audit_append_announced(c->s->audit, rec.buf, rec.len, sign_gate, c,
+					      audit_id);
+	c->announced = false; /* the append ended it, whatever it returned */
+	jsonw_free(&rec);
 	if (ar == SG_OK) {
 		snprintf(c->res->audit_id, sizeof(c->res->audit_id), "%s", audit_id);
 		json_object_set_new(c->res->response, "audit_id", json_string(audit_id));
@@ -698,12 +700,15 @@ static int refusal_commit(struct sign_ctx *c, int r)
 {
 	char audit_id[AUDIT_ID_LEN + 1] = "";
 	const char *reason = c->err->reason[0] != '\0' ? c->err->reason : c->err->code;
-	json_t *rec =
-		audit_record(c->req, c, decision_of(c->err->status), reason, c->err->rule, NULL, 0);
-	int ar = rec == NULL ? sg_fail(SG_ERR_NOMEM, "audit record")
-			     : audit_refusal(c->s, c->req, rec, reason, audit_id);
+	struct jsonw rec;
+	int ar;
 
-	json_decref(rec);
+	jsonw_init(&rec);
+	ar = !audit_record(&rec, c->req, c, decision_of(c->err->status), reason, c->err->rule, NULL,
+			   0)
+		     ? sg_fail(SG_ERR_NOMEM, "audit record")
+		     : audit_refusal(c->s, c->req, &rec, reason, audit_id);
+	jsonw_free(&rec);
 	if (ar != SG_OK)
 		return signer_error_set(
 			c->err, ar, SIGNER_E_UNAVAILABLE,
@@ -730,8 +735,12 @@ int signer_sign_traced(struct signer *s, const struct signer_request *req,
 	if (named.client != NULL)
 		snprintf(trace->client, sizeof(trace->client), "%s", named.client);
 	r = door_checks(&c);
-	if (r == SG_OK)
+	if (r == SG_OK) {
+		/* its record is coming: a sync meanwhile may wait for it (audit_announce) */
+		audit_announce(s->audit);
+		c.announced = true;
 		r = sign_payload(&c);
+	}
 	if (r == SG_OK) {
 		r = sign_commit(&c);
 		if (r == SG_OK || c.late.reason[0] == '\0') {
@@ -741,6 +750,10 @@ int signer_sign_traced(struct signer *s, const struct signer_request *req,
 		}
 	}
 	/* refused, or failed after a reservation (the token, say): what it took goes back */
+	if (c.announced) {
+		audit_announce_cancel(s->audit);
+		c.announced = false;
+	}
 	signer_result_free(res);
 	limits_release(s->limits, &c.hold);
 	r = refusal_commit(&c, r);
@@ -754,10 +767,14 @@ void signer_record_refusal(struct signer *s, const struct signer_request *req,
 			   struct signer_error *err)
 {
 	char audit_id[AUDIT_ID_LEN + 1];
-	json_t *rec = audit_record(req, NULL, decision_of(err->status), err->code, NULL, NULL, 0);
-	int ar = rec == NULL ? SG_ERR_NOMEM : audit_refusal(s, req, rec, err->code, audit_id);
+	struct jsonw rec;
+	int ar;
 
-	json_decref(rec);
+	jsonw_init(&rec);
+	ar = !audit_record(&rec, req, NULL, decision_of(err->status), err->code, NULL, NULL, 0)
+		     ? SG_ERR_NOMEM
+		     : audit_refusal(s, req, &rec, err->code, audit_id);
+	jsonw_free(&rec);
 	err->audit_id[0] = '\0';
 	if (ar != SG_OK) {
 		(void)signer_error_set(

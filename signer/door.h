@@ -17,8 +17,9 @@ struct sign_ctx {
 	struct signer_error *err;
 	struct ks_key key;
 	bool key_known;
-	bool caught_up;              /* what other processes appended was read */
-	struct limits_hold hold;     /* what it took from the limits */
+	bool caught_up;          /* what other processes appended was read */
+	bool announced;          /* its record was announced to the audit log (audit_announce) */
+	struct limits_hold hold; /* what it took from the limits */
 	struct policy_decision late; /* the gate's refusal, when the spends no longer fit */
 	/* the payload as decoded (decode), and what it spends (spend) */
 	bool decoded;

@@ -110,9 +110,12 @@ int signer_open_with(const struct signer_config *cfg, unsigned flags, struct sig
 		.pin_file = cfg->token.pin_file,
 		.sessions = cfg->workers,
 	};
-	struct audit_options ao = {.segment_bytes = cfg->audit.segment_max_bytes,
-				   .keep_segments = cfg->audit.keep_segments,
-				   .keep_seconds = SIGNER_AUDIT_KEEP_SECONDS};
+	struct audit_options ao = {
+		.segment_bytes = cfg->audit.segment_max_bytes,
+		.keep_segments = cfg->audit.keep_segments,
+		.keep_seconds = SIGNER_AUDIT_KEEP_SECONDS,
+		/* a sync waits for the signatures at the token, one per session */
+		.gather_max_records = cfg->workers};
 	struct policy *p = NULL;
 	struct signer *s;
 	bool repaired;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "signer/audit.h"
@@ -616,9 +617,137 @@ static void test_replay_from(void **state)
 	assert_int_equal(audit_replay(path, &how, &res), SG_ERR_MALFORMED);
 }
 
+/* A thread appending an announced record (the door's signature record). */
+struct announced_append {
+	struct audit_log *log;
+	const char *members;
+	int r;
+};
+
+static void *announced_append_main(void *arg)
+{
+	struct announced_append *a = arg;
+	char id[AUDIT_ID_LEN + 1];
+
+	a->r = audit_append_announced(a->log, a->members, strlen(a->members), NULL, NULL, id);
+	return NULL;
+}
+
+/* The gathering group commit: a sync waits for the records announced when it came, so that
+ * two signatures made at once take one fdatasync; an announcement cancelled frees it; and the
+ * records read back as members, in order, with the chain's fields after them. (The wait is 10
+ * s here, so that nothing depends on timing: a wait that did not end on the second arrival
+ * would show as a test taking 10 s, and as a second sync.) */
+static void test_gathering_sync(void **state)
+{
+	struct audit_options opt = {.gather_max_us = 10 * 1000 * 1000};
+	struct announced_append first = {.members = "\"decision\":\"signed\",\"n\":1"},
+				second = {.members = "\"decision\":\"signed\",\"n\":2"};
+	struct audit_verify_result res;
+	struct audit_log *log;
+	uint64_t syncs0, records0, syncs, records;
+	pthread_t t1, t2;
+	bool repaired;
+	char line[512];
+	FILE *f;
+
+	(void)state;
+	assert_sg_ok(audit_open_with(fresh_path(), &opt, &log, &repaired));
+	first.log = second.log = log;
+	audit_sync_stats(log, &syncs0, &records0);
+	/* two signatures in the making; the first record's sync waits for the second */
+	audit_announce(log);
+	audit_announce(log);
+	assert_int_equal(pthread_create(&t1, NULL, announced_append_main, &first), 0);
+	usleep(50 * 1000);
+	assert_int_equal(pthread_create(&t2, NULL, announced_append_main, &second), 0);
+	assert_int_equal(pthread_join(t1, NULL), 0);
+	assert_int_equal(pthread_join(t2, NULL), 0);
+	assert_sg_ok(first.r);
+	assert_sg_ok(second.r);
+	audit_sync_stats(log, &syncs, &records);
+	assert_int_equal(records - records0, 2);
+	assert_int_equal(syncs - syncs0, 1);
+
+	/* one announced, then cancelled (its signature failed): the waiting sync goes ahead */
+	audit_announce(log);
+	audit_announce(log);
+	assert_int_equal(pthread_create(&t1, NULL, announced_append_main, &first), 0);
+	usleep(50 * 1000);
+	audit_announce_cancel(log);
+	assert_int_equal(pthread_join(t1, NULL), 0);
+	assert_sg_ok(first.r);
+	audit_sync_stats(log, &syncs0, &records0);
+	assert_int_equal(records0 - records, 1);
+	assert_int_equal(syncs0 - syncs, 1);
+
+	/* nothing announced: no wait at all (a plain append) */
+	assert_int_equal(append(log, "dev"), 0);
+	audit_sync_stats(log, &syncs, &records);
+	assert_int_equal(syncs - syncs0, 1);
+	audit_close(log);
+
+	assert_sg_ok(audit_verify(path, &res));
+	assert_int_equal(res.records, 4);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_int_equal(
+		strncmp(line, "{\"decision\":\"signed\",\"n\":1,\"seq\":1,\"time\":\"", 43), 0);
+	fclose(f);
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, AUDIT_ID_LEN + 1);
+}
+
+/* Record ids: 32 hex digits, none twice among many, and a forked child draws a stream of its
+ * own (the same counter in parent and child gives different ids). */
+static void test_ids(void **state)
+{
+	enum { N = 20000 };
+	char(*ids)[AUDIT_ID_LEN + 1] = calloc(N, sizeof(*ids));
+	char parent[3][AUDIT_ID_LEN + 1], child[3][AUDIT_ID_LEN + 1];
+	int fds[2], status;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(ids);
+	for (int i = 0; i < N; i++) {
+		audit_new_id(ids[i]);
+		assert_int_equal(strlen(ids[i]), AUDIT_ID_LEN);
+		assert_int_equal(strspn(ids[i], "0123456789abcdef"), AUDIT_ID_LEN);
+	}
+	qsort(ids, N, sizeof(*ids), id_cmp);
+	for (int i = 1; i < N; i++)
+		assert_string_not_equal(ids[i - 1], ids[i]);
+	free(ids);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (int i = 0; i < 3; i++)
+			audit_new_id(child[i]);
+		_exit(write(fds[1], child, sizeof(child)) == (ssize_t)sizeof(child) ? 0 : 1);
+	}
+	for (int i = 0; i < 3; i++)
+		audit_new_id(parent[i]);
+	assert_int_equal(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			assert_string_not_equal(parent[i], child[j]);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_gathering_sync),
 		cmocka_unit_test(test_chain_and_verify),
 		cmocka_unit_test(test_tampering_is_found),
 		cmocka_unit_test(test_torn_line_repaired),
