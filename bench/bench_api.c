@@ -42,6 +42,7 @@
 #include <sodium.h>
 
 #include "bench_api_report.h"
+#include "bench_client.h"
 #include "bench_cpu.h"
 #include "bench_sync.h"
 #include "bench_util.h"
@@ -85,32 +86,6 @@ struct client {
 	int index;
 };
 
-/* Sends the request and reads the response (headers, then Content-Length bytes of body);
- * 1: a 200, 0: another status, -1: the connection failed. */
-static int client_exchange(gnutls_session_t s, const char *req, size_t req_len)
-{
-	char buf[8192], *hdr_end = NULL;
-	size_t got = 0;
-	long clen = -1;
-
-	if (gnutls_record_send(s, req, req_len) != (ssize_t)req_len)
-		return -1;
-	while (hdr_end == NULL || (long)(got - (size_t)(hdr_end + 4 - buf)) < clen) {
-		ssize_t n = gnutls_record_recv(s, buf + got, sizeof(buf) - 1 - got);
-
-		if (n <= 0)
-			return -1;
-		got += (size_t)n;
-		buf[got] = '\0';
-		if (hdr_end == NULL && (hdr_end = strstr(buf, "\r\n\r\n")) != NULL) {
-			char *cl = strcasestr(buf, "Content-Length:");
-
-			clen = cl != NULL ? strtol(cl + 15, NULL, 10) : 0;
-		}
-	}
-	return strncmp(buf, "HTTP/1.1 200", 12) == 0;
-}
-
 /* One kept-alive mTLS connection sending sign requests, flat out or on a schedule. Connects,
  * then waits at the gate twice (all up; the burst starts), runs, and waits once more (the
  * burst is over) before it closes, so that neither handshakes nor goodbyes fall in the burst. */
@@ -118,32 +93,13 @@ static void *client_main(void *arg)
 {
 	struct client *cl = arg;
 	struct bench *b = cl->b;
-	gnutls_certificate_credentials_t cred;
-	gnutls_session_t s;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)b->port)};
-	char path[512], key[512], ca[512], req[2048];
-	int fd, one = 1;
-	bool up = false;
+	struct bench_conn conn;
+	char req[2048];
+	bool up;
 	size_t req_len;
 
-	snprintf(path, sizeof(path), "%s/pki/clients/%s.pem", b->dir, b->client);
-	snprintf(key, sizeof(key), "%s/pki/clients/%s.key", b->dir, b->client);
-	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", b->dir);
-	gnutls_certificate_allocate_credentials(&cred);
-	gnutls_certificate_set_x509_trust_file(cred, ca, GNUTLS_X509_FMT_PEM);
-	gnutls_certificate_set_x509_key_file(cred, path, key, GNUTLS_X509_FMT_PEM);
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	gnutls_init(&s, GNUTLS_CLIENT);
-	gnutls_set_default_priority(s);
-	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
-	gnutls_server_name_set(s, GNUTLS_NAME_DNS, "localhost", 9);
-	gnutls_session_set_verify_cert(s, "localhost", 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		gnutls_transport_set_int(s, fd);
-		up = gnutls_handshake(s) >= 0;
-	}
+	bench_conn_open(&conn, b->dir, b->client, b->port);
+	up = conn.up;
 	if (!up)
 		atomic_fetch_add(&b->errors, 1);
 	req_len =
@@ -174,7 +130,7 @@ static void *client_main(void *arg)
 				t0 = next; /* late or not, the latency counts from here */
 				next += b->interval;
 			}
-			if ((ok = client_exchange(s, req, req_len)) < 0) {
+			if ((ok = bench_conn_exchange(&conn, req, req_len)) < 0) {
 				atomic_fetch_add(&b->errors, 1);
 				break;
 			}
@@ -192,12 +148,7 @@ static void *client_main(void *arg)
 		}
 	}
 	pthread_barrier_wait(&b->gate); /* the burst is over */
-	if (up)
-		gnutls_bye(s, GNUTLS_SHUT_RDWR);
-	gnutls_deinit(s);
-	if (fd >= 0)
-		close(fd);
-	gnutls_certificate_free_credentials(cred);
+	bench_conn_close(&conn);
 	return NULL;
 }
 
@@ -237,7 +188,8 @@ static void api_burst(struct bench *b, pid_t daemon, unsigned ops_port, struct b
 	double seq0, seq1, wall;
 	unsigned long n, signed_n;
 
-	*out = (struct burst){.records = -1, .sync_p50 = -1, .sync_p99 = -1};
+	*out = (struct burst){
+		.records = -1, .sync_p50 = -1, .sync_p99 = -1, .lat_max = -1, .sync_max = -1};
 	seq0 = bench_ops_metric(ops_port, "signer_audit_head_sequence");
 	if (sync != NULL)
 		bench_sync_read(sync, h0);
@@ -259,6 +211,7 @@ static void api_burst(struct bench *b, pid_t daemon, unsigned ops_port, struct b
 	qsort(b->lat, n, sizeof(double), bench_cmp_double);
 	out->p50 = n > 0 ? b->lat[n / 2] * 1000 : -1;
 	out->p99 = n > 0 ? b->lat[(size_t)((double)n * 0.99)] * 1000 : -1;
+	out->lat_max = n > 0 ? b->lat[n - 1] * 1000 : -1;
 	if (sync != NULL) {
 		uint64_t syncs;
 
@@ -268,6 +221,7 @@ static void api_burst(struct bench *b, pid_t daemon, unsigned ops_port, struct b
 		if (syncs > 0) {
 			out->sync_p50 = bench_sync_quantile(h1, 0.5) * 1000;
 			out->sync_p99 = bench_sync_quantile(h1, 0.99) * 1000;
+			out->sync_max = bench_sync_quantile(h1, 1.0) * 1000;
 			if (seq0 >= 0 && seq1 >= seq0)
 				out->records = (seq1 - seq0) / (double)syncs;
 		}
@@ -338,7 +292,13 @@ static void raw_burst(struct raw *r, unsigned threads, pid_t daemon, struct burs
 	double c0, c1;
 	unsigned long n;
 
-	*out = (struct burst){.p50 = -1, .p99 = -1, .records = -1, .sync_p50 = -1, .sync_p99 = -1};
+	*out = (struct burst){.p50 = -1,
+			      .p99 = -1,
+			      .records = -1,
+			      .sync_p50 = -1,
+			      .sync_p99 = -1,
+			      .lat_max = -1,
+			      .sync_max = -1};
 	atomic_store(&r->count, 0);
 	bench_cpu_mark(daemon, &m0);
 	c0 = rusage_seconds();

@@ -113,6 +113,14 @@ static double f_half_sync99(const struct round_result *x)
 {
 	return x->half.sync_p99;
 }
+static double f_half_lat_max(const struct round_result *x)
+{
+	return x->half.lat_max;
+}
+static double f_half_sync_max(const struct round_result *x)
+{
+	return x->half.sync_max;
+}
 static double f_full_records(const struct round_result *x)
 {
 	return x->full.records;
@@ -219,6 +227,12 @@ bool bench_report_summary(const struct round_result *const xs[2], int n_binaries
 		 .a = f_full_sync99,
 		 .b = f_half_sync99,
 		 .need_a = NEED_FULL,
+		 .need_b = NEED_HALF},
+		{.name = "half load slowest request / sync, ms",
+		 .decimals = 2,
+		 .a = f_half_lat_max,
+		 .b = f_half_sync_max,
+		 .need_a = NEED_HALF,
 		 .need_b = NEED_HALF},
 		{.name = "audit records per sync full / half",
 		 .decimals = 2,

@@ -15,6 +15,8 @@ struct burst {
 	double records;       /* audit records per fdatasync */
 	double sync_p50;      /* ms */
 	double sync_p99;      /* ms */
+	double lat_max;       /* ms: the slowest request */
+	double sync_max;      /* ms: the slowest fdatasync (the upper edge of its bucket) */
 	double others;        /* cores: what processes other than signerd and this one used */
 	double kthreads;      /* cores: what the kernel's threads used */
 	double steal;         /* cores: what the hypervisor took */
