@@ -25,6 +25,9 @@
 #include "api/server.h"
 
 #define API_BODY_MAX (64 * 1024)
+/* Per connection: the request line and headers, and the read buffer the body passes through
+ * (the body itself is copied out as it comes, up to API_BODY_MAX) */
+#define API_CONNECTION_MEMORY (32 * 1024)
 
 struct api_conn;
 

@@ -480,6 +480,8 @@ int api_start(const struct signer_config *cfg, struct signer *signer, struct tls
 	/* no MHD_USE_TURBO: with it, libmicrohttpd 0.9.75 neither times out connections in the TLS
 	 * handshake nor frees those whose peer closed during it (their per-IP count leaks: 64
 	 * from one address lock that address out for good) */
+	pthread_attr_t attr;
+	bool started;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	int r;
@@ -512,7 +514,8 @@ int api_start(const struct signer_config *cfg, struct signer *signer, struct tls
 		MHD_OPTION_CONNECTION_LIMIT, cfg->limits.max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->limits.max_connections_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->limits.timeout_seconds,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONNECTION_MEMORY,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)API_THREAD_STACK,
 		MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, api_completed, srv, MHD_OPTION_STRICT_FOR_CLIENT, 1,
 		MHD_OPTION_UNESCAPE_CALLBACK, api_unescape, NULL, MHD_OPTION_END);
@@ -523,7 +526,11 @@ int api_start(const struct signer_config *cfg, struct signer *signer, struct tls
 			    cfg->api.host, cfg->api.port);
 		goto fail;
 	}
-	if (pthread_create(&srv->guard, NULL, api_guard_main, srv) != 0) {
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, API_THREAD_STACK);
+	started = pthread_create(&srv->guard, &attr, api_guard_main, srv) == 0;
+	pthread_attr_destroy(&attr);
+	if (!started) {
 		r = sg_fail(SG_ERR_INTERNAL, "the API listener's handshake guard did not start");
 		MHD_stop_daemon(srv->mhd);
 		goto fail;

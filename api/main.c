@@ -57,11 +57,16 @@ static void harden_process(bool will_drop)
 	}
 	unlimited = getrlimit(RLIMIT_MEMLOCK, &memlock) == 0 && memlock.rlim_cur == RLIM_INFINITY;
 	/* MCL_FUTURE under a limited RLIMIT_MEMLOCK would make later allocations fail */
+	/* MCL_ONFAULT: a page is locked when it is first touched, not all of every mapping at
+	 * once, so what is never used (most of each shared library, most of each thread's stack)
+	 * is not made resident; what is used (the PIN, keys in transit, requests) never reaches
+	 * swap all the same. Kernels before 4.4 do not know it: then every page is locked. */
 	if (unlimited || (geteuid() == 0 && !will_drop)) {
-		if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+		if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 &&
+		    mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
 			say("warning: mlockall: %s", strerror(errno));
 	} else if (geteuid() == 0) {
-		if (mlockall(MCL_CURRENT) != 0)
+		if (mlockall(MCL_CURRENT | MCL_ONFAULT) != 0 && mlockall(MCL_CURRENT) != 0)
 			say("warning: mlockall: %s", strerror(errno));
 		say("warning: RLIMIT_MEMLOCK is limited: memory allocated after start-up is not "
 		    "locked (the PIN still is: it lives in locked pages of its own)");

@@ -354,7 +354,8 @@ int ops_start(const struct signer_config *cfg, struct signer *signer, struct api
 	srv->mhd = MHD_start_daemon(flags, (uint16_t)cfg->ops.port, NULL, NULL, ops_handler, srv,
 				    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				    MHD_OPTION_CONNECTION_LIMIT, 64U, MHD_OPTION_CONNECTION_TIMEOUT,
-				    10U, MHD_OPTION_END);
+				    10U, MHD_OPTION_THREAD_STACK_SIZE, (size_t)API_THREAD_STACK,
+				    MHD_OPTION_END);
 	if (srv->mhd == NULL) {
 		ops_stop(srv);
 		return sg_fail(SG_ERR_IO,

@@ -2,6 +2,12 @@
 #ifndef SIGNER_API_SERVER_H
 #define SIGNER_API_SERVER_H
 
+/* Every thread's stack. signerd locks its memory (mlockall with MCL_FUTURE), so a thread's
+ * whole stack is resident from its start: glibc's default of 8 MiB per thread was most of
+ * signerd's RSS. The deepest path (a sign request: its 20 KiB context, an audit catch-up's
+ * 64 KiB line buffer, SoftHSM2 and OpenSSL below) uses a small part of this. */
+#define API_THREAD_STACK (512 * 1024)
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
