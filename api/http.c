@@ -4,15 +4,26 @@
 
 struct api_server *api_current;
 
+static enum MHD_Result api_send_text(struct MHD_Connection *c, unsigned status, char *text,
+				     const char *allow, unsigned retry_after);
+
 static enum MHD_Result api_send(struct MHD_Connection *c, unsigned status, json_t *body,
 				const char *allow, unsigned retry_after)
 {
 	char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	json_decref(body);
+	return api_send_text(c, status, text, allow, retry_after);
+}
+
+/* Sends text (malloc'd, taken; NULL: out of memory, a 500). */
+static enum MHD_Result api_send_text(struct MHD_Connection *c, unsigned status, char *text,
+				     const char *allow, unsigned retry_after)
+{
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	char retry[16];
 
-	json_decref(body);
 	if (text == NULL) {
 		status = 500;
 		text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
@@ -267,7 +278,18 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 		goto out;
 	}
 	api_count(srv, &req, &trace, rq->started, true);
-	ret = api_send(c, 200, json_incref(res.response), NULL, 0);
+	{
+		/* the response's members as the door wrote them, in braces */
+		char *text = malloc(res.response.len + 3);
+
+		if (text != NULL) {
+			text[0] = '{';
+			memcpy(text + 1, res.response.buf, res.response.len);
+			text[res.response.len + 1] = '}';
+			text[res.response.len + 2] = '\0';
+		}
+		ret = api_send_text(c, 200, text, NULL, 0);
+	}
 	signer_result_free(&res);
 	goto out;
 refused:

@@ -447,8 +447,8 @@ static int sign_solana(struct sign_ctx *c)
 			SIGNER_E_INTERNAL, "key '%s'", c->key.name);
 	memcpy(c->res->signature, sig, 64);
 	c->res->signature_len = 64;
-	json_object_set_new(c->res->response, "signature", signer_b58_json(sig, 64));
-	json_object_set_new(c->res->response, "signer", signer_b58_json(c->key.public_key, 32));
+	signer_b58_w(&c->res->response, "signature", sig, 64);
+	signer_b58_w(&c->res->response, "signer", c->key.public_key, 32);
 	return SG_OK;
 }
 
@@ -496,13 +496,12 @@ static int sign_evm_transaction(struct sign_ctx *c)
 		goto out;
 	}
 	keccak256(signed_tx.data, signed_tx.len, hash);
-	json_object_set_new(c->res->response, "signed_transaction",
-			    signer_hex_json(signed_tx.data, signed_tx.len));
-	json_object_set_new(c->res->response, "transaction_hash", signer_hex_json(hash, 32));
-	json_object_set_new(c->res->response, "from", signer_address_json(from));
-	json_object_set_new(c->res->response, "v", signer_quantity_json(v, v_len));
-	json_object_set_new(c->res->response, "r", signer_quantity_json(sig.r, 32));
-	json_object_set_new(c->res->response, "s", signer_quantity_json(sig.s, 32));
+	signer_hex_w(&c->res->response, "signed_transaction", signed_tx.data, signed_tx.len);
+	signer_hex_w(&c->res->response, "transaction_hash", hash, 32);
+	signer_address_w(&c->res->response, "from", from);
+	signer_quantity_w(&c->res->response, "v", v, v_len);
+	signer_quantity_w(&c->res->response, "r", sig.r, 32);
+	signer_quantity_w(&c->res->response, "s", sig.s, 32);
 out:
 	rlp_buf_free(&signed_tx);
 	return r;
@@ -520,9 +519,9 @@ static int sign_evm_hashed(struct sign_ctx *c, const uint8_t digest[32])
 	memcpy(rsv, sig.r, 32);
 	memcpy(rsv + 32, sig.s, 32);
 	rsv[64] = (uint8_t)(27 + sig.recid);
-	json_object_set_new(c->res->response, "signature", signer_hex_json(rsv, 65));
-	json_object_set_new(c->res->response, "digest", signer_hex_json(digest, 32));
-	json_object_set_new(c->res->response, "from", signer_address_json(from));
+	signer_hex_w(&c->res->response, "signature", rsv, 65);
+	signer_hex_w(&c->res->response, "digest", digest, 32);
+	signer_address_w(&c->res->response, "from", from);
 	return SG_OK;
 }
 
@@ -532,13 +531,13 @@ static int sign_payload(struct sign_ctx *c)
 	const struct signer_request *req = c->req;
 	uint8_t digest[32];
 
-	c->res->response = json_pack("{s:s, s:I, s:s}", "key", c->key.name, "key_version",
-				     (json_int_t)c->key.version, "operation", req->operation);
-	if (c->res->response == NULL)
-		return signer_error_set(c->err, sg_fail(SG_ERR_NOMEM, "sign response"),
-					SIGNER_E_INTERNAL, "the response");
+	jsonw_init(&c->res->response);
+	c->res->has_response = true;
+	jsonw_str(&c->res->response, "key", c->key.name);
+	jsonw_int(&c->res->response, "key_version", (long long)c->key.version);
+	jsonw_str(&c->res->response, "operation", req->operation);
 	if (req->request_id != NULL)
-		json_object_set_new(c->res->response, "request_id", json_string(req->request_id));
+		jsonw_str(&c->res->response, "request_id", req->request_id);
 	switch (req->kind) {
 	case SIGNER_PAYLOAD_SOLANA_MESSAGE:
 		return sign_solana(c);
@@ -671,19 +670,28 @@ static int sign_commit(struct sign_ctx *c)
 {
 	char audit_id[AUDIT_ID_LEN + 1] = "";
 	struct jsonw rec;
+	bool appended = false;
 	int ar;
 
 	jsonw_init(&rec);
-	ar = !audit_record(&rec, c->req, c, "signed", NULL, NULL, c->res->signature,
-			   c->res->signature_len)
-		     ? sg_fail(SG_ERR_NOMEM, "audit record")
-		     : audit_append_announced(c->s->audit, rec.buf, rec.len, sign_gate, c,
-					      audit_id);
-	c->announced = false; /* the append ended it, whatever it returned */
+	if (c->res->response.failed) /* the response could not be written: nothing is signed */
+		ar = sg_fail(SG_ERR_NOMEM, "sign response");
+	else if (!audit_record(&rec, c->req, c, "signed", NULL, NULL, c->res->signature,
+			       c->res->signature_len))
+		ar = sg_fail(SG_ERR_NOMEM, "audit record");
+	else {
+		ar = audit_append_announced(c->s->audit, rec.buf, rec.len, sign_gate, c, audit_id);
+		appended = true;
+	}
+	/* the append ended the announcement, whatever it returned; without one, it ends here */
+	if (c->announced && !appended)
+		audit_announce_cancel(c->s->audit);
+	c->announced = false;
 	jsonw_free(&rec);
 	if (ar == SG_OK) {
 		snprintf(c->res->audit_id, sizeof(c->res->audit_id), "%s", audit_id);
-		json_object_set_new(c->res->response, "audit_id", json_string(audit_id));
+		/* (out of memory here, the response goes without it: the signature is recorded) */
+		jsonw_str(&c->res->response, "audit_id", audit_id);
 		return SG_OK;
 	}
 	signer_result_free(c->res);

@@ -93,10 +93,28 @@ int signer_error_set(struct signer_error *err, int cause, enum signer_errkind ki
 
 void signer_result_free(struct signer_result *result)
 {
-	json_decref(result->response);
+	if (result->has_response)
+		jsonw_free(&result->response);
+	result->has_response = false;
 	json_decref(result->view);
-	result->response = NULL;
 	result->view = NULL;
+}
+
+json_t *signer_result_response(const struct signer_result *result)
+{
+	struct jsonw whole;
+	json_t *j = NULL;
+
+	if (!result->has_response || result->response.failed)
+		return NULL;
+	jsonw_init(&whole);
+	jsonw_append(&whole, "{", 1);
+	jsonw_append(&whole, result->response.buf, result->response.len);
+	jsonw_append(&whole, "}", 1);
+	if (!whole.failed)
+		j = json_loadb(whole.buf, whole.len, 0, NULL);
+	jsonw_free(&whole);
+	return j;
 }
 
 json_t *signer_error_json(const struct signer_error *err, const char *request_id)

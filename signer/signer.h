@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "common/jsonw.h"
+
 #include "common/err.h"
 #include "signer/config.h"
 
@@ -97,7 +99,10 @@ int signer_error_set(struct signer_error *err, int cause, enum signer_errkind ki
 		     ...) __attribute__((format(printf, 4, 5)));
 
 struct signer_result {
-	json_t *response;      /* the sign response of the API */
+	/* the sign response of the API: its members, written as they are made (common/jsonw.h;
+	 * signer_result_response gives it as a jansson object) */
+	struct jsonw response;
+	bool has_response;
 	json_t *view;          /* what was decoded, as JSON, when the request asked for it */
 	uint8_t signature[65]; /* the raw signature: Ed25519 64 bytes, or r || s || recid */
 	size_t signature_len;
@@ -146,6 +151,9 @@ void signer_audit_state(struct signer *s, struct signer_audit_state *out);
 SG_MUST_CHECK int signer_sign(struct signer *s, const struct signer_request *req,
 			      struct signer_result *result, struct signer_error *err);
 void signer_result_free(struct signer_result *result);
+/* The sign response as a JSON object (new reference; NULL when there is none or out of
+ * memory), for who wants a tree rather than the text (signerctl). */
+json_t *signer_result_response(const struct signer_result *result);
 /* {"error": {"code", "message", "request_id"?, "audit_id"?, "reason"?, "rule"?}} */
 json_t *signer_error_json(const struct signer_error *err, const char *request_id);
 

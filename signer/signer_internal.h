@@ -73,6 +73,11 @@ json_t *signer_hex_json(const uint8_t *p, size_t n);
 json_t *signer_quantity_json(const uint8_t *be, size_t n);
 json_t *signer_b58_json(const uint8_t *p, size_t n);
 json_t *signer_address_json(const uint8_t addr[20]);
+/* The same, written as "key":"text" into a response's members (w->failed when they cannot). */
+void signer_hex_w(struct jsonw *w, const char *key, const uint8_t *p, size_t n);
+void signer_quantity_w(struct jsonw *w, const char *key, const uint8_t *be, size_t n);
+void signer_b58_w(struct jsonw *w, const char *key, const uint8_t *p, size_t n);
+void signer_address_w(struct jsonw *w, const char *key, const uint8_t addr[20]);
 
 double signer_wall_seconds(void);
 

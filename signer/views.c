@@ -65,6 +65,55 @@ json_t *signer_address_json(const uint8_t addr[20])
 	return json_string(text);
 }
 
+void signer_hex_w(struct jsonw *w, const char *key, const uint8_t *p, size_t n)
+{
+	char small[2 * 65 + 3], *text = 2 * n + 3 <= sizeof(small) ? small : malloc(2 * n + 3);
+
+	if (text == NULL) {
+		w->failed = true;
+		return;
+	}
+	text[0] = '0';
+	text[1] = 'x';
+	if (hex_encode(p, n, text + 2, 2 * n + 1) == SG_OK)
+		jsonw_str(w, key, text);
+	else
+		w->failed = true;
+	if (text != small)
+		free(text);
+}
+
+void signer_quantity_w(struct jsonw *w, const char *key, const uint8_t *be, size_t n)
+{
+	char text[2 * 33 + 3];
+
+	if (n > 33) {
+		w->failed = true;
+		return;
+	}
+	evm_quantity_hex(be, n, text);
+	jsonw_str(w, key, text);
+}
+
+void signer_b58_w(struct jsonw *w, const char *key, const uint8_t *p, size_t n)
+{
+	char text[B58_ENCODED_MAX(64)];
+
+	if (n > 64 || b58_encode(p, n, text, sizeof(text)) != SG_OK) {
+		w->failed = true;
+		return;
+	}
+	jsonw_str(w, key, text);
+}
+
+void signer_address_w(struct jsonw *w, const char *key, const uint8_t addr[20])
+{
+	char text[EVM_ADDRESS_TEXT_LEN];
+
+	addr_evm_checksum(addr, text);
+	jsonw_str(w, key, text);
+}
+
 json_t *signer_solana_view(const struct sol_message *m)
 {
 	json_t *view = json_object(), *signers = json_array(), *writable = json_array(),

@@ -366,7 +366,7 @@ static int run_key_sign(struct ctl *ctl, const struct ceremony_plan *p, const js
 	if (r != SG_OK)
 		return sg_fail(SG_ERR_PERMISSION, "the signer refused it: %s (%s)", err.message,
 			       err.code != NULL ? err.code : "?");
-	*result = json_incref(res.response);
+	*result = signer_result_response(&res);
 	signer_result_free(&res);
 	return SG_OK;
 }

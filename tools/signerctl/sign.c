@@ -147,9 +147,12 @@ int cmd_sign(struct ctl *ctl, const struct ctl_args *a)
 		return sign_failed(&err, request_id, as_json);
 	}
 	if (as_json) {
-		rc = ctl_print_json(json_incref(res.response));
+		rc = ctl_print_json(signer_result_response(&res));
 	} else {
-		print_response(res.response);
+		json_t *response = signer_result_response(&res);
+
+		print_response(response);
+		json_decref(response);
 		rc = EXIT_SUCCESS;
 	}
 	signer_result_free(&res);
