@@ -1,4 +1,5 @@
 #include "api/metrics.h"
+#include "common/jsonw.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -108,35 +109,68 @@ void metrics_label(struct metrics_text *out, const char *value)
 	}
 }
 
-/* Renders name="value" pairs (NULL-terminated list of name, value) into a malloc'd string. */
+/* Renders name="value" pairs (NULL-terminated list of name, value) into w (escaped as
+ * metrics_label does); in w's own buffer, without a malloc, for the usual few labels. */
+static void metrics_labels_into(struct jsonw *w, const char *const *kv)
+{
+	for (size_t i = 0; kv[i] != NULL; i += 2) {
+		const char *p = kv[i + 1] != NULL ? kv[i + 1] : "";
+
+		if (i > 0)
+			jsonw_append(w, ",", 1);
+		jsonw_append(w, kv[i], strlen(kv[i]));
+		jsonw_append(w, "=\"", 2);
+		while (*p != '\0') {
+			size_t run = strcspn(p, "\\\"\n");
+
+			jsonw_append(w, p, run);
+			p += run;
+			if (*p == '\\')
+				jsonw_append(w, "\\\\", 2);
+			else if (*p == '"')
+				jsonw_append(w, "\\\"", 2);
+			else if (*p == '\n')
+				jsonw_append(w, "\\n", 2);
+			if (*p != '\0')
+				p++;
+		}
+		jsonw_append(w, "\"", 1);
+	}
+}
+
+/* The same, malloc'd (NULL when out of memory). */
 static char *metrics_labels(const char *const *kv)
 {
-	struct metrics_text t = {0};
+	struct jsonw w;
+	char *out;
 
-	for (size_t i = 0; kv[i] != NULL; i += 2) {
-		metrics_printf(&t, "%s%s=\"", i == 0 ? "" : ",", kv[i]);
-		metrics_label(&t, kv[i + 1] != NULL ? kv[i + 1] : "");
-		metrics_printf(&t, "\"");
-	}
-	if (t.data == NULL)
-		t.data = strdup("");
-	return t.data;
+	jsonw_init(&w);
+	metrics_labels_into(&w, kv);
+	out = w.failed ? NULL : strdup(w.buf);
+	jsonw_free(&w);
+	return out;
 }
 
 /* The series with these labels, created if there is room; with metrics_mu held. */
 static struct series *metrics_series(struct family *f, const char *const *kv)
 {
-	char *labels = metrics_labels(kv);
+	struct jsonw w;
+	char *labels;
 	struct series *s;
 
-	if (labels == NULL)
-		return NULL;
-	for (size_t i = 0; i < f->n; i++) {
-		if (strcmp(f->series[i].labels, labels) == 0) {
-			free(labels);
+	/* found: no allocation at all (the request path's case) */
+	jsonw_init(&w);
+	metrics_labels_into(&w, kv);
+	for (size_t i = 0; !w.failed && i < f->n; i++) {
+		if (strcmp(f->series[i].labels, w.buf) == 0) {
+			jsonw_free(&w);
 			return &f->series[i];
 		}
 	}
+	labels = w.failed ? NULL : strdup(w.buf);
+	jsonw_free(&w);
+	if (labels == NULL)
+		return NULL;
 	if (f->n == METRICS_SERIES_MAX) {
 		/* the cap: everything new is counted in one "other" series */
 		const char *other[] = {kv[0], "other", NULL};

@@ -42,7 +42,7 @@ struct run {
 	double end;
 	sem_t sessions;
 	pthread_mutex_t mu;
-	double spin_cpu;  /* CPU the simulated signatures took */
+	double spin_cpu; /* CPU the simulated signatures took */
 	double *lat;
 	size_t n_lat;
 	unsigned long records;
@@ -92,9 +92,10 @@ static int append_one(struct run *r)
 		json_object_set_new(rec, "key_version", json_integer(1));
 		json_object_set_new(rec, "reason", json_null());
 		json_object_set_new(rec, "policy_generation", json_integer(0));
-		json_object_set_new(rec, "signature_sha256",
-				    json_string("9d8599a1efc7d7b7f8eecf092740bd03fc7576e3235b0081822c"
-						"76f4b9fbb1c4"));
+		json_object_set_new(
+			rec, "signature_sha256",
+			json_string("9d8599a1efc7d7b7f8eecf092740bd03fc7576e3235b0081822c"
+				    "76f4b9fbb1c4"));
 		rc = audit_append(r->log, rec, id);
 		json_decref(rec);
 		return rc;
@@ -156,8 +157,7 @@ struct figures {
 	double rate, cpu_us, per_sync, p50_ms, p99_ms;
 };
 
-static int one_run(const char *path, enum way way, double seconds, double *lat,
-		   struct figures *out)
+static int one_run(const char *path, enum way way, double seconds, double *lat, struct figures *out)
 {
 	struct run r = {.way = way, .lat = lat};
 	pthread_t t[THREADS];

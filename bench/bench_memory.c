@@ -171,7 +171,8 @@ static double token_growth(const struct signer_config *cfg, const char *label,
 		CK_TOKEN_INFO ti;
 
 		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    strncmp((const char *)ti.label, cfg->token.label, strlen(cfg->token.label)) == 0)
+		    strncmp((const char *)ti.label, cfg->token.label, strlen(cfg->token.label)) ==
+			    0)
 			slot = slots[i];
 	}
 	if (f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK)
@@ -185,7 +186,8 @@ static double token_growth(const struct signer_config *cfg, const char *label,
 
 		if (i == n / 10)
 			r0 = self_rss();
-		if (f->C_SignInit(s, &m, key) != CKR_OK || f->C_Sign(s, msg, msg_len, sig, &l) != CKR_OK)
+		if (f->C_SignInit(s, &m, key) != CKR_OK ||
+		    f->C_Sign(s, msg, msg_len, sig, &l) != CKR_OK)
 			break;
 		if (i >= n / 10)
 			(*done)++;
@@ -212,8 +214,9 @@ int main(int argc, char **argv)
 	size_t req_len;
 
 	if (argc < 4 || soak < 10 || idle < 1 || idle > IDLE_MAX) {
-		fprintf(stderr, "usage: bench_memory DIR CONFIG SIGNERD [SOAK_SECONDS (600, >= 10) "
-				"[IDLE (256, 1-%d)]]\n",
+		fprintf(stderr,
+			"usage: bench_memory DIR CONFIG SIGNERD [SOAK_SECONDS (600, >= 10) "
+			"[IDLE (256, 1-%d)]]\n",
 			IDLE_MAX);
 		return 2;
 	}
@@ -247,10 +250,11 @@ int main(int argc, char **argv)
 	conns = calloc((size_t)idle, sizeof(*conns));
 	if (conns == NULL)
 		return 1;
-	req_len = (size_t)snprintf(req, sizeof(req),
-				   "POST /v1/keys/polygon-dev/sign HTTP/1.1\r\nHost: localhost\r\n"
-				   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-				   strlen(evm_body), evm_body);
+	req_len =
+		(size_t)snprintf(req, sizeof(req),
+				 "POST /v1/keys/polygon-dev/sign HTTP/1.1\r\nHost: localhost\r\n"
+				 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+				 strlen(evm_body), evm_body);
 	(void)load_run(&l, 2); /* warm: pools, the token's sessions, caches */
 	sleep_s(1);
 	rss0 = rss_kib(daemon);
@@ -265,7 +269,8 @@ int main(int argc, char **argv)
 		}
 		sleep_s(2);
 		rss_idle = rss_kib(daemon);
-		printf("  idle: %d of %d connections up, %d answered a request; RSS %.1f MiB before, "
+		printf("  idle: %d of %d connections up, %d answered a request; RSS %.1f MiB "
+		       "before, "
 		       "%.1f MiB with them open (%.1f KiB each)\n",
 		       up, idle, answered, (double)rss0 / 1024.0, (double)rss_idle / 1024.0,
 		       up > 0 ? (double)(rss_idle - rss0) / (double)up : 0.0);
@@ -280,7 +285,8 @@ int main(int argc, char **argv)
 	/* 2. the soak */
 	full = load_run(&l, 3);
 	l.interval = full > 0 ? SOAK_CONNECTIONS / (full / 2) : 1;
-	printf("  soak at half of %.0f signed requests/s (flat out), EVM messages, %d connections:\n",
+	printf("  soak at half of %.0f signed requests/s (flat out), EVM messages, %d "
+	       "connections:\n",
 	       full, SOAK_CONNECTIONS);
 	printf("    %8s %10s %14s %8s\n", "seconds", "RSS MiB", "signed so far", "errors");
 	t_end = soak / 10;
@@ -294,26 +300,29 @@ int main(int argc, char **argv)
 			signed_start = signed_total;
 		}
 		rss_end = rss;
-		printf("    %8.0f %10.2f %14lu %8lu  (%.0f/s)\n", t_end * (double)step, (double)rss / 1024.0,
-		       signed_total, atomic_load(&l.errors), rate);
+		printf("    %8.0f %10.2f %14lu %8lu  (%.0f/s)\n", t_end * (double)step,
+		       (double)rss / 1024.0, signed_total, atomic_load(&l.errors), rate);
 	}
 	printf("  soak: RSS %.2f MiB at the start (after the first tenth), %.2f MiB at the end: "
 	       "%+.1f KiB, %.2f bytes per signed request\n",
 	       (double)rss_start / 1024.0, (double)rss_end / 1024.0, (double)(rss_end - rss_start),
-	       signed_total > signed_start
-		       ? (double)(rss_end - rss_start) * 1024.0 / (double)(signed_total - signed_start)
-		       : 0.0);
+	       signed_total > signed_start ? (double)(rss_end - rss_start) * 1024.0 /
+						     (double)(signed_total - signed_start)
+					   : 0.0);
 	kill(daemon, SIGTERM);
 	waitpid(daemon, NULL, 0);
 
 	/* 3. the token alone */
 	{
 		unsigned long n_ed = 0, n_k1 = 0;
-		double ed = token_growth(&cfg, "signerd/solana-dev/1", CKM_EDDSA, 150, 50000, &n_ed);
-		double k1 = token_growth(&cfg, "signerd/polygon-dev/1", CKM_ECDSA, 32, 50000, &n_k1);
+		double ed =
+			token_growth(&cfg, "signerd/solana-dev/1", CKM_EDDSA, 150, 50000, &n_ed);
+		double k1 =
+			token_growth(&cfg, "signerd/polygon-dev/1", CKM_ECDSA, 32, 50000, &n_k1);
 
 		printf("  SoftHSM2 alone, in this process: RSS growth %.1f bytes per Ed25519 "
-		       "C_SignInit + C_Sign (%lu signs), %.1f bytes per secp256k1 one (%lu signs)\n",
+		       "C_SignInit + C_Sign (%lu signs), %.1f bytes per secp256k1 one (%lu "
+		       "signs)\n",
 		       ed, n_ed, k1, n_k1);
 	}
 	gnutls_global_deinit();

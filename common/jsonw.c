@@ -122,13 +122,27 @@ void jsonw_string(struct jsonw *w, const char *value, size_t len)
 			cp = 0xfffd;
 		}
 		switch (cp) {
-		case '\\': text = "\\\\"; break;
-		case '"': text = "\\\""; break;
-		case '\b': text = "\\b"; break;
-		case '\f': text = "\\f"; break;
-		case '\n': text = "\\n"; break;
-		case '\r': text = "\\r"; break;
-		case '\t': text = "\\t"; break;
+		case '\\':
+			text = "\\\\";
+			break;
+		case '"':
+			text = "\\\"";
+			break;
+		case '\b':
+			text = "\\b";
+			break;
+		case '\f':
+			text = "\\f";
+			break;
+		case '\n':
+			text = "\\n";
+			break;
+		case '\r':
+			text = "\\r";
+			break;
+		case '\t':
+			text = "\\t";
+			break;
 		default:
 			if (cp < 0x10000) {
 				n = snprintf(seq, sizeof(seq), "\\u%04X", (unsigned)cp);

@@ -9,12 +9,12 @@
 #include <stddef.h>
 
 struct jsonw {
-	char *buf;    /* NUL-terminated while not failed */
+	char *buf; /* NUL-terminated while not failed */
 	size_t len;
 	size_t cap;
-	bool heap;    /* buf was malloc'd here (jsonw_free frees it) */
-	bool failed;  /* out of memory: everything after is dropped */
-	bool more;    /* a member or element was written: the next needs a comma */
+	bool heap;   /* buf was malloc'd here (jsonw_free frees it) */
+	bool failed; /* out of memory: everything after is dropped */
+	bool more;   /* a member or element was written: the next needs a comma */
 	char first[1024];
 };
 

@@ -153,11 +153,17 @@ static void test_values_as_jansson(void **state)
 static void test_not_utf8(void **state)
 {
 	static const char *bad[] = {
-		"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80x", "\xe2\x82",
+		"\xff",  "a\xc3",    "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+		"\x80x", "\xe2\x82",
 	};
 	static const char *want[] = {
-		"\"\\uFFFD\"", "\"a\\uFFFD\"", "\"\\uFFFD\\uFFFD\"", "\"\\uFFFD\\uFFFD\\uFFFD\"",
-		"\"\\uFFFD\\uFFFD\\uFFFD\\uFFFD\"", "\"\\uFFFDx\"", "\"\\uFFFD\\uFFFD\"",
+		"\"\\uFFFD\"",
+		"\"a\\uFFFD\"",
+		"\"\\uFFFD\\uFFFD\"",
+		"\"\\uFFFD\\uFFFD\\uFFFD\"",
+		"\"\\uFFFD\\uFFFD\\uFFFD\\uFFFD\"",
+		"\"\\uFFFDx\"",
+		"\"\\uFFFD\\uFFFD\"",
 	};
 
 	(void)state;
