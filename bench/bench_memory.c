@@ -165,8 +165,9 @@ static double token_growth(const struct signer_config *cfg, const char *label,
 	CK_ULONG ns = 16, found = 0;
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
-			       {CKA_LABEL, (void *)(uintptr_t)label, strlen(label)}};
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_CLASS, &cls, sizeof(cls)},
+		{CKA_LABEL, (void *)(uintptr_t)label, label != NULL ? strlen(label) : 0}};
 	CK_OBJECT_HANDLE key;
 	CK_MECHANISM m = {mech, NULL, 0};
 	uint8_t msg[256] = {1}, sig[128];
@@ -190,8 +191,40 @@ static double token_growth(const struct signer_config *cfg, const char *label,
 			    0)
 			slot = slots[i];
 	}
-	if (f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK)
+	if (f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK)
 		goto out;
+	if (label == NULL) {
+		/* what a token state write does (keystore's state_put: a new data object, the old
+		 * one destroyed), as signerd's audit anchor does about once a second under load */
+		CK_OBJECT_CLASS data = CKO_DATA;
+		CK_BBOOL yes = CK_TRUE;
+		uint8_t value[200] = {0};
+		CK_ATTRIBUTE obj[] = {{CKA_CLASS, &data, sizeof(data)},
+				      {CKA_TOKEN, &yes, sizeof(yes)},
+				      {CKA_PRIVATE, &yes, sizeof(yes)},
+				      {CKA_LABEL, "bench-memory-probe", 18},
+				      {CKA_VALUE, value, sizeof(value)}};
+		CK_OBJECT_HANDLE prev = CK_INVALID_HANDLE, cur;
+
+		*done = 0;
+		for (unsigned long i = 0; i < n + n / 10; i++) {
+			if (i == n / 10)
+				r0 = heap_in_use();
+			value[0] = (uint8_t)i;
+			if (f->C_CreateObject(s, obj, 5, &cur) != CKR_OK)
+				break;
+			if (prev != CK_INVALID_HANDLE && f->C_DestroyObject(s, prev) != CKR_OK)
+				break;
+			prev = cur;
+			if (i >= n / 10)
+				(*done)++;
+		}
+		r1 = heap_in_use();
+		if (prev != CK_INVALID_HANDLE)
+			(void)f->C_DestroyObject(s, prev);
+		found = 1;
+		goto close;
+	}
 	f->C_FindObjectsInit(s, tmpl, 2);
 	f->C_FindObjects(s, &key, 1, &found);
 	f->C_FindObjectsFinal(s);
@@ -208,6 +241,7 @@ static double token_growth(const struct signer_config *cfg, const char *label,
 			(*done)++;
 	}
 	r1 = heap_in_use();
+close:
 	f->C_CloseSession(s);
 out:
 	ks_close(ks);
@@ -332,7 +366,7 @@ int main(int argc, char **argv)
 
 	/* 3. the token alone */
 	{
-		unsigned long n_ed = 0, n_k1 = 0;
+		unsigned long n_ed = 0, n_k1 = 0, n_obj = 0;
 		double ed =
 			token_growth(&cfg, "signerd/solana-dev/1", CKM_EDDSA, 150, 50000, &n_ed);
 		double k1 =
@@ -344,6 +378,12 @@ int main(int argc, char **argv)
 		       "C_SignInit + C_Sign (%lu signs), %.1f bytes per secp256k1 one (%lu "
 		       "signs)\n",
 		       ed, n_ed, k1, n_k1);
+		double obj = token_growth(&cfg, NULL, 0, 0, 2000, &n_obj);
+
+		printf("  SoftHSM2 alone: heap growth %.1f bytes per token state write (a 200-byte "
+		       "data "
+		       "object created, the one before destroyed; %lu writes)\n",
+		       obj, n_obj);
 	}
 	gnutls_global_deinit();
 	return 0;
