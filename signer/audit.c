@@ -573,10 +573,20 @@ int audit_append(struct audit_log *log, json_t *rec, char audit_id[AUDIT_ID_LEN 
 int audit_append_gated(struct audit_log *log, json_t *rec, const char *given_id, audit_gate_fn gate,
 		       void *gate_ctx, char audit_id[AUDIT_ID_LEN + 1])
 {
-	char *text = json_dumps(rec, JSON_COMPACT | JSON_ENSURE_ASCII);
-	size_t len = text != NULL ? strlen(text) : 0;
+	static const char *const chain_keys[] = {"seq", "time", "audit_id", "prev"};
+	char *text;
+	size_t len;
 	int r;
 
+	/* the chain's own fields come last, from the log: a record that brings one would write
+	 * the key twice */
+	for (size_t i = 0; i < sizeof(chain_keys) / sizeof(chain_keys[0]); i++)
+		if (json_object_get(rec, chain_keys[i]) != NULL)
+			return sg_fail(SG_ERR_INVALID_ARGUMENT,
+				       "an audit record may not set '%s': the log writes it",
+				       chain_keys[i]);
+	text = json_dumps(rec, JSON_COMPACT | JSON_ENSURE_ASCII);
+	len = text != NULL ? strlen(text) : 0;
 	if (text == NULL || len < 2 || text[0] != '{' || text[len - 1] != '}') {
 		free(text);
 		return sg_fail(SG_ERR_NOMEM, "building the audit record");

@@ -633,11 +633,21 @@ static void *announced_append_main(void *arg)
 	return NULL;
 }
 
+/* Joins t, which must end within seconds. */
+static void join_within(pthread_t t, int seconds)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += seconds;
+	assert_int_equal(pthread_timedjoin_np(t, NULL, &deadline), 0);
+}
+
 /* The gathering group commit: a sync waits for the records announced when it came, so that
  * two signatures made at once take one fdatasync; an announcement cancelled frees it; and the
  * records read back as members, in order, with the chain's fields after them. (The wait is 10
- * s here, so that nothing depends on timing: a wait that did not end on the second arrival
- * would show as a test taking 10 s, and as a second sync.) */
+ * s here, so that nothing depends on timing: a wait that did not end on the second arrival or
+ * on the cancel fails the 5 s join.) */
 static void test_gathering_sync(void **state)
 {
 	struct audit_options opt = {.gather_max_us = 10 * 1000 * 1000};
@@ -661,7 +671,7 @@ static void test_gathering_sync(void **state)
 	assert_int_equal(pthread_create(&t1, NULL, announced_append_main, &first), 0);
 	usleep(50 * 1000);
 	assert_int_equal(pthread_create(&t2, NULL, announced_append_main, &second), 0);
-	assert_int_equal(pthread_join(t1, NULL), 0);
+	join_within(t1, 5);
 	assert_int_equal(pthread_join(t2, NULL), 0);
 	assert_sg_ok(first.r);
 	assert_sg_ok(second.r);
@@ -675,11 +685,22 @@ static void test_gathering_sync(void **state)
 	assert_int_equal(pthread_create(&t1, NULL, announced_append_main, &first), 0);
 	usleep(50 * 1000);
 	audit_announce_cancel(log);
-	assert_int_equal(pthread_join(t1, NULL), 0);
+	join_within(t1, 5); /* the cancel ended the wait, not the 10 s */
 	assert_sg_ok(first.r);
 	audit_sync_stats(log, &syncs0, &records0);
 	assert_int_equal(records0 - records, 1);
 	assert_int_equal(syncs0 - syncs, 1);
+
+	/* a record that brings one of the chain's own fields is refused, and nothing is written */
+	{
+		json_t *bad = json_pack("{s:s, s:i}", "decision", "signed", "seq", 7);
+		char id[AUDIT_ID_LEN + 1];
+
+		assert_int_equal(audit_append(log, bad, id), SG_ERR_INVALID_ARGUMENT);
+		json_decref(bad);
+		audit_sync_stats(log, &syncs, &records);
+		assert_int_equal(records, records0);
+	}
 
 	/* nothing announced: no wait at all (a plain append) */
 	assert_int_equal(append(log, "dev"), 0);
