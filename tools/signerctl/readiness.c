@@ -46,6 +46,7 @@ static const char *const status_names[] = {
 	[RD_FAIL] = "fail", [RD_WARN] = "warn", [RD_PASS] = "pass"};
 
 /* Appends "; " and the sentence to a list of problems (cut short when it is full). */
+static void list_add(char *list, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void list_add(char *list, const char *fmt, va_list ap)
 {
 	size_t used = strlen(list);
