@@ -604,7 +604,8 @@ static int ks_state_name_check(const char *name)
 	return SG_OK;
 }
 
-int ks_state_put(struct keystore *ks, const char *name, const uint8_t *data, size_t len)
+static int ks_state_write(struct keystore *ks, const char *name, const uint8_t *data, size_t len,
+			  bool in_place)
 {
 	int r;
 
@@ -614,9 +615,20 @@ int ks_state_put(struct keystore *ks, const char *name, const uint8_t *data, siz
 		return sg_fail(SG_ERR_OVERFLOW, "token state '%s' of %zu bytes (1 to %d)", name,
 			       len, KS_STATE_VALUE_MAX);
 	pthread_mutex_lock(&ks->create_mu);
-	r = ks->ops->state_put(ks->backend, name, data, len);
+	r = in_place ? ks->ops->state_advance(ks->backend, name, data, len)
+		     : ks->ops->state_put(ks->backend, name, data, len);
 	pthread_mutex_unlock(&ks->create_mu);
 	return r != SG_OK ? sg_context(r, "writing '%s' to the token", name) : SG_OK;
+}
+
+int ks_state_put(struct keystore *ks, const char *name, const uint8_t *data, size_t len)
+{
+	return ks_state_write(ks, name, data, len, false);
+}
+
+int ks_state_advance(struct keystore *ks, const char *name, const uint8_t *data, size_t len)
+{
+	return ks_state_write(ks, name, data, len, true);
 }
 
 int ks_state_get(struct keystore *ks, const char *name, struct ks_blob **values, size_t *n)

@@ -140,7 +140,8 @@ SG_MUST_CHECK int ks_sign_retired(struct keystore *ks, const char *name, uint32_
 /* ---- signerd's own state, kept in the token ------------------------------------------------
  * Small named records that must travel with the token (a copy, a backup or a restore of the
  * token carries them), such as the audit log's anchor: private token data objects of
- * application "signerd-state", labelled with the name. Writing needs the login, so that nobody
+ * application "signerd-state", labelled with the name, or, when written in place, of application
+ * "signerd-state-slot/NAME", the value in the label. Writing needs the login, so that nobody
  * without the PIN can change them. */
 #define KS_STATE_NAME_MAX  64
 #define KS_STATE_VALUE_MAX 4096
@@ -153,8 +154,15 @@ struct ks_blob {
 /* Replaces what is stored under name (1 to KS_STATE_NAME_MAX of a-z 0-9 - .) by data. */
 SG_MUST_CHECK int ks_state_put(struct keystore *ks, const char *name, const uint8_t *data,
 			       size_t len);
-/* Every value stored under name: none, one, or (after a crash inside ks_state_put) two, in no
- * particular order: the values themselves must tell which is newer. Free with ks_blobs_free. */
+/* Stores data under name in place, for a value written often that tells by itself which of two
+ * is newer (the audit anchor): no new token object per write, which a software token would keep
+ * in memory for good. The value before this one stays readable beside it (ks_state_get returns
+ * both), so a write cut short loses nothing; ks_state_put replaces both. */
+SG_MUST_CHECK int ks_state_advance(struct keystore *ks, const char *name, const uint8_t *data,
+				   size_t len);
+/* Every value stored under name: none, one, two after ks_state_advance (this one and the one
+ * before), or more after a crash inside a write, in no particular order: the values themselves
+ * must tell which is newer. Free with ks_blobs_free. */
 SG_MUST_CHECK int ks_state_get(struct keystore *ks, const char *name, struct ks_blob **values,
 			       size_t *n);
 void ks_blobs_free(struct ks_blob *values, size_t n);

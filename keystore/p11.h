@@ -49,6 +49,7 @@ struct ks_backend_ops {
 	int (*private_present)(void *state, const char *label, bool *present);
 	/* signerd's own small records (ks_state_put/ks_state_get) */
 	int (*state_put)(void *state, const char *name, const uint8_t *data, size_t len);
+	int (*state_advance)(void *state, const char *name, const uint8_t *data, size_t len);
 	int (*state_get)(void *state, const char *name, struct ks_blob **values, size_t *n);
 	int (*sign)(void *state, const char *label, enum ks_chain chain, const uint8_t *msg,
 		    size_t len, uint8_t *sig, size_t *sig_len);

@@ -121,6 +121,7 @@ int p11_generate(void *state, const char *label, enum ks_chain chain, const uint
 int p11_records_load(void *state, struct ks_record **recs, size_t *n);
 int p11_record_update(void *state, const char *label, const uint8_t *blob, size_t blob_len);
 int p11_state_put(void *state, const char *name, const uint8_t *data, size_t len);
+int p11_state_advance(void *state, const char *name, const uint8_t *data, size_t len);
 int p11_state_get(void *state, const char *name, struct ks_blob **values, size_t *n);
 int p11_destroy_private(void *state, const char *label);
 int p11_private_present(void *state, const char *label, bool *present);

@@ -1,5 +1,10 @@
 /* The PKCS#11 backend's operations, each run by p11_run on a pooled session: sign, generate,
  * the catalogue records, signerd's own state in the token, and destroying a private key. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/fault.h"
 #include "p11_internal.h"
 
@@ -386,6 +391,13 @@ int p11_record_update(void *state, const char *label, const uint8_t *blob, size_
 
 #define P11_STATE_APPLICATION "signerd-state"
 #define P11_STATE_MAX         8 /* values of one name: one, or two after a crash inside a put */
+/* A value written in place (p11_state_advance) lives in the label of one of two alternating
+ * objects of application "signerd-state-slot/NAME": 16 hex digits of a write counter, ':', the
+ * value. The label is the one attribute of a data object a token lets change (SoftHSM2 refuses
+ * CKA_VALUE), and a change in place leaves no destroyed object behind in SoftHSM2's memory. */
+#define P11_SLOT_PREFIX      "signerd-state-slot/"
+#define P11_SLOT_APP_MAX     (sizeof(P11_SLOT_PREFIX) + KS_STATE_NAME_MAX)
+#define P11_SLOT_COUNTER_LEN 16
 
 struct p11_state_arg {
 	const char *name;
@@ -395,21 +407,105 @@ struct p11_state_arg {
 	size_t n;
 };
 
-/* Replaces the values stored under a name: the new object first, then the old ones (a crash in
- * between leaves both; the reader tells them apart by what they hold). */
+/* The template that finds a name's objects of one kind: the values put whole (slot NULL), or
+ * the two slots written in place (slot_app filled in). */
+struct p11_state_find {
+	CK_OBJECT_CLASS cls;
+	char slot_app[P11_SLOT_APP_MAX];
+	CK_ATTRIBUTE tmpl[5];
+	CK_ULONG n;
+};
+
+static void state_find_init(struct p11_state_find *f, const char *name, bool slots)
+{
+	f->cls = CKO_DATA;
+	f->tmpl[0] =
+		(CK_ATTRIBUTE){.type = CKA_CLASS, .pValue = &f->cls, .ulValueLen = sizeof(f->cls)};
+	if (slots) {
+		snprintf(f->slot_app, sizeof(f->slot_app), "%s%s", P11_SLOT_PREFIX, name);
+		f->tmpl[1] = (CK_ATTRIBUTE){.type = CKA_APPLICATION,
+					    .pValue = f->slot_app,
+					    .ulValueLen = strlen(f->slot_app)};
+		f->n = 2;
+	} else {
+		f->tmpl[1] = (CK_ATTRIBUTE){.type = CKA_APPLICATION,
+					    .pValue = p11_in(P11_STATE_APPLICATION),
+					    .ulValueLen = strlen(P11_STATE_APPLICATION)};
+		f->tmpl[2] = (CK_ATTRIBUTE){
+			.type = CKA_LABEL, .pValue = p11_in(name), .ulValueLen = strlen(name)};
+		f->n = 3;
+	}
+	f->tmpl[f->n++] = (CK_ATTRIBUTE){
+		.type = CKA_TOKEN, .pValue = &p11_true, .ulValueLen = sizeof(p11_true)};
+	f->tmpl[f->n++] = (CK_ATTRIBUTE){
+		.type = CKA_PRIVATE, .pValue = &p11_true, .ulValueLen = sizeof(p11_true)};
+}
+
+static int state_find(struct p11 *p, CK_SESSION_HANDLE s, const char *name, bool slots,
+		      CK_OBJECT_HANDLE objs[P11_STATE_MAX], CK_ULONG *found, CK_RV *rv)
+{
+	struct p11_state_find f;
+
+	state_find_init(&f, name, slots);
+	*rv = p11_find(p, s, f.tmpl, f.n, objs, P11_STATE_MAX, found);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
+	if (*found > 2)
+		return sg_fail(
+			SG_ERR_MALFORMED,
+			"the token holds %lu %s of '%s'; a write leaves at most two (a crash "
+			"between its create and its destroy): remove the others by hand",
+			*found, slots ? "in-place values" : "values", name);
+	return SG_OK;
+}
+
+/* A slot's label: its counter, and where its value starts. */
+static int slot_parse(const uint8_t *label, size_t len, const char *name, uint64_t *counter)
+{
+	char hex[P11_SLOT_COUNTER_LEN + 1];
+	char *end;
+
+	if (len < P11_SLOT_COUNTER_LEN + 2 || label[P11_SLOT_COUNTER_LEN] != ':')
+		goto bad;
+	memcpy(hex, label, P11_SLOT_COUNTER_LEN);
+	hex[P11_SLOT_COUNTER_LEN] = '\0';
+	if (strspn(hex, "0123456789abcdef") != P11_SLOT_COUNTER_LEN)
+		goto bad;
+	*counter = strtoull(hex, &end, 16);
+	return SG_OK;
+bad:
+	return sg_fail(SG_ERR_MALFORMED, "an in-place value of '%s' in the token does not read",
+		       name);
+}
+
+static void slot_label(uint64_t counter, const uint8_t *data, size_t len, uint8_t *out)
+{
+	char hex[P11_SLOT_COUNTER_LEN + 2];
+
+	snprintf(hex, sizeof(hex), "%016" PRIx64 ":", counter);
+	memcpy(out, hex, P11_SLOT_COUNTER_LEN + 1);
+	memcpy(out + P11_SLOT_COUNTER_LEN + 1, data, len);
+}
+
+static int state_destroy_all(struct p11 *p, CK_SESSION_HANDLE s, const CK_OBJECT_HANDLE *objs,
+			     CK_ULONG n, CK_RV *rv)
+{
+	for (CK_ULONG i = 0; i < n; i++) {
+		*rv = p->f->C_DestroyObject(s, objs[i]);
+		if (*rv != CKR_OK)
+			return p11_fail(SG_ERR_PKCS11, "C_DestroyObject", *rv);
+	}
+	return SG_OK;
+}
+
+/* Replaces the values stored under a name: the new object first, then the old ones, those put
+ * whole and those written in place (a crash in between leaves both; the reader tells them apart
+ * by what they hold). */
 static int p11_op_state_put(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
 {
 	struct p11_state_arg *a = varg;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE;
-	CK_ATTRIBUTE find_tmpl[] = {
-		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
-		{.type = CKA_APPLICATION,
-		 .pValue = p11_in(P11_STATE_APPLICATION),
-		 .ulValueLen = strlen(P11_STATE_APPLICATION)},
-		{.type = CKA_LABEL, .pValue = p11_in(a->name), .ulValueLen = strlen(a->name)},
-		P11_OURS,
-	};
 	CK_ATTRIBUTE tmpl[] = {
 		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
 		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
@@ -420,22 +516,111 @@ static int p11_op_state_put(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 		{.type = CKA_LABEL, .pValue = p11_in(a->name), .ulValueLen = strlen(a->name)},
 		{.type = CKA_VALUE, .pValue = p11_in(a->data), .ulValueLen = a->len},
 	};
-	CK_OBJECT_HANDLE old[P11_STATE_MAX], created;
-	CK_ULONG found;
+	CK_OBJECT_HANDLE old[P11_STATE_MAX], slots[P11_STATE_MAX], created;
+	CK_ULONG found, n_slots;
 	int r;
 
-	if ((r = p11_require_login(p, s, rv)) != SG_OK)
+	if ((r = p11_require_login(p, s, rv)) != SG_OK ||
+	    (r = state_find(p, s, a->name, false, old, &found, rv)) != SG_OK ||
+	    (r = state_find(p, s, a->name, true, slots, &n_slots, rv)) != SG_OK)
 		return r;
-	*rv = p11_find(p, s, find_tmpl, P11_COUNT(find_tmpl), old, P11_STATE_MAX, &found);
-	if (*rv != CKR_OK)
-		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
-	*rv = p->f->C_CreateObject(s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &created);
+	*rv = p->f->C_CreateObject(s, tmpl, P11_COUNT(tmpl), &created);
 	if (*rv != CKR_OK)
 		return p11_fail(SG_ERR_PKCS11, "C_CreateObject", *rv);
-	for (CK_ULONG i = 0; i < found; i++) {
-		*rv = p->f->C_DestroyObject(s, old[i]);
+	if ((r = state_destroy_all(p, s, old, found, rv)) != SG_OK)
+		return r;
+	return state_destroy_all(p, s, slots, n_slots, rv);
+}
+
+/* Writes a value in place: into the older of the name's two slots, so that the newer one
+ * survives a write cut short. Until two slots exist, a write creates one; the first also
+ * destroys the values put whole. */
+static int p11_op_state_advance(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
+{
+	struct p11_state_arg *a = varg;
+	CK_OBJECT_HANDLE old[P11_STATE_MAX], slots[P11_STATE_MAX], created;
+	CK_ULONG found, n_slots;
+	uint64_t counter[2] = {0, 0}, next = 0;
+	CK_ULONG oldest = 0;
+	size_t label_len = P11_SLOT_COUNTER_LEN + 1 + a->len;
+	uint8_t *label;
+	int r;
+
+	if ((r = p11_require_login(p, s, rv)) != SG_OK ||
+	    (r = state_find(p, s, a->name, true, slots, &n_slots, rv)) != SG_OK)
+		return r;
+	for (CK_ULONG i = 0; i < n_slots; i++) {
+		uint8_t *v;
+		size_t len;
+
+		*rv = p11_attr_read(p, s, slots[i], CKA_LABEL, &v, &len);
 		if (*rv != CKR_OK)
-			return p11_fail(SG_ERR_PKCS11, "C_DestroyObject", *rv);
+			return p11_fail(SG_ERR_PKCS11, "C_GetAttributeValue(CKA_LABEL)", *rv);
+		r = slot_parse(v, len, a->name, &counter[i]);
+		free(v);
+		if (r != SG_OK)
+			return r;
+		if (counter[i] >= next)
+			next = counter[i] + 1;
+		if (counter[i] < counter[oldest])
+			oldest = i;
+	}
+	if ((label = malloc(label_len)) == NULL)
+		return sg_fail(SG_ERR_NOMEM, "writing '%s' to the token", a->name);
+	slot_label(next, a->data, a->len, label);
+	if (n_slots == 2) {
+		CK_ATTRIBUTE set = {.type = CKA_LABEL, .pValue = label, .ulValueLen = label_len};
+
+		*rv = p->f->C_SetAttributeValue(s, slots[oldest], &set, 1);
+		free(label);
+		return *rv == CKR_OK
+			       ? SG_OK
+			       : p11_fail(SG_ERR_PKCS11, "C_SetAttributeValue(CKA_LABEL)", *rv);
+	}
+	struct p11_state_find f;
+	CK_BBOOL yes = CK_TRUE;
+	CK_OBJECT_CLASS cls = CKO_DATA;
+
+	state_find_init(&f, a->name, true);
+	CK_ATTRIBUTE tmpl[] = {
+		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
+		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_PRIVATE, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_APPLICATION, .pValue = f.slot_app, .ulValueLen = strlen(f.slot_app)},
+		{.type = CKA_LABEL, .pValue = label, .ulValueLen = label_len},
+	};
+	*rv = p->f->C_CreateObject(s, tmpl, P11_COUNT(tmpl), &created);
+	free(label);
+	if (*rv != CKR_OK)
+		return p11_fail(SG_ERR_PKCS11, "C_CreateObject", *rv);
+	if ((r = state_find(p, s, a->name, false, old, &found, rv)) != SG_OK)
+		return r;
+	return state_destroy_all(p, s, old, found, rv);
+}
+
+/* Appends the values of objs (CKA_VALUE, or a slot's label less its counter) to a->values. */
+static int state_read(struct p11 *p, CK_SESSION_HANDLE s, struct p11_state_arg *a,
+		      const CK_OBJECT_HANDLE *objs, CK_ULONG found, bool slots, CK_RV *rv)
+{
+	for (CK_ULONG i = 0; i < found; i++) {
+		struct ks_blob *b = &a->values[a->n];
+		uint64_t counter;
+		int r;
+
+		*rv = p11_attr_read(p, s, objs[i], slots ? CKA_LABEL : CKA_VALUE, &b->data,
+				    &b->len);
+		if (*rv != CKR_OK)
+			return p11_fail(SG_ERR_PKCS11,
+					slots ? "C_GetAttributeValue(CKA_LABEL)"
+					      : "C_GetAttributeValue(CKA_VALUE)",
+					*rv);
+		a->n++;
+		if (slots) {
+			if ((r = slot_parse(b->data, b->len, a->name, &counter)) != SG_OK)
+				return r;
+			b->len -= P11_SLOT_COUNTER_LEN + 1;
+			memmove(b->data, b->data + P11_SLOT_COUNTER_LEN + 1, b->len);
+		}
 	}
 	return SG_OK;
 }
@@ -443,17 +628,8 @@ static int p11_op_state_put(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 static int p11_op_state_get(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_RV *rv)
 {
 	struct p11_state_arg *a = varg;
-	CK_OBJECT_CLASS cls = CKO_DATA;
-	CK_ATTRIBUTE find_tmpl[] = {
-		{.type = CKA_CLASS, .pValue = &cls, .ulValueLen = sizeof(cls)},
-		{.type = CKA_APPLICATION,
-		 .pValue = p11_in(P11_STATE_APPLICATION),
-		 .ulValueLen = strlen(P11_STATE_APPLICATION)},
-		{.type = CKA_LABEL, .pValue = p11_in(a->name), .ulValueLen = strlen(a->name)},
-		P11_OURS,
-	};
-	CK_OBJECT_HANDLE objs[P11_STATE_MAX];
-	CK_ULONG found;
+	CK_OBJECT_HANDLE objs[P11_STATE_MAX], slots[P11_STATE_MAX];
+	CK_ULONG found, n_slots;
 	int r, attempt = 0;
 
 	a->values = NULL;
@@ -461,34 +637,24 @@ static int p11_op_state_get(struct p11 *p, CK_SESSION_HANDLE s, void *varg, CK_R
 	if ((r = p11_require_login(p, s, rv)) != SG_OK)
 		return r;
 again:
-	*rv = p11_find(p, s, find_tmpl, P11_COUNT(find_tmpl), objs, P11_STATE_MAX, &found);
-	if (*rv != CKR_OK)
-		return p11_fail(SG_ERR_PKCS11, "C_FindObjects", *rv);
-	if (found == 0)
+	if ((r = state_find(p, s, a->name, false, objs, &found, rv)) != SG_OK ||
+	    (r = state_find(p, s, a->name, true, slots, &n_slots, rv)) != SG_OK)
+		return r;
+	if (found + n_slots == 0)
 		return SG_OK;
-	if (found > 2)
-		return sg_fail(
-			SG_ERR_MALFORMED,
-			"the token holds %lu values of '%s'; a write leaves at most two (a crash "
-			"between its create and its destroy): remove the others by hand",
-			found, a->name);
-	a->values = calloc(found, sizeof(*a->values));
+	a->values = calloc(found + n_slots, sizeof(*a->values));
 	if (a->values == NULL)
 		return sg_fail(SG_ERR_NOMEM, "reading '%s' from the token", a->name);
-	for (CK_ULONG i = 0; i < found; i++) {
-		*rv = p11_attr_read(p, s, objs[i], CKA_VALUE, &a->values[a->n].data,
-				    &a->values[a->n].len);
-		if (*rv != CKR_OK) {
-			ks_blobs_free(a->values, a->n);
-			a->values = NULL;
-			a->n = 0;
-			/* another process replaced the value between the find and the read (a write
-			 * creates the new object, then destroys the old): read again */
-			if (*rv == CKR_OBJECT_HANDLE_INVALID && ++attempt < 5)
-				goto again;
-			return p11_fail(SG_ERR_PKCS11, "C_GetAttributeValue(CKA_VALUE)", *rv);
-		}
-		a->n++;
+	if ((r = state_read(p, s, a, objs, found, false, rv)) != SG_OK ||
+	    (r = state_read(p, s, a, slots, n_slots, true, rv)) != SG_OK) {
+		ks_blobs_free(a->values, a->n);
+		a->values = NULL;
+		a->n = 0;
+		/* another process replaced the value between the find and the read (a write
+		 * creates the new object, then destroys the old): read again */
+		if (r == SG_ERR_PKCS11 && *rv == CKR_OBJECT_HANDLE_INVALID && ++attempt < 5)
+			goto again;
+		return r;
 	}
 	return SG_OK;
 }
@@ -498,6 +664,13 @@ int p11_state_put(void *state, const char *name, const uint8_t *data, size_t len
 	struct p11_state_arg a = {.name = name, .data = data, .len = len};
 
 	return p11_run(state, p11_op_state_put, &a, NULL);
+}
+
+int p11_state_advance(void *state, const char *name, const uint8_t *data, size_t len)
+{
+	struct p11_state_arg a = {.name = name, .data = data, .len = len};
+
+	return p11_run(state, p11_op_state_advance, &a, NULL);
 }
 
 int p11_state_get(void *state, const char *name, struct ks_blob **values, size_t *n)

@@ -758,6 +758,7 @@ const struct ks_backend_ops ks_pkcs11_ops = {
 	.destroy_private = p11_destroy_private,
 	.private_present = p11_private_present,
 	.state_put = p11_state_put,
+	.state_advance = p11_state_advance,
 	.state_get = p11_state_get,
 	.sign = p11_sign,
 	.backup_key_load = p11_backup_key_load,

@@ -89,7 +89,8 @@ int journal_anchor_read(struct keystore *ks, struct journal_anchor *out)
 	memset(out, 0, sizeof(*out));
 	if (r != SG_OK)
 		return r;
-	/* two after a crash between a write's create and its destroy: the one further on */
+	/* two after an in-place write (this one and the one before) or a crash inside a write:
+	 * the one further on */
 	for (size_t i = 0; i < n && r == SG_OK; i++) {
 		struct journal_anchor a;
 
@@ -102,7 +103,7 @@ int journal_anchor_read(struct keystore *ks, struct journal_anchor *out)
 	return r;
 }
 
-static int anchor_store(struct keystore *ks, const struct journal_anchor *a)
+static int anchor_store(struct keystore *ks, const struct journal_anchor *a, bool force)
 {
 	char hash[65], cp_hash[65];
 	json_t *j;
@@ -123,7 +124,9 @@ static int anchor_store(struct keystore *ks, const struct journal_anchor *a)
 	json_decref(j);
 	if (text == NULL)
 		return sg_fail(SG_ERR_NOMEM, "the audit anchor");
-	r = ks_state_put(ks, JOURNAL_ANCHOR_NAME, (const uint8_t *)text, strlen(text));
+	/* forced, it may go back (a restore, an accepted loss): nothing older may stay beside it */
+	r = force ? ks_state_put(ks, JOURNAL_ANCHOR_NAME, (const uint8_t *)text, strlen(text))
+		  : ks_state_advance(ks, JOURNAL_ANCHOR_NAME, (const uint8_t *)text, strlen(text));
 	free(text);
 	return r;
 }
@@ -169,7 +172,7 @@ int journal_anchor_write(struct keystore *ks, struct audit_log *log, const struc
 			*written = cur; /* nothing new */
 		goto out;
 	}
-	if ((r = anchor_store(ks, &next)) == SG_OK && written != NULL)
+	if ((r = anchor_store(ks, &next, force)) == SG_OK && written != NULL)
 		*written = next;
 out:
 	audit_side_unlock(log);

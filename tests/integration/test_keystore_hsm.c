@@ -808,6 +808,130 @@ static void test_planted_public_objects_are_ignored(void **state)
 	ks_close(ks);
 }
 
+/* The slots of a value written in place, as the token holds them: their handles, sorted. */
+static CK_ULONG slot_objects(CK_SESSION_HANDLE s, const char *app, CK_OBJECT_HANDLE out[8])
+{
+	CK_FUNCTION_LIST_PTR f = hsm_fixture_functions();
+	CK_OBJECT_CLASS data = CKO_DATA;
+	CK_ATTRIBUTE tmpl[] = {
+		{.type = CKA_CLASS, .pValue = &data, .ulValueLen = sizeof(data)},
+		{.type = CKA_APPLICATION,
+		 .pValue = (void *)(uintptr_t)app,
+		 .ulValueLen = strlen(app)},
+	};
+	CK_ULONG n = 0;
+
+	assert_int_equal(f->C_FindObjectsInit(s, tmpl, 2), CKR_OK);
+	assert_int_equal(f->C_FindObjects(s, out, 8, &n), CKR_OK);
+	assert_int_equal(f->C_FindObjectsFinal(s), CKR_OK);
+	for (CK_ULONG i = 1; i < n; i++)
+		for (CK_ULONG j = i; j > 0 && out[j - 1] > out[j]; j--) {
+			CK_OBJECT_HANDLE t = out[j];
+
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return n;
+}
+
+/* Whether the values read under name are exactly want (in any order). */
+static void assert_state_values(struct keystore *ks, const char *name, const char *const *want,
+				size_t n_want)
+{
+	struct ks_blob *values;
+	size_t n;
+
+	assert_sg_ok(ks_state_get(ks, name, &values, &n));
+	assert_int_equal(n, n_want);
+	for (size_t i = 0; i < n_want; i++) {
+		bool seen = false;
+
+		for (size_t k = 0; k < n; k++)
+			seen |= values[k].len == strlen(want[i]) &&
+				memcmp(values[k].data, want[i], values[k].len) == 0;
+		assert_true(seen);
+	}
+	ks_blobs_free(values, n);
+}
+
+static void test_state_written_in_place(void **state)
+{
+	struct keystore *ks;
+	CK_FUNCTION_LIST_PTR f = hsm_fixture_functions();
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_CLASS data = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	static const char app[] = "signerd-state-slot/inplace";
+	char forged_label[] = "ffffffffffffffff:forged";
+	CK_ATTRIBUTE planted[] = {
+		{.type = CKA_CLASS, .pValue = &data, .ulValueLen = sizeof(data)},
+		{.type = CKA_TOKEN, .pValue = &yes, .ulValueLen = sizeof(yes)},
+		{.type = CKA_PRIVATE, .pValue = &no, .ulValueLen = sizeof(no)},
+		{.type = CKA_APPLICATION,
+		 .pValue = (void *)(uintptr_t)app,
+		 .ulValueLen = sizeof(app) - 1},
+		{.type = CKA_LABEL, .pValue = forged_label, .ulValueLen = sizeof(forged_label) - 1},
+	};
+	CK_OBJECT_HANDLE first[8], now[8], o;
+	char value[32], before[32];
+	const char *want[2];
+
+	(void)state;
+	ks = open_keystore();
+	assert_int_equal(f->C_OpenSession(hsm_fixture_slot(&fx),
+					  CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
+			 CKR_OK);
+	/* a public slot planted by anyone who can open the token: never read, never written */
+	assert_int_equal(f->C_CreateObject(s, planted, 5, &o), CKR_OK);
+	/* a value put whole goes at the first write in place */
+	assert_sg_ok(ks_state_put(ks, "inplace", (const uint8_t *)"v0", 2));
+	assert_sg_ok(ks_state_advance(ks, "inplace", (const uint8_t *)"v1", 2));
+	want[0] = "v1";
+	assert_state_values(ks, "inplace", want, 1);
+	assert_sg_ok(ks_state_advance(ks, "inplace", (const uint8_t *)"v2", 2));
+	want[1] = "v2";
+	assert_state_values(ks, "inplace", want, 2);
+	assert_int_equal(slot_objects(s, app, first), 3); /* ours and the planted one */
+	/* from now on, each write replaces the older of the two in place: the same objects, the
+	 * value before always beside the newest */
+	strcpy(before, "v2");
+	for (int i = 3; i < 40; i++) {
+		snprintf(value, sizeof(value), "v%d", i);
+		assert_sg_ok(
+			ks_state_advance(ks, "inplace", (const uint8_t *)value, strlen(value)));
+		want[0] = before;
+		want[1] = value;
+		assert_state_values(ks, "inplace", want, 2);
+		assert_int_equal(slot_objects(s, app, now), 3);
+		assert_memory_equal(now, first, 3 * sizeof(now[0]));
+		strcpy(before, value);
+	}
+	/* put whole: only the new value remains, the slots are gone (the planted one stays) */
+	assert_sg_ok(ks_state_put(ks, "inplace", (const uint8_t *)"whole", 5));
+	want[0] = "whole";
+	assert_state_values(ks, "inplace", want, 1);
+	assert_int_equal(slot_objects(s, app, now), 1);
+	assert_int_equal(now[0], o);
+	/* a slot of ours that does not read is an error, not a value; a put mends it */
+	planted[2].pValue = &yes;
+	planted[4].pValue = (void *)(uintptr_t) "no counter";
+	planted[4].ulValueLen = 10;
+	assert_int_equal(f->C_CreateObject(s, planted, 5, &o), CKR_OK);
+	struct ks_blob *values;
+	size_t n;
+	int r = ks_state_get(ks, "inplace", &values, &n);
+
+	assert_int_equal(r, SG_ERR_MALFORMED);
+	assert_null(strstr(sg_errmsg(r), "no counter"));
+	assert_int_equal(ks_state_advance(ks, "inplace", (const uint8_t *)"x", 1),
+			 SG_ERR_MALFORMED);
+	assert_sg_ok(ks_state_put(ks, "inplace", (const uint8_t *)"mended", 6));
+	want[0] = "mended";
+	assert_state_values(ks, "inplace", want, 1);
+	(void)f->C_CloseSession(s);
+	ks_close(ks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -825,6 +949,7 @@ int main(void)
 		cmocka_unit_test(test_missing_module_and_token),
 		cmocka_unit_test(test_token_init_refuses_existing_label),
 		cmocka_unit_test(test_planted_public_objects_are_ignored),
+		cmocka_unit_test(test_state_written_in_place),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

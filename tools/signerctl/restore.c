@@ -348,7 +348,7 @@ static int audit_restore(struct backup_target *src, struct keystore *ks, const j
 		if (r != SG_OK)
 			return r;
 	}
-	/* the anchor furthest on (two after a crash inside its write) */
+	/* the anchor furthest on (the one before it is kept beside it) */
 	if (json_array_size(anchors) > 0) {
 		const char *best = NULL;
 		json_int_t best_seq = -1;
