@@ -22,6 +22,7 @@
 #include "common/encoding.h"
 #include "common/names.h"
 #include "common/timefmt.h"
+#include "api/request.h"
 #include "api/server.h"
 
 #define API_BODY_MAX (64 * 1024)

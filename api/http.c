@@ -92,65 +92,6 @@ static bool api_content_type_json(struct MHD_Connection *c)
 	return strcasecmp(ct, "charset=utf-8") == 0;
 }
 
-/* Decodes the payload field into bytes for the signer. */
-static bool api_payload(enum signer_payload kind, json_t *v, uint8_t **out, size_t *len,
-			struct signer_error *err)
-{
-	const char *text;
-	size_t n;
-
-	*out = NULL;
-	if (kind == SIGNER_PAYLOAD_EVM_TYPED_DATA) {
-		char *dumped;
-
-		if (!json_is_object(v)) {
-			signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST,
-					 "evm_typed_data must be an object");
-			return false;
-		}
-		dumped = json_dumps(v, JSON_COMPACT);
-		if (dumped == NULL) {
-			signer_error_set(err, sg_fail(SG_ERR_NOMEM, "out of memory"),
-					 SIGNER_E_INTERNAL, "reading the payload");
-			return false;
-		}
-		*out = (uint8_t *)dumped;
-		*len = strlen(dumped);
-		return true;
-	}
-	if (!json_is_string(v)) {
-		signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST, "%s must be a string",
-				 signer_payload_name(kind));
-		return false;
-	}
-	text = json_string_value(v);
-	n = json_string_length(v);
-	*out = malloc(n + 1);
-	if (*out == NULL) {
-		signer_error_set(err, sg_fail(SG_ERR_NOMEM, "out of memory"), SIGNER_E_INTERNAL,
-				 "reading the payload");
-		return false;
-	}
-	if (kind == SIGNER_PAYLOAD_SOLANA_MESSAGE) {
-		const char *end = NULL;
-
-		if (sodium_base642bin(*out, n + 1, text, n, NULL, len, &end,
-				      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-		    end != text + n) {
-			signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST,
-					 "solana_message is not base64");
-			return false;
-		}
-		return true;
-	}
-	if (hex_decode_0x(text, n, *out, n + 1, len) != SG_OK) {
-		signer_error_set(err, 0, SIGNER_E_INVALID_REQUEST, "%s is not 0x-hex: %s",
-				 signer_payload_name(kind), sg_errmsg(SG_ERR_MALFORMED));
-		return false;
-	}
-	return true;
-}
-
 /* req->client is the connection's; a request the door decided counts as the client it was
  * decided as (trace->client). */
 static void api_count(struct api_server *srv, struct signer_request *req,
@@ -191,12 +132,8 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 	struct signer_result res;
 	struct signer_error err;
 	struct signer_trace trace = {.status = "invalid"};
-	json_t *body = NULL, *v, *payload = NULL;
-	json_error_t jerr;
-	const char *field;
+	json_t *body = NULL;
 	uint8_t *bytes = NULL;
-	size_t len = 0;
-	int payloads = 0;
 	enum MHD_Result ret;
 
 	if (rq->too_large) {
@@ -209,69 +146,8 @@ static enum MHD_Result api_sign(struct api_server *srv, struct MHD_Connection *c
 				 "the body must be Content-Type: application/json");
 		goto refused;
 	}
-	body = json_loadb(rq->body != NULL ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &jerr);
-	if (body == NULL || !json_is_object(body)) {
-		signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST,
-				 "the body is not a JSON object%s%s", body == NULL ? ": " : "",
-				 body == NULL ? jerr.text : "");
+	if (!api_sign_body_parse(rq->body, rq->len, &req, &body, &bytes, &err))
 		goto refused;
-	}
-	/* the request id first, so that any refusal can name it */
-	v = json_object_get(body, "request_id");
-	if (v != NULL && json_is_string(v) && request_id_valid(json_string_value(v)))
-		req.request_id = json_string_value(v);
-	json_object_foreach (body, field, v) {
-		enum signer_payload kind = signer_payload_parse(field);
-
-		if (kind != 0) {
-			payloads++;
-			req.kind = kind;
-			payload = v;
-		} else if (strcmp(field, "operation") == 0) {
-			if (!json_is_string(v)) {
-				signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST,
-						 "operation must be a string");
-				goto refused;
-			}
-			req.operation = json_string_value(v);
-		} else if (strcmp(field, "request_id") == 0) {
-			if (!json_is_string(v) || !request_id_valid(json_string_value(v))) {
-				signer_error_set(
-					&err, 0, SIGNER_E_INVALID_REQUEST,
-					"request_id must be 1 to 128 printable ASCII characters");
-				goto refused;
-			}
-		} else if (strcmp(field, "key_version") == 0) {
-			/* an integer 1..9999, not a string or a float that looks like one */
-			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-			    json_integer_value(v) > SIGNER_KEY_VERSION_MAX) {
-				signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST,
-						 "key_version must be an integer from 1 to %d",
-						 SIGNER_KEY_VERSION_MAX);
-				goto refused;
-			}
-			req.key_version = (uint32_t)json_integer_value(v);
-		} else {
-			signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST, "unknown field '%.64s'",
-					 field);
-			goto refused;
-		}
-	}
-	if (req.operation == NULL) {
-		signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST, "operation is missing");
-		goto refused;
-	}
-	if (payloads != 1) {
-		signer_error_set(&err, 0, SIGNER_E_INVALID_REQUEST,
-				 "exactly one of solana_message, evm_transaction, evm_message, "
-				 "evm_typed_data is needed (%d given)",
-				 payloads);
-		goto refused;
-	}
-	if (!api_payload(req.kind, payload, &bytes, &len, &err))
-		goto refused;
-	req.payload = bytes;
-	req.payload_len = len;
 	if (signer_sign_traced(srv->signer, &req, &res, &err, &trace) != SG_OK) {
 		api_count(srv, &req, &trace, rq->started, true);
 		ret = api_error(c, &err, req.request_id);

@@ -263,16 +263,8 @@ static bool tls_cn_decode(const unsigned char *der, size_t len, char *out, size_
 	return true;
 }
 
-int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struct tls_peer *peer,
-		   const char **reason)
+int tls_peer_identity(gnutls_x509_crt_t crt, struct tls_peer *peer, const char **reason)
 {
-	const gnutls_datum_t *raw;
-	unsigned n = 0, status = 0;
-	gnutls_x509_crt_t chain[TLS_CHAIN_MAX];
-	unsigned n_chain = 0;
-	gnutls_typed_vdata_st purpose = {
-		.type = GNUTLS_DT_KEY_PURPOSE_OID,
-		.data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT};
 	gnutls_pubkey_t pub = NULL;
 	gnutls_datum_t spki = {0};
 	size_t size;
@@ -280,29 +272,6 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 
 	memset(peer, 0, sizeof(*peer));
 	*reason = NULL;
-	raw = gnutls_certificate_get_peers(session, &n);
-	if (raw == NULL || n == 0) {
-		*reason = "no_certificate";
-		return sg_fail(SG_ERR_PERMISSION, "the client presented no certificate");
-	}
-	for (unsigned i = 0; i < n && i < TLS_CHAIN_MAX; i++) {
-		if (gnutls_x509_crt_init(&chain[n_chain]) < 0)
-			break;
-		if (gnutls_x509_crt_import(chain[n_chain], &raw[i], GNUTLS_X509_FMT_DER) < 0) {
-			gnutls_x509_crt_deinit(chain[n_chain]);
-			*reason = "invalid";
-			r = sg_fail(SG_ERR_PERMISSION, "the client certificate does not parse");
-			goto out;
-		}
-		n_chain++;
-	}
-	e = gnutls_x509_trust_list_verify_crt2(m->trust, chain, n_chain, &purpose, 1, 0, &status,
-					       NULL);
-	if (e < 0 || status != 0) {
-		*reason = e < 0 ? "invalid" : tls_reason(status);
-		r = sg_fail(SG_ERR_PERMISSION, "client certificate refused: %s", *reason);
-		goto out;
-	}
 	/* identity: the first SAN URI, else the subject CN. A first SAN URI that cannot be read
 	 * whole refuses the certificate: a later one must not stand in for it. Names are taken as
 	 * their lengths say and must be names: a NUL would make ".../polygon-adapter\0evil" read
@@ -312,7 +281,7 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 		unsigned type;
 
 		size = sizeof(name) - 1;
-		e = gnutls_x509_crt_get_subject_alt_name2(chain[0], i, name, &size, &type, NULL);
+		e = gnutls_x509_crt_get_subject_alt_name2(crt, i, name, &size, &type, NULL);
 		if (e == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;
 		if (e == GNUTLS_E_SHORT_MEMORY_BUFFER ||
@@ -350,15 +319,15 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 		unsigned char cn_der[sizeof(peer->cn) + 4], extra[8];
 		size_t cn_der_size = sizeof(cn_der), extra_size = sizeof(extra);
 
-		e = gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0, 1,
-						  cn_der, &cn_der_size);
+		e = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 1, cn_der,
+						  &cn_der_size);
 		if (e == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
 			peer->cn[0] = '\0';
 		} else if (e < 0 ||
 			   !tls_cn_decode(cn_der, cn_der_size, peer->cn, sizeof(peer->cn),
 					  &peer->cn_len) ||
-			   gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 1,
-							 1, extra, &extra_size) !=
+			   gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 1,
+							 extra, &extra_size) !=
 				   GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
 			*reason = "invalid";
 			r = sg_fail(
@@ -373,7 +342,7 @@ int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struc
 	snprintf(peer->identity, sizeof(peer->identity), "%s",
 		 peer->san_uri_len > 0 ? peer->san_uri : peer->cn);
 	/* the SHA-256 of the SubjectPublicKeyInfo, for pins */
-	if (gnutls_pubkey_init(&pub) < 0 || gnutls_pubkey_import_x509(pub, chain[0], 0) < 0 ||
+	if (gnutls_pubkey_init(&pub) < 0 || gnutls_pubkey_import_x509(pub, crt, 0) < 0 ||
 	    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) < 0) {
 		*reason = "invalid";
 		r = sg_fail(SG_ERR_PERMISSION, "the client's public key cannot be read");
@@ -384,6 +353,50 @@ out:
 	gnutls_free(spki.data);
 	if (pub != NULL)
 		gnutls_pubkey_deinit(pub);
+	if (r != SG_OK)
+		memset(peer, 0, sizeof(*peer)); /* a refused certificate names nobody */
+	return r;
+}
+
+int tls_peer_check(const struct tls_material *m, gnutls_session_t session, struct tls_peer *peer,
+		   const char **reason)
+{
+	const gnutls_datum_t *raw;
+	unsigned n = 0, status = 0;
+	gnutls_x509_crt_t chain[TLS_CHAIN_MAX];
+	unsigned n_chain = 0;
+	gnutls_typed_vdata_st purpose = {
+		.type = GNUTLS_DT_KEY_PURPOSE_OID,
+		.data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT};
+	int r = SG_OK, e;
+
+	memset(peer, 0, sizeof(*peer));
+	*reason = NULL;
+	raw = gnutls_certificate_get_peers(session, &n);
+	if (raw == NULL || n == 0) {
+		*reason = "no_certificate";
+		return sg_fail(SG_ERR_PERMISSION, "the client presented no certificate");
+	}
+	for (unsigned i = 0; i < n && i < TLS_CHAIN_MAX; i++) {
+		if (gnutls_x509_crt_init(&chain[n_chain]) < 0)
+			break;
+		if (gnutls_x509_crt_import(chain[n_chain], &raw[i], GNUTLS_X509_FMT_DER) < 0) {
+			gnutls_x509_crt_deinit(chain[n_chain]);
+			*reason = "invalid";
+			r = sg_fail(SG_ERR_PERMISSION, "the client certificate does not parse");
+			goto out;
+		}
+		n_chain++;
+	}
+	e = gnutls_x509_trust_list_verify_crt2(m->trust, chain, n_chain, &purpose, 1, 0, &status,
+					       NULL);
+	if (e < 0 || status != 0) {
+		*reason = e < 0 ? "invalid" : tls_reason(status);
+		r = sg_fail(SG_ERR_PERMISSION, "client certificate refused: %s", *reason);
+		goto out;
+	}
+	r = tls_peer_identity(chain[0], peer, reason);
+out:
 	for (unsigned i = 0; i < n_chain; i++)
 		gnutls_x509_crt_deinit(chain[i]);
 	return r;

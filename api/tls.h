@@ -45,6 +45,12 @@ void tls_material_free(struct tls_material *m);
 SG_MUST_CHECK int tls_peer_check(const struct tls_material *m, gnutls_session_t session,
 				 struct tls_peer *peer, const char **reason);
 
+/* The identity of a certificate already verified: its first SAN URI (a first SAN URI that
+ * does not read whole refuses it), else its one CN, each a name; and its key's SHA-256. On
+ * refusal *reason is "invalid" and peer is cleared. */
+SG_MUST_CHECK int tls_peer_identity(gnutls_x509_crt_t crt, struct tls_peer *peer,
+				    const char **reason);
+
 /* TLS 1.2 and 1.3 only, AEAD ciphers with forward secrecy. */
 #define TLS_PRIORITIES                                                                             \
 	"NONE:+VERS-TLS1.3:+VERS-TLS1.2:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:+AEAD:"       \

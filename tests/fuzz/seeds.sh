@@ -5,7 +5,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 vectors=${SIGNER_TESTVECTORS_DIR:-$root/../shared/testvectors}
 out=$1
-mkdir -p "$out/solana_message" "$out/evm_tx" "$out/eip712"
+# a directory per target (fuzz_<target>.c), empty where the shared vectors have nothing for it
+for src in "$root"/tests/fuzz/fuzz_*.c; do
+  t=$(basename "$src" .c); mkdir -p "$out/${t#fuzz_}"
+done
 hex_to() { xxd -r -p > "$1"; }
 
 for f in "$vectors"/solana/*.json; do
