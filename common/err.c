@@ -38,11 +38,15 @@ const char *sg_strerror(int code)
 
 int sg_fail(int code, const char *fmt, ...)
 {
+	char detail[sizeof(sg_detail)];
 	va_list ap;
 
+	/* formatted aside first: an argument may be the detail itself (sg_errmsg of the error
+	 * being wrapped), which vsnprintf must not write over while it reads it */
 	va_start(ap, fmt);
-	vsnprintf(sg_detail, sizeof(sg_detail), fmt, ap);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	memcpy(sg_detail, detail, sizeof(sg_detail));
 	sg_detail_code = code;
 	return code;
 }
