@@ -249,11 +249,15 @@ static int manifest_check(json_t *m)
 		return sg_fail(SG_ERR_UNSUPPORTED, "manifest format '%.40s' is not %s", format,
 			       BUNDLE_FORMAT);
 	if (strlen(id) != 16 || strspn(id, "0123456789abcdef") != 16 ||
-	    time_parse_rfc3339(created, &t) != SG_OK || !json_is_array(keys) ||
-	    !json_is_array(objects) || !json_is_string(mac_key) ||
+	    time_parse_rfc3339(created, &t) != SG_OK || t < 0 || t > INT64_MAX / 1000000000 ||
+	    (json_object_get(m, "created_at_ns") != NULL &&
+	     (!json_is_integer(json_object_get(m, "created_at_ns")) ||
+	      json_integer_value(json_object_get(m, "created_at_ns")) < 0)) ||
+	    !json_is_array(keys) || !json_is_array(objects) || !json_is_string(mac_key) ||
 	    backup_key_record_parse(bkey, &rec) != SG_OK)
 		return sg_fail(SG_ERR_MALFORMED,
-			       "manifest %.20s: bad id, created_at, keys, objects, mac_key_wrapped "
+			       "manifest %.20s: bad id, created_at, created_at_ns, keys, objects, "
+			       "mac_key_wrapped "
 			       "or backup_key",
 			       id);
 	json_array_foreach (objects, i, o) {
@@ -469,8 +473,9 @@ int64_t bundle_created_ns(const json_t *m)
 
 	if (json_is_integer(ns))
 		return json_integer_value(ns);
-	if (time_parse_rfc3339(json_string_value(json_object_get(m, "created_at")), &at) != SG_OK)
-		return 0;
+	if (time_parse_rfc3339(json_string_value(json_object_get(m, "created_at")), &at) != SG_OK ||
+	    at < 0 || at > INT64_MAX / 1000000000)
+		return 0; /* manifest_check refuses such times; this is for any other JSON */
 	return at * 1000000000;
 }
 

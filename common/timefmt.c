@@ -22,6 +22,8 @@ int time_parse_rfc3339(const char *text, int64_t *t)
 	const char *end;
 
 	memset(&tm, 0, sizeof(tm));
+	if (text == NULL) /* a field that is missing or not a string, as JSON readers pass it */
+		return sg_fail(SG_ERR_MALFORMED, "a time is missing (YYYY-MM-DDTHH:MM:SSZ)");
 	if (strlen(text) != TIME_RFC3339_LEN - 1)
 		return sg_fail(SG_ERR_MALFORMED, "time '%s' is not YYYY-MM-DDTHH:MM:SSZ", text);
 	end = strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm);
