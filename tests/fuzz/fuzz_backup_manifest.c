@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "fuzz_file.h"
 #include "backup/bundle.h"
 #include "backup/target.h"
 
@@ -26,11 +27,11 @@ static const uint8_t fuzz_mac_key[32] = {0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x4
 #define FUZZ_KID "219ad705c34deb3c"
 
 static struct backup_target *target;
-static char dir[64];
+static char dir[256];
 
 static void target_close(void)
 {
-	char cmd[128];
+	char cmd[300];
 
 	backup_target_close(target);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
@@ -42,9 +43,7 @@ static void target_open(void)
 {
 	struct backup_target_config cfg = {.name = "fuzz", .kind = BACKUP_TARGET_DIR};
 
-	snprintf(dir, sizeof(dir), "/tmp/signer-fuzz-backup.XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		abort();
+	fuzz_temp_dir(dir, sizeof(dir));
 	cfg.dir = dir;
 	if (backup_target_open(&cfg, &target) != SG_OK)
 		abort();
