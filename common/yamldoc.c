@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The parser's complaint, where it stopped. */
+static int parser_fail(const char *path, const yaml_parser_t *parser)
+{
+	return sg_fail(SG_ERR_CONFIG, "%s:%lu: %s%s%s", path,
+		       (unsigned long)(parser->problem_mark.line + 1),
+		       parser->problem ? parser->problem : "invalid YAML",
+		       parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
 int ydoc_load_file(const char *path, const char *what, struct ydoc *out)
 {
 	yaml_parser_t parser;
@@ -34,16 +43,32 @@ int ydoc_load_file(const char *path, const char *what, struct ydoc *out)
 	}
 	yaml_parser_set_input_file(&parser, f);
 	if (!yaml_parser_load(&parser, &out->doc)) {
-		r = sg_fail(SG_ERR_CONFIG, "%s:%lu: %s%s%s", path,
-			    (unsigned long)(parser.problem_mark.line + 1),
-			    parser.problem ? parser.problem : "invalid YAML",
-			    parser.context ? " " : "", parser.context ? parser.context : "");
+		r = parser_fail(path, &parser);
 		goto out;
 	}
 	out->loaded = true;
 	if (yaml_document_get_root_node(&out->doc) == NULL) {
 		r = sg_fail(SG_ERR_CONFIG, "%s:1: the file is empty", path);
 		goto out;
+	}
+	/* one document: what follows a "---" would otherwise be left unread without a word, a
+	 * second set of grants, or a broken one, that a review of the file would take as read */
+	{
+		yaml_document_t next;
+
+		if (!yaml_parser_load(&parser, &next)) {
+			r = parser_fail(path, &parser);
+			goto out;
+		}
+		if (yaml_document_get_root_node(&next) != NULL) {
+			r = sg_fail(SG_ERR_CONFIG,
+				    "%s:%lu: a second YAML document: the file must hold one (no "
+				    "'---' after the first)",
+				    path, (unsigned long)(next.start_mark.line + 1));
+			yaml_document_delete(&next);
+			goto out;
+		}
+		yaml_document_delete(&next);
 	}
 out:
 	yaml_parser_delete(&parser);

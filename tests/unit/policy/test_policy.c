@@ -122,6 +122,14 @@ static void test_lint_errors(void **state)
 		const char *words;
 	} cases[] = {
 		{.text = "clients: {}\ngrant: []\n", .line = 2, .words = "unknown field 'grant'"},
+		/* a second document is refused, be it broken or another set of grants */
+		{.text = "clients: {}\ngrants: []\n---\ngrants: [ : : {{{\n",
+		 .line = 4,
+		 .words = ""},
+		{.text = "clients: {}\ngrants: []\n---\ngrants:\n  - {client: a, key: k, "
+			 "operations: [x]}\n",
+		 .line = 3,
+		 .words = "a second YAML document"},
 		{.text = "clients:\n  a:\n    cn: x\n    colour: red\n",
 		 .line = 4,
 		 .words = "unknown field 'colour'"},
