@@ -1,4 +1,4 @@
-# INTERFACE targets every signerd target links: warnings, hardening, sanitizers.
+# INTERFACE targets every signerd target links: warnings, hardening, sanitizers, coverage.
 
 add_library(signer_warnings INTERFACE)
 target_compile_options(signer_warnings INTERFACE
@@ -30,8 +30,26 @@ if(SIGNER_FUZZ)
   target_compile_options(signer_sanitizers INTERFACE -fsanitize=fuzzer-no-link)
 endif()
 
+# gcov's line and branch counts (tools/coverage). Unoptimised, so that a line and a branch of the
+# source are one in the object code: at -O2 gcc folds, merges and drops branches, and the report
+# would count what the compiler made of the code rather than the code.
+option(SIGNER_COVERAGE "Build with gcov coverage (gcc, -O0; tools/coverage)" OFF)
+add_library(signer_coverage INTERFACE)
+if(SIGNER_COVERAGE)
+  if(NOT CMAKE_C_COMPILER_ID STREQUAL "GNU")
+    message(FATAL_ERROR "-DSIGNER_COVERAGE=ON needs gcc (CC=gcc)")
+  endif()
+  if(NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
+    # -O0 after -O2: glibc's _FORTIFY_SOURCE (on outside Debug) warns without optimisation
+    message(FATAL_ERROR "-DSIGNER_COVERAGE=ON needs -DCMAKE_BUILD_TYPE=Debug")
+  endif()
+  target_compile_options(signer_coverage INTERFACE --coverage -O0)
+  target_link_options(signer_coverage INTERFACE --coverage)
+endif()
+
 add_library(signer_build_flags INTERFACE)
-target_link_libraries(signer_build_flags INTERFACE signer_warnings signer_hardening signer_sanitizers)
+target_link_libraries(signer_build_flags INTERFACE signer_warnings signer_hardening signer_sanitizers
+  signer_coverage)
 target_compile_definitions(signer_build_flags INTERFACE _GNU_SOURCE)
 # the crash-safety tests' fault points (common/fault.h): tools/test builds with them; a build for
 # use (tools/build, tools/quickstart, cmake --install) has none
