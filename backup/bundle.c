@@ -201,7 +201,7 @@ int bundle_key_parse(json_t *e, struct ks_key *key)
 /* A manifest's object name: its time to the nanosecond and its id, so that names sort by time
  * (the newest is the last). A manifest under another name (renamed by a target's writer to
  * pass for newer or older) is refused by bundle_manifest_get. */
-static void manifest_name(int64_t ns, const char *id, char out[BACKUP_OBJECT_NAME_MAX + 1])
+void bundle_manifest_name(int64_t ns, const char *id, char out[BACKUP_OBJECT_NAME_MAX + 1])
 {
 	time_t sec = (time_t)(ns / 1000000000);
 	struct tm tm;
@@ -379,8 +379,8 @@ int bundle_manifest_get(struct backup_target *t, const char *name, const struct 
 	else {
 		char placed[BACKUP_OBJECT_NAME_MAX + 1];
 
-		manifest_name(bundle_created_ns(*out),
-			      json_string_value(json_object_get(*out, "id")), placed);
+		bundle_manifest_name(bundle_created_ns(*out),
+				     json_string_value(json_object_get(*out, "id")), placed);
 		if (strcmp(placed, name) != 0)
 			r = sg_fail(SG_ERR_MALFORMED,
 				    "%s: %s is not where its own time and id put it (%s): renamed",
@@ -978,7 +978,7 @@ int bundle_write(struct bundle_targets *ts, struct keystore *ks, const char *tok
 			goto out;
 		}
 	}
-	manifest_name((int64_t)ts_now.tv_sec * 1000000000 + ts_now.tv_nsec, id, mname);
+	bundle_manifest_name((int64_t)ts_now.tv_sec * 1000000000 + ts_now.tv_nsec, id, mname);
 	/* objects first, the manifest last: a manifest names only what its target holds */
 	for (size_t i = 0; i < ts->n; i++) {
 		struct backup_target *t = ts->t[i];

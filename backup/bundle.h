@@ -87,6 +87,9 @@ int64_t bundle_created_ns(const json_t *m);
  * backup of keys carries the state it was made after), or -1 when it carries none. */
 int64_t bundle_state_made_at(const json_t *m);
 
+/* A manifest's object name from its time (ns since the epoch) and id: where bundle_manifest_get
+ * expects it ("backups/<time>z-<id>.json", sorting by time). */
+void bundle_manifest_name(int64_t ns, const char *id, char out[BACKUP_OBJECT_NAME_MAX + 1]);
 /* The names of a target's manifests, oldest first. */
 SG_MUST_CHECK int bundle_manifests(struct backup_target *t, char ***names, size_t *n);
 /* One manifest, parsed (its format and fields checked); with auth, refused (SG_ERR_VERIFY)

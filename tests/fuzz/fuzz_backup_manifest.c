@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -60,16 +59,8 @@ static void place(const uint8_t *data, size_t size, char name[BACKUP_OBJECT_NAME
 	int64_t ns = m != NULL ? bundle_created_ns(m) : -1;
 
 	snprintf(name, BACKUP_OBJECT_NAME_MAX + 1, "backups/input.json");
-	if (id != NULL && ns >= 0 && strlen(id) == 16 && strspn(id, "0123456789abcdef") == 16) {
-		time_t sec = (time_t)(ns / 1000000000);
-		struct tm tm;
-		char stamp[32];
-
-		gmtime_r(&sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y%m%dt%H%M%S", &tm);
-		snprintf(name, BACKUP_OBJECT_NAME_MAX + 1, "backups/%s.%09lldz-%s.json", stamp,
-			 (long long)(ns % 1000000000), id);
-	}
+	if (id != NULL && ns >= 0 && strlen(id) == 16 && strspn(id, "0123456789abcdef") == 16)
+		bundle_manifest_name(ns, id, name);
 	json_decref(m);
 	json_decref(env);
 }
