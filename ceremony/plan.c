@@ -44,12 +44,17 @@ int ceremony_plan_write(const char *action, json_t *args, const char *token, uns
 	return SG_OK;
 }
 
-/* A time field of the plan, RFC 3339 in UTC. */
+/* A time field of the plan, RFC 3339 in UTC, written the one way ceremony_plan_write writes it.
+ * strptime takes a day past its month's end (2026-02-31), second 60, numbers padded with
+ * spaces and years before 1000, and timegm carries them into another time: such a plan would
+ * mean another time than the text custodians approved says, and could not be written again. */
 static int plan_time(json_t *doc, const char *field, int64_t *out)
 {
 	const char *text = json_string_value(json_object_get(doc, field));
+	char again[TIME_RFC3339_LEN];
 
-	if (text == NULL || time_parse_rfc3339(text, out) != SG_OK)
+	if (text == NULL || time_parse_rfc3339(text, out) != SG_OK ||
+	    time_format_rfc3339(*out, again) != SG_OK || strcmp(again, text) != 0)
 		return sg_fail(SG_ERR_MALFORMED, "the plan's %s is not a time (RFC 3339, UTC)",
 			       field);
 	return SG_OK;

@@ -112,11 +112,42 @@ static void test_strict(void **state)
 	}
 }
 
+/* A time has one spelling: what strptime would carry over into another time (a day past the
+ * month's end, second 60, a number padded with a space, a year before 1000) is refused, in a plan
+ * otherwise as signerctl writes it. */
+static void test_time_one_spelling(void **state)
+{
+	static const char *const fields[] = {"\"created_at\": \"", "\"not_after\": \""};
+	static const char *const times[] = {"2026-02-31T00:00:00Z", "2026-12-02T20:00:60Z",
+					    "2026-12-02T20:00: 0Z", "0999-01-01T00:00:00Z"};
+	json_t *args = json_object();
+	struct ceremony_plan p;
+	char *text;
+
+	(void)state;
+	assert_sg_ok(ceremony_plan_write("key-rotate", args, "signerd-dev", 1, 3600, &text));
+	for (size_t f = 0; f < 2; f++)
+		for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+			char *bad = strdup(text), *at;
+
+			assert_non_null(bad);
+			at = strstr(bad, fields[f]);
+			assert_non_null(at);
+			memcpy(at + strlen(fields[f]), times[i], strlen(times[i]));
+			assert_sg_fails(ceremony_plan_read((const uint8_t *)bad, strlen(bad), &p),
+					SG_ERR_MALFORMED, "is not a time");
+			free(bad);
+		}
+	free(text);
+	json_decref(args);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_strict),
+		cmocka_unit_test(test_time_one_spelling),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
